@@ -1,0 +1,102 @@
+#include "graph/graph.h"
+
+#include <functional>
+#include <set>
+#include <unordered_map>
+
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+const Attribute& expect_kind(const Node& node, const std::string& attr, Attribute::Kind kind,
+                             const char* kind_name) {
+  const Attribute& a = node.attributes.at(attr);
+  if (a.kind != kind)
+    fail(ErrorCode::kInvalidArgument,
+         node.label() + ": attribute '" + attr + "' should be " + kind_name);
+  return a;
+}
+
+}  // namespace
+
+int64_t Node::get_int(const std::string& attr, int64_t fallback) const {
+  return has(attr) ? expect_kind(*this, attr, Attribute::Kind::kInt, "an int").i : fallback;
+}
+
+float Node::get_float(const std::string& attr, float fallback) const {
+  return has(attr) ? expect_kind(*this, attr, Attribute::Kind::kFloat, "a float").f : fallback;
+}
+
+std::string Node::get_string(const std::string& attr, const std::string& fallback) const {
+  return has(attr) ? expect_kind(*this, attr, Attribute::Kind::kString, "a string").s : fallback;
+}
+
+std::vector<int64_t> Node::get_ints(const std::string& attr, std::vector<int64_t> fallback) const {
+  return has(attr) ? expect_kind(*this, attr, Attribute::Kind::kInts, "a list of ints").ints
+                   : fallback;
+}
+
+std::vector<float> Node::get_floats(const std::string& attr, std::vector<float> fallback) const {
+  return has(attr) ? expect_kind(*this, attr, Attribute::Kind::kFloats, "a list of floats").floats
+                   : fallback;
+}
+
+std::string Node::label() const {
+  return op_type + " '" + (name.empty() ? (outputs.empty() ? "?" : outputs[0]) : name) + "'";
+}
+
+const Tensor* Graph::find_initializer(const std::string& name) const {
+  auto it = initializers.find(name);
+  return it == initializers.end() ? nullptr : &it->second;
+}
+
+std::map<std::string, int64_t> Model::op_counts() const {
+  std::map<std::string, int64_t> counts;
+  for (const Node& n : graph.nodes) counts[n.op_type]++;
+  return counts;
+}
+
+int64_t Model::parameter_count() const {
+  int64_t count = 0;
+  for (const auto& [name, t] : graph.initializers)
+    if (t.dtype() == DType::kFloat32) count += t.size();
+  return count;
+}
+
+void sort_topologically(Graph& graph) {
+  std::unordered_map<std::string, size_t> producer;
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    for (const auto& out : graph.nodes[i].outputs)
+      if (!out.empty()) producer[out] = i;
+  std::set<std::string> available;
+  for (const auto& v : graph.inputs) available.insert(v.name);
+  for (const auto& [name, t] : graph.initializers) available.insert(name);
+
+  // Depth-first post-order from each node keeps the original order when it is already valid.
+  std::vector<int> state(graph.nodes.size(), 0);  // 0 new, 1 visiting, 2 done
+  std::vector<Node> ordered;
+  ordered.reserve(graph.nodes.size());
+  std::function<void(size_t)> visit = [&](size_t i) {
+    if (state[i] == 2) return;
+    if (state[i] == 1) fail(ErrorCode::kParse, "the graph has a cycle through " + graph.nodes[i].label());
+    state[i] = 1;
+    for (const auto& in : graph.nodes[i].inputs) {
+      if (in.empty() || available.count(in)) continue;
+      auto it = producer.find(in);
+      if (it == producer.end())
+        fail(ErrorCode::kParse, graph.nodes[i].label() + ": input '" + in +
+                                    "' is not produced by any node, initializer or graph input");
+      visit(it->second);
+    }
+    state[i] = 2;
+    ordered.push_back(graph.nodes[i]);
+  };
+  for (size_t i = 0; i < graph.nodes.size(); ++i) visit(i);
+  for (const auto& out : graph.outputs)
+    if (!available.count(out.name) && !producer.count(out.name))
+      fail(ErrorCode::kParse, "graph output '" + out.name + "' is not produced by any node");
+  graph.nodes = std::move(ordered);
+}
+
+}  // namespace qsim

@@ -1,0 +1,271 @@
+#include "graph/onnx_import.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail(ErrorCode::kIo, "cannot read '" + path + "'");
+  return bytes;
+}
+
+template <typename Message>
+void parse_message(Message& message, const void* data, size_t size, const std::string& what) {
+  if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
+    fail(ErrorCode::kUnsupported, what + " is larger than 2 GiB; use external data");
+  google::protobuf::io::CodedInputStream stream(static_cast<const uint8_t*>(data),
+                                                static_cast<int>(size));
+  stream.SetRecursionLimit(64);
+  if (!message.ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage())
+    fail(ErrorCode::kParse, what + " is not a valid ONNX protobuf (truncated or corrupt)");
+}
+
+std::string external_location(const onnx::TensorProto& proto, int64_t* offset, int64_t* length) {
+  std::string location;
+  for (const auto& kv : proto.external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    if (kv.key() == "offset") *offset = std::stoll(kv.value());
+    if (kv.key() == "length") *length = std::stoll(kv.value());
+  }
+  return location;
+}
+
+std::string read_external(const onnx::TensorProto& proto, const std::string& base_dir,
+                          size_t expected_bytes) {
+  int64_t offset = 0, length = -1;
+  std::string location = external_location(proto, &offset, &length);
+  if (base_dir.empty())
+    fail(ErrorCode::kInvalidArgument, "tensor '" + proto.name() +
+                                          "' uses external data, which needs a model loaded from a path");
+  std::filesystem::path rel(location);
+  if (location.empty() || rel.is_absolute() || location.find("..") != std::string::npos)
+    fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has an invalid external data location '" +
+                                location + "'");
+  std::string path = (std::filesystem::path(base_dir) / rel).string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorCode::kIo, "tensor '" + proto.name() + "': cannot open external data file '" + path + "'");
+  if (length < 0) length = static_cast<int64_t>(expected_bytes);
+  std::string bytes(static_cast<size_t>(length), '\0');
+  in.seekg(offset);
+  in.read(bytes.data(), length);
+  if (in.gcount() != length)
+    fail(ErrorCode::kParse, "tensor '" + proto.name() + "': external data file '" + path + "' is truncated");
+  return bytes;
+}
+
+template <typename T, typename Field>
+void copy_typed_field(const Field& field, Tensor& t, const std::string& name) {
+  if (static_cast<int64_t>(field.size()) != t.size())
+    fail(ErrorCode::kParse, "tensor '" + name + "' holds " + std::to_string(field.size()) +
+                                " values for shape " + shape_to_string(t.shape()));
+  T* out = static_cast<T*>(t.raw());
+  for (int i = 0; i < field.size(); ++i) out[i] = static_cast<T>(field[i]);
+}
+
+Tensor convert_tensor(const onnx::TensorProto& proto, const std::string& base_dir) {
+  DType dtype = dtype_from_onnx(proto.data_type());
+  if (dtype == DType::kUndefined)
+    fail(ErrorCode::kUnsupported, "tensor '" + proto.name() + "' has data type " +
+                                      onnx_type_name(proto.data_type()) + ", which qsim does not support");
+  Shape shape(proto.dims().begin(), proto.dims().end());
+  for (int64_t d : shape)
+    if (d < 0) fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has a negative dimension");
+  Tensor t(dtype, shape);
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL || proto.has_raw_data()) {
+    std::string external;
+    const std::string* bytes = &proto.raw_data();
+    if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
+      external = read_external(proto, base_dir, t.byte_size());
+      bytes = &external;
+    }
+    if (bytes->size() != t.byte_size())
+      fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has " + std::to_string(bytes->size()) +
+                                  " bytes of data for " + t.describe());
+    if (!bytes->empty()) std::memcpy(t.raw(), bytes->data(), bytes->size());
+    return t;
+  }
+  switch (dtype) {
+    case DType::kFloat32: copy_typed_field<float>(proto.float_data(), t, proto.name()); break;
+    case DType::kInt64: copy_typed_field<int64_t>(proto.int64_data(), t, proto.name()); break;
+    case DType::kInt32: copy_typed_field<int32_t>(proto.int32_data(), t, proto.name()); break;
+    case DType::kUInt8: copy_typed_field<uint8_t>(proto.int32_data(), t, proto.name()); break;
+    case DType::kInt8: copy_typed_field<int8_t>(proto.int32_data(), t, proto.name()); break;
+    case DType::kBool: copy_typed_field<bool>(proto.int32_data(), t, proto.name()); break;
+    case DType::kUndefined: break;
+  }
+  return t;
+}
+
+Attribute convert_attribute(const onnx::AttributeProto& proto, const std::string& base_dir) {
+  Attribute a;
+  switch (proto.type()) {
+    case onnx::AttributeProto::FLOAT: a.kind = Attribute::Kind::kFloat; a.f = proto.f(); break;
+    case onnx::AttributeProto::INT: a.kind = Attribute::Kind::kInt; a.i = proto.i(); break;
+    case onnx::AttributeProto::STRING: a.kind = Attribute::Kind::kString; a.s = proto.s(); break;
+    case onnx::AttributeProto::TENSOR:
+      a.kind = Attribute::Kind::kTensor;
+      a.t = convert_tensor(proto.t(), base_dir);
+      break;
+    case onnx::AttributeProto::FLOATS:
+      a.kind = Attribute::Kind::kFloats;
+      a.floats.assign(proto.floats().begin(), proto.floats().end());
+      break;
+    case onnx::AttributeProto::INTS:
+      a.kind = Attribute::Kind::kInts;
+      a.ints.assign(proto.ints().begin(), proto.ints().end());
+      break;
+    case onnx::AttributeProto::STRINGS:
+      a.kind = Attribute::Kind::kStrings;
+      a.strings.assign(proto.strings().begin(), proto.strings().end());
+      break;
+    case onnx::AttributeProto::GRAPH: a.kind = Attribute::Kind::kGraph; break;
+    default: a.kind = Attribute::Kind::kOther; break;
+  }
+  return a;
+}
+
+ValueInfo convert_value_info(const onnx::ValueInfoProto& proto) {
+  ValueInfo v;
+  v.name = proto.name();
+  if (!proto.type().has_tensor_type()) return v;
+  const auto& tt = proto.type().tensor_type();
+  v.onnx_type = tt.elem_type();
+  v.dtype = dtype_from_onnx(tt.elem_type());
+  if (tt.has_shape()) {
+    std::vector<Dim> dims;
+    for (const auto& d : tt.shape().dim()) {
+      Dim dim;
+      if (d.has_dim_value()) dim.value = d.dim_value();
+      dim.param = d.dim_param();
+      dims.push_back(dim);
+    }
+    v.dims = dims;
+  }
+  return v;
+}
+
+// A Constant node's value, whichever attribute carries it.
+Tensor constant_value(const Node& node) {
+  const auto& attrs = node.attributes;
+  if (attrs.count("value")) return attrs.at("value").t;
+  if (attrs.count("value_float")) return make_scalar_float(attrs.at("value_float").f);
+  if (attrs.count("value_floats")) {
+    const auto& v = attrs.at("value_floats").floats;
+    Tensor t(DType::kFloat32, {static_cast<int64_t>(v.size())});
+    std::copy(v.begin(), v.end(), t.data<float>());
+    return t;
+  }
+  if (attrs.count("value_int")) {
+    Tensor t(DType::kInt64, {});
+    *t.data<int64_t>() = attrs.at("value_int").i;
+    return t;
+  }
+  if (attrs.count("value_ints")) return make_int64_tensor(attrs.at("value_ints").ints);
+  fail(ErrorCode::kUnsupported, node.label() + ": only tensor, float and int constants are supported");
+}
+
+int64_t default_domain_opset(const onnx::ModelProto& proto) {
+  int64_t opset = 0;
+  for (const auto& id : proto.opset_import())
+    if (id.domain().empty() || id.domain() == "ai.onnx") opset = id.version();
+  return opset;
+}
+
+Graph convert_graph(const onnx::GraphProto& proto, const std::string& base_dir) {
+  Graph g;
+  g.name = proto.name();
+  for (const auto& init : proto.initializer()) {
+    if (init.name().empty()) fail(ErrorCode::kParse, "an initializer has no name");
+    g.initializers[init.name()] = convert_tensor(init, base_dir);
+  }
+  for (const auto& in : proto.input())
+    if (!g.is_initializer(in.name())) g.inputs.push_back(convert_value_info(in));
+  for (const auto& out : proto.output()) g.outputs.push_back(convert_value_info(out));
+  std::set<std::string> produced;
+  for (const auto& np : proto.node()) {
+    Node node;
+    node.name = np.name();
+    node.op_type = np.op_type();
+    node.domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    node.inputs.assign(np.input().begin(), np.input().end());
+    node.outputs.assign(np.output().begin(), np.output().end());
+    for (const auto& out : node.outputs)
+      if (!out.empty() && !produced.insert(out).second)
+        fail(ErrorCode::kParse, node.label() + ": output '" + out + "' is produced twice");
+    for (const auto& attr : np.attribute())
+      node.attributes[attr.name()] = convert_attribute(attr, base_dir);
+    if (node.op_type == "Constant" && node.domain.empty() && node.outputs.size() == 1) {
+      g.initializers[node.outputs[0]] = constant_value(node);
+      continue;
+    }
+    g.nodes.push_back(std::move(node));
+  }
+  if (g.outputs.empty()) fail(ErrorCode::kParse, "the graph has no outputs");
+  sort_topologically(g);
+  return g;
+}
+
+Model convert_model(const onnx::ModelProto& proto, const std::string& base_dir) {
+  if (!proto.has_graph()) fail(ErrorCode::kParse, "the file holds no ONNX graph");
+  Model m;
+  m.ir_version = proto.ir_version();
+  m.opset = default_domain_opset(proto);
+  m.producer_name = proto.producer_name();
+  m.producer_version = proto.producer_version();
+  if (m.opset == 0 && proto.opset_import_size() == 0) m.opset = 1;  // IR v2 and older
+  if (m.opset < kMinOpset || m.opset > kMaxOpset)
+    fail(ErrorCode::kUnsupported, "the model uses ONNX opset " + std::to_string(m.opset) +
+                                      "; qsim supports opsets " + std::to_string(kMinOpset) + " to " +
+                                      std::to_string(kMaxOpset));
+  m.graph = convert_graph(proto.graph(), base_dir);
+  return m;
+}
+
+}  // namespace
+
+Model load_onnx_memory(const void* data, size_t size, const std::string& base_dir) {
+  if (data == nullptr || size == 0) fail(ErrorCode::kParse, "the model buffer is empty");
+  onnx::ModelProto proto;
+  parse_message(proto, data, size, "the model");
+  return convert_model(proto, base_dir);
+}
+
+Model load_onnx_file(const std::string& path) {
+  std::string bytes = read_file(path);
+  if (bytes.empty()) fail(ErrorCode::kParse, "'" + path + "' is empty, not an ONNX model");
+  onnx::ModelProto proto;
+  try {
+    parse_message(proto, bytes.data(), bytes.size(), "'" + path + "'");
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    Model m = convert_model(proto, dir.empty() ? "." : dir);
+    m.source_path = path;
+    return m;
+  } catch (const Error& e) {
+    std::string message = e.what();
+    if (message.find(path) == std::string::npos) message = "'" + path + "': " + message;
+    throw Error(e.code(), message);
+  }
+}
+
+Tensor load_tensor_proto_file(const std::string& path, std::string* name) {
+  std::string bytes = read_file(path);
+  onnx::TensorProto proto;
+  parse_message(proto, bytes.data(), bytes.size(), "'" + path + "'");
+  if (name) *name = proto.name();
+  return convert_tensor(proto, std::filesystem::path(path).parent_path().string());
+}
+
+}  // namespace qsim

@@ -1,0 +1,252 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "runtime/memory_plan.h"
+
+namespace qsim {
+
+struct Engine::Plan {
+  struct Step {
+    size_t node;
+    std::vector<int> inputs;   // value ids, -1 for absent
+    std::vector<int> outputs;  // value ids, -1 for unused
+    size_t workspace_bytes = 0;
+  };
+  std::vector<ValueType> types;   // by value id
+  std::vector<Tensor> constants;  // by value id; empty when not constant
+  std::vector<Tensor> views;      // by value id; arena views, constants, inputs
+  std::vector<Step> steps;
+  std::vector<int> input_ids, output_ids;
+  Tensor arena;
+  Tensor workspace;
+  size_t arena_bytes = 0;
+};
+
+std::map<std::string, std::string> find_unsupported_ops(const Model& model,
+                                                        const KernelRegistry& registry) {
+  std::map<std::string, std::string> missing;
+  for (const Node& n : model.graph.nodes) {
+    if (registry.find(n.op_type, n.domain) != nullptr) continue;
+    std::string key = n.domain.empty() ? n.op_type : n.domain + "::" + n.op_type;
+    missing.emplace(key, n.name.empty() ? n.outputs.at(0) : n.name);
+  }
+  return missing;
+}
+
+Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
+    : model_(std::move(model)), pool_(options.num_threads) {
+  const KernelRegistry& registry = default_registry();
+  auto missing = find_unsupported_ops(*model_, registry);
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& [op, node] : missing) list += (list.empty() ? "" : ", ") + op + " (node '" + node + "')";
+    fail(ErrorCode::kUnsupported, "unsupported ops: " + list);
+  }
+  for (const Node& n : model_->graph.nodes)
+    kernels_.push_back((*registry.find(n.op_type, n.domain))(n, model_->opset));
+}
+
+Engine::~Engine() = default;
+
+void Engine::check_inputs(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) const {
+  const auto& declared = model_->graph.inputs;
+  require(shapes.size() == declared.size(), ErrorCode::kInvalidArgument,
+          "the model has " + std::to_string(declared.size()) + " inputs, " +
+              std::to_string(shapes.size()) + " given");
+  for (size_t i = 0; i < declared.size(); ++i) {
+    const ValueInfo& v = declared[i];
+    if (v.dtype != DType::kUndefined && dtypes[i] != v.dtype)
+      fail(ErrorCode::kInvalidArgument, "input '" + v.name + "' must be " + dtype_name(v.dtype) +
+                                            ", got " + dtype_name(dtypes[i]));
+    if (!v.dims) continue;
+    bool fits = v.dims->size() == shapes[i].size();
+    for (size_t d = 0; fits && d < shapes[i].size(); ++d)
+      fits = (*v.dims)[d].value < 0 || (*v.dims)[d].value == shapes[i][d];
+    if (!fits) {
+      Shape want;
+      for (const Dim& d : *v.dims) want.push_back(d.value);
+      fail(ErrorCode::kShape, "input '" + v.name + "' has shape " + shape_to_string(shapes[i]) +
+                                  ", the model expects " + shape_to_string(want) + " (-1 = any)");
+    }
+  }
+}
+
+std::unique_ptr<Engine::Plan> Engine::make_plan(const std::vector<Shape>& shapes,
+                                                const std::vector<DType>& dtypes) {
+  const Graph& g = model_->graph;
+  auto plan = std::make_unique<Plan>();
+  std::unordered_map<std::string, int> ids;
+  auto new_value = [&](const std::string& name) {
+    int id = static_cast<int>(plan->types.size());
+    ids[name] = id;
+    plan->types.emplace_back();
+    plan->constants.emplace_back();
+    return id;
+  };
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    int id = new_value(g.inputs[i].name);
+    plan->types[id] = {dtypes[i], shapes[i], nullptr};
+    plan->input_ids.push_back(id);
+  }
+  for (const auto& [name, tensor] : g.initializers) {
+    if (ids.count(name)) continue;  // a graph input overrides its default initializer
+    int id = new_value(name);
+    plan->constants[id] = tensor;
+    plan->types[id] = {tensor.dtype(), tensor.shape(), nullptr};
+  }
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    const Node& node = g.nodes[n];
+    Plan::Step step{n, {}, {}, 0};
+    std::vector<const ValueType*> in_types;
+    bool all_constant = true;
+    for (const auto& name : node.inputs) {
+      if (name.empty()) {
+        step.inputs.push_back(-1);
+        in_types.push_back(nullptr);
+        continue;
+      }
+      int id = ids.at(name);
+      ValueType& t = plan->types[id];
+      bool is_const = plan->constants[id].dtype() != DType::kUndefined;
+      t.constant = is_const ? &plan->constants[id] : nullptr;
+      all_constant = all_constant && is_const;
+      step.inputs.push_back(id);
+      in_types.push_back(&t);
+    }
+    InferContext ctx(node, in_types, pool_.size());
+    kernels_[n]->infer(ctx);
+    bool folded_by_kernel = false;
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      const auto& out = ctx.outputs()[o];
+      if (node.outputs[o].empty()) {
+        step.outputs.push_back(-1);
+        continue;
+      }
+      require_node(out.set, node, ErrorCode::kInternal, "output " + std::to_string(o) + " has no type");
+      int id = new_value(node.outputs[o]);
+      plan->types[id] = {out.dtype, out.shape, nullptr};
+      if (out.has_constant) {
+        plan->constants[id] = out.constant;
+        folded_by_kernel = true;
+      }
+      step.outputs.push_back(id);
+    }
+    step.workspace_bytes = ctx.workspace_bytes();
+    if (folded_by_kernel) continue;
+    if (all_constant) {
+      // Fold now: compute into owned tensors that become constants of the plan.
+      std::vector<const Tensor*> ins;
+      for (int id : step.inputs) ins.push_back(id < 0 ? nullptr : &plan->constants[id]);
+      std::vector<Tensor*> outs;
+      for (int id : step.outputs) {
+        if (id >= 0) plan->constants[id] = Tensor(plan->types[id].dtype, plan->types[id].shape);
+        outs.push_back(id < 0 ? nullptr : &plan->constants[id]);
+      }
+      Tensor scratch(DType::kUInt8, {static_cast<int64_t>(step.workspace_bytes)});
+      RunContext run_ctx(node, ins, outs, scratch.raw(), step.workspace_bytes, pool_);
+      kernels_[n]->run(run_ctx);
+      continue;
+    }
+    plan->steps.push_back(std::move(step));
+  }
+  for (const auto& out : g.outputs) plan->output_ids.push_back(ids.at(out.name));
+  return plan;
+}
+
+Engine::Plan& Engine::plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) {
+  check_inputs(shapes, dtypes);
+  auto it = plans_.find(shapes);
+  if (it == plans_.end()) {
+    auto plan = make_plan(shapes, dtypes);
+    allocate_memory(*plan);
+    it = plans_.emplace(shapes, std::move(plan)).first;
+  }
+  last_plan_ = it->second.get();
+  return *last_plan_;
+}
+
+namespace {
+
+size_t round_up(size_t bytes) { return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment; }
+
+}  // namespace
+
+void Engine::allocate_memory(Plan& plan) {
+  const size_t n_values = plan.types.size();
+  std::vector<Lifetime> lifetimes(n_values);
+  std::vector<bool> in_arena(n_values, false);
+  const size_t end_of_run = plan.steps.size();
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    for (int id : plan.steps[s].outputs) {
+      if (id < 0) continue;
+      in_arena[id] = true;
+      lifetimes[id] = {s, s, round_up(plan.types[id].shape.empty() ? dtype_size(plan.types[id].dtype)
+                                                                    : element_count(plan.types[id].shape) *
+                                                                          dtype_size(plan.types[id].dtype))};
+    }
+    for (int id : plan.steps[s].inputs)
+      if (id >= 0 && in_arena[id]) lifetimes[id].last = s;
+  }
+  for (int id : plan.output_ids)
+    if (in_arena[id]) lifetimes[id].last = end_of_run;
+  std::vector<size_t> ids;
+  for (size_t id = 0; id < n_values; ++id)
+    if (in_arena[id]) ids.push_back(id);
+  std::vector<Lifetime> arena_lifetimes;
+  for (size_t id : ids) arena_lifetimes.push_back(lifetimes[id]);
+  size_t total = 0;
+  std::vector<size_t> offsets = assign_offsets(arena_lifetimes, &total);
+
+  plan.arena = Tensor(DType::kUInt8, {static_cast<int64_t>(std::max<size_t>(total, 1))});
+  plan.arena_bytes = total;
+  size_t workspace = 0;
+  for (const auto& step : plan.steps) workspace = std::max(workspace, step.workspace_bytes);
+  plan.workspace = Tensor(DType::kUInt8, {static_cast<int64_t>(std::max<size_t>(workspace, 1))});
+  plan.views.assign(n_values, Tensor());
+  auto* base = static_cast<uint8_t*>(plan.arena.raw());
+  for (size_t k = 0; k < ids.size(); ++k) {
+    size_t id = ids[k];
+    plan.views[id] = Tensor::view(plan.types[id].dtype, plan.types[id].shape, base + offsets[k]);
+  }
+  for (size_t id = 0; id < n_values; ++id)
+    if (plan.constants[id].dtype() != DType::kUndefined) plan.views[id] = plan.constants[id];
+}
+
+std::vector<Tensor> Engine::run(const std::vector<Tensor>& inputs) {
+  std::vector<Shape> shapes;
+  std::vector<DType> dtypes;
+  for (const Tensor& t : inputs) {
+    shapes.push_back(t.shape());
+    dtypes.push_back(t.dtype());
+  }
+  Plan& plan = plan_for(shapes, dtypes);
+  for (size_t i = 0; i < inputs.size(); ++i) plan.views[plan.input_ids[i]] = inputs[i];
+  const Graph& g = model_->graph;
+  for (const auto& step : plan.steps) {
+    std::vector<const Tensor*> ins;
+    for (int id : step.inputs) ins.push_back(id < 0 ? nullptr : &plan.views[id]);
+    std::vector<Tensor*> outs;
+    for (int id : step.outputs) outs.push_back(id < 0 ? nullptr : &plan.views[id]);
+    RunContext ctx(g.nodes[step.node], ins, outs, plan.workspace.raw(), step.workspace_bytes, pool_);
+    kernels_[step.node]->run(ctx);
+  }
+  std::vector<Tensor> outputs;
+  for (int id : plan.output_ids) outputs.push_back(plan.views[id].clone());
+  for (int id : plan.input_ids) plan.views[id] = Tensor();  // drop references to caller memory
+  return outputs;
+}
+
+std::vector<ValueType> Engine::output_types(const std::vector<Shape>& input_shapes,
+                                            const std::vector<DType>& input_dtypes) {
+  Plan& plan = plan_for(input_shapes, input_dtypes);
+  std::vector<ValueType> types;
+  for (int id : plan.output_ids) types.push_back({plan.types[id].dtype, plan.types[id].shape, nullptr});
+  return types;
+}
+
+size_t Engine::arena_bytes() const { return last_plan_ ? last_plan_->arena_bytes : 0; }
+
+}  // namespace qsim

@@ -1,0 +1,56 @@
+// Executes a Model: kernels are made (and attributes validated) at construction; a plan
+// (value types, constant folding, arena offsets from tensor lifetimes) is made per set of
+// input shapes and cached. One Engine must not run on two threads at once; separate
+// Engines are independent.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "runtime/kernel.h"
+#include "runtime/registry.h"
+#include "util/thread_pool.h"
+
+namespace qsim {
+
+struct EngineOptions {
+  int num_threads = 1;
+};
+
+// Op types of `model` the registry lacks, each with the first node using it.
+std::map<std::string, std::string> find_unsupported_ops(const Model& model,
+                                                        const KernelRegistry& registry);
+
+class Engine {
+ public:
+  Engine(std::shared_ptr<const Model> model, const EngineOptions& options = {});
+  ~Engine();
+
+  const Model& model() const { return *model_; }
+  int num_threads() const { return pool_.size(); }
+  // Runs the graph; inputs follow model().graph.inputs order. Returns the graph outputs.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  // Output types for these input shapes (plans without running).
+  std::vector<ValueType> output_types(const std::vector<Shape>& input_shapes,
+                                      const std::vector<DType>& input_dtypes);
+  // Bytes of the activation arena for the current plan (for tests of buffer reuse).
+  size_t arena_bytes() const;
+
+ private:
+  struct Plan;
+  Plan& plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes);
+  std::unique_ptr<Plan> make_plan(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes);
+  void allocate_memory(Plan& plan);
+  void check_inputs(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) const;
+
+  std::shared_ptr<const Model> model_;
+  std::vector<std::unique_ptr<Kernel>> kernels_;  // one per node
+  ThreadPool pool_;
+  std::map<std::vector<Shape>, std::unique_ptr<Plan>> plans_;
+  Plan* last_plan_ = nullptr;
+};
+
+}  // namespace qsim
