@@ -1,8 +1,61 @@
 #include <cstdio>
+#include <cstring>
+#include <exception>
 
-#include "qsim/qsim.h"
+#include "cli/cli.h"
+#include "util/error.h"
 
-int main() {
-  std::printf("qsim %s\n", qsim_version());
-  return 0;
+namespace qsim::cli {
+
+const char kUsage[] =
+    "usage: qsim <command> [options]\n"
+    "  qsim info MODEL [--json]\n"
+    "      inputs, outputs, op counts, parameter count and unsupported ops of an ONNX model\n"
+    "  qsim run MODEL --input [NAME=]FILE.npy ... --output DIR [--threads N]\n"
+    "      runs the model; writes one .npy per output into DIR\n"
+    "  qsim --version\n";
+
+void usage_error(const std::string& message) { throw CommandError{message + " (see qsim --help)", 2}; }
+
+void check(qsim_status status) {
+  if (status != QSIM_OK) throw CommandError{qsim_last_error(), 1};
+}
+
+int parse_int(const std::string& text, const std::string& name) {
+  char* end = nullptr;
+  long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || value <= 0 || value > 1024)
+    usage_error(name + " needs a whole number from 1 to 1024, got '" + text + "'");
+  return static_cast<int>(value);
+}
+
+}  // namespace qsim::cli
+
+int main(int argc, char** argv) {
+  using namespace qsim::cli;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+      std::fputs(kUsage, args.empty() ? stderr : stdout);
+      return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version") {
+      std::printf("qsim %s\n", qsim_version());
+      return 0;
+    }
+    std::string command = args[0];
+    args.erase(args.begin());
+    if (command == "info") return cmd_info(args);
+    if (command == "run") return cmd_run(args);
+    usage_error("unknown command '" + command + "'");
+  } catch (const CommandError& e) {
+    std::fprintf(stderr, "qsim: %s\n", e.message.c_str());
+    return e.exit_code;
+  } catch (const qsim::Error& e) {
+    std::fprintf(stderr, "qsim: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qsim: internal error: %s\n", e.what());
+    return 1;
+  }
 }

@@ -1,0 +1,26 @@
+// The qsim command-line tool: a thin client of the C API (plus the .npy reader/writer).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "qsim/qsim.h"
+
+namespace qsim::cli {
+
+// Thrown for a failed command; main() prints "qsim: <message>" and exits with `exit_code`.
+struct CommandError {
+  std::string message;
+  int exit_code = 1;
+};
+
+[[noreturn]] void usage_error(const std::string& message);
+// Throws CommandError with qsim_last_error() when status is not QSIM_OK.
+void check(qsim_status status);
+// Parses a whole positive number for option `name`.
+int parse_int(const std::string& text, const std::string& name);
+
+int cmd_info(const std::vector<std::string>& args);
+int cmd_run(const std::vector<std::string>& args);
+
+}  // namespace qsim::cli

@@ -1,0 +1,51 @@
+#include "ort_process.h"
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
+#include "util/error.h"
+
+namespace qsim::tools {
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  out += "'";
+  return out;
+}
+
+}  // namespace
+
+std::string run_ort(const std::vector<std::string>& args) {
+  std::string command = "node ";
+  command += shell_quote(std::string(QSIM_SOURCE_DIR) + "/tools/ort/run.js");
+  for (const auto& a : args) {
+    command += ' ';
+    command += shell_quote(a);
+  }
+  std::string err_file = std::filesystem::temp_directory_path() / ("qsim-ort-err-" + std::to_string(::getpid()));
+  command += " 2>" + shell_quote(err_file);
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) fail(ErrorCode::kIo, "cannot start node");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  std::string err;
+  if (FILE* f = std::fopen(err_file.c_str(), "r")) {
+    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) err.append(buf.data(), n);
+    std::fclose(f);
+  }
+  std::filesystem::remove(err_file);
+  if (status != 0) fail(ErrorCode::kIo, "ONNX Runtime reference failed: " + err);
+  return out;
+}
+
+}  // namespace qsim::tools
