@@ -27,14 +27,21 @@ qsim_options read_options(const qsim_options* options) {
   return resolved;
 }
 
-Tensor tensor_from_c(const qsim_tensor& t, const char* what) {
-  DType dtype = dtype_from_onnx(static_cast<int32_t>(t.dtype));
+Shape shape_from_c(const qsim_tensor& t, const char* what, DType* dtype) {
+  *dtype = dtype_from_onnx(static_cast<int32_t>(t.dtype));
   std::string label = std::string(what) + (t.name ? std::string(" '") + t.name + "'" : "");
-  require(dtype != DType::kUndefined, ErrorCode::kInvalidArgument, label + ": unknown dtype");
+  require(*dtype != DType::kUndefined, ErrorCode::kInvalidArgument, label + ": unknown dtype");
   require(t.rank >= 0 && t.rank <= QSIM_MAX_RANK, ErrorCode::kInvalidArgument,
           label + ": rank must be 0 to " + std::to_string(QSIM_MAX_RANK));
   Shape shape(t.shape, t.shape + t.rank);
   for (int64_t d : shape) require(d >= 0, ErrorCode::kShape, label + ": negative dimension");
+  return shape;
+}
+
+Tensor tensor_from_c(const qsim_tensor& t, const char* what) {
+  DType dtype;
+  Shape shape = shape_from_c(t, what, &dtype);
+  std::string label = std::string(what) + (t.name ? std::string(" '") + t.name + "'" : "");
   size_t bytes = static_cast<size_t>(element_count(shape)) * dtype_size(dtype);
   require(t.data != nullptr || bytes == 0, ErrorCode::kInvalidArgument, label + ": data is NULL");
   require(t.size_bytes >= bytes, ErrorCode::kInvalidArgument,
@@ -64,13 +71,14 @@ std::unique_ptr<qsim_session> make_session(Model model, const qsim_options& opti
   return session;
 }
 
-// Orders the caller's inputs as the model declares them: by name when named, else by position.
-std::vector<Tensor> bind_inputs(const qsim_session& s, const qsim_tensor* inputs, size_t count) {
+// Where each of the caller's inputs goes in the model's input order: by name when named,
+// else by position. Checks the count and that no input is given twice.
+std::vector<size_t> input_slots(const qsim_session& s, const qsim_tensor* inputs, size_t count) {
   const auto& declared = s.model->graph.inputs;
   require(count == declared.size(), ErrorCode::kInvalidArgument,
           "the model has " + std::to_string(declared.size()) + " inputs, " + std::to_string(count) + " given");
   require(inputs != nullptr || count == 0, ErrorCode::kInvalidArgument, "inputs is NULL");
-  std::vector<Tensor> bound(count);
+  std::vector<size_t> slots(count);
   std::vector<bool> seen(count, false);
   for (size_t i = 0; i < count; ++i) {
     size_t slot = i;
@@ -83,8 +91,15 @@ std::vector<Tensor> bind_inputs(const qsim_session& s, const qsim_tensor* inputs
     }
     require(!seen[slot], ErrorCode::kInvalidArgument, "input '" + declared[slot].name + "' is given twice");
     seen[slot] = true;
-    bound[slot] = capi::tensor_from_c(inputs[i], "input");
+    slots[i] = slot;
   }
+  return slots;
+}
+
+std::vector<Tensor> bind_inputs(const qsim_session& s, const qsim_tensor* inputs, size_t count) {
+  std::vector<size_t> slots = input_slots(s, inputs, count);
+  std::vector<Tensor> bound(count);
+  for (size_t i = 0; i < count; ++i) bound[slots[i]] = capi::tensor_from_c(inputs[i], "input");
   return bound;
 }
 
@@ -163,19 +178,11 @@ qsim_status qsim_infer_shapes(qsim_session* session, const qsim_tensor* inputs, 
   return guard([&] {
     require_arg(session, "qsim_infer_shapes", "session");
     require_arg(outputs, "qsim_infer_shapes", "outputs");
-    const auto& declared = session->model->graph.inputs;
-    require(num_inputs == declared.size() && inputs != nullptr, ErrorCode::kInvalidArgument,
-            "the model has " + std::to_string(declared.size()) + " inputs, " + std::to_string(num_inputs) + " given");
+    std::vector<size_t> slots = input_slots(*session, inputs, num_inputs);
     std::vector<Shape> shapes(num_inputs);
     std::vector<DType> dtypes(num_inputs);
-    for (size_t i = 0; i < num_inputs; ++i) {
-      qsim_tensor described = inputs[i];
-      described.data = nullptr;
-      described.size_bytes = SIZE_MAX;
-      Tensor t = capi::tensor_from_c(described, "input");
-      shapes[i] = t.shape();
-      dtypes[i] = t.dtype();
-    }
+    for (size_t i = 0; i < num_inputs; ++i)
+      shapes[slots[i]] = capi::shape_from_c(inputs[i], "input", &dtypes[slots[i]]);
     auto types = session->engine->output_types(shapes, dtypes);
     require(num_outputs == types.size(), ErrorCode::kInvalidArgument,
             "the model has " + std::to_string(types.size()) + " outputs, " + std::to_string(num_outputs) + " given");

@@ -4,7 +4,6 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <regex>
 
 #include "io/atomic_file.h"
 
@@ -36,13 +35,22 @@ const char* descr_of(DType dtype) {
   }
 }
 
+// The raw text of `key`'s value in the header dict: a quoted string, a tuple, or a word.
 std::string header_field(const std::string& header, const std::string& key, const std::string& name) {
-  std::smatch m;
-  std::regex pattern("['\"]" + key + "['\"]\\s*:\\s*([^,}]*(\\([^)]*\\))?)");
-  if (!std::regex_search(header, m, pattern))
-    fail(ErrorCode::kParse, name + ": .npy header has no '" + key + "'");
-  std::string value = m[2].matched ? m[2].str() : m[1].str();
-  return value;
+  size_t at = header.find("'" + key + "'");
+  if (at == std::string::npos) at = header.find("\"" + key + "\"");
+  if (at == std::string::npos) fail(ErrorCode::kParse, name + ": .npy header has no '" + key + "'");
+  size_t colon = header.find(':', at + key.size() + 2);
+  if (colon == std::string::npos) fail(ErrorCode::kParse, name + ": malformed .npy header");
+  size_t begin = header.find_first_not_of(' ', colon + 1);
+  if (begin == std::string::npos) fail(ErrorCode::kParse, name + ": malformed .npy header");
+  char open = header[begin];
+  size_t end;
+  if (open == '(') end = header.find(')', begin);
+  else if (open == '\'' || open == '"') end = header.find(open, begin + 1);
+  else end = header.find_first_of(",}", begin) - 1;
+  if (end == std::string::npos || end < begin) fail(ErrorCode::kParse, name + ": malformed .npy header");
+  return header.substr(begin, end - begin + 1);
 }
 
 Shape parse_shape(const std::string& text, const std::string& name) {

@@ -65,7 +65,7 @@ npy "import math; y=np.load('$WORK/o_nan/logits.npy'); assert y.shape==(2,10) an
 expect_fail "missing.npy" "$QSIM" run "$MODEL" --input "$WORK/missing.npy" --output "$WORK/o"
 printf 'not a numpy file' >"$WORK/junk.npy"
 expect_fail "junk.npy.*bad magic" "$QSIM" run "$MODEL" --input "$WORK/junk.npy" --output "$WORK/o"
-npy "np.save('$WORK/x_f.npy', np.asfortranarray(np.zeros((1,1,28,28), dtype=np.float32)).T)"
+npy "np.save('$WORK/x_f.npy', np.asfortranarray(np.arange(784, dtype=np.float32).reshape(28, 28)))"
 expect_fail "Fortran" "$QSIM" run "$MODEL" --input "$WORK/x_f.npy" --output "$WORK/o"
 head -c 200 "$WORK/x1.npy" >"$WORK/x_trunc.npy"
 expect_fail "truncated" "$QSIM" run "$MODEL" --input "$WORK/x_trunc.npy" --output "$WORK/o"
