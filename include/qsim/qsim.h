@@ -76,13 +76,34 @@ QSIM_API const char* qsim_last_error(void);
 /* Name of a status code ("QSIM_ERR_PARSE"). */
 QSIM_API const char* qsim_status_name(qsim_status status);
 
+typedef enum qsim_calibration_method {
+  QSIM_CALIB_MINMAX = 0,      /* running min/max (AIMET "tf") */
+  QSIM_CALIB_TF_ENHANCED = 1, /* AIMET's default for activations */
+  QSIM_CALIB_PERCENTILE = 2,  /* ONNX Runtime's percentile of |x| */
+  QSIM_CALIB_ENTROPY = 3,     /* KL divergence (ONNX Runtime's entropy) */
+  QSIM_CALIB_MSE = 4,         /* least squared error clipping */
+  QSIM_CALIB_POW2 = 5         /* power-of-two scales */
+} qsim_calibration_method;
+
+typedef enum qsim_nan_policy {
+  QSIM_NAN_REJECT = 0, /* calibration data holding NaN/Inf fails with QSIM_ERR_NUMERIC */
+  QSIM_NAN_EXCLUDE = 1 /* such values are left out of the statistics and counted */
+} qsim_nan_policy;
+
 typedef struct qsim_options {
-  uint32_t struct_size;  /* sizeof(qsim_options) of the caller; set by qsim_options_init */
-  int32_t num_threads;   /* 0 = all cores */
-  int32_t weight_bits;   /* quantization settings, used by QuantSim */
-  int32_t activation_bits;
-  int32_t per_channel;
-  uint64_t seed;
+  uint32_t struct_size; /* sizeof(qsim_options) of the caller; set by qsim_options_init */
+  int32_t num_threads;  /* 0 = all cores */
+  int32_t weight_bits;  /* 2..16, default 8 */
+  int32_t activation_bits; /* 2..16, default 8 */
+  int32_t per_channel;  /* per-channel weight encodings (default 0: as the config says) */
+  uint64_t seed;        /* for techniques that sample (AdaRound); default 0 */
+  qsim_calibration_method activation_calibration; /* default QSIM_CALIB_TF_ENHANCED */
+  qsim_calibration_method weight_calibration;     /* default QSIM_CALIB_MINMAX */
+  double percentile;         /* QSIM_CALIB_PERCENTILE: share kept, default 99.999 */
+  const char* config_path;   /* AIMET quantsim config JSON file, or NULL */
+  const char* config_json;   /* the same as a string, or NULL (not both) */
+  int32_t fold_batch_norm;   /* fold BatchNormalization into the Conv before it; default 1 */
+  qsim_nan_policy nan_policy; /* default QSIM_NAN_REJECT */
 } qsim_options;
 
 QSIM_API qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size);
@@ -121,6 +142,96 @@ QSIM_API qsim_status qsim_infer_shapes(qsim_session* session, const qsim_tensor*
 QSIM_API qsim_status qsim_run(qsim_session* session, qsim_run_mode mode,
                               const qsim_tensor* inputs, size_t num_inputs,
                               qsim_tensor* outputs, size_t num_outputs);
+
+/* ---- Quantization ---------------------------------------------------------------- */
+
+/* Progress of a long call. Return 0 to go on, non-zero to cancel (the call then returns
+   QSIM_ERR_CANCELLED and the session is as it was before the call). total is -1 when
+   unknown. */
+typedef int (*qsim_progress_fn)(void* user_data, int64_t done, int64_t total, const char* message);
+
+/* Supplies calibration data one batch at a time: fill inputs[0..num_inputs) (in model input
+   order, or named) pointing at memory that stays valid until the next call, and return 1;
+   return 0 when there is no more data, or a negative value to abort (QSIM_ERR_IO). */
+typedef int (*qsim_data_reader_fn)(void* user_data, qsim_tensor* inputs, size_t num_inputs);
+
+/* Computes weight encodings and calibrates activation encodings by streaming the reader's
+   batches through the model. Memory does not grow with the number of batches. progress may
+   be NULL. Encodings loaded with qsim_load_encodings stay frozen. */
+QSIM_API qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn reader,
+                                    void* reader_data, qsim_progress_fn progress,
+                                    void* progress_data);
+
+/* Loads encodings (qsim FlatBuffers, or AIMET JSON 0.6.1 / 1.0.0, detected from the file)
+   and freezes them; the session can then run quantized without calibration, or calibrate
+   the tensors the file leaves out. */
+QSIM_API qsim_status qsim_load_encodings(qsim_session* session, const char* path);
+
+/* AdaRound and AdaQuant (adaptive weight rounding) will take their place here:
+   qsim_adaround(session, reader, reader_data, options, progress, progress_data). */
+
+typedef enum qsim_tensor_role {
+  QSIM_ROLE_MODEL_INPUT = 0,
+  QSIM_ROLE_ACTIVATION = 1,
+  QSIM_ROLE_WEIGHT = 2,
+  QSIM_ROLE_BIAS = 3
+} qsim_tensor_role;
+
+typedef enum qsim_symmetry {
+  QSIM_ASYMMETRIC = 0,
+  QSIM_SYMMETRIC = 1,          /* offset -2^(bw-1) */
+  QSIM_STRICT_SYMMETRIC = 2,   /* offset -(2^(bw-1)-1) */
+  QSIM_UNSIGNED_SYMMETRIC = 3  /* offset 0 for non-negative tensors */
+} qsim_symmetry;
+
+/* One quantized (or deliberately float) tensor. Encodings follow AIMET's convention:
+   q = clamp(round(x / scale) - offset, 0, 2^bitwidth - 1), x = (q + offset) * scale. */
+typedef struct qsim_encoding_info {
+  uint32_t struct_size;
+  const char* name; /* ONNX tensor name; valid until the session changes or is destroyed */
+  qsim_tensor_role role;
+  int32_t quantized; /* 0: kept float */
+  int32_t bitwidth;
+  qsim_symmetry symmetry;
+  int32_t axis; /* -1 per tensor, else the channel axis */
+  size_t num_channels;
+} qsim_encoding_info;
+
+/* Number of encodings after calibration or loading (0 before). */
+QSIM_API qsim_status qsim_encoding_count(const qsim_session* session, size_t* out_count);
+/* Set out_info->struct_size = sizeof(qsim_encoding_info) before the call. */
+QSIM_API qsim_status qsim_get_encoding(const qsim_session* session, size_t index,
+                                       qsim_encoding_info* out_info);
+/* Scales and offsets of encoding `index`, capacity entries at most (num_channels needed). */
+QSIM_API qsim_status qsim_get_encoding_channels(const qsim_session* session, size_t index,
+                                                float* scales, int32_t* offsets, size_t capacity);
+
+typedef enum qsim_export_format {
+  QSIM_EXPORT_ENCODINGS_FBS = 1,    /* <name>.encodings.fbs, qsim's FlatBuffers format */
+  QSIM_EXPORT_AIMET_JSON_0_6_1 = 2, /* <name>.encodings.json */
+  QSIM_EXPORT_AIMET_JSON_1_0_0 = 4, /* <name>.encodings.v1.json */
+  QSIM_EXPORT_ONNX_ROUNDED = 8,     /* <name>.onnx: float model with weights on their grid */
+  QSIM_EXPORT_ONNX_QDQ = 16,        /* <name>.qdq.onnx: QuantizeLinear/DequantizeLinear model */
+  QSIM_EXPORT_ALL = 31
+} qsim_export_format;
+
+typedef struct qsim_export_options {
+  uint32_t struct_size;
+  uint32_t formats;     /* qsim_export_format bits; default QSIM_EXPORT_ALL */
+  const char* basename; /* file name stem; default "model" */
+  int32_t qdq_int8_activations; /* QDQ activations on an int8 grid; default 0 (uint8) */
+} qsim_export_options;
+
+QSIM_API qsim_status qsim_export_options_init(qsim_export_options* options, uint32_t struct_size);
+#define QSIM_EXPORT_OPTIONS_INIT(opts) \
+  qsim_export_options_init((opts), (uint32_t)sizeof(qsim_export_options))
+
+/* Writes the chosen files into out_dir (created if missing). Every file is written to a
+   temporary name and renamed into place; on failure no partial file is left. */
+QSIM_API qsim_status qsim_export(qsim_session* session, const char* out_dir,
+                                 const qsim_export_options* options);
+
+/* ---- Inspection ------------------------------------------------------------------ */
 
 typedef enum qsim_text_format { QSIM_FORMAT_TEXT = 0, QSIM_FORMAT_JSON = 1 } qsim_text_format;
 

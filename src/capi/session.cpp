@@ -119,6 +119,13 @@ qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size) {
     defaults.activation_bits = 8;
     defaults.per_channel = 0;
     defaults.seed = 0;
+    defaults.activation_calibration = QSIM_CALIB_TF_ENHANCED;
+    defaults.weight_calibration = QSIM_CALIB_MINMAX;
+    defaults.percentile = 99.999;
+    defaults.config_path = nullptr;
+    defaults.config_json = nullptr;
+    defaults.fold_batch_norm = 1;
+    defaults.nan_policy = QSIM_NAN_REJECT;
     std::memcpy(options, &defaults, std::min<size_t>(struct_size, sizeof defaults));
   });
 }
