@@ -75,14 +75,38 @@ void copy_typed_field(const Field& field, Tensor& t, const std::string& name) {
   for (int i = 0; i < field.size(); ++i) out[i] = static_cast<T>(field[i]);
 }
 
+// How many values a tensor stores in its typed repeated field (not raw or external data).
+int64_t typed_value_count(const onnx::TensorProto& proto, DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return proto.float_data_size();
+    case DType::kInt64: return proto.int64_data_size();
+    default: return proto.int32_data_size();
+  }
+}
+
 Tensor convert_tensor(const onnx::TensorProto& proto, const std::string& base_dir) {
   DType dtype = dtype_from_onnx(proto.data_type());
   if (dtype == DType::kUndefined)
     fail(ErrorCode::kUnsupported, "tensor '" + proto.name() + "' has data type " +
                                       onnx_type_name(proto.data_type()) + ", which qsim does not support");
   Shape shape(proto.dims().begin(), proto.dims().end());
-  for (int64_t d : shape)
+  int64_t count = 1;
+  for (int64_t d : shape) {
     if (d < 0) fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has a negative dimension");
+    if (d > 0 && count > kMaxTensorBytes / d)
+      fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has an impossibly large shape");
+    count *= d;
+  }
+  // Check the stored data covers the shape before allocating, so a corrupt shape cannot
+  // make us allocate terabytes.
+  if (proto.data_location() != onnx::TensorProto::EXTERNAL && proto.has_raw_data() &&
+      proto.raw_data().size() != static_cast<size_t>(count) * dtype_size(dtype))
+    fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has " + std::to_string(proto.raw_data().size()) +
+                                " bytes of data for shape " + shape_to_string(shape));
+  if (proto.data_location() != onnx::TensorProto::EXTERNAL && !proto.has_raw_data() &&
+      typed_value_count(proto, dtype) != count)
+    fail(ErrorCode::kParse, "tensor '" + proto.name() + "' holds " + std::to_string(typed_value_count(proto, dtype)) +
+                                " values for shape " + shape_to_string(shape));
   Tensor t(dtype, shape);
   if (proto.data_location() == onnx::TensorProto::EXTERNAL || proto.has_raw_data()) {
     std::string external;

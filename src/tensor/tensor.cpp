@@ -1,5 +1,6 @@
 #include "tensor/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -7,24 +8,35 @@
 namespace qsim {
 namespace {
 
-std::shared_ptr<void> allocate_aligned(size_t bytes) {
+std::shared_ptr<void> allocate_aligned(size_t bytes, bool zero) {
   size_t rounded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
   if (rounded == 0) rounded = kTensorAlignment;
   void* memory = std::aligned_alloc(kTensorAlignment, rounded);
   if (memory == nullptr)
     fail(ErrorCode::kOutOfMemory, "cannot allocate " + std::to_string(bytes) + " bytes");
-  std::memset(memory, 0, rounded);
+  if (zero) std::memset(memory, 0, rounded);
   return std::shared_ptr<void>(memory, [](void* p) { std::free(p); });
 }
 
 }  // namespace
 
-Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
-  for (int64_t d : shape_)
+Tensor::Tensor(DType dtype, Shape shape) : Tensor(dtype, std::move(shape), true) {}
+
+Tensor::Tensor(DType dtype, Shape shape, bool zero) : dtype_(dtype), shape_(std::move(shape)) {
+  int64_t count = 1;
+  for (int64_t d : shape_) {
     require(d >= 0, ErrorCode::kShape, "negative dimension in shape " + shape_to_string(shape_));
-  storage_ = allocate_aligned(byte_size());
+    require(d == 0 || count <= kMaxTensorBytes / d, ErrorCode::kOutOfMemory,
+            "shape " + shape_to_string(shape_) + " is too large");
+    count *= d;
+  }
+  require(count <= kMaxTensorBytes / static_cast<int64_t>(std::max<size_t>(1, dtype_size(dtype_))),
+          ErrorCode::kOutOfMemory, "shape " + shape_to_string(shape_) + " is too large");
+  storage_ = allocate_aligned(byte_size(), zero);
   data_ = storage_.get();
 }
+
+Tensor Tensor::uninitialized(DType dtype, Shape shape) { return Tensor(dtype, std::move(shape), false); }
 
 Tensor Tensor::view(DType dtype, Shape shape, void* data) {
   Tensor t;
@@ -35,7 +47,7 @@ Tensor Tensor::view(DType dtype, Shape shape, void* data) {
 }
 
 Tensor Tensor::clone() const {
-  Tensor copy(dtype_, shape_);
+  Tensor copy = uninitialized(dtype_, shape_);
   if (byte_size() > 0) std::memcpy(copy.data_, data_, byte_size());
   return copy;
 }

@@ -15,12 +15,16 @@
 namespace qsim {
 
 constexpr size_t kTensorAlignment = 64;
+// No single tensor may exceed this many bytes (a corrupt shape must not exhaust memory).
+constexpr int64_t kMaxTensorBytes = int64_t{1} << 40;
 
 class Tensor {
  public:
   Tensor() = default;
   // Allocates zero-initialised storage.
   Tensor(DType dtype, Shape shape);
+  // Allocates storage the caller will overwrite entirely.
+  static Tensor uninitialized(DType dtype, Shape shape);
   // A non-owning view of `data`, which must outlive the view.
   static Tensor view(DType dtype, Shape shape, void* data);
 
@@ -55,6 +59,7 @@ class Tensor {
   std::string describe() const;  // "float32[1,3,8,8]"
 
  private:
+  Tensor(DType dtype, Shape shape, bool zero);
   void check_type(DType requested) const;
 
   DType dtype_ = DType::kUndefined;
