@@ -1,7 +1,395 @@
+// Conv and ConvTranspose on float32 tensors with 1 to 3 spatial dimensions. The heavy work
+// is OpenBLAS sgemm (the serial build: qsim threads by splitting the work into tasks);
+// depthwise convolutions use a direct kernel instead (depthwise.h).
+//
+// Work is cut into tasks whose boundaries depend on the shapes only, never on the thread
+// count, so every output element is computed by the same arithmetic however many threads run.
+#include <cblas.h>
+
+#include <algorithm>
+#include <span>
+
+#include "runtime/ops/conv_params.h"
+#include "runtime/ops/depthwise.h"
+#include "runtime/ops/im2col.h"
 #include "runtime/registry.h"
 
 namespace qsim {
+namespace {
 
-void register_conv_ops(KernelRegistry& /*registry*/) {}
+// A task's column block aims at this size, so that im2col leaves it in L2 for sgemm to pack.
+constexpr int64_t kColumnBlockBytes = 256 * 1024;
+// sgemm packs the weights again for every call, which pays off only over enough columns: a
+// task has at least kMinTaskColumns, and images with fewer output positions are batched
+// into one product of up to kBatchedTaskColumns.
+constexpr int64_t kMinTaskColumns = 128;
+constexpr int64_t kBatchedTaskColumns = 256;
+// A lone image with work for several threads is cut into up to this many tasks.
+constexpr int64_t kLoneImageTasks = 4;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// How many of `units` a task takes: what `budget_units` allows (at least `min_units`), and
+// when a lone image is all there is, few enough to give the threads one task each.
+int64_t units_per_task(int64_t units, int64_t budget_units, int64_t min_units, bool lone_image,
+                       int64_t total_ops) {
+  int64_t per_task = std::max(budget_units, min_units);
+  if (lone_image) {
+    const int64_t tasks = std::clamp<int64_t>(total_ops / kMinOpsPerThread, 1, kLoneImageTasks);
+    per_task = std::min(per_task, std::max(min_units, ceil_div(units, tasks)));
+  }
+  return std::clamp<int64_t>(per_task, 1, std::max<int64_t>(1, units));
+}
+
+// Writes bias[r] (zero without a bias) into `rows` rows of `cols` floats, `stride` apart.
+void fill_with_bias(float* out, int64_t rows, int64_t cols, int64_t stride, const float* bias) {
+  for (int64_t r = 0; r < rows; ++r)
+    std::fill(out + r * stride, out + r * stride + cols, bias == nullptr ? 0.0f : bias[r]);
+}
+
+void check_bias(const InferContext& ctx, int64_t channels) {
+  if (!ctx.has_input(2)) return;
+  ctx.expect_dtype(2, DType::kFloat32);
+  if (ctx.input(2).shape != Shape{channels})
+    fail_node(ctx.node(), ErrorCode::kShape,
+              "bias " + shape_to_string(ctx.input(2).shape) + " should be [" +
+                  std::to_string(channels) + "]");
+}
+
+const float* bias_data(const RunContext& ctx) {
+  return ctx.has_input(2) ? ctx.input(2).data<float>() : nullptr;
+}
+
+// Checks X, W ranks and returns W's spatial dims.
+std::span<const int64_t> weight_window(const Node& node, const Shape& x, const Shape& w) {
+  check_spatial_rank(node, x);
+  if (w.size() != x.size())
+    fail_node(node, ErrorCode::kShape,
+              "weights " + shape_to_string(w) + " do not match input " + shape_to_string(x));
+  return std::span<const int64_t>(w).subspan(2);
+}
+
+int64_t parse_group(const Node& node) {
+  const int64_t group = node.get_int("group", 1);
+  require_node(group >= 1, node, ErrorCode::kInvalidArgument, "group must be >= 1");
+  return group;
+}
+
+Shape output_shape(int64_t batch, int64_t channels, const Shape& spatial) {
+  Shape y = {batch, channels};
+  y.insert(y.end(), spatial.begin(), spatial.end());
+  return y;
+}
+
+// ----- Conv: Y[n, m] = bias[m] + W[m] * X[n, group of m] -----
+
+struct ConvSetup {
+  WindowGeometry g;
+  int64_t batch = 0;
+  int64_t channels = 0;
+  int64_t filters = 0;
+  int64_t groups = 1;
+  // A task is one group of `task_images` whole images batched into one product, or of one
+  // image's output rows [r, r + task_rows).
+  int64_t task_images = 1;
+  int64_t task_rows = 1;
+
+  int64_t group_channels() const { return channels / groups; }
+  int64_t group_filters() const { return filters / groups; }
+  int64_t col_rows() const { return group_channels() * g.kernel_size(); }
+  bool depthwise() const { return groups > 1 && groups == channels; }
+  // A 1x1 window with unit strides and no padding: an image is its own column matrix.
+  bool pointwise() const {
+    for (int d = 0; d < kMaxSpatialRank; ++d)
+      if (g.kernel[d] != 1 || g.stride[d] != 1 || g.pad_begin[d] != 0 || g.pad_end[d] != 0)
+        return false;
+    return true;
+  }
+  bool batched() const { return task_images > 1; }
+  bool copies_columns() const { return !pointwise() || batched(); }
+  int64_t task_columns() const { return task_images * task_rows * g.out[2]; }
+  int64_t image_tasks() const { return ceil_div(batch, task_images); }
+  int64_t row_tasks() const { return ceil_div(g.out_rows(), task_rows); }
+
+  // Scratch per thread: the column block, the product of a batched task, im2col's own.
+  int64_t col_floats() const { return copies_columns() ? col_rows() * task_columns() : 0; }
+  int64_t product_floats() const { return batched() ? group_filters() * task_columns() : 0; }
+  size_t im2col_offset() const { return (col_floats() + product_floats()) * sizeof(float); }
+  size_t scratch_bytes() const {
+    if (depthwise()) return plane_layout(g, sizeof(float)).scratch_bytes();
+    return im2col_offset() + (copies_columns() ? im2col_scratch_bytes(g) : 0);
+  }
+
+  void choose_tasks() {
+    const int64_t out_size = g.out_size();
+    const int64_t column_bytes = std::max<int64_t>(1, col_rows()) * sizeof(float);
+    if (out_size < kMinTaskColumns) {
+      task_rows = g.out_rows();
+      task_images = std::clamp<int64_t>(
+          std::min(kBatchedTaskColumns, kColumnBlockBytes / column_bytes) / out_size, 1, batch);
+      return;
+    }
+    const int64_t width = g.out[2];
+    task_rows = units_per_task(g.out_rows(), kColumnBlockBytes / (column_bytes * width),
+                               ceil_div(kMinTaskColumns, width), batch * groups == 1,
+                               filters * col_rows() * out_size);
+  }
+};
+
+ConvSetup conv_setup(const Node& node, const WindowAttributes& attrs, int64_t groups,
+                     const Shape& x, const Shape& w) {
+  ConvSetup s;
+  s.g = forward_window(node, attrs, x, weight_window(node, x, w));
+  s.batch = x[0];
+  s.channels = x[1];
+  s.filters = w[0];
+  s.groups = groups;
+  if (w[1] * groups != x[1] || w[0] % groups != 0)
+    fail_node(node, ErrorCode::kShape,
+              "weights " + shape_to_string(w) + " with group " + std::to_string(groups) +
+                  " do not fit input " + shape_to_string(x));
+  s.choose_tasks();
+  return s;
+}
+
+class ConvKernel : public Kernel {
+ public:
+  explicit ConvKernel(const Node& node)
+      : attrs_(parse_window_attributes(node)), groups_(parse_group(node)) {}
+
+  void infer(InferContext& ctx) override {
+    ctx.expect_dtype(0, DType::kFloat32);
+    ctx.expect_dtype(1, DType::kFloat32);
+    const ConvSetup s =
+        conv_setup(ctx.node(), attrs_, groups_, ctx.input(0).shape, ctx.input(1).shape);
+    check_bias(ctx, s.filters);
+    ctx.set_output(0, DType::kFloat32, output_shape(s.batch, s.filters, s.g.out_shape()));
+    request_thread_scratch(ctx, s.scratch_bytes());
+  }
+
+  void run(RunContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    const Tensor& w = ctx.input(1);
+    const ConvSetup s = conv_setup(ctx.node(), attrs_, groups_, x.shape(), w.shape());
+    if (s.depthwise()) {
+      run_depthwise(ctx, s, x.data<float>(), w.data<float>(), bias_data(ctx),
+                    ctx.output(0).data<float>());
+    } else {
+      run_gemm(ctx, s, x.data<float>(), w.data<float>(), bias_data(ctx),
+               ctx.output(0).data<float>());
+    }
+  }
+
+ private:
+  // Per task: im2col of its images and rows (unless a pointwise image is read in place), one
+  // sgemm, and for a batched task the spreading of the product over its images.
+  static void run_gemm(RunContext& ctx, const ConvSetup& s, const float* x, const float* w,
+                       const float* bias, float* y) {
+    const int64_t in_size = s.g.in_size();
+    const int64_t out_size = s.g.out_size();
+    const int64_t width = s.g.out[2];
+    const int64_t cg = s.group_channels();
+    const int64_t mg = s.group_filters();
+    const int64_t k = s.col_rows();
+    const int64_t row_tasks = s.row_tasks();
+    const int64_t col_floats = s.col_floats();
+    auto prepare = [&](std::byte* scratch) {
+      if (s.copies_columns()) prepare_im2col_scratch(s.g, scratch + s.im2col_offset());
+    };
+    auto task = [&](int64_t t, std::byte* scratch) {
+      float* col = reinterpret_cast<float*>(scratch);
+      float* product = col + col_floats;
+      const int64_t row_begin = (t % row_tasks) * s.task_rows;
+      const int64_t row_end = std::min(s.g.out_rows(), row_begin + s.task_rows);
+      const int64_t group = t / row_tasks % s.groups;
+      const int64_t first_image = t / (row_tasks * s.groups) * s.task_images;
+      const int64_t images = std::min(s.batch, first_image + s.task_images) - first_image;
+      const int64_t image_cols = (row_end - row_begin) * width;
+      const int64_t cols = images * image_cols;
+      auto image_of = [&](int64_t n) { return x + (n * s.channels + group * cg) * in_size; };
+      auto out_of = [&](int64_t n) { return y + (n * s.filters + group * mg) * out_size; };
+      const float* group_bias = bias == nullptr ? nullptr : bias + group * mg;
+      const float* b_matrix = image_of(first_image) + row_begin * width;
+      int64_t ldb = in_size;
+      if (s.copies_columns()) {
+        for (int64_t i = 0; i < images; ++i)
+          im2col(s.g, image_of(first_image + i), cg, row_begin, row_end, col + i * image_cols,
+                 cols, scratch + s.im2col_offset());
+        b_matrix = col;
+        ldb = cols;
+      }
+      // A lone image's product goes straight into Y, onto the bias (beta 1).
+      float* c = s.batched() ? product : out_of(first_image) + row_begin * width;
+      const int64_t ldc = s.batched() ? cols : out_size;
+      if (!s.batched() && group_bias != nullptr) fill_with_bias(c, mg, cols, ldc, group_bias);
+      const float beta = !s.batched() && group_bias != nullptr ? 1.0f : 0.0f;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(mg),
+                  static_cast<int>(cols), static_cast<int>(k), 1.0f, w + group * mg * k,
+                  static_cast<int>(k), b_matrix, static_cast<int>(ldb), beta, c,
+                  static_cast<int>(ldc));
+      if (s.batched())
+        spread_product(product, images, mg, out_size, group_bias, out_of(first_image),
+                       s.filters * out_size);
+    };
+    run_tasks(ctx, s.image_tasks() * s.groups * row_tasks, mg * s.task_columns() * k,
+              s.scratch_bytes(), prepare, task);
+  }
+
+  // Copies a batched product (filters x images * out_size) into the images' outputs, the
+  // first at `out` and each next one `image_stride` further, adding the bias.
+  static void spread_product(const float* product, int64_t images, int64_t filters,
+                             int64_t out_size, const float* bias, float* out,
+                             int64_t image_stride) {
+    const int64_t cols = images * out_size;
+    for (int64_t i = 0; i < images; ++i)
+      for (int64_t m = 0; m < filters; ++m) {
+        const float* src = product + m * cols + i * out_size;
+        float* dst = out + i * image_stride + m * out_size;
+        const float b = bias == nullptr ? 0.0f : bias[m];
+        for (int64_t j = 0; j < out_size; ++j) dst[j] = src[j] + b;
+      }
+  }
+
+  // One task per (image, output channel) plane.
+  static void run_depthwise(RunContext& ctx, const ConvSetup& s, const float* x, const float* w,
+                            const float* bias, float* y) {
+    const int64_t multiplier = s.group_filters();
+    const int64_t in_size = s.g.in_size();
+    const int64_t out_size = s.g.out_size();
+    const int64_t taps = s.g.kernel_size();
+    const PlaneLayout layout = plane_layout(s.g, sizeof(float));
+    run_tasks(
+        ctx, s.batch * s.filters, taps * layout.grid_size, layout.scratch_bytes(),
+        [&](std::byte* scratch) { prepare_plane_scratch(s.g, layout, 0.0f, scratch); },
+        [&](int64_t plane, std::byte* scratch) {
+          const int64_t n = plane / s.filters;
+          const int64_t m = plane % s.filters;
+          depthwise_conv_plane(s.g, layout, x + (n * s.channels + m / multiplier) * in_size,
+                               w + m * taps, bias == nullptr ? 0.0f : bias[m], scratch,
+                               y + plane * out_size);
+        });
+  }
+
+  WindowAttributes attrs_;
+  int64_t groups_;
+};
+
+// ----- ConvTranspose: the adjoint of Conv, as sgemm (W^T X) then col2im -----
+
+struct TransposeSetup {
+  WindowGeometry g;  // of the adjoint convolution: g.in is Y's spatial size, g.out X's
+  int64_t batch = 0;
+  int64_t channels = 0;
+  int64_t filters = 0;
+  int64_t groups = 1;
+  int64_t task_filters = 1;  // a task is one (image, group) and this many of its filters
+
+  int64_t group_channels() const { return channels / groups; }
+  int64_t group_filters() const { return filters / groups; }
+  int64_t col_floats() const { return task_filters * g.kernel_size() * g.out_size(); }
+
+  void choose_tasks() {
+    const int64_t filter_bytes = g.kernel_size() * g.out_size() * sizeof(float);
+    task_filters = units_per_task(group_filters(), kColumnBlockBytes / filter_bytes, 1,
+                                  batch * groups == 1,
+                                  filters * g.kernel_size() * g.out_size() * group_channels());
+  }
+};
+
+class ConvTransposeKernel : public Kernel {
+ public:
+  explicit ConvTransposeKernel(const Node& node)
+      : attrs_(parse_window_attributes(node)),
+        groups_(parse_group(node)),
+        output_padding_(node.get_ints("output_padding")),
+        output_shape_(node.get_ints("output_shape")) {
+    for (int64_t v : output_padding_)
+      require_node(v >= 0, node, ErrorCode::kInvalidArgument, "output_padding must be >= 0");
+  }
+
+  void infer(InferContext& ctx) override {
+    ctx.expect_dtype(0, DType::kFloat32);
+    ctx.expect_dtype(1, DType::kFloat32);
+    const TransposeSetup s = setup(ctx.node(), ctx.input(0).shape, ctx.input(1).shape);
+    check_bias(ctx, s.filters);
+    ctx.set_output(0, DType::kFloat32, output_shape(s.batch, s.filters, s.g.in_shape()));
+    request_thread_scratch(ctx, s.col_floats() * sizeof(float));
+  }
+
+  void run(RunContext& ctx) override {
+    const Tensor& x_tensor = ctx.input(0);
+    const TransposeSetup s = setup(ctx.node(), x_tensor.shape(), ctx.input(1).shape());
+    const float* x = x_tensor.data<float>();
+    const float* w = ctx.input(1).data<float>();
+    const float* bias = bias_data(ctx);
+    float* y = ctx.output(0).data<float>();
+    const int64_t filter_tasks = ceil_div(s.group_filters(), s.task_filters);
+    const int64_t x_size = s.g.out_size();
+    const int64_t y_size = s.g.in_size();
+    const int64_t cg = s.group_channels();
+    const int64_t mg = s.group_filters();
+    const int64_t taps = s.g.kernel_size();
+    auto task = [&](int64_t t, std::byte* scratch) {
+      float* col = reinterpret_cast<float*>(scratch);
+      const int64_t image_group = t / filter_tasks;  // n * groups + group
+      const int64_t group = image_group % s.groups;
+      const int64_t first = (t % filter_tasks) * s.task_filters;
+      const int64_t count = std::min(mg, first + s.task_filters) - first;
+      // W is (C, M / group, taps): this group's rows, the columns of its filters
+      // [first, first + count).
+      const float* weights = w + group * cg * mg * taps + first * taps;
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(count * taps),
+                  static_cast<int>(x_size), static_cast<int>(cg), 1.0f, weights,
+                  static_cast<int>(mg * taps), x + image_group * cg * x_size,
+                  static_cast<int>(x_size), 0.0f, col, static_cast<int>(x_size));
+      float* out = y + (image_group * mg + first) * y_size;
+      fill_with_bias(out, count, y_size, y_size,
+                     bias == nullptr ? nullptr : bias + group * mg + first);
+      col2im_add(s.g, col, count, out);
+    };
+    run_tasks(ctx, s.batch * s.groups * filter_tasks, s.col_floats() * cg,
+              s.col_floats() * sizeof(float), task);
+  }
+
+ private:
+  TransposeSetup setup(const Node& node, const Shape& x, const Shape& w) const {
+    std::span<const int64_t> output_shape = output_shape_;
+    // Some exporters write the full (N, C, spatial...) shape.
+    if (output_shape.size() == x.size()) output_shape = output_shape.subspan(2);
+    TransposeSetup s;
+    s.g =
+        transpose_window(node, attrs_, x, weight_window(node, x, w), output_padding_, output_shape);
+    s.batch = x[0];
+    s.channels = x[1];
+    s.filters = w[1] * groups_;
+    s.groups = groups_;
+    if (w[0] != x[1] || x[1] % groups_ != 0)
+      fail_node(node, ErrorCode::kShape,
+                "weights " + shape_to_string(w) + " with group " + std::to_string(groups_) +
+                    " do not fit input " + shape_to_string(x));
+    s.choose_tasks();
+    return s;
+  }
+
+  WindowAttributes attrs_;
+  int64_t groups_;
+  std::vector<int64_t> output_padding_;
+  std::vector<int64_t> output_shape_;
+};
+
+}  // namespace
+
+void register_conv_ops(KernelRegistry& registry) {
+  registry.add("Conv", [](const Node& node, int64_t) -> std::unique_ptr<Kernel> {
+    check_known_attributes(node,
+                           {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
+    return std::make_unique<ConvKernel>(node);
+  });
+  registry.add("ConvTranspose", [](const Node& node, int64_t) -> std::unique_ptr<Kernel> {
+    check_known_attributes(node, {"auto_pad", "dilations", "group", "kernel_shape",
+                                  "output_padding", "output_shape", "pads", "strides"});
+    return std::make_unique<ConvTransposeKernel>(node);
+  });
+}
 
 }  // namespace qsim

@@ -1,7 +1,271 @@
+// MaxPool (float32, uint8, int8; optional Indices), AveragePool and GlobalAveragePool
+// (float32), with 1 to 3 spatial dimensions. Each (image, channel) plane is one task; the
+// windowed pools are per-plane window ops like a depthwise convolution (see depthwise.h)
+// with a max or a sum for the multiply-add.
+#include <algorithm>
+#include <limits>
+
+#include "runtime/ops/conv_params.h"
+#include "runtime/ops/depthwise.h"
 #include "runtime/registry.h"
 
 namespace qsim {
+namespace {
 
-void register_pool_ops(KernelRegistry& /*registry*/) {}
+Shape pooled_shape(const Shape& x, const WindowGeometry& g) {
+  Shape y = {x[0], x[1]};
+  for (int64_t d : g.out_shape()) y.push_back(d);
+  return y;
+}
+
+int64_t read_flag(const Node& node, const char* attr) {
+  const int64_t v = node.get_int(attr, 0);
+  require_node(v == 0 || v == 1, node, ErrorCode::kInvalidArgument,
+               std::string(attr) + " must be 0 or 1");
+  return v;
+}
+
+// Shared by MaxPool and AveragePool: attributes and output geometry.
+class WindowPoolKernel : public Kernel {
+ protected:
+  explicit WindowPoolKernel(const Node& node) : attrs_(parse_window_attributes(node)) {
+    require_node(!attrs_.kernel_shape.empty(), node, ErrorCode::kInvalidArgument,
+                 "kernel_shape is required");
+  }
+
+  WindowGeometry geometry(const Node& node, const Shape& x) const {
+    return forward_window(node, attrs_, x, attrs_.kernel_shape);
+  }
+
+  // Declares output 0 and the scratch of window_plane for `dtype`; returns the output shape.
+  Shape infer_pooled(InferContext& ctx, DType dtype) const {
+    const Shape& x = ctx.input(0).shape;
+    const WindowGeometry g = geometry(ctx.node(), x);
+    const Shape y = pooled_shape(x, g);
+    ctx.set_output(0, dtype, y);
+    request_thread_scratch(ctx, plane_layout(g, dtype_size(dtype)).scratch_bytes());
+    return y;
+  }
+
+  // Runs plane_task(plane index, geometry, layout, scratch) for every (image, channel) plane,
+  // with window_plane scratch whose padding reads `pad`.
+  template <typename T, typename PlaneTask>
+  void run_planes(RunContext& ctx, T pad, PlaneTask&& plane_task) const {
+    const Tensor& x = ctx.input(0);
+    const WindowGeometry g = geometry(ctx.node(), x.shape());
+    const PlaneLayout layout = plane_layout(g, sizeof(T));
+    run_tasks(
+        ctx, x.dim(0) * x.dim(1), g.kernel_size() * layout.grid_size, layout.scratch_bytes(),
+        [&](std::byte* scratch) { prepare_plane_scratch(g, layout, pad, scratch); },
+        [&](int64_t plane, std::byte* scratch) { plane_task(plane, g, layout, scratch); });
+  }
+
+  WindowAttributes attrs_;
+};
+
+// Copies the output positions of a window_plane grid row to the output.
+template <typename T>
+auto copy_row_to(T* out, int64_t width) {
+  return [out, width](int64_t row, const T* grid_row) {
+    copy_strided(out + row * width, grid_row, width, 1);
+  };
+}
+
+// ----- MaxPool -----
+
+// For scalars and Simd vectors alike. NaN inputs are skipped, as in ONNX Runtime.
+constexpr auto larger = [](auto acc, auto x) { return x > acc ? x : acc; };
+
+// Index of input element (d, h, w) of a plane in the Indices output's storage order:
+// row-major, or column-major over the spatial dimensions when storage_order is 1.
+int64_t storage_index(const WindowGeometry& g, int64_t input_row, int64_t w, bool column_major) {
+  if (!column_major) return input_row * g.in[2] + w;
+  const int64_t d = input_row / g.in[1];
+  const int64_t h = input_row % g.in[1];
+  return d + g.in[0] * (h + g.in[1] * w);
+}
+
+// Max pooling that also writes where each maximum came from (the first one on ties), tap by
+// tap over the input rows; `base` is the plane's first index in the whole input.
+template <typename T>
+void max_pool_plane_with_indices(const WindowGeometry& g, const T* in, T* out,
+                                 int64_t* indices, int64_t base, bool column_major) {
+  std::fill(out, out + g.out_size(), std::numeric_limits<T>::lowest());
+  std::fill(indices, indices + g.out_size(), -1);
+  for_each_tap_row(g, [&](int64_t out_row, int64_t input_row, int64_t, IndexRange inside,
+                          int64_t offset) {
+    T* out_row_values = out + out_row * g.out[2];
+    int64_t* out_row_indices = indices + out_row * g.out[2];
+    for (int64_t o = inside.begin; o < inside.end; ++o) {
+      const int64_t w = o * g.stride[2] + offset;
+      const T v = in[input_row * g.in[2] + w];
+      if (out_row_indices[o] < 0 || v > out_row_values[o]) {
+        out_row_values[o] = v;
+        out_row_indices[o] = base + storage_index(g, input_row, w, column_major);
+      }
+    }
+  });
+}
+
+class MaxPoolKernel : public WindowPoolKernel {
+ public:
+  explicit MaxPoolKernel(const Node& node)
+      : WindowPoolKernel(node), column_major_(read_flag(node, "storage_order") == 1) {}
+
+  void infer(InferContext& ctx) override {
+    const DType dtype = ctx.input(0).dtype;
+    if (dtype != DType::kFloat32 && dtype != DType::kUInt8 && dtype != DType::kInt8)
+      fail_node(ctx.node(), ErrorCode::kUnsupported,
+                std::string("input type ") + dtype_name(dtype) + " is not supported");
+    ctx.set_output(1, DType::kInt64, infer_pooled(ctx, dtype));
+  }
+
+  void run(RunContext& ctx) override {
+    switch (ctx.input(0).dtype()) {
+      case DType::kUInt8:
+        return run_typed<uint8_t>(ctx);
+      case DType::kInt8:
+        return run_typed<int8_t>(ctx);
+      default:
+        return run_typed<float>(ctx);
+    }
+  }
+
+ private:
+  template <typename T>
+  void run_typed(RunContext& ctx) const {
+    const T* in = ctx.input(0).data<T>();
+    T* out = ctx.output(0).data<T>();
+    int64_t* indices = ctx.has_output(1) ? ctx.output(1).data<int64_t>() : nullptr;
+    const T lowest = std::numeric_limits<T>::lowest();
+    run_planes(ctx, lowest, [&](int64_t p, const WindowGeometry& g, const PlaneLayout& layout,
+                                std::byte* scratch) {
+      const T* plane = in + p * g.in_size();
+      T* out_plane = out + p * g.out_size();
+      if (indices != nullptr) {
+        max_pool_plane_with_indices(g, plane, out_plane, indices + p * g.out_size(),
+                                    p * g.in_size(), column_major_);
+        return;
+      }
+      window_plane(g, layout, plane, lowest, [](int64_t) { return larger; },
+                   copy_row_to(out_plane, g.out[2]), scratch);
+    });
+  }
+
+  bool column_major_;
+};
+
+// ----- AveragePool -----
+
+// Number of taps of output position o along dimension d that are counted: those inside the
+// input, or inside the explicitly padded input with count_include_pad. AveragePool has no
+// dilations up to opset 18, so this is a clipped interval length.
+int64_t counted_taps(const WindowGeometry& g, int d, int64_t o, bool include_pad) {
+  const int64_t start = g.input_index(d, o, 0);
+  const int64_t low = include_pad ? -g.pad_begin[d] : 0;
+  const int64_t high = include_pad ? g.in[d] + g.pad_end[d] : g.in[d];
+  return std::min(start + g.kernel[d], high) - std::max(start, low);
+}
+
+class AveragePoolKernel : public WindowPoolKernel {
+ public:
+  explicit AveragePoolKernel(const Node& node)
+      : WindowPoolKernel(node), include_pad_(read_flag(node, "count_include_pad") == 1) {}
+
+  void infer(InferContext& ctx) override {
+    ctx.expect_dtype(0, DType::kFloat32);
+    infer_pooled(ctx, DType::kFloat32);
+  }
+
+  void run(RunContext& ctx) override {
+    const float* in = ctx.input(0).data<float>();
+    float* out = ctx.output(0).data<float>();
+    run_planes(ctx, 0.0f, [&](int64_t p, const WindowGeometry& g, const PlaneLayout& layout,
+                              std::byte* scratch) {
+      float* out_plane = out + p * g.out_size();
+      auto divide = [&](int64_t row, const float* grid_row) {
+        const int64_t row_count = counted_taps(g, 0, row / g.out[1], include_pad_) *
+                                  counted_taps(g, 1, row % g.out[1], include_pad_);
+        float* out_row = out_plane + row * g.out[2];
+        for (int64_t o = 0; o < g.out[2]; ++o)
+          out_row[o] =
+              grid_row[o] / static_cast<float>(row_count * counted_taps(g, 2, o, include_pad_));
+      };
+      window_plane(g, layout, in + p * g.in_size(), 0.0f,
+                   [](int64_t) { return [](auto acc, auto x) { return acc + x; }; }, divide,
+                   scratch);
+    });
+  }
+
+ private:
+  bool include_pad_;
+};
+
+// ----- GlobalAveragePool -----
+
+// Sum in independent lanes (vectorizable, and fixed order so results are reproducible).
+float plane_mean(const float* x, int64_t n) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l];
+  double sum = 0.0;
+  for (; i < n; ++i) sum += x[i];
+  for (float lane : lanes) sum += lane;
+  return static_cast<float>(sum / static_cast<double>(n));
+}
+
+class GlobalAveragePoolKernel : public Kernel {
+ public:
+  void infer(InferContext& ctx) override {
+    ctx.expect_dtype(0, DType::kFloat32);
+    const Shape& x = ctx.input(0).shape;
+    if (x.size() < 3)
+      fail_node(ctx.node(), ErrorCode::kShape,
+                "input " + shape_to_string(x) + " needs a batch, a channel and a spatial axis");
+    Shape y(x.size(), 1);
+    y[0] = x[0];
+    y[1] = x[1];
+    ctx.set_output(0, DType::kFloat32, y);
+  }
+
+  void run(RunContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    const int64_t planes = x.dim(0) * x.dim(1);
+    const int64_t plane = planes == 0 ? 0 : x.size() / planes;
+    const float* in = x.data<float>();
+    float* out = ctx.output(0).data<float>();
+    run_tasks(ctx, planes, plane, 0,
+              [&](int64_t p, std::byte*) { out[p] = plane_mean(in + p * plane, plane); });
+  }
+};
+
+}  // namespace
+
+void register_pool_ops(KernelRegistry& registry) {
+  registry.add("MaxPool", [](const Node& node, int64_t opset) -> std::unique_ptr<Kernel> {
+    if (opset < 10)
+      check_known_attributes(node,
+                             {"auto_pad", "kernel_shape", "pads", "storage_order", "strides"});
+    else
+      check_known_attributes(node, {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
+                                    "storage_order", "strides"});
+    return std::make_unique<MaxPoolKernel>(node);
+  });
+  registry.add("AveragePool", [](const Node& node, int64_t opset) -> std::unique_ptr<Kernel> {
+    if (opset < 10)
+      check_known_attributes(node,
+                             {"auto_pad", "count_include_pad", "kernel_shape", "pads", "strides"});
+    else
+      check_known_attributes(
+          node, {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"});
+    return std::make_unique<AveragePoolKernel>(node);
+  });
+  registry.add("GlobalAveragePool", [](const Node& node, int64_t) -> std::unique_ptr<Kernel> {
+    check_known_attributes(node, {});
+    return std::make_unique<GlobalAveragePoolKernel>();
+  });
+}
 
 }  // namespace qsim
