@@ -9,6 +9,9 @@
 namespace qsim {
 namespace {
 
+// Grids wider than this (int32 biases) hold integers float cannot represent exactly.
+constexpr int64_t kFloatExactIntegers = int64_t{1} << 24;
+
 float to_scale(double scale) {
   float s = static_cast<float>(scale);
   // A range so small its scale underflows float still needs a usable positive grid.
@@ -110,6 +113,11 @@ Encoding encode_from_values(const Tensor& values, int bitwidth, Symmetry symmetr
 }
 
 int64_t quantize_value(float x, const ChannelEncoding& channel, int64_t quant_max) {
+  if (quant_max > kFloatExactIntegers) {
+    const double q = static_cast<double>(std::nearbyint(x / channel.scale)) - channel.offset;
+    if (!(q >= 0.0)) return 0;
+    return q > static_cast<double>(quant_max) ? quant_max : static_cast<int64_t>(q);
+  }
   float q = std::nearbyint(x / channel.scale) - static_cast<float>(channel.offset);
   if (!(q >= 0.0f)) return 0;  // also maps NaN to the lowest level, as saturating casts do
   return q > static_cast<float>(quant_max) ? quant_max : static_cast<int64_t>(q);
@@ -117,6 +125,15 @@ int64_t quantize_value(float x, const ChannelEncoding& channel, int64_t quant_ma
 
 void fake_quantize_span(float* values, int64_t count, const ChannelEncoding& channel, int64_t quant_max) {
   const float scale = channel.scale;
+  if (quant_max > kFloatExactIntegers) {  // int32 bias grids: float cannot hold q + offset
+    const double lo = channel.offset;
+    const double hi = static_cast<double>(channel.offset) + static_cast<double>(quant_max);
+    for (int64_t i = 0; i < count; ++i) {
+      const double q = std::clamp(static_cast<double>(std::nearbyint(values[i] / scale)), lo, hi);
+      values[i] = static_cast<float>(q) * scale;  // as DequantizeLinear: float(q) * scale
+    }
+    return;
+  }
   const float offset = static_cast<float>(channel.offset);
   const float top = static_cast<float>(quant_max);
   for (int64_t i = 0; i < count; ++i) {

@@ -27,7 +27,8 @@ const char* kind_name(JsonValue::Kind kind) {
 
 class Parser {
  public:
-  Parser(const std::string& text, const std::string& source) : text_(text), source_(source) {}
+  Parser(const std::string& text, const std::string& source, DuplicateKeys duplicates)
+      : text_(text), source_(source), duplicates_(duplicates) {}
 
   JsonValue document() {
     JsonValue v = value(0);
@@ -99,7 +100,8 @@ class Parser {
       skip_space();
       if (pos_ >= text_.size() || text_[pos_] != '"') error("expected a string key");
       std::string key = string();
-      if (obj.find(key) != nullptr) error("duplicate key \"" + key + "\"");
+      if (duplicates_ == DuplicateKeys::kReject && obj.find(key) != nullptr)
+        error("duplicate key \"" + key + "\"");
       expect(':');
       obj.set(key, value(depth + 1));
     } while (consume(','));
@@ -215,6 +217,7 @@ class Parser {
 
   const std::string& text_;
   const std::string& source_;
+  DuplicateKeys duplicates_;
   size_t pos_ = 0;
 };
 
@@ -305,13 +308,15 @@ void JsonValue::set(const std::string& key, JsonValue v) {
   object_.emplace_back(key, std::move(v));
 }
 
-JsonValue parse_json(const std::string& text, const std::string& source) { return Parser(text, source).document(); }
+JsonValue parse_json(const std::string& text, const std::string& source, DuplicateKeys duplicates) {
+  return Parser(text, source, duplicates).document();
+}
 
-JsonValue read_json_file(const std::string& path) {
+JsonValue read_json_file(const std::string& path, DuplicateKeys duplicates) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_json(text, path);
+  return parse_json(text, path, duplicates);
 }
 
 }  // namespace qsim

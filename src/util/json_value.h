@@ -52,8 +52,14 @@ class JsonValue {
   std::vector<std::pair<std::string, JsonValue>> object_;
 };
 
+enum class DuplicateKeys {
+  kReject,    // an object repeating a key is an error (qsim's own files)
+  kLastWins,  // the last value wins, as Python's json does (vendor files written by hand)
+};
+
 // Parses a whole document; throws kParse with "<source>:<line>:<col>: <reason>".
-JsonValue parse_json(const std::string& text, const std::string& source);
-JsonValue read_json_file(const std::string& path);
+JsonValue parse_json(const std::string& text, const std::string& source,
+                     DuplicateKeys duplicates = DuplicateKeys::kReject);
+JsonValue read_json_file(const std::string& path, DuplicateKeys duplicates = DuplicateKeys::kReject);
 
 }  // namespace qsim
