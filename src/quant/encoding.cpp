@@ -66,6 +66,13 @@ ChannelEncoding compute_channel_encoding(double min, double max, int bitwidth, S
           what + ": the observed range is not finite (NaN or Inf in the data)");
   require(min <= max, ErrorCode::kInternal, what + ": min above max");
   const double absmax = std::max(std::fabs(min), std::fabs(max));
+  if (absmax == 0.0) {
+    // An all-zero tensor: scale 1 (as ONNX Runtime does) keeps derived scales, such as a
+    // bias's input_scale * weight_scale, far from underflow; 0 stays exactly 0.
+    ChannelEncoding e = compute_channel_encoding(0.0, 1.0, bitwidth, symmetry, what);
+    e.scale = 1.0f;
+    return e;
+  }
   switch (symmetry) {
     case Symmetry::kAsymmetric: return asymmetric(min, max, bitwidth);
     case Symmetry::kSymmetric: return symmetric(absmax, bitwidth, false);

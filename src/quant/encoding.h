@@ -53,7 +53,7 @@ struct Encoding {
 void check_bitwidth(int bitwidth, const std::string& what, bool allow_bias_width = false);
 
 // The grid for the observed range [min, max] of one channel. A zero range (min == max == 0)
-// yields scale 1 rather than a division by zero; NaN/Inf bounds throw kNumeric naming `what`.
+// yields scale 1 (with the symmetry's usual offset) rather than a division by zero; NaN/Inf bounds throw kNumeric naming `what`.
 ChannelEncoding compute_channel_encoding(double min, double max, int bitwidth, Symmetry symmetry,
                                          const std::string& what);
 

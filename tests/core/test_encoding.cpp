@@ -69,7 +69,9 @@ TEST_CASE("bad bit widths and non-finite ranges are rejected") {
 
 TEST_CASE("a zero range still gives a usable grid") {
   ChannelEncoding e = compute_channel_encoding(0.0, 0.0, 8, Symmetry::kAsymmetric, "zeros");
-  CHECK(e.scale > 0.0f);
+  CHECK(e.scale == 1.0f);
+  CHECK(e.offset == 0);
+  CHECK(compute_channel_encoding(0.0, 0.0, 8, Symmetry::kSymmetric, "zeros").offset == -128);
   CHECK(std::isfinite(e.scale));
   float x = 0.0f;
   fake_quantize_span(&x, 1, e, 255);
