@@ -32,7 +32,16 @@ extern "C" {
 #define QSIM_VERSION_PATCH 0
 #define QSIM_MAX_RANK 8
 
-typedef enum qsim_status {
+/* Every enum is 32 bits wide in every compiler: C++ gives it int32_t as its underlying type,
+   and C sees a *_FORCE_INT32 sentinel (the Vulkan convention). Any int32 a caller passes is
+   then a valid value, which qsim rejects with an error when it names nothing. */
+#ifdef __cplusplus
+#define QSIM_ENUM_BASE : int32_t
+#else
+#define QSIM_ENUM_BASE
+#endif
+
+typedef enum qsim_status QSIM_ENUM_BASE {
   QSIM_OK = 0,
   QSIM_ERR_INVALID_ARGUMENT = 1, /* NULL pointer, bad option, wrong call order */
   QSIM_ERR_IO = 2,               /* cannot read or write a file */
@@ -44,17 +53,19 @@ typedef enum qsim_status {
   QSIM_ERR_OUT_OF_MEMORY = 8,
   QSIM_ERR_BUFFER_TOO_SMALL = 9, /* an output buffer is too small; the size needed is reported */
   QSIM_ERR_NUMERIC = 10,         /* NaN/Inf or a range that cannot be quantized */
-  QSIM_ERR_INTERNAL = 11
+  QSIM_ERR_INTERNAL = 11,
+  QSIM_STATUS_FORCE_INT32 = 0x7FFFFFFF
 } qsim_status;
 
-typedef enum qsim_dtype {
+typedef enum qsim_dtype QSIM_ENUM_BASE {
   QSIM_DTYPE_UNDEFINED = 0,
   QSIM_DTYPE_FLOAT32 = 1,
   QSIM_DTYPE_UINT8 = 2,
   QSIM_DTYPE_INT8 = 3,
   QSIM_DTYPE_INT32 = 6,
   QSIM_DTYPE_INT64 = 7,
-  QSIM_DTYPE_BOOL = 9
+  QSIM_DTYPE_BOOL = 9,
+  QSIM_DTYPE_FORCE_INT32 = 0x7FFFFFFF
 } qsim_dtype;
 
 /* A tensor passed in or out: caller-owned memory, C order. */
@@ -76,40 +87,51 @@ QSIM_API const char* qsim_last_error(void);
 /* Name of a status code ("QSIM_ERR_PARSE"). */
 QSIM_API const char* qsim_status_name(qsim_status status);
 
-typedef enum qsim_calibration_method {
+typedef enum qsim_calibration_method QSIM_ENUM_BASE {
   QSIM_CALIB_MINMAX = 0,      /* running min/max (AIMET "tf") */
   QSIM_CALIB_TF_ENHANCED = 1, /* AIMET's default for activations */
   QSIM_CALIB_PERCENTILE = 2,  /* ONNX Runtime's percentile of |x| */
   QSIM_CALIB_ENTROPY = 3,     /* KL divergence (ONNX Runtime's entropy) */
   QSIM_CALIB_MSE = 4,         /* least squared error clipping */
-  QSIM_CALIB_POW2 = 5         /* power-of-two scales */
+  QSIM_CALIB_POW2 = 5,        /* power-of-two scales */
+  QSIM_CALIBRATION_METHOD_FORCE_INT32 = 0x7FFFFFFF
 } qsim_calibration_method;
 
-typedef enum qsim_nan_policy {
-  QSIM_NAN_REJECT = 0, /* calibration data holding NaN/Inf fails with QSIM_ERR_NUMERIC */
-  QSIM_NAN_EXCLUDE = 1 /* such values are left out of the statistics and counted */
+/* The method of a name: "minmax", "tf_enhanced", "percentile", "entropy", "mse", "pow2"
+   (what command lines and config files say); QSIM_ERR_INVALID_ARGUMENT listing the names
+   otherwise. */
+QSIM_API qsim_status qsim_calibration_method_from_name(const char* name,
+                                                       qsim_calibration_method* out_method);
+
+typedef enum qsim_nan_policy QSIM_ENUM_BASE {
+  QSIM_NAN_REJECT = 0,  /* calibration data holding NaN/Inf fails with QSIM_ERR_NUMERIC */
+  QSIM_NAN_EXCLUDE = 1, /* samples with NaN/Inf inputs are left out whole, NaN/Inf arising
+                           inside the network value by value; both are counted */
+  QSIM_NAN_POLICY_FORCE_INT32 = 0x7FFFFFFF
 } qsim_nan_policy;
 
 typedef struct qsim_options {
-  uint32_t struct_size; /* sizeof(qsim_options) of the caller; set by qsim_options_init */
-  int32_t num_threads;  /* 0 = all cores */
-  int32_t weight_bits;  /* 2..16, default 8 */
+  uint32_t struct_size;    /* sizeof(qsim_options) of the caller; set by qsim_options_init */
+  int32_t num_threads;     /* 0 = all cores */
+  int32_t weight_bits;     /* 2..16, default 8 */
   int32_t activation_bits; /* 2..16, default 8 */
-  int32_t per_channel;  /* per-channel weight encodings (default 0: as the config says) */
-  uint64_t seed;        /* for techniques that sample (AdaRound); default 0 */
+  int32_t per_channel;     /* per-channel weight encodings (default 0: as the config says) */
+  uint64_t seed;           /* for techniques that sample (AdaRound); default 0 */
   qsim_calibration_method activation_calibration; /* default QSIM_CALIB_TF_ENHANCED */
   qsim_calibration_method weight_calibration;     /* default QSIM_CALIB_MINMAX */
-  double percentile;         /* QSIM_CALIB_PERCENTILE: share kept, default 99.999 */
-  const char* config_path;   /* AIMET quantsim config JSON file, or NULL */
-  const char* config_json;   /* the same as a string, or NULL (not both) */
-  int32_t fold_batch_norm;   /* fold BatchNormalization into the Conv before it; default 1 */
+  double percentile;          /* QSIM_CALIB_PERCENTILE: share kept, default 99.999 */
+  const char* config_path;    /* AIMET quantsim config JSON file, or NULL */
+  const char* config_json;    /* the same as a string, or NULL (not both) */
+  int32_t fold_batch_norm;    /* fold BatchNormalization into the Conv before it; default 1 */
   qsim_nan_policy nan_policy; /* default QSIM_NAN_REJECT */
 } qsim_options;
 
 QSIM_API qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size);
 #define QSIM_OPTIONS_INIT(opts) qsim_options_init((opts), (uint32_t)sizeof(qsim_options))
 
-/* Loads a model. options may be NULL for defaults. */
+/* Loads a model. options may be NULL for defaults. Every option is checked here (bit widths,
+   methods, the configuration, which is read and parsed now): QSIM_ERR_INVALID_ARGUMENT (or
+   QSIM_ERR_IO / QSIM_ERR_PARSE for the configuration file) naming the option at fault. */
 QSIM_API qsim_status qsim_create(const char* model_path, const qsim_options* options,
                                  qsim_session** out_session);
 QSIM_API qsim_status qsim_create_from_memory(const void* model_data, size_t model_size,
@@ -118,7 +140,11 @@ QSIM_API qsim_status qsim_create_from_memory(const void* model_data, size_t mode
 /* Frees the session; NULL is allowed. */
 QSIM_API void qsim_destroy(qsim_session* session);
 
-typedef enum qsim_io_kind { QSIM_INPUT = 0, QSIM_OUTPUT = 1 } qsim_io_kind;
+typedef enum qsim_io_kind QSIM_ENUM_BASE {
+  QSIM_INPUT = 0,
+  QSIM_OUTPUT = 1,
+  QSIM_IO_KIND_FORCE_INT32 = 0x7FFFFFFF
+} qsim_io_kind;
 
 QSIM_API qsim_status qsim_io_count(const qsim_session* session, qsim_io_kind kind,
                                    size_t* out_count);
@@ -127,21 +153,20 @@ QSIM_API qsim_status qsim_io_count(const qsim_session* session, qsim_io_kind kin
 QSIM_API qsim_status qsim_io_info(const qsim_session* session, qsim_io_kind kind, size_t index,
                                   qsim_tensor* out_info);
 
-typedef enum qsim_run_mode {
-  QSIM_RUN_FLOAT = 0,    /* the float model */
-  QSIM_RUN_QUANTIZED = 1 /* quantization simulation (needs calibrated encodings) */
+typedef enum qsim_run_mode QSIM_ENUM_BASE {
+  QSIM_RUN_FLOAT = 0,     /* the float model */
+  QSIM_RUN_QUANTIZED = 1, /* quantization simulation (needs calibrated encodings) */
+  QSIM_RUN_MODE_FORCE_INT32 = 0x7FFFFFFF
 } qsim_run_mode;
 
 /* Output shapes and dtypes for these inputs (data may be NULL); fills outputs[i].rank,
    shape, dtype and size_bytes (the bytes needed). */
 QSIM_API qsim_status qsim_infer_shapes(qsim_session* session, const qsim_tensor* inputs,
-                                       size_t num_inputs, qsim_tensor* outputs,
-                                       size_t num_outputs);
+                                       size_t num_inputs, qsim_tensor* outputs, size_t num_outputs);
 /* Runs inference. Outputs are in model order; each needs data and size_bytes (capacity).
    On QSIM_ERR_BUFFER_TOO_SMALL, size_bytes of the short output holds the size needed. */
-QSIM_API qsim_status qsim_run(qsim_session* session, qsim_run_mode mode,
-                              const qsim_tensor* inputs, size_t num_inputs,
-                              qsim_tensor* outputs, size_t num_outputs);
+QSIM_API qsim_status qsim_run(qsim_session* session, qsim_run_mode mode, const qsim_tensor* inputs,
+                              size_t num_inputs, qsim_tensor* outputs, size_t num_outputs);
 
 /* ---- Quantization ---------------------------------------------------------------- */
 
@@ -151,74 +176,93 @@ QSIM_API qsim_status qsim_run(qsim_session* session, qsim_run_mode mode,
 typedef int (*qsim_progress_fn)(void* user_data, int64_t done, int64_t total, const char* message);
 
 /* Supplies calibration data one batch at a time: fill inputs[0..num_inputs) (in model input
-   order, or named) pointing at memory that stays valid until the next call, and return 1;
-   return 0 when there is no more data, or a negative value to abort (QSIM_ERR_IO). */
+   order, or named; the array is zeroed before each call) pointing at float32 memory that stays
+   valid until the next call, and return 1; return 0 when there is no more data, or a negative
+   value to abort (QSIM_ERR_IO). */
 typedef int (*qsim_data_reader_fn)(void* user_data, qsim_tensor* inputs, size_t num_inputs);
 
 /* Computes weight encodings and calibrates activation encodings by streaming the reader's
    batches through the model. Memory does not grow with the number of batches. progress may
-   be NULL. Encodings loaded with qsim_load_encodings stay frozen. */
+   be NULL; it is called after each batch with done = batches so far and total = -1 (only the
+   reader knows how many will come). Encodings loaded with qsim_load_encodings stay frozen.
+   A reader that gives no batch is QSIM_ERR_INVALID_ARGUMENT; NaN/Inf in the data is
+   QSIM_ERR_NUMERIC under QSIM_NAN_REJECT. On any failure or cancellation the session keeps
+   the encodings it had (none, or those of an earlier calibration or load). */
 QSIM_API qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn reader,
                                     void* reader_data, qsim_progress_fn progress,
                                     void* progress_data);
 
 /* Loads encodings (qsim FlatBuffers, or AIMET JSON 0.6.1 / 1.0.0, detected from the file)
    and freezes them; the session can then run quantized without calibration, or calibrate
-   the tensors the file leaves out. */
+   the tensors the file leaves out. A name the session does not quantize, or a grid that does
+   not fit its tensor, is QSIM_ERR_INVALID_ARGUMENT naming it; nothing is changed then. */
 QSIM_API qsim_status qsim_load_encodings(qsim_session* session, const char* path);
 
 /* AdaRound and AdaQuant (adaptive weight rounding) will take their place here:
    qsim_adaround(session, reader, reader_data, options, progress, progress_data). */
 
-typedef enum qsim_tensor_role {
+typedef enum qsim_tensor_role QSIM_ENUM_BASE {
   QSIM_ROLE_MODEL_INPUT = 0,
   QSIM_ROLE_ACTIVATION = 1,
   QSIM_ROLE_WEIGHT = 2,
-  QSIM_ROLE_BIAS = 3
+  QSIM_ROLE_BIAS = 3,
+  QSIM_TENSOR_ROLE_FORCE_INT32 = 0x7FFFFFFF
 } qsim_tensor_role;
 
-typedef enum qsim_symmetry {
+typedef enum qsim_symmetry QSIM_ENUM_BASE {
   QSIM_ASYMMETRIC = 0,
   QSIM_SYMMETRIC = 1,          /* offset -2^(bw-1) */
   QSIM_STRICT_SYMMETRIC = 2,   /* offset -(2^(bw-1)-1) */
-  QSIM_UNSIGNED_SYMMETRIC = 3  /* offset 0 for non-negative tensors */
+  QSIM_UNSIGNED_SYMMETRIC = 3, /* offset 0 for non-negative tensors */
+  QSIM_SYMMETRY_FORCE_INT32 = 0x7FFFFFFF
 } qsim_symmetry;
 
 /* One quantized (or deliberately float) tensor. Encodings follow AIMET's convention:
    q = clamp(round(x / scale) - offset, 0, 2^bitwidth - 1), x = (q + offset) * scale. */
 typedef struct qsim_encoding_info {
   uint32_t struct_size;
-  const char* name; /* ONNX tensor name; valid until the session changes or is destroyed */
+  const char* name; /* ONNX tensor name; valid until the next qsim_calibrate or
+                       qsim_load_encodings on the session, or its destruction */
   qsim_tensor_role role;
   int32_t quantized; /* 0: kept float */
-  int32_t bitwidth;
+  int32_t bitwidth;  /* 2..16, 32 for int32 biases; 16 or 32 for float tensors */
   qsim_symmetry symmetry;
   int32_t axis; /* -1 per tensor, else the channel axis */
   size_t num_channels;
+  int64_t excluded_values; /* NaN/Inf values the last calibration left out (QSIM_NAN_EXCLUDE) */
 } qsim_encoding_info;
 
-/* Number of encodings after calibration or loading (0 before). */
+/* Number of encodings after calibration or loading (0 before): activations (model inputs and
+   op outputs, in graph order), then weights and biases. */
 QSIM_API qsim_status qsim_encoding_count(const qsim_session* session, size_t* out_count);
-/* Set out_info->struct_size = sizeof(qsim_encoding_info) before the call. */
+/* Set out_info->struct_size = sizeof(qsim_encoding_info) before the call. QSIM_ERR_STATE
+   before calibration or loading. */
 QSIM_API qsim_status qsim_get_encoding(const qsim_session* session, size_t index,
                                        qsim_encoding_info* out_info);
-/* Scales and offsets of encoding `index`, capacity entries at most (num_channels needed). */
+/* Scales and offsets of encoding `index`, capacity entries at most. When num_channels exceeds
+   capacity nothing is written and the call returns QSIM_ERR_BUFFER_TOO_SMALL. */
 QSIM_API qsim_status qsim_get_encoding_channels(const qsim_session* session, size_t index,
                                                 float* scales, int32_t* offsets, size_t capacity);
 
-typedef enum qsim_export_format {
+/* Remarks on the session's quantization, one per line: configuration entries the model does
+   not use, parameters kept float and why, NaN/Inf values calibration excluded, bias values the
+   last export clipped; "" when there are none. Free the string with qsim_free. */
+QSIM_API qsim_status qsim_get_notes(qsim_session* session, char** out_text);
+
+typedef enum qsim_export_format QSIM_ENUM_BASE {
   QSIM_EXPORT_ENCODINGS_FBS = 1,    /* <name>.encodings.fbs, qsim's FlatBuffers format */
   QSIM_EXPORT_AIMET_JSON_0_6_1 = 2, /* <name>.encodings.json */
   QSIM_EXPORT_AIMET_JSON_1_0_0 = 4, /* <name>.encodings.v1.json */
   QSIM_EXPORT_ONNX_ROUNDED = 8,     /* <name>.onnx: float model with weights on their grid */
   QSIM_EXPORT_ONNX_QDQ = 16,        /* <name>.qdq.onnx: QuantizeLinear/DequantizeLinear model */
-  QSIM_EXPORT_ALL = 31
+  QSIM_EXPORT_ALL = 31,
+  QSIM_EXPORT_FORMAT_FORCE_INT32 = 0x7FFFFFFF
 } qsim_export_format;
 
 typedef struct qsim_export_options {
   uint32_t struct_size;
-  uint32_t formats;     /* qsim_export_format bits; default QSIM_EXPORT_ALL */
-  const char* basename; /* file name stem; default "model" */
+  uint32_t formats;             /* qsim_export_format bits; default QSIM_EXPORT_ALL */
+  const char* basename;         /* file name stem; default "model" */
   int32_t qdq_int8_activations; /* QDQ activations on an int8 grid; default 0 (uint8) */
 } qsim_export_options;
 
@@ -226,14 +270,20 @@ QSIM_API qsim_status qsim_export_options_init(qsim_export_options* options, uint
 #define QSIM_EXPORT_OPTIONS_INIT(opts) \
   qsim_export_options_init((opts), (uint32_t)sizeof(qsim_export_options))
 
-/* Writes the chosen files into out_dir (created if missing). Every file is written to a
-   temporary name and renamed into place; on failure no partial file is left. */
+/* Writes the chosen files into out_dir (created if missing). Every file is first written
+   under a temporary name, then all are renamed into place; on failure none of them (and no
+   folder the call created) is left behind. QSIM_ERR_STATE until every quantized tensor has an
+   encoding; QSIM_ERR_INVALID_ARGUMENT when a file would overwrite the session's model. */
 QSIM_API qsim_status qsim_export(qsim_session* session, const char* out_dir,
                                  const qsim_export_options* options);
 
 /* ---- Inspection ------------------------------------------------------------------ */
 
-typedef enum qsim_text_format { QSIM_FORMAT_TEXT = 0, QSIM_FORMAT_JSON = 1 } qsim_text_format;
+typedef enum qsim_text_format QSIM_ENUM_BASE {
+  QSIM_FORMAT_TEXT = 0,
+  QSIM_FORMAT_JSON = 1,
+  QSIM_TEXT_FORMAT_FORCE_INT32 = 0x7FFFFFFF
+} qsim_text_format;
 
 /* A description of the model at model_path (inputs, outputs, op counts, parameter count,
    unsupported ops), as text or JSON. Works for models with unsupported ops. Free the

@@ -23,37 +23,65 @@ QSIM_SAME(kInternal, QSIM_ERR_INTERNAL);
 
 }  // namespace
 
-void set_last_error(const std::string& message) { t_last_error = message; }
-void clear_last_error() { t_last_error.clear(); }
-const char* last_error() { return t_last_error.c_str(); }
-qsim_status status_of(ErrorCode code) { return static_cast<qsim_status>(code); }
+void set_last_error(const std::string& message) {
+  t_last_error = message;
+}
+void clear_last_error() {
+  t_last_error.clear();
+}
+const char* last_error() {
+  return t_last_error.c_str();
+}
+qsim_status status_of(ErrorCode code) {
+  return static_cast<qsim_status>(code);
+}
 
 }  // namespace qsim::capi
 
 extern "C" {
 
-const char* qsim_version(void) { return QSIM_VERSION_STRING; }
+const char* qsim_version(void) {
+  return QSIM_VERSION_STRING;
+}
 
-const char* qsim_last_error(void) { return qsim::capi::last_error(); }
+const char* qsim_last_error(void) {
+  return qsim::capi::last_error();
+}
 
 const char* qsim_status_name(qsim_status status) {
   switch (status) {
-    case QSIM_OK: return "QSIM_OK";
-    case QSIM_ERR_INVALID_ARGUMENT: return "QSIM_ERR_INVALID_ARGUMENT";
-    case QSIM_ERR_IO: return "QSIM_ERR_IO";
-    case QSIM_ERR_PARSE: return "QSIM_ERR_PARSE";
-    case QSIM_ERR_UNSUPPORTED: return "QSIM_ERR_UNSUPPORTED";
-    case QSIM_ERR_SHAPE: return "QSIM_ERR_SHAPE";
-    case QSIM_ERR_STATE: return "QSIM_ERR_STATE";
-    case QSIM_ERR_CANCELLED: return "QSIM_ERR_CANCELLED";
-    case QSIM_ERR_OUT_OF_MEMORY: return "QSIM_ERR_OUT_OF_MEMORY";
-    case QSIM_ERR_BUFFER_TOO_SMALL: return "QSIM_ERR_BUFFER_TOO_SMALL";
-    case QSIM_ERR_NUMERIC: return "QSIM_ERR_NUMERIC";
-    case QSIM_ERR_INTERNAL: return "QSIM_ERR_INTERNAL";
+    case QSIM_OK:
+      return "QSIM_OK";
+    case QSIM_ERR_INVALID_ARGUMENT:
+      return "QSIM_ERR_INVALID_ARGUMENT";
+    case QSIM_ERR_IO:
+      return "QSIM_ERR_IO";
+    case QSIM_ERR_PARSE:
+      return "QSIM_ERR_PARSE";
+    case QSIM_ERR_UNSUPPORTED:
+      return "QSIM_ERR_UNSUPPORTED";
+    case QSIM_ERR_SHAPE:
+      return "QSIM_ERR_SHAPE";
+    case QSIM_ERR_STATE:
+      return "QSIM_ERR_STATE";
+    case QSIM_ERR_CANCELLED:
+      return "QSIM_ERR_CANCELLED";
+    case QSIM_ERR_OUT_OF_MEMORY:
+      return "QSIM_ERR_OUT_OF_MEMORY";
+    case QSIM_ERR_BUFFER_TOO_SMALL:
+      return "QSIM_ERR_BUFFER_TOO_SMALL";
+    case QSIM_ERR_NUMERIC:
+      return "QSIM_ERR_NUMERIC";
+    case QSIM_ERR_INTERNAL:
+      return "QSIM_ERR_INTERNAL";
+    case QSIM_STATUS_FORCE_INT32:
+      break;
   }
   return "QSIM_ERR_UNKNOWN";
 }
 
-void qsim_free(void* pointer) { std::free(pointer); }
+void qsim_free(void* pointer) {
+  std::free(pointer);
+}
 
 }  // extern "C"

@@ -1,31 +1,28 @@
 #include "capi/session.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "capi/guard.h"
+#include "capi/options.h"
 #include "graph/onnx_import.h"
+#include "io/sha256.h"
 
 using namespace qsim;
 using qsim::capi::guard;
 using qsim::capi::require_arg;
 
-namespace qsim::capi {
-
-qsim_options read_options(const qsim_options* options) {
-  qsim_options resolved;
-  qsim_options_init(&resolved, sizeof resolved);
-  if (options == nullptr) return resolved;
-  require(options->struct_size >= sizeof(uint32_t) && options->struct_size <= sizeof(qsim_options) * 4,
-          ErrorCode::kInvalidArgument,
-          "qsim_options.struct_size is " + std::to_string(options->struct_size) +
-              "; initialise options with QSIM_OPTIONS_INIT");
-  std::memcpy(&resolved, options, std::min<size_t>(options->struct_size, sizeof resolved));
-  resolved.struct_size = sizeof resolved;
-  require(resolved.num_threads >= 0 && resolved.num_threads <= 1024, ErrorCode::kInvalidArgument,
-          "num_threads must be between 0 (all cores) and 1024");
-  return resolved;
+QuantSim& qsim_session::quant() {
+  if (!quantsim) quantsim = std::make_unique<QuantSim>(*model, quant_options);
+  return *quantsim;
 }
+
+void qsim_session::refresh_encodings() {
+  encodings = quantsim->encodings();
+}
+
+namespace qsim::capi {
 
 Shape shape_from_c(const qsim_tensor& t, const char* what, DType* dtype) {
   *dtype = dtype_from_onnx(static_cast<int32_t>(t.dtype));
@@ -59,24 +56,15 @@ void describe_to_c(DType dtype, const Shape& shape, qsim_tensor* out) {
   std::copy(shape.begin(), shape.end(), out->shape);
 }
 
-}  // namespace qsim::capi
-
 namespace {
-
-std::unique_ptr<qsim_session> make_session(Model model, const qsim_options& options) {
-  auto session = std::make_unique<qsim_session>();
-  session->options = options;
-  session->model = std::make_shared<const Model>(std::move(model));
-  session->engine = std::make_unique<Engine>(session->model, EngineOptions{options.num_threads});
-  return session;
-}
 
 // Where each of the caller's inputs goes in the model's input order: by name when named,
 // else by position. Checks the count and that no input is given twice.
 std::vector<size_t> input_slots(const qsim_session& s, const qsim_tensor* inputs, size_t count) {
   const auto& declared = s.model->graph.inputs;
   require(count == declared.size(), ErrorCode::kInvalidArgument,
-          "the model has " + std::to_string(declared.size()) + " inputs, " + std::to_string(count) + " given");
+          "the model has " + std::to_string(declared.size()) + " inputs, " + std::to_string(count) +
+              " given");
   require(inputs != nullptr || count == 0, ErrorCode::kInvalidArgument, "inputs is NULL");
   std::vector<size_t> slots(count);
   std::vector<bool> seen(count, false);
@@ -89,69 +77,108 @@ std::vector<size_t> input_slots(const qsim_session& s, const qsim_tensor* inputs
               std::string("the model has no input named '") + inputs[i].name + "'");
       slot = static_cast<size_t>(it - declared.begin());
     }
-    require(!seen[slot], ErrorCode::kInvalidArgument, "input '" + declared[slot].name + "' is given twice");
+    require(!seen[slot], ErrorCode::kInvalidArgument,
+            "input '" + declared[slot].name + "' is given twice");
     seen[slot] = true;
     slots[i] = slot;
   }
   return slots;
 }
 
+}  // namespace
+
 std::vector<Tensor> bind_inputs(const qsim_session& s, const qsim_tensor* inputs, size_t count) {
   std::vector<size_t> slots = input_slots(s, inputs, count);
   std::vector<Tensor> bound(count);
-  for (size_t i = 0; i < count; ++i) bound[slots[i]] = capi::tensor_from_c(inputs[i], "input");
+  for (size_t i = 0; i < count; ++i) bound[slots[i]] = tensor_from_c(inputs[i], "input");
   return bound;
+}
+
+char* copy_to_c(const std::string& text) {
+  char* out = static_cast<char*>(std::malloc(text.size() + 1));
+  if (out == nullptr) throw std::bad_alloc();
+  std::memcpy(out, text.c_str(), text.size() + 1);
+  return out;
+}
+
+}  // namespace qsim::capi
+
+namespace {
+
+std::unique_ptr<qsim_session> make_session(Model model, const qsim_options& options,
+                                           std::string fingerprint) {
+  auto session = std::make_unique<qsim_session>();
+  session->quant_options = capi::quantsim_options(options);
+  session->quant_options.model_fingerprint = std::move(fingerprint);
+  session->model = std::make_shared<const Model>(std::move(model));
+  session->engine = std::make_unique<Engine>(session->model, EngineOptions{options.num_threads});
+  return session;
+}
+
+// Copies `results` into the caller's buffers, checking every buffer before writing any so
+// that a short one leaves the others untouched.
+void copy_outputs(const qsim_session& s, const std::vector<Tensor>& results, qsim_tensor* outputs) {
+  const auto& declared = s.model->graph.outputs;
+  for (size_t i = 0; i < results.size(); ++i) {
+    size_t needed = results[i].byte_size();
+    if (outputs[i].size_bytes < needed || (outputs[i].data == nullptr && needed > 0)) {
+      size_t capacity = outputs[i].size_bytes;
+      outputs[i].size_bytes = needed;
+      fail(ErrorCode::kBufferTooSmall, "output '" + declared[i].name + "' needs " +
+                                           std::to_string(needed) + " bytes, the buffer holds " +
+                                           std::to_string(capacity));
+    }
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    qsim_tensor& out = outputs[i];
+    capi::describe_to_c(results[i].dtype(), results[i].shape(), &out);
+    out.name = declared[i].name.c_str();
+    out.size_bytes = results[i].byte_size();
+    if (out.size_bytes > 0) std::memcpy(out.data, results[i].raw(), out.size_bytes);
+  }
+}
+
+std::vector<Tensor> run_model(qsim_session& s, qsim_run_mode mode,
+                              const std::vector<Tensor>& inputs) {
+  if (mode == QSIM_RUN_FLOAT) return s.engine->run(inputs);
+  require(s.quantsim != nullptr, ErrorCode::kState,
+          "qsim_run: the session has no encodings yet; calibrate or load encodings before a "
+          "quantized run");
+  return s.quantsim->run_quantized(inputs);
 }
 
 }  // namespace
 
 extern "C" {
 
-qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size) {
-  return guard([&] {
-    require_arg(options, "qsim_options_init", "options");
-    require(struct_size >= sizeof(uint32_t), ErrorCode::kInvalidArgument,
-            "qsim_options_init: struct_size is too small");
-    qsim_options defaults{};
-    defaults.struct_size = static_cast<uint32_t>(std::min<size_t>(struct_size, sizeof defaults));
-    defaults.num_threads = 0;
-    defaults.weight_bits = 8;
-    defaults.activation_bits = 8;
-    defaults.per_channel = 0;
-    defaults.seed = 0;
-    defaults.activation_calibration = QSIM_CALIB_TF_ENHANCED;
-    defaults.weight_calibration = QSIM_CALIB_MINMAX;
-    defaults.percentile = 99.999;
-    defaults.config_path = nullptr;
-    defaults.config_json = nullptr;
-    defaults.fold_batch_norm = 1;
-    defaults.nan_policy = QSIM_NAN_REJECT;
-    std::memcpy(options, &defaults, std::min<size_t>(struct_size, sizeof defaults));
-  });
-}
-
-qsim_status qsim_create(const char* model_path, const qsim_options* options, qsim_session** out_session) {
+qsim_status qsim_create(const char* model_path, const qsim_options* options,
+                        qsim_session** out_session) {
   return guard([&] {
     require_arg(out_session, "qsim_create", "out_session");
     *out_session = nullptr;
     require_arg(model_path, "qsim_create", "model_path");
     qsim_options resolved = capi::read_options(options);
-    *out_session = make_session(load_onnx_file(model_path), resolved).release();
+    // QuantSim fingerprints the file itself (lazily) from the model's source path.
+    *out_session = make_session(load_onnx_file(model_path), resolved, "").release();
   });
 }
 
-qsim_status qsim_create_from_memory(const void* model_data, size_t model_size, const qsim_options* options,
-                                    qsim_session** out_session) {
+qsim_status qsim_create_from_memory(const void* model_data, size_t model_size,
+                                    const qsim_options* options, qsim_session** out_session) {
   return guard([&] {
     require_arg(out_session, "qsim_create_from_memory", "out_session");
     *out_session = nullptr;
     require_arg(model_data, "qsim_create_from_memory", "model_data");
     qsim_options resolved = capi::read_options(options);
-    *out_session = make_session(load_onnx_memory(model_data, model_size), resolved).release();
+    *out_session = make_session(load_onnx_memory(model_data, model_size), resolved,
+                                sha256_hex(model_data, model_size))
+                       .release();
   });
 }
 
-void qsim_destroy(qsim_session* session) { delete session; }
+void qsim_destroy(qsim_session* session) {
+  delete session;
+}
 
 qsim_status qsim_io_count(const qsim_session* session, qsim_io_kind kind, size_t* out_count) {
   return guard([&] {
@@ -162,7 +189,8 @@ qsim_status qsim_io_count(const qsim_session* session, qsim_io_kind kind, size_t
   });
 }
 
-qsim_status qsim_io_info(const qsim_session* session, qsim_io_kind kind, size_t index, qsim_tensor* out_info) {
+qsim_status qsim_io_info(const qsim_session* session, qsim_io_kind kind, size_t index,
+                         qsim_tensor* out_info) {
   return guard([&] {
     require_arg(session, "qsim_io_info", "session");
     require_arg(out_info, "qsim_io_info", "out_info");
@@ -185,55 +213,37 @@ qsim_status qsim_infer_shapes(qsim_session* session, const qsim_tensor* inputs, 
   return guard([&] {
     require_arg(session, "qsim_infer_shapes", "session");
     require_arg(outputs, "qsim_infer_shapes", "outputs");
-    std::vector<size_t> slots = input_slots(*session, inputs, num_inputs);
+    std::vector<size_t> slots = capi::input_slots(*session, inputs, num_inputs);
     std::vector<Shape> shapes(num_inputs);
     std::vector<DType> dtypes(num_inputs);
     for (size_t i = 0; i < num_inputs; ++i)
       shapes[slots[i]] = capi::shape_from_c(inputs[i], "input", &dtypes[slots[i]]);
     auto types = session->engine->output_types(shapes, dtypes);
     require(num_outputs == types.size(), ErrorCode::kInvalidArgument,
-            "the model has " + std::to_string(types.size()) + " outputs, " + std::to_string(num_outputs) + " given");
+            "the model has " + std::to_string(types.size()) + " outputs, " +
+                std::to_string(num_outputs) + " given");
     for (size_t i = 0; i < types.size(); ++i) {
       capi::describe_to_c(types[i].dtype, types[i].shape, &outputs[i]);
       outputs[i].name = session->model->graph.outputs[i].name.c_str();
-      outputs[i].size_bytes = static_cast<size_t>(element_count(types[i].shape)) * dtype_size(types[i].dtype);
+      outputs[i].size_bytes =
+          static_cast<size_t>(element_count(types[i].shape)) * dtype_size(types[i].dtype);
     }
   });
 }
 
-qsim_status qsim_run(qsim_session* session, qsim_run_mode mode, const qsim_tensor* inputs, size_t num_inputs,
-                     qsim_tensor* outputs, size_t num_outputs) {
+qsim_status qsim_run(qsim_session* session, qsim_run_mode mode, const qsim_tensor* inputs,
+                     size_t num_inputs, qsim_tensor* outputs, size_t num_outputs) {
   return guard([&] {
     require_arg(session, "qsim_run", "session");
     require_arg(outputs, "qsim_run", "outputs");
     require(mode == QSIM_RUN_FLOAT || mode == QSIM_RUN_QUANTIZED, ErrorCode::kInvalidArgument,
             "qsim_run: unknown run mode");
-    require(mode == QSIM_RUN_FLOAT, ErrorCode::kState,
-            "qsim_run: the session has no encodings yet; calibrate before a quantized run");
-    std::vector<Tensor> bound = bind_inputs(*session, inputs, num_inputs);
+    std::vector<Tensor> bound = capi::bind_inputs(*session, inputs, num_inputs);
     const auto& declared_outputs = session->model->graph.outputs;
     require(num_outputs == declared_outputs.size(), ErrorCode::kInvalidArgument,
             "the model has " + std::to_string(declared_outputs.size()) + " outputs, " +
                 std::to_string(num_outputs) + " given");
-    std::vector<Tensor> results = session->engine->run(bound);
-    // Check every buffer before writing any, so a short one leaves the others untouched.
-    for (size_t i = 0; i < results.size(); ++i) {
-      size_t needed = results[i].byte_size();
-      if (outputs[i].size_bytes < needed || (outputs[i].data == nullptr && needed > 0)) {
-        size_t capacity = outputs[i].size_bytes;
-        outputs[i].size_bytes = needed;
-        fail(ErrorCode::kBufferTooSmall, "output '" + declared_outputs[i].name + "' needs " +
-                                             std::to_string(needed) + " bytes, the buffer holds " +
-                                             std::to_string(capacity));
-      }
-    }
-    for (size_t i = 0; i < results.size(); ++i) {
-      qsim_tensor& out = outputs[i];
-      capi::describe_to_c(results[i].dtype(), results[i].shape(), &out);
-      out.name = declared_outputs[i].name.c_str();
-      out.size_bytes = results[i].byte_size();
-      if (out.size_bytes > 0) std::memcpy(out.data, results[i].raw(), out.size_bytes);
-    }
+    copy_outputs(*session, run_model(*session, mode, bound), outputs);
   });
 }
 

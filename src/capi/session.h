@@ -2,26 +2,44 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "graph/graph.h"
 #include "qsim/qsim.h"
+#include "quant/encoding_set.h"
+#include "quant/quantsim.h"
 #include "runtime/engine.h"
 
 struct qsim_session {
   std::shared_ptr<const qsim::Model> model;
+  // The model as loaded, for QSIM_RUN_FLOAT: float results stay exactly the original
+  // model's, whatever QuantSim folds.
   std::unique_ptr<qsim::Engine> engine;
-  qsim_options options;
+  qsim::QuantSimOptions quant_options;
+  // Made by the first call that quantizes, so sessions that only run float pay nothing.
+  std::unique_ptr<qsim::QuantSim> quantsim;
+  // Set by a successful calibration or load: what the encoding getters list.
+  std::optional<qsim::EncodingSet> encodings;
+  std::vector<std::string> export_notes;  // warnings of the last successful export
+
+  qsim::QuantSim& quant();
+  // Call after QuantSim's encodings changed.
+  void refresh_encodings();
 };
 
 namespace qsim::capi {
 
-// Copies the caller's options over the defaults, honouring its struct_size so callers built
-// against an older, smaller qsim_options keep working.
-qsim_options read_options(const qsim_options* options);
 // The dtype and shape a caller's tensor declares (data is not looked at).
 Shape shape_from_c(const qsim_tensor& t, const char* what, DType* dtype);
 // A view of a caller's tensor; checks dtype, rank and byte size against each other.
 Tensor tensor_from_c(const qsim_tensor& t, const char* what);
 void describe_to_c(DType dtype, const Shape& shape, qsim_tensor* out);
+// The caller's inputs as views in model input order (bound by name when named, else by
+// position); checks the count and that no input is given twice.
+std::vector<Tensor> bind_inputs(const qsim_session& s, const qsim_tensor* inputs, size_t count);
+// A malloc'ed copy for the caller, who frees it with qsim_free.
+char* copy_to_c(const std::string& text);
 
 }  // namespace qsim::capi

@@ -1,6 +1,7 @@
 // The qsim command-line tool: a thin client of the C API (plus the .npy reader/writer).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,14 @@ void check(qsim_status status);
 // Parses a whole positive number for option `name`.
 int parse_int(const std::string& text, const std::string& name);
 
+// Parses a calibration method name for option `name`.
+qsim_calibration_method parse_method(const std::string& text, const std::string& name);
+
+using Session = std::unique_ptr<qsim_session, decltype(&qsim_destroy)>;
+Session open_session(const std::string& model, const qsim_options& options);
+
 int cmd_info(const std::vector<std::string>& args);
 int cmd_run(const std::vector<std::string>& args);
+int cmd_quantize(const std::vector<std::string>& args);
 
 }  // namespace qsim::cli

@@ -12,10 +12,21 @@ const char kUsage[] =
     "  qsim info MODEL [--json]\n"
     "      inputs, outputs, op counts, parameter count and unsupported ops of an ONNX model\n"
     "  qsim run MODEL --input [NAME=]FILE.npy ... --output DIR [--threads N]\n"
-    "      runs the model; writes one .npy per output into DIR\n"
+    "           [--encodings FILE [--config FILE]]\n"
+    "      runs the model (with --encodings: the quantization simulation with those\n"
+    "      encodings); writes one .npy per output into DIR\n"
+    "  qsim quantize MODEL --calib CALIB.npy [--out DIR] [--config FILE] [--weight-bits N]\n"
+    "           [--act-bits N] [--per-channel] [--calib-method NAME] [--weight-method NAME]\n"
+    "           [--batch-size N] [--threads N] [--exclude-nan]\n"
+    "      calibrates on CALIB.npy ([N, ...] samples of the model's single input) and\n"
+    "      writes encodings (FlatBuffers, AIMET JSON 0.6.1 and 1.0.0), the model with\n"
+    "      weights on their grid and the QDQ model into DIR (default: .)\n"
+    "      methods: minmax, tf_enhanced (activation default), percentile, entropy, mse, pow2\n"
     "  qsim --version\n";
 
-void usage_error(const std::string& message) { throw CommandError{message + " (see qsim --help)", 2}; }
+void usage_error(const std::string& message) {
+  throw CommandError{message + " (see qsim --help)", 2};
+}
 
 void check(qsim_status status) {
   if (status != QSIM_OK) throw CommandError{qsim_last_error(), 1};
@@ -27,6 +38,19 @@ int parse_int(const std::string& text, const std::string& name) {
   if (text.empty() || *end != '\0' || value <= 0 || value > 1024)
     usage_error(name + " needs a whole number from 1 to 1024, got '" + text + "'");
   return static_cast<int>(value);
+}
+
+qsim_calibration_method parse_method(const std::string& text, const std::string& name) {
+  qsim_calibration_method method;
+  if (qsim_calibration_method_from_name(text.c_str(), &method) != QSIM_OK)
+    usage_error(name + ": " + qsim_last_error());
+  return method;
+}
+
+Session open_session(const std::string& model, const qsim_options& options) {
+  qsim_session* raw = nullptr;
+  check(qsim_create(model.c_str(), &options, &raw));
+  return Session(raw, qsim_destroy);
 }
 
 }  // namespace qsim::cli
@@ -47,6 +71,7 @@ int main(int argc, char** argv) {
     args.erase(args.begin());
     if (command == "info") return cmd_info(args);
     if (command == "run") return cmd_run(args);
+    if (command == "quantize") return cmd_quantize(args);
     usage_error("unknown command '" + command + "'");
   } catch (const CommandError& e) {
     std::fprintf(stderr, "qsim: %s\n", e.message.c_str());

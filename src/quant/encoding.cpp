@@ -36,6 +36,14 @@ ChannelEncoding symmetric(double absmax, int bitwidth, bool strict) {
   return e;
 }
 
+// The integer level nearest `level` towards zero that a float holds exactly.
+double float_level_inside(double level) {
+  const float f = static_cast<float>(level);
+  return static_cast<double>(f) == level || std::fabs(f) < std::fabs(level)
+             ? f
+             : std::nextafter(f, 0.0f);
+}
+
 }  // namespace
 
 const char* symmetry_name(Symmetry symmetry) {
@@ -133,8 +141,10 @@ int64_t quantize_value(float x, const ChannelEncoding& channel, int64_t quant_ma
 void fake_quantize_span(float* values, int64_t count, const ChannelEncoding& channel, int64_t quant_max) {
   const float scale = channel.scale;
   if (quant_max > kFloatExactIntegers) {  // int32 bias grids: float cannot hold q + offset
-    const double lo = channel.offset;
-    const double hi = static_cast<double>(channel.offset) + static_cast<double>(quant_max);
+    // The outermost levels a float holds: float(2^31 - 1) would be 2^31, one past the grid.
+    const double lo = float_level_inside(channel.offset);
+    const double hi =
+        float_level_inside(static_cast<double>(channel.offset) + static_cast<double>(quant_max));
     for (int64_t i = 0; i < count; ++i) {
       const double q = std::clamp(static_cast<double>(std::nearbyint(values[i] / scale)), lo, hi);
       values[i] = static_cast<float>(q) * scale;  // as DequantizeLinear: float(q) * scale

@@ -21,9 +21,10 @@ int64_t floor_div2(int64_t value) {
 }
 
 // Absolute bins [floor(lo / w), floor(hi / w)] needed to hold [lo, hi] at width 2^exponent.
-int64_t span_in_bins(double lo, double hi, int exponent) {
+// Counted in double: near FLT_MAX at a fine width the count is far beyond int64.
+double span_in_bins(double lo, double hi, int exponent) {
   const double inverse_width = std::ldexp(1.0, -exponent);
-  return static_cast<int64_t>(std::floor(hi * inverse_width) - std::floor(lo * inverse_width)) + 1;
+  return std::floor(hi * inverse_width) - std::floor(lo * inverse_width) + 1.0;
 }
 
 // Integral of (x - round(x))^2 from -1/2 to u: one twelfth per whole period plus the part of

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "runtime/blas.h"
 #include "runtime/memory_plan.h"
 
 namespace qsim {
@@ -38,11 +39,13 @@ std::map<std::string, std::string> find_unsupported_ops(const Model& model,
 
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     : model_(std::move(model)), pool_(options.num_threads) {
+  use_single_threaded_blas();
   const KernelRegistry& registry = default_registry();
   auto missing = find_unsupported_ops(*model_, registry);
   if (!missing.empty()) {
     std::string list;
-    for (const auto& [op, node] : missing) list += (list.empty() ? "" : ", ") + op + " (node '" + node + "')";
+    for (const auto& [op, node] : missing)
+      list += (list.empty() ? "" : ", ") + op + " (node '" + node + "')";
     fail(ErrorCode::kUnsupported, "unsupported ops: " + list);
   }
   for (const Node& n : model_->graph.nodes)
@@ -51,7 +54,8 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
 
 Engine::~Engine() = default;
 
-void Engine::check_inputs(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) const {
+void Engine::check_inputs(const std::vector<Shape>& shapes,
+                          const std::vector<DType>& dtypes) const {
   const auto& declared = model_->graph.inputs;
   require(shapes.size() == declared.size(), ErrorCode::kInvalidArgument,
           "the model has " + std::to_string(declared.size()) + " inputs, " +
@@ -125,7 +129,8 @@ std::unique_ptr<Engine::Plan> Engine::make_plan(const std::vector<Shape>& shapes
         step.outputs.push_back(-1);
         continue;
       }
-      require_node(out.set, node, ErrorCode::kInternal, "output " + std::to_string(o) + " has no type");
+      require_node(out.set, node, ErrorCode::kInternal,
+                   "output " + std::to_string(o) + " has no type");
       int id = new_value(node.outputs[o]);
       plan->types[id] = {out.dtype, out.shape, nullptr};
       if (out.has_constant) {
@@ -170,7 +175,9 @@ Engine::Plan& Engine::plan_for(const std::vector<Shape>& shapes, const std::vect
 
 namespace {
 
-size_t round_up(size_t bytes) { return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment; }
+size_t round_up(size_t bytes) {
+  return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+}
 
 }  // namespace
 
@@ -183,9 +190,11 @@ void Engine::allocate_memory(Plan& plan) {
     for (int id : plan.steps[s].outputs) {
       if (id < 0) continue;
       in_arena[id] = true;
-      lifetimes[id] = {s, s, round_up(plan.types[id].shape.empty() ? dtype_size(plan.types[id].dtype)
-                                                                    : element_count(plan.types[id].shape) *
-                                                                          dtype_size(plan.types[id].dtype))};
+      lifetimes[id] = {
+          s, s,
+          round_up(plan.types[id].shape.empty()
+                       ? dtype_size(plan.types[id].dtype)
+                       : element_count(plan.types[id].shape) * dtype_size(plan.types[id].dtype))};
     }
     for (int id : plan.steps[s].inputs)
       if (id >= 0 && in_arena[id]) lifetimes[id].last = s;
@@ -215,13 +224,26 @@ void Engine::allocate_memory(Plan& plan) {
     if (plan.constants[id].dtype() != DType::kUndefined) plan.views[id] = plan.constants[id];
 }
 
-std::vector<Tensor> Engine::run(const std::vector<Tensor>& inputs) {
-  std::vector<Shape> shapes;
-  std::vector<DType> dtypes;
-  for (const Tensor& t : inputs) {
-    shapes.push_back(t.shape());
-    dtypes.push_back(t.dtype());
+namespace {
+
+std::pair<std::vector<Shape>, std::vector<DType>> types_of(const std::vector<Tensor>& tensors) {
+  std::pair<std::vector<Shape>, std::vector<DType>> types;
+  for (const Tensor& t : tensors) {
+    types.first.push_back(t.shape());
+    types.second.push_back(t.dtype());
   }
+  return types;
+}
+
+}  // namespace
+
+void Engine::check_inputs(const std::vector<Tensor>& inputs) const {
+  const auto [shapes, dtypes] = types_of(inputs);
+  check_inputs(shapes, dtypes);
+}
+
+std::vector<Tensor> Engine::run(const std::vector<Tensor>& inputs, const RunHooks& hooks) {
+  const auto [shapes, dtypes] = types_of(inputs);
   Plan& plan = plan_for(shapes, dtypes);
   for (size_t i = 0; i < inputs.size(); ++i) plan.views[plan.input_ids[i]] = inputs[i];
   const Graph& g = model_->graph;
@@ -230,8 +252,10 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& inputs) {
     for (int id : step.inputs) ins.push_back(id < 0 ? nullptr : &plan.views[id]);
     std::vector<Tensor*> outs;
     for (int id : step.outputs) outs.push_back(id < 0 ? nullptr : &plan.views[id]);
-    RunContext ctx(g.nodes[step.node], ins, outs, plan.workspace.raw(), step.workspace_bytes, pool_);
+    RunContext ctx(g.nodes[step.node], ins, outs, plan.workspace.raw(), step.workspace_bytes,
+                   pool_);
     kernels_[step.node]->run(ctx);
+    if (hooks.after_node) hooks.after_node(step.node, g.nodes[step.node], outs);
   }
   std::vector<Tensor> outputs;
   for (int id : plan.output_ids) outputs.push_back(plan.views[id].clone());
@@ -243,10 +267,13 @@ std::vector<ValueType> Engine::output_types(const std::vector<Shape>& input_shap
                                             const std::vector<DType>& input_dtypes) {
   Plan& plan = plan_for(input_shapes, input_dtypes);
   std::vector<ValueType> types;
-  for (int id : plan.output_ids) types.push_back({plan.types[id].dtype, plan.types[id].shape, nullptr});
+  for (int id : plan.output_ids)
+    types.push_back({plan.types[id].dtype, plan.types[id].shape, nullptr});
   return types;
 }
 
-size_t Engine::arena_bytes() const { return last_plan_ ? last_plan_->arena_bytes : 0; }
+size_t Engine::arena_bytes() const {
+  return last_plan_ ? last_plan_->arena_bytes : 0;
+}
 
 }  // namespace qsim

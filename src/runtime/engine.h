@@ -4,6 +4,7 @@
 // Engines are independent.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +21,15 @@ struct EngineOptions {
   int num_threads = 1;
 };
 
+// Optional callbacks of one run (QuantSim observes and fake-quantizes activations with them).
+struct RunHooks {
+  // Called after each executed node with its outputs (nullptr for unused ones) before any
+  // consumer reads them; may modify them in place. Nodes folded at plan time (all inputs
+  // constant) never reach it.
+  std::function<void(size_t node_index, const Node& node, const std::vector<Tensor*>& outputs)>
+      after_node;
+};
+
 // Op types of `model` the registry lacks, each with the first node using it.
 std::map<std::string, std::string> find_unsupported_ops(const Model& model,
                                                         const KernelRegistry& registry);
@@ -32,7 +42,10 @@ class Engine {
   const Model& model() const { return *model_; }
   int num_threads() const { return pool_.size(); }
   // Runs the graph; inputs follow model().graph.inputs order. Returns the graph outputs.
-  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) { return run(inputs, RunHooks{}); }
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, const RunHooks& hooks);
+  // Throws kInvalidArgument naming the input when `inputs` do not fit the model.
+  void check_inputs(const std::vector<Tensor>& inputs) const;
   // Output types for these input shapes (plans without running).
   std::vector<ValueType> output_types(const std::vector<Shape>& input_shapes,
                                       const std::vector<DType>& input_dtypes);
@@ -42,7 +55,8 @@ class Engine {
  private:
   struct Plan;
   Plan& plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes);
-  std::unique_ptr<Plan> make_plan(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes);
+  std::unique_ptr<Plan> make_plan(const std::vector<Shape>& shapes,
+                                  const std::vector<DType>& dtypes);
   void allocate_memory(Plan& plan);
   void check_inputs(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) const;
 

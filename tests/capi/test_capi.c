@@ -1,15 +1,18 @@
-/* C API tests: the public header and libqsim.so only. */
+/* C API tests: the public header and libqsim.so only. This file holds main() and the tests
+   of the float calls; the other test_capi_*.c files hold one group each (capi_tests.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+/* cmocka.h needs the headers above. */
 #include <cmocka.h>
 
-#include "qsim/qsim.h"
+#include "capi_tests.h"
 
-#define RELU_MODEL "/usr/share/libonnx-testdata/data/node/test_relu/model.onnx" /* x: float[3,4,5] */
+#define RELU_MODEL \
+  "/usr/share/libonnx-testdata/data/node/test_relu/model.onnx" /* x: float[3,4,5] */
 
 static qsim_session* open_relu(void) {
   qsim_options options;
@@ -37,7 +40,8 @@ static qsim_tensor float_tensor(float* data, int64_t d0, int64_t d1, int64_t d2)
 static void test_version(void** state) {
   (void)state;
   char expected[32];
-  snprintf(expected, sizeof expected, "%d.%d.%d", QSIM_VERSION_MAJOR, QSIM_VERSION_MINOR, QSIM_VERSION_PATCH);
+  snprintf(expected, sizeof expected, "%d.%d.%d", QSIM_VERSION_MAJOR, QSIM_VERSION_MINOR,
+           QSIM_VERSION_PATCH);
   assert_string_equal(qsim_version(), expected);
   assert_string_equal(qsim_status_name(QSIM_ERR_PARSE), "QSIM_ERR_PARSE");
 }
@@ -65,7 +69,8 @@ static void test_bad_models(void** state) {
   assert_int_equal(qsim_create("/nonexistent/model.onnx", NULL, &session), QSIM_ERR_IO);
   assert_non_null(strstr(qsim_last_error(), "/nonexistent/model.onnx"));
   const char garbage[] = "this is not an onnx model at all, just text";
-  assert_int_equal(qsim_create_from_memory(garbage, sizeof garbage, NULL, &session), QSIM_ERR_PARSE);
+  assert_int_equal(qsim_create_from_memory(garbage, sizeof garbage, NULL, &session),
+                   QSIM_ERR_PARSE);
   assert_null(session);
 }
 
@@ -144,14 +149,23 @@ static void test_describe(void** state) {
   assert_non_null(strstr(text, "\"Relu\": 1"));
   assert_non_null(strstr(text, "\"unsupported_ops\": {}"));
   qsim_free(text);
-  assert_int_equal(qsim_describe_model(RELU_MODEL, (qsim_text_format)7, &text), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_describe_model(RELU_MODEL, (qsim_text_format)7, &text),
+                   QSIM_ERR_INVALID_ARGUMENT);
 }
 
-int main(void) {
+/* An optional argument runs only the tests whose names match it ("test_nan*"). */
+int main(int argc, char** argv) {
+  if (argc > 1) cmocka_set_test_filter(argv[1]);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_version),          cmocka_unit_test(test_null_arguments),
-      cmocka_unit_test(test_bad_models),       cmocka_unit_test(test_options_struct_size),
-      cmocka_unit_test(test_io_info_and_run),  cmocka_unit_test(test_describe),
+      cmocka_unit_test(test_version),         cmocka_unit_test(test_null_arguments),
+      cmocka_unit_test(test_bad_models),      cmocka_unit_test(test_options_struct_size),
+      cmocka_unit_test(test_io_info_and_run), cmocka_unit_test(test_describe),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests_name("float", tests, NULL, NULL);
+  failed += run_option_tests();
+  failed += run_calibrate_tests();
+  failed += run_encodings_tests();
+  failed += run_export_tests();
+  failed += run_thread_tests();
+  return failed;
 }

@@ -76,5 +76,76 @@ expect_fail "cannot" "$QSIM" run "$MODEL" --input "$WORK/x1.npy" --output /proc/
 expect_fail "--threads" "$QSIM" run "$MODEL" --input "$WORK/x1.npy" --output "$WORK/o" --threads zero
 expect_fail "unknown command" "$QSIM" frobnicate
 
+# --- quantize: calibration data from Fashion-MNIST, exports, the simulation from each file
+fmnist() { npy "import gzip; b = gzip.open('/usr/share/datasets/fashion-mnist/$1-images-idx3-ubyte.gz').read(); x = np.frombuffer(b, np.uint8, offset=16).reshape(-1, 1, 28, 28)[$2].astype(np.float32) / 255; $3"; }
+fmnist train ":300" "np.save('$WORK/calib.npy', x)"
+fmnist t10k ":16" "np.save('$WORK/eval.npy', x)"
+EXPORTS="encodings.fbs encodings.json encodings.v1.json onnx qdq.onnx"
+all_exported() { for f in $EXPORTS; do [ -s "$1/$2.$f" ] || return 1; done; [ "$(ls -A "$1" | wc -l)" -eq 5 ]; }
+
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q1"
+all_exported "$WORK/q1" resnet_fmnist && ok || bad "quantize did not write the 5 files: $(ls -A "$WORK/q1")"
+grep -q "calibrated on 300 samples in 5 batches" "$WORK/out" && ok || bad "quantize summary: $(cat "$WORK/out")"
+[ ! -s "$WORK/err" ] && ok || bad "quantize is not quiet when stderr is no terminal: $(cat "$WORK/err")"
+script -qec "'$QSIM' quantize '$MODEL' --calib '$WORK/calib.npy' --out '$WORK/q_tty' --batch-size 100" /dev/null >"$WORK/tty" 2>&1
+grep -q "calibrating \[#*\] 3/3 batches" "$WORK/tty" && ok || bad "no progress bar on a terminal: $(cat "$WORK/tty")"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q2" --per-channel \
+  --calib-method mse --weight-method mse --weight-bits 4 --act-bits 8 --batch-size 7 --threads 2
+all_exported "$WORK/q2" resnet_fmnist && ok || bad "per-channel W4 quantize: $(ls -A "$WORK/q2")"
+grep -q '"bitwidth": 4' "$WORK/q2/resnet_fmnist.encodings.json" && ok || bad "--weight-bits 4 did not reach the encodings"
+for f in encodings.fbs encodings.json encodings.v1.json; do
+  expect_ok "$QSIM" run "$MODEL" --encodings "$WORK/q1/resnet_fmnist.$f" --input "$WORK/eval.npy" --output "$WORK/r_$f"
+done
+expect_ok "$QSIM" run "$MODEL" --input "$WORK/eval.npy" --output "$WORK/r_float"
+cmp -s "$WORK/r_encodings.fbs/logits.npy" "$WORK/r_encodings.json/logits.npy" &&
+  cmp -s "$WORK/r_encodings.fbs/logits.npy" "$WORK/r_encodings.v1.json/logits.npy" && ok ||
+  bad "the three encodings files simulate differently"
+npy "a = np.load('$WORK/r_float/logits.npy'); b = np.load('$WORK/r_encodings.fbs/logits.npy'); assert not np.array_equal(a, b) and (a.argmax(1) == b.argmax(1)).mean() >= 0.9" &&
+  ok || bad "the simulation is not close to float, or is float"
+fmnist train ":50" "x[3, 0, 5, 5] = np.nan; np.save('$WORK/calib_nan.npy', x)"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib_nan.npy" --out "$WORK/q_nan" --exclude-nan --calib-method minmax
+grep -q "note: calibration: tensor 'input' held 1 NaN/Inf" "$WORK/err" && ok || bad "excluded NaN not reported: $(cat "$WORK/err")"
+cat >"$WORK/lstm.json" <<'JSON'
+{"defaults": {"ops": {"is_output_quantized": "True"}, "params": {"is_quantized": "True"}},
+ "params": {}, "op_type": {"LSTM": {"is_output_quantized": "False"}}, "supergroups": [],
+ "model_input": {"is_input_quantized": "True"}, "model_output": {}}
+JSON
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_lstm" --config "$WORK/lstm.json"
+grep -q "note: .*LSTM" "$WORK/err" && ok || bad "a config op the model lacks is not reported: $(cat "$WORK/err")"
+expect_ok "$QSIM" run "$MODEL" --encodings "$WORK/q_lstm/resnet_fmnist.encodings.json" --config "$WORK/lstm.json" --input "$WORK/eval.npy" --output "$WORK/r_lstm"
+
+# --- quantize and run --encodings: bad input, and no partial output
+expect_fail "no --calib" "$QSIM" quantize "$MODEL" --out "$WORK/x"
+expect_fail "unknown calibration method 'kmeans'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --calib-method kmeans
+expect_fail "weight_bits is 17" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --weight-bits 17 --out "$WORK/x"
+expect_fail "activation_bits is 1" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --act-bits 1 --out "$WORK/x"
+expect_fail "--weight-bits" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --weight-bits 0
+expect_fail "--batch-size" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --batch-size many
+expect_fail "unknown option '--bogus'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --bogus
+expect_fail "missing.npy" "$QSIM" quantize "$MODEL" --calib "$WORK/missing.npy" --out "$WORK/x"
+expect_fail "junk.npy.*bad magic" "$QSIM" quantize "$MODEL" --calib "$WORK/junk.npy" --out "$WORK/x"
+expect_fail "float32" "$QSIM" quantize "$MODEL" --calib "$WORK/x_f64.npy" --out "$WORK/x"
+head -c 20000 "$WORK/calib.npy" >"$WORK/calib_trunc.npy"
+expect_fail "truncated" "$QSIM" quantize "$MODEL" --calib "$WORK/calib_trunc.npy" --out "$WORK/x"
+npy "np.save('$WORK/calib_27.npy', np.zeros((4, 1, 27, 28), dtype=np.float32))"
+expect_fail "\[4,1,27,28\]" "$QSIM" quantize "$MODEL" --calib "$WORK/calib_27.npy" --out "$WORK/x"
+npy "np.save('$WORK/calib_empty.npy', np.zeros((0, 1, 28, 28), dtype=np.float32))"
+expect_fail "at least one batch" "$QSIM" quantize "$MODEL" --calib "$WORK/calib_empty.npy" --out "$WORK/x"
+expect_fail "'input' holds 1 NaN/Inf" "$QSIM" quantize "$MODEL" --calib "$WORK/calib_nan.npy" --out "$WORK/x"
+printf '{"defaults": {"bogus_key": "True"}}' >"$WORK/bogus.json"
+expect_fail "bogus_key" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --config "$WORK/bogus.json" --out "$WORK/x"
+[ ! -e "$WORK/x" ] && ok || bad "a failed quantize left $WORK/x behind"
+expect_fail "cannot create output folder '/proc/qsim-cannot-write'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out /proc/qsim-cannot-write
+mkdir -p "$WORK/q_blocked/resnet_fmnist.qdq.onnx"
+expect_fail "resnet_fmnist.qdq.onnx" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_blocked"
+[ "$(ls -A "$WORK/q_blocked")" = "resnet_fmnist.qdq.onnx" ] && ok || bad "a failed export left files: $(ls -A "$WORK/q_blocked")"
+cp "$MODEL" "$WORK/model_dir_model.onnx"
+expect_fail "is the session's model" "$QSIM" quantize "$WORK/model_dir_model.onnx" --calib "$WORK/calib.npy" --out "$WORK"
+cmp -s "$MODEL" "$WORK/model_dir_model.onnx" && ok || bad "quantize overwrote its own model"
+expect_fail "missing.json" "$QSIM" run "$MODEL" --encodings "$WORK/missing.json" --input "$WORK/eval.npy" --output "$WORK/o"
+expect_fail "junk.npy" "$QSIM" run "$MODEL" --encodings "$WORK/junk.npy" --input "$WORK/eval.npy" --output "$WORK/o"
+expect_fail "has no quantizer" "$QSIM" run "$SRC/models/mobilenet_fmnist.onnx" --encodings "$WORK/q1/resnet_fmnist.encodings.json" --input "$WORK/eval.npy" --output "$WORK/o"
+expect_fail "--config needs --encodings" "$QSIM" run "$MODEL" --config "$WORK/lstm.json" --input "$WORK/eval.npy" --output "$WORK/o"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -230,6 +230,21 @@ void add_all(RunningHistogram& histogram, const std::vector<float>& values) {
 
 }  // namespace
 
+TEST_CASE("values near FLT_MAX after small ones widen the bins instead of overflowing") {
+  // A fine window first; then a batch whose span in those bins is beyond int64.
+  RunningHistogram histogram(1024);
+  add_all(histogram, {0.0f, 0.25f, 0.5f, 1.0f});
+  const float huge = std::numeric_limits<float>::max();
+  add_all(histogram, {-huge, 1.0f, huge / 2, huge});
+  CHECK(histogram.total() == 8);
+  const auto by_edge = counts_by_edge(histogram);
+  uint64_t binned = 0;
+  for (const auto& [edge, count] : by_edge) binned += count;
+  CHECK(binned == 8);
+  CHECK(histogram.lower_edge(0) <= -huge);
+  CHECK(histogram.lower_edge(histogram.bins() - 1) + histogram.width() > huge);
+}
+
 TEST_CASE("random batch sequences give the histogram of all their values at once") {
   std::mt19937 rng(21);
   for (int trial = 0; trial < 300; ++trial) {

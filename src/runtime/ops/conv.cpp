@@ -4,7 +4,7 @@
 //
 // Work is cut into tasks whose boundaries depend on the shapes only, never on the thread
 // count, so every output element is computed by the same arithmetic however many threads run.
-#include <cblas.h>
+#include "runtime/blas.h"
 
 #include <algorithm>
 #include <span>
@@ -26,8 +26,6 @@ constexpr int64_t kMinTaskColumns = 128;
 constexpr int64_t kBatchedTaskColumns = 256;
 // A lone image with work for several threads is cut into up to this many tasks.
 constexpr int64_t kLoneImageTasks = 4;
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // How many of `units` a task takes: what `budget_units` allows (at least `min_units`), and
 // when a lone image is all there is, few enough to give the threads one task each.
@@ -108,8 +106,8 @@ struct ConvSetup {
   bool batched() const { return task_images > 1; }
   bool copies_columns() const { return !pointwise() || batched(); }
   int64_t task_columns() const { return task_images * task_rows * g.out[2]; }
-  int64_t image_tasks() const { return ceil_div(batch, task_images); }
   int64_t row_tasks() const { return ceil_div(g.out_rows(), task_rows); }
+  int64_t task_count() const { return ceil_div(batch, task_images) * groups * row_tasks(); }
 
   // Scratch per thread: the column block, the product of a batched task, im2col's own.
   int64_t col_floats() const { return copies_columns() ? col_rows() * task_columns() : 0; }
@@ -126,7 +124,8 @@ struct ConvSetup {
     if (out_size < kMinTaskColumns) {
       task_rows = g.out_rows();
       task_images = std::clamp<int64_t>(
-          std::min(kBatchedTaskColumns, kColumnBlockBytes / column_bytes) / out_size, 1, batch);
+          std::min(kBatchedTaskColumns, kColumnBlockBytes / column_bytes) / out_size, 1,
+          std::max<int64_t>(1, batch));
       return;
     }
     const int64_t width = g.out[2];
@@ -135,6 +134,27 @@ struct ConvSetup {
                                filters * col_rows() * out_size);
   }
 };
+
+// One task of a GEMM convolution: images [first_image, first_image + images) of one group,
+// output rows [row_begin, row_end).
+struct ConvTask {
+  int64_t group;
+  int64_t first_image;
+  int64_t images;
+  int64_t row_begin;
+  int64_t row_end;
+};
+
+ConvTask conv_task(const ConvSetup& s, int64_t t) {
+  const int64_t row_tasks = s.row_tasks();
+  ConvTask task;
+  task.row_begin = t % row_tasks * s.task_rows;
+  task.row_end = std::min(s.g.out_rows(), task.row_begin + s.task_rows);
+  task.group = t / row_tasks % s.groups;
+  task.first_image = t / (row_tasks * s.groups) * s.task_images;
+  task.images = std::min(s.batch, task.first_image + s.task_images) - task.first_image;
+  return task;
+}
 
 ConvSetup conv_setup(const Node& node, const WindowAttributes& attrs, int64_t groups,
                      const Shape& x, const Shape& w) {
@@ -181,58 +201,54 @@ class ConvKernel : public Kernel {
   }
 
  private:
-  // Per task: im2col of its images and rows (unless a pointwise image is read in place), one
-  // sgemm, and for a batched task the spreading of the product over its images.
   static void run_gemm(RunContext& ctx, const ConvSetup& s, const float* x, const float* w,
                        const float* bias, float* y) {
-    const int64_t in_size = s.g.in_size();
-    const int64_t out_size = s.g.out_size();
-    const int64_t width = s.g.out[2];
-    const int64_t cg = s.group_channels();
-    const int64_t mg = s.group_filters();
-    const int64_t k = s.col_rows();
-    const int64_t row_tasks = s.row_tasks();
-    const int64_t col_floats = s.col_floats();
     auto prepare = [&](std::byte* scratch) {
       if (s.copies_columns()) prepare_im2col_scratch(s.g, scratch + s.im2col_offset());
     };
-    auto task = [&](int64_t t, std::byte* scratch) {
-      float* col = reinterpret_cast<float*>(scratch);
-      float* product = col + col_floats;
-      const int64_t row_begin = (t % row_tasks) * s.task_rows;
-      const int64_t row_end = std::min(s.g.out_rows(), row_begin + s.task_rows);
-      const int64_t group = t / row_tasks % s.groups;
-      const int64_t first_image = t / (row_tasks * s.groups) * s.task_images;
-      const int64_t images = std::min(s.batch, first_image + s.task_images) - first_image;
-      const int64_t image_cols = (row_end - row_begin) * width;
-      const int64_t cols = images * image_cols;
-      auto image_of = [&](int64_t n) { return x + (n * s.channels + group * cg) * in_size; };
-      auto out_of = [&](int64_t n) { return y + (n * s.filters + group * mg) * out_size; };
-      const float* group_bias = bias == nullptr ? nullptr : bias + group * mg;
-      const float* b_matrix = image_of(first_image) + row_begin * width;
-      int64_t ldb = in_size;
-      if (s.copies_columns()) {
-        for (int64_t i = 0; i < images; ++i)
-          im2col(s.g, image_of(first_image + i), cg, row_begin, row_end, col + i * image_cols,
-                 cols, scratch + s.im2col_offset());
-        b_matrix = col;
-        ldb = cols;
-      }
-      // A lone image's product goes straight into Y, onto the bias (beta 1).
-      float* c = s.batched() ? product : out_of(first_image) + row_begin * width;
-      const int64_t ldc = s.batched() ? cols : out_size;
-      if (!s.batched() && group_bias != nullptr) fill_with_bias(c, mg, cols, ldc, group_bias);
-      const float beta = !s.batched() && group_bias != nullptr ? 1.0f : 0.0f;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(mg),
-                  static_cast<int>(cols), static_cast<int>(k), 1.0f, w + group * mg * k,
-                  static_cast<int>(k), b_matrix, static_cast<int>(ldb), beta, c,
-                  static_cast<int>(ldc));
-      if (s.batched())
-        spread_product(product, images, mg, out_size, group_bias, out_of(first_image),
-                       s.filters * out_size);
+    run_tasks(ctx, s.task_count(), s.group_filters() * s.task_columns() * s.col_rows(),
+              s.scratch_bytes(), prepare, [&](int64_t t, std::byte* scratch) {
+                run_gemm_task(s, conv_task(s, t), x, w, bias, y, scratch);
+              });
+  }
+
+  // im2col of the task's images and rows (unless a pointwise image is read in place), one
+  // sgemm, and for a batched task the spreading of the product over its images.
+  static void run_gemm_task(const ConvSetup& s, const ConvTask& task, const float* x,
+                            const float* w, const float* bias, float* y, std::byte* scratch) {
+    const int64_t out_size = s.g.out_size();
+    const int64_t mg = s.group_filters();
+    const int64_t k = s.col_rows();
+    const int64_t image_cols = (task.row_end - task.row_begin) * s.g.out[2];
+    const int64_t cols = task.images * image_cols;
+    auto image_of = [&](int64_t n) {
+      return x + (n * s.channels + task.group * s.group_channels()) * s.g.in_size();
     };
-    run_tasks(ctx, s.image_tasks() * s.groups * row_tasks, mg * s.task_columns() * k,
-              s.scratch_bytes(), prepare, task);
+    auto out_of = [&](int64_t n) { return y + (n * s.filters + task.group * mg) * out_size; };
+    const float* group_bias = bias == nullptr ? nullptr : bias + task.group * mg;
+    float* col = reinterpret_cast<float*>(scratch);
+    float* product = col + s.col_floats();
+    const float* b_matrix = image_of(task.first_image) + task.row_begin * s.g.out[2];
+    int64_t ldb = s.g.in_size();
+    if (s.copies_columns()) {
+      for (int64_t i = 0; i < task.images; ++i)
+        im2col(s.g, image_of(task.first_image + i), s.group_channels(), task.row_begin,
+               task.row_end, col + i * image_cols, cols, scratch + s.im2col_offset());
+      b_matrix = col;
+      ldb = cols;
+    }
+    // A lone image's product goes straight into Y, onto the bias (beta 1).
+    float* c = s.batched() ? product : out_of(task.first_image) + task.row_begin * s.g.out[2];
+    const int64_t ldc = s.batched() ? cols : out_size;
+    const bool onto_bias = !s.batched() && group_bias != nullptr;
+    if (onto_bias) fill_with_bias(c, mg, cols, ldc, group_bias);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(mg),
+                static_cast<int>(cols), static_cast<int>(k), 1.0f, w + task.group * mg * k,
+                static_cast<int>(k), b_matrix, static_cast<int>(ldb), onto_bias ? 1.0f : 0.0f, c,
+                static_cast<int>(ldc));
+    if (s.batched())
+      spread_product(product, task.images, mg, out_size, group_bias, out_of(task.first_image),
+                     s.filters * out_size);
   }
 
   // Copies a batched product (filters x images * out_size) into the images' outputs, the
@@ -259,7 +275,7 @@ class ConvKernel : public Kernel {
     const int64_t taps = s.g.kernel_size();
     const PlaneLayout layout = plane_layout(s.g, sizeof(float));
     run_tasks(
-        ctx, s.batch * s.filters, taps * layout.grid_size, layout.scratch_bytes(),
+        ctx, s.batch * s.filters, plane_task_ops(s.g, layout), layout.scratch_bytes(),
         [&](std::byte* scratch) { prepare_plane_scratch(s.g, layout, 0.0f, scratch); },
         [&](int64_t plane, std::byte* scratch) {
           const int64_t n = plane / s.filters;
@@ -290,9 +306,9 @@ struct TransposeSetup {
 
   void choose_tasks() {
     const int64_t filter_bytes = g.kernel_size() * g.out_size() * sizeof(float);
-    task_filters = units_per_task(group_filters(), kColumnBlockBytes / filter_bytes, 1,
-                                  batch * groups == 1,
-                                  filters * g.kernel_size() * g.out_size() * group_channels());
+    task_filters =
+        units_per_task(group_filters(), kColumnBlockBytes / filter_bytes, 1, batch * groups == 1,
+                       filters * g.kernel_size() * g.out_size() * group_channels());
   }
 };
 

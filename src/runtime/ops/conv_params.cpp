@@ -52,10 +52,6 @@ std::string span_to_string(std::span<const int64_t> values) {
   return shape_to_string(Shape(values.begin(), values.end()));
 }
 
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
-
 // Geometry with the attribute values filled in; sizes and automatic pads come later.
 WindowGeometry base_geometry(const Node& node, const WindowAttributes& attrs, const Shape& x_shape,
                              std::span<const int64_t> kernel) {
@@ -196,26 +192,19 @@ WindowGeometry transpose_window(const Node& node, const WindowAttributes& attrs,
   return g;
 }
 
-namespace {
-
-size_t slice_bytes_for(size_t bytes) {
-  return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
-}
-
-}  // namespace
-
 void request_thread_scratch(InferContext& ctx, size_t bytes_per_thread) {
-  ctx.request_workspace(slice_bytes_for(bytes_per_thread) * ctx.num_threads());
+  ctx.request_workspace(round_to_line(bytes_per_thread) * ctx.num_threads());
 }
 
 int64_t threads_for(const RunContext& ctx, int64_t count, int64_t ops_per_task) {
   const int64_t worth = count * ops_per_task / kMinOpsPerThread;
-  return std::clamp<int64_t>(worth, 1, std::max<int64_t>(1, std::min<int64_t>(ctx.pool().size(), count)));
+  return std::clamp<int64_t>(worth, 1,
+                             std::max<int64_t>(1, std::min<int64_t>(ctx.pool().size(), count)));
 }
 
 std::byte* thread_scratch(const RunContext& ctx, int64_t threads, size_t bytes_per_thread,
                           size_t* slice_bytes) {
-  *slice_bytes = slice_bytes_for(bytes_per_thread);
+  *slice_bytes = round_to_line(bytes_per_thread);
   if (*slice_bytes * static_cast<size_t>(threads) > ctx.workspace_bytes())
     fail_node(ctx.node(), ErrorCode::kInternal, "workspace smaller than planned");
   return static_cast<std::byte*>(ctx.workspace());

@@ -67,8 +67,8 @@ struct WindowGeometry {
 // Geometry of a Conv or pool over `x_shape` (N, C, spatial...) with the given spatial kernel.
 // Throws kShape when the window does not fit or attribute lengths disagree with the rank.
 // Allocation-free unless it throws, so run() can recompute it cheaply.
-WindowGeometry forward_window(const Node& node, const WindowAttributes& attrs,
-                              const Shape& x_shape, std::span<const int64_t> kernel);
+WindowGeometry forward_window(const Node& node, const WindowAttributes& attrs, const Shape& x_shape,
+                              std::span<const int64_t> kernel);
 
 // Geometry of the convolution adjoint to a ConvTranspose over `x_shape`; `output_shape` (the
 // spatial output sizes) may be empty.
@@ -79,6 +79,15 @@ WindowGeometry transpose_window(const Node& node, const WindowAttributes& attrs,
 
 // Throws kUnsupported unless `x_shape` has 1 to kMaxSpatialRank spatial dimensions.
 void check_spatial_rank(const Node& node, const Shape& x_shape);
+
+// For a >= 0 and b > 0.
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// `bytes` rounded up to whole cache lines, so that scratch areas laid out one after another
+// stay aligned.
+inline size_t round_to_line(size_t bytes) {
+  return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+}
 
 struct IndexRange {
   int64_t begin;
@@ -155,6 +164,14 @@ int64_t threads_for(const RunContext& ctx, int64_t count, int64_t ops_per_task);
 std::byte* thread_scratch(const RunContext& ctx, int64_t threads, size_t bytes_per_thread,
                           size_t* slice_bytes);
 
+// pool.parallel_for(n, fn, min_chunk) without a heap allocation per call: std::function
+// stores a lambda holding a single reference in place.
+template <typename Fn>
+void parallel_for_in_place(ThreadPool& pool, int64_t n, const Fn& fn, int64_t min_chunk = 1) {
+  pool.parallel_for(
+      n, [&fn](int64_t first, int64_t last) { fn(first, last); }, min_chunk);
+}
+
 // Runs task(t, scratch) for every t in [0, count), spread over threads_for() threads, each
 // with its own scratch slice of `scratch_bytes` that prepare(scratch) sets up before the
 // thread's first task. Tasks are fixed by the caller, so which thread runs one never changes
@@ -165,7 +182,7 @@ void run_tasks(RunContext& ctx, int64_t count, int64_t ops_per_task, size_t scra
   const int64_t threads = threads_for(ctx, count, ops_per_task);
   size_t slice = 0;
   std::byte* base = thread_scratch(ctx, threads, scratch_bytes, &slice);
-  ctx.pool().parallel_for(threads, [&](int64_t first, int64_t last) {
+  parallel_for_in_place(ctx.pool(), threads, [&](int64_t first, int64_t last) {
     for (int64_t s = first; s < last; ++s) {
       const int64_t begin = count * s / threads, end = count * (s + 1) / threads;
       if (begin < end) prepare(base + s * slice);
@@ -178,7 +195,8 @@ void run_tasks(RunContext& ctx, int64_t count, int64_t ops_per_task, size_t scra
 template <typename Task>
 void run_tasks(RunContext& ctx, int64_t count, int64_t ops_per_task, size_t scratch_bytes,
                Task&& task) {
-  run_tasks(ctx, count, ops_per_task, scratch_bytes, [](std::byte*) {}, task);
+  run_tasks(
+      ctx, count, ops_per_task, scratch_bytes, [](std::byte*) {}, task);
 }
 
 }  // namespace qsim

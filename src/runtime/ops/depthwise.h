@@ -61,6 +61,9 @@ struct PlaneLayout {
 
 PlaneLayout plane_layout(const WindowGeometry& g, size_t element_size);
 
+// A plane's work for threads_for, in multiply-add equivalents.
+int64_t plane_task_ops(const WindowGeometry& g, const PlaneLayout& layout);
+
 // Writes the tap offsets and the input positions into the scratch.
 void write_plane_tables(const WindowGeometry& g, const PlaneLayout& layout, std::byte* scratch);
 
@@ -80,8 +83,7 @@ constexpr int64_t kMinCopiedRowWidth = 16;
 
 // Copies `plane` into the inside of the phases, row by row.
 template <typename T>
-void split_phases(const WindowGeometry& g, const PlaneLayout& layout, const T* plane,
-                  T* phases) {
+void split_phases(const WindowGeometry& g, const PlaneLayout& layout, const T* plane, T* phases) {
   const SpatialDims& p = layout.pitch;
   T* phase = phases;
   for (int64_t a = 0; a < g.stride[0]; ++a)
@@ -95,8 +97,9 @@ void split_phases(const WindowGeometry& g, const PlaneLayout& layout, const T* p
         const IndexRange ws = inside_range(p[2], g.stride[2], first_w, g.in[2]);
         for (int64_t i = ds.begin; i < ds.end; ++i)
           for (int64_t j = hs.begin; j < hs.end; ++j) {
-            const T* row = plane + ((i * g.stride[0] + first_d) * g.in[1] +
-                                    j * g.stride[1] + first_h) * g.in[2];
+            const T* row =
+                plane +
+                ((i * g.stride[0] + first_d) * g.in[1] + j * g.stride[1] + first_h) * g.in[2];
             copy_strided(phase + (i * p[1] + j) * p[2] + ws.begin,
                          row + ws.begin * g.stride[2] + first_w, ws.size(), g.stride[2]);
           }
@@ -145,8 +148,7 @@ void window_plane(const WindowGeometry& g, const PlaneLayout& layout, const T* p
 
 // out_plane (g.out_size() floats) = bias + the window sums of in_plane weighted by `weights`
 // (g.kernel_size() floats), with scratch prepared by prepare_plane_scratch(pad 0).
-void depthwise_conv_plane(const WindowGeometry& g, const PlaneLayout& layout,
-                          const float* in_plane, const float* weights, float bias,
-                          std::byte* scratch, float* out_plane);
+void depthwise_conv_plane(const WindowGeometry& g, const PlaneLayout& layout, const float* in_plane,
+                          const float* weights, float bias, std::byte* scratch, float* out_plane);
 
 }  // namespace qsim

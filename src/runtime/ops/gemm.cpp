@@ -1,10 +1,11 @@
 // Gemm and MatMul on float32 through OpenBLAS sgemm (the serial build; qsim threads by
 // cutting products into tiles whose boundaries depend on the shapes only, so each output
 // element is computed by the same call whatever the thread count).
-#include <cblas.h>
+#include "runtime/blas.h"
 
 #include <algorithm>
 
+#include "runtime/ops/conv_params.h"
 #include "runtime/registry.h"
 
 namespace qsim {
@@ -14,10 +15,6 @@ namespace {
 // product is cut into at most kMaxTiles tiles since each re-packs the shared operand.
 constexpr int64_t kMinTileMacs = int64_t{1} << 20;
 constexpr int64_t kMaxTiles = 4;
-
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
 
 // C (m x n, row-major) = alpha * op(A) * op(B), added onto C when `accumulate`.
 struct Product {
@@ -81,6 +78,15 @@ void run_tile(const Product& p, const Tiling& t, int64_t tile, const float* a, c
 
 auto nothing_before = [](float*, int64_t, int64_t, int64_t, int64_t) {};
 
+// Gemm and MatMul also allow integer operands in ONNX; qsim computes them in float only.
+void expect_float_operand(const InferContext& ctx, size_t i) {
+  const DType dtype = ctx.input(i).dtype;
+  if (dtype == DType::kInt32 || dtype == DType::kInt64)
+    fail_node(ctx.node(), ErrorCode::kUnsupported,
+              std::string(dtype_name(dtype)) + " operands are not supported (float32 only)");
+  ctx.expect_dtype(i, DType::kFloat32);
+}
+
 int64_t min_chunk_for(int64_t macs_per_item) {
   return std::max<int64_t>(1, kMinTileMacs / std::max<int64_t>(1, macs_per_item));
 }
@@ -97,7 +103,7 @@ class GemmKernel : public Kernel {
 
   void infer(InferContext& ctx) override {
     for (size_t i = 0; i < 3; ++i)
-      if (ctx.has_input(i)) ctx.expect_dtype(i, DType::kFloat32);
+      if (ctx.has_input(i)) expect_float_operand(ctx, i);
     const Product p = product(ctx.node(), ctx.input(0).shape, ctx.input(1).shape);
     if (ctx.has_input(2)) check_c(ctx.node(), ctx.input(2).shape, p);
     ctx.set_output(0, DType::kFloat32, {p.m, p.n});
@@ -113,7 +119,7 @@ class GemmKernel : public Kernel {
     const BroadcastC c_view = c == nullptr ? BroadcastC{} : broadcast_c(*c);
     const Tiling t = tile_product(p);
     float* y = ctx.output(0).data<float>();
-    ctx.pool().parallel_for(t.count, [&](int64_t first, int64_t last) {
+    parallel_for_in_place(ctx.pool(), t.count, [&](int64_t first, int64_t last) {
       for (int64_t tile = first; tile < last; ++tile)
         run_tile(p, t, tile, a.data<float>(), b.data<float>(), y,
                  [&](float* out, int64_t row0, int64_t col0, int64_t rows, int64_t cols) {
@@ -224,9 +230,17 @@ MatMulShapes matmul_shapes(const Node& node, const Shape& a, const Shape& b) {
               "A " + shape_to_string(a) + " and B " + shape_to_string(b) + " do not multiply");
   s.batch_a = Shape(a.begin(), a.end() - (a_vector ? 1 : 2));
   s.batch_b = Shape(b.begin(), b.end() - (b_vector ? 1 : 2));
-  s.out_batch = broadcast_shapes(s.batch_a, s.batch_b, node.label());
-  s.batch_a.insert(s.batch_a.begin(), s.out_batch.size() - s.batch_a.size(), 1);
-  s.batch_b.insert(s.batch_b.begin(), s.out_batch.size() - s.batch_b.size(), 1);
+  const size_t rank = std::max(s.batch_a.size(), s.batch_b.size());
+  s.batch_a.insert(s.batch_a.begin(), rank - s.batch_a.size(), 1);
+  s.batch_b.insert(s.batch_b.begin(), rank - s.batch_b.size(), 1);
+  for (size_t d = 0; d < rank; ++d) {
+    const int64_t da = s.batch_a[d], db = s.batch_b[d];
+    if (da != db && da != 1 && db != 1)
+      fail_node(node, ErrorCode::kShape,
+                "batch dimensions of A " + shape_to_string(a) + " and B " + shape_to_string(b) +
+                    " do not broadcast");
+    s.out_batch.push_back(da == 1 ? db : da);
+  }
   s.output = s.out_batch;
   if (!a_vector) s.output.push_back(s.p.m);
   if (!b_vector) s.output.push_back(s.p.n);
@@ -249,8 +263,8 @@ int64_t batch_offset(const Shape& out_batch, const Shape& batch, int64_t index) 
 class MatMulKernel : public Kernel {
  public:
   void infer(InferContext& ctx) override {
-    ctx.expect_dtype(0, DType::kFloat32);
-    ctx.expect_dtype(1, DType::kFloat32);
+    expect_float_operand(ctx, 0);
+    expect_float_operand(ctx, 1);
     ctx.set_output(0, DType::kFloat32,
                    matmul_shapes(ctx.node(), ctx.input(0).shape, ctx.input(1).shape).output);
   }
@@ -265,7 +279,7 @@ class MatMulKernel : public Kernel {
     if (s.folds()) {
       s.p.m *= element_count(s.out_batch);
       const Tiling t = tile_product(s.p);
-      ctx.pool().parallel_for(t.count, [&](int64_t first, int64_t last) {
+      parallel_for_in_place(ctx.pool(), t.count, [&](int64_t first, int64_t last) {
         for (int64_t tile = first; tile < last; ++tile)
           run_tile(s.p, t, tile, a, b, y, nothing_before);
       });
@@ -273,8 +287,8 @@ class MatMulKernel : public Kernel {
     }
     const Tiling t = tile_product(s.p);
     const int64_t a_size = s.p.m * s.p.k, b_size = s.p.k * s.p.n, y_size = s.p.m * s.p.n;
-    ctx.pool().parallel_for(
-        element_count(s.out_batch) * t.count,
+    parallel_for_in_place(
+        ctx.pool(), element_count(s.out_batch) * t.count,
         [&](int64_t first, int64_t last) {
           for (int64_t item = first; item < last; ++item) {
             const int64_t batch = item / t.count;

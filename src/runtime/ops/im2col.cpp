@@ -55,8 +55,8 @@ void copy_rows_in_place(const WindowGeometry& g, const TapRow& t, const float* s
 }
 
 // Output rows [row_begin, row_end) of one column-matrix row, slab by slab of equal d.
-void lower_in_place(const WindowGeometry& g, const TapRow& t, int64_t row_begin,
-                    int64_t row_end, float* dst) {
+void lower_in_place(const WindowGeometry& g, const TapRow& t, int64_t row_begin, int64_t row_end,
+                    float* dst) {
   const int64_t width = g.out[2];
   for (int64_t r = row_begin; r < row_end;) {
     const int64_t od = r / g.out[1];
@@ -109,8 +109,7 @@ int64_t padded_size(const WindowGeometry& g) {
 
 // Scratch: the padded plane (floats), then the table (int32, kernel_size x out_size).
 size_t table_offset(const WindowGeometry& g) {
-  return (padded_size(g) * sizeof(float) + kTensorAlignment - 1) / kTensorAlignment *
-         kTensorAlignment;
+  return round_to_line(padded_size(g) * sizeof(float));
 }
 
 // Copies a channel plane into the inside of the padded copy (whose padding stays zero).
@@ -118,9 +117,9 @@ void copy_into_padded(const WindowGeometry& g, const float* plane, float* padded
   const SpatialDims e = padded_extent(g);
   for (int64_t id = 0; id < g.in[0]; ++id)
     for (int64_t ih = 0; ih < g.in[1]; ++ih)
-      copy_strided(padded + ((id + g.pad_begin[0]) * e[1] + ih + g.pad_begin[1]) * e[2] +
-                       g.pad_begin[2],
-                   plane + (id * g.in[1] + ih) * g.in[2], g.in[2], 1);
+      copy_strided(
+          padded + ((id + g.pad_begin[0]) * e[1] + ih + g.pad_begin[1]) * e[2] + g.pad_begin[2],
+          plane + (id * g.in[1] + ih) * g.in[2], g.in[2], 1);
 }
 
 // table[tap * out_size + position] = where that tap of that output position reads in the
@@ -186,13 +185,13 @@ void col2im_add(const WindowGeometry& g, const float* col, int64_t channels, flo
   for (int64_t c = 0; c < channels; ++c) {
     const float* channel_col = col + c * taps * out_size;
     float* plane = image + c * g.in_size();
-    for_each_tap_row(g, [&](int64_t out_row, int64_t input_row, int64_t tap, IndexRange inside,
-                            int64_t offset) {
-      const float* segment = channel_col + tap * out_size + out_row * g.out[2];
-      float* dst = plane + input_row * g.in[2];
-      for (int64_t ow = inside.begin; ow < inside.end; ++ow)
-        dst[ow * stride + offset] += segment[ow];
-    });
+    for_each_tap_row(
+        g, [&](int64_t out_row, int64_t input_row, int64_t tap, IndexRange inside, int64_t offset) {
+          const float* segment = channel_col + tap * out_size + out_row * g.out[2];
+          float* dst = plane + input_row * g.in[2];
+          for (int64_t ow = inside.begin; ow < inside.end; ++ow)
+            dst[ow * stride + offset] += segment[ow];
+        });
   }
 }
 

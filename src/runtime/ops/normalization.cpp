@@ -3,13 +3,15 @@
 // folded per channel (in double) into y = x * a + b.
 #include <cmath>
 
+#include "runtime/ops/conv_params.h"
 #include "runtime/registry.h"
 
 namespace qsim {
 namespace {
 
-// Channel planes are handed to threads in chunks of at least this many elements.
-constexpr int64_t kMinChunkElements = 16384;
+// Channel planes are handed to threads in chunks of at least this many elements (streaming
+// an element costs about as much as 16 of the multiply-adds kMinOpsPerThread counts).
+constexpr int64_t kMinChunkElements = kMinOpsPerThread / 16;
 
 class BatchNormKernel : public Kernel {
  public:
@@ -41,8 +43,8 @@ class BatchNormKernel : public Kernel {
     fold_parameters(ctx, channels, multiplier, shift);
     const float* in = x.data<float>();
     float* out = ctx.output(0).data<float>();
-    ctx.pool().parallel_for(
-        x.dim(0) * channels,
+    parallel_for_in_place(
+        ctx.pool(), x.dim(0) * channels,
         [&](int64_t first, int64_t last) {
           for (int64_t p = first; p < last; ++p) {
             const float a = multiplier[p % channels];

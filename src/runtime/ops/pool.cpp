@@ -55,7 +55,7 @@ class WindowPoolKernel : public Kernel {
     const WindowGeometry g = geometry(ctx.node(), x.shape());
     const PlaneLayout layout = plane_layout(g, sizeof(T));
     run_tasks(
-        ctx, x.dim(0) * x.dim(1), g.kernel_size() * layout.grid_size, layout.scratch_bytes(),
+        ctx, x.dim(0) * x.dim(1), plane_task_ops(g, layout), layout.scratch_bytes(),
         [&](std::byte* scratch) { prepare_plane_scratch(g, layout, pad, scratch); },
         [&](int64_t plane, std::byte* scratch) { plane_task(plane, g, layout, scratch); });
   }
@@ -88,23 +88,23 @@ int64_t storage_index(const WindowGeometry& g, int64_t input_row, int64_t w, boo
 // Max pooling that also writes where each maximum came from (the first one on ties), tap by
 // tap over the input rows; `base` is the plane's first index in the whole input.
 template <typename T>
-void max_pool_plane_with_indices(const WindowGeometry& g, const T* in, T* out,
-                                 int64_t* indices, int64_t base, bool column_major) {
+void max_pool_plane_with_indices(const WindowGeometry& g, const T* in, T* out, int64_t* indices,
+                                 int64_t base, bool column_major) {
   std::fill(out, out + g.out_size(), std::numeric_limits<T>::lowest());
   std::fill(indices, indices + g.out_size(), -1);
-  for_each_tap_row(g, [&](int64_t out_row, int64_t input_row, int64_t, IndexRange inside,
-                          int64_t offset) {
-    T* out_row_values = out + out_row * g.out[2];
-    int64_t* out_row_indices = indices + out_row * g.out[2];
-    for (int64_t o = inside.begin; o < inside.end; ++o) {
-      const int64_t w = o * g.stride[2] + offset;
-      const T v = in[input_row * g.in[2] + w];
-      if (out_row_indices[o] < 0 || v > out_row_values[o]) {
-        out_row_values[o] = v;
-        out_row_indices[o] = base + storage_index(g, input_row, w, column_major);
-      }
-    }
-  });
+  for_each_tap_row(
+      g, [&](int64_t out_row, int64_t input_row, int64_t, IndexRange inside, int64_t offset) {
+        T* out_row_values = out + out_row * g.out[2];
+        int64_t* out_row_indices = indices + out_row * g.out[2];
+        for (int64_t o = inside.begin; o < inside.end; ++o) {
+          const int64_t w = o * g.stride[2] + offset;
+          const T v = in[input_row * g.in[2] + w];
+          if (out_row_indices[o] < 0 || v > out_row_values[o]) {
+            out_row_values[o] = v;
+            out_row_indices[o] = base + storage_index(g, input_row, w, column_major);
+          }
+        }
+      });
 }
 
 class MaxPoolKernel : public WindowPoolKernel {
@@ -138,18 +138,20 @@ class MaxPoolKernel : public WindowPoolKernel {
     T* out = ctx.output(0).data<T>();
     int64_t* indices = ctx.has_output(1) ? ctx.output(1).data<int64_t>() : nullptr;
     const T lowest = std::numeric_limits<T>::lowest();
-    run_planes(ctx, lowest, [&](int64_t p, const WindowGeometry& g, const PlaneLayout& layout,
-                                std::byte* scratch) {
-      const T* plane = in + p * g.in_size();
-      T* out_plane = out + p * g.out_size();
-      if (indices != nullptr) {
-        max_pool_plane_with_indices(g, plane, out_plane, indices + p * g.out_size(),
-                                    p * g.in_size(), column_major_);
-        return;
-      }
-      window_plane(g, layout, plane, lowest, [](int64_t) { return larger; },
-                   copy_row_to(out_plane, g.out[2]), scratch);
-    });
+    run_planes(
+        ctx, lowest,
+        [&](int64_t p, const WindowGeometry& g, const PlaneLayout& layout, std::byte* scratch) {
+          const T* plane = in + p * g.in_size();
+          T* out_plane = out + p * g.out_size();
+          if (indices != nullptr) {
+            max_pool_plane_with_indices(g, plane, out_plane, indices + p * g.out_size(),
+                                        p * g.in_size(), column_major_);
+            return;
+          }
+          window_plane(
+              g, layout, plane, lowest, [](int64_t) { return larger; },
+              copy_row_to(out_plane, g.out[2]), scratch);
+        });
   }
 
   bool column_major_;
@@ -180,21 +182,22 @@ class AveragePoolKernel : public WindowPoolKernel {
   void run(RunContext& ctx) override {
     const float* in = ctx.input(0).data<float>();
     float* out = ctx.output(0).data<float>();
-    run_planes(ctx, 0.0f, [&](int64_t p, const WindowGeometry& g, const PlaneLayout& layout,
-                              std::byte* scratch) {
-      float* out_plane = out + p * g.out_size();
-      auto divide = [&](int64_t row, const float* grid_row) {
-        const int64_t row_count = counted_taps(g, 0, row / g.out[1], include_pad_) *
-                                  counted_taps(g, 1, row % g.out[1], include_pad_);
-        float* out_row = out_plane + row * g.out[2];
-        for (int64_t o = 0; o < g.out[2]; ++o)
-          out_row[o] =
-              grid_row[o] / static_cast<float>(row_count * counted_taps(g, 2, o, include_pad_));
-      };
-      window_plane(g, layout, in + p * g.in_size(), 0.0f,
-                   [](int64_t) { return [](auto acc, auto x) { return acc + x; }; }, divide,
-                   scratch);
-    });
+    run_planes(
+        ctx, 0.0f,
+        [&](int64_t p, const WindowGeometry& g, const PlaneLayout& layout, std::byte* scratch) {
+          float* out_plane = out + p * g.out_size();
+          auto divide = [&](int64_t row, const float* grid_row) {
+            const int64_t row_count = counted_taps(g, 0, row / g.out[1], include_pad_) *
+                                      counted_taps(g, 1, row % g.out[1], include_pad_);
+            float* out_row = out_plane + row * g.out[2];
+            for (int64_t o = 0; o < g.out[2]; ++o)
+              out_row[o] =
+                  grid_row[o] / static_cast<float>(row_count * counted_taps(g, 2, o, include_pad_));
+          };
+          window_plane(
+              g, layout, in + p * g.in_size(), 0.0f,
+              [](int64_t) { return [](auto acc, auto x) { return acc + x; }; }, divide, scratch);
+        });
   }
 
  private:
@@ -203,17 +206,18 @@ class AveragePoolKernel : public WindowPoolKernel {
 
 // ----- GlobalAveragePool -----
 
-// Sum in independent lanes (vectorizable, and fixed order so results are reproducible).
+// Sums in independent float lanes (vectorizable), folded pairwise at the end: a fixed order,
+// so results are reproducible.
 float plane_mean(const float* x, int64_t n) {
-  constexpr int kLanes = 16;
+  constexpr int64_t kLanes = 16;
   float lanes[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l];
-  double sum = 0.0;
-  for (; i < n; ++i) sum += x[i];
-  for (float lane : lanes) sum += lane;
-  return static_cast<float>(sum / static_cast<double>(n));
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += x[i + l];
+  for (int64_t l = 0; i < n; ++i, ++l) lanes[l] += x[i];
+  for (int64_t half = kLanes / 2; half > 0; half /= 2)
+    for (int64_t l = 0; l < half; ++l) lanes[l] += lanes[l + half];
+  return lanes[0] / static_cast<float>(n);
 }
 
 class GlobalAveragePoolKernel : public Kernel {

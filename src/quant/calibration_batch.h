@@ -1,0 +1,18 @@
+// Calibration batches holding NaN/Inf in the model inputs: everything computed from such a
+// sample is garbage, so under NanPolicy::kExclude the whole sample is left out.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace qsim {
+
+// Removes from `batch` (the model inputs, batch along dim 0) every sample whose float inputs
+// hold a NaN or Inf, and returns how many were removed. When the inputs disagree on their
+// leading dimension, samples cannot be told apart and a batch holding any NaN/Inf is removed
+// whole. `batch` is left empty when no sample remains.
+int64_t drop_nonfinite_samples(std::vector<Tensor>& batch);
+
+}  // namespace qsim

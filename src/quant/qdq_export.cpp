@@ -1,0 +1,446 @@
+#include "quant/qdq_export.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "graph/onnx_export.h"
+#include "quant/weight_rounding.h"
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+constexpr int64_t kQdqOpset = 13;  // the first with per-axis DequantizeLinear
+constexpr int kActivationBitwidth = 8;
+constexpr int kParamContainerBitwidth = 8;
+
+// Ops whose inputs or meaning changed between opset 9 and 13 (attributes turned into inputs,
+// Softmax's axis semantics), with the opset of the change: a model using one of them below
+// that opset cannot simply be relabelled opset 13.
+const std::map<std::string, int64_t> kChangedBeforeOpset13 = {
+    {"Upsample", 10},  {"Slice", 10},     {"TopK", 10},    {"Resize", 11},     {"Clip", 11},
+    {"Pad", 11},       {"Scatter", 11},   {"Dropout", 12}, {"Split", 13},      {"Squeeze", 13},
+    {"Unsqueeze", 13}, {"ReduceSum", 13}, {"Softmax", 13}, {"LogSoftmax", 13}, {"Hardmax", 13}};
+
+// Ops that only move or select the values of input 0: their output lies on its input's grid.
+const std::set<std::string> kDataMovementOps = {
+    "MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze",      "Unsqueeze",   "Identity",
+    "Slice",   "Gather",  "Expand",  "Tile",      "DepthToSpace", "SpaceToDepth"};
+
+// The ONNX view of a grid, as QuantizeLinear/DequantizeLinear take it.
+struct OnnxGrid {
+  DType dtype = DType::kUInt8;  // of the zero points and the quantized values
+  int axis = -1;                // -1: per tensor
+  std::vector<float> scales;
+  std::vector<int64_t> zero_points;
+};
+
+OnnxGrid onnx_grid(const Encoding& encoding, DType dtype) {
+  OnnxGrid grid;
+  grid.dtype = dtype;
+  grid.axis = encoding.axis;
+  for (const ChannelEncoding& channel : encoding.channels) {
+    grid.scales.push_back(channel.scale);
+    grid.zero_points.push_back(onnx_zero_point(channel, encoding.bitwidth, dtype != DType::kUInt8));
+  }
+  return grid;
+}
+
+Tensor integer_tensor(DType dtype, const Shape& shape, const std::vector<int64_t>& values) {
+  Tensor t(dtype, shape);
+  for (size_t i = 0; i < values.size(); ++i) {
+    switch (dtype) {
+      case DType::kUInt8:
+        t.data<uint8_t>()[i] = static_cast<uint8_t>(values[i]);
+        break;
+      case DType::kInt8:
+        t.data<int8_t>()[i] = static_cast<int8_t>(values[i]);
+        break;
+      case DType::kInt32:
+        t.data<int32_t>()[i] = static_cast<int32_t>(values[i]);
+        break;
+      default:
+        fail(ErrorCode::kInternal, std::string("no QDQ container of type ") + dtype_name(dtype));
+    }
+  }
+  return t;
+}
+
+Shape grid_shape(const OnnxGrid& grid) {
+  return grid.axis < 0 ? Shape{} : Shape{static_cast<int64_t>(grid.scales.size())};
+}
+
+// Elements that share one channel of a per-channel encoding along `axis` of `shape`.
+int64_t channel_stride(const Shape& shape, int axis) {
+  return element_count(Shape(shape.begin() + axis + 1, shape.end()));
+}
+
+// The ONNX integers of `values` on `encoding`'s grid: q + offset + zero_point, where q is the
+// AIMET grid index, so DequantizeLinear yields (q + offset) * scale exactly as fake_quantize.
+std::vector<int64_t> grid_values(const Tensor& values, const Encoding& encoding,
+                                 const OnnxGrid& grid) {
+  const float* x = values.data<float>();
+  const int64_t channels = static_cast<int64_t>(encoding.channels.size());
+  const int64_t inner = encoding.per_channel() ? channel_stride(values.shape(), encoding.axis) : 1;
+  std::vector<int64_t> out(static_cast<size_t>(values.size()));
+  for (int64_t i = 0; i < values.size(); ++i) {
+    const size_t c = static_cast<size_t>(encoding.per_channel() ? (i / inner) % channels : 0);
+    const ChannelEncoding& channel = encoding.channels[c];
+    out[static_cast<size_t>(i)] =
+        quantize_value(x[i], channel, encoding.quant_max()) + channel.offset + grid.zero_points[c];
+  }
+  return out;
+}
+
+int output_channel_axis(const Node& node) {
+  if (node.op_type == "ConvTranspose") return 1;
+  if (node.op_type == "Gemm") return node.get_int("transB", 0) != 0 ? 0 : 1;
+  return 0;  // Conv
+}
+
+bool has_integer_bias_form(const Node& node) {
+  return node.domain.empty() &&
+         (node.op_type == "Conv" || node.op_type == "ConvTranspose" || node.op_type == "Gemm");
+}
+
+// Every name in use in the graph, so inserted tensors and nodes get fresh ones.
+class NameTable {
+ public:
+  explicit NameTable(const Graph& graph) {
+    for (const auto& [name, tensor] : graph.initializers) used_.insert(name);
+    for (const auto* list : {&graph.inputs, &graph.outputs})
+      for (const ValueInfo& info : *list) used_.insert(info.name);
+    for (const Node& node : graph.nodes) {
+      used_.insert(node.name);
+      used_.insert(node.inputs.begin(), node.inputs.end());
+      used_.insert(node.outputs.begin(), node.outputs.end());
+    }
+  }
+
+  // `base`, or `base_N` with the smallest N that is free.
+  std::string fresh(const std::string& base) {
+    std::string name = base;
+    for (int n = 1; used_.count(name); ++n) name = base + "_" + std::to_string(n);
+    used_.insert(name);
+    return name;
+  }
+
+ private:
+  std::set<std::string> used_;
+};
+
+// How many node inputs and graph outputs read each tensor.
+std::map<std::string, int64_t> count_uses(const Graph& graph) {
+  std::map<std::string, int64_t> uses;
+  for (const Node& node : graph.nodes)
+    for (const auto& in : node.inputs) ++uses[in];
+  for (const ValueInfo& out : graph.outputs) ++uses[out.name];
+  return uses;
+}
+
+class QdqBuilder {
+ public:
+  QdqBuilder(const Model& model, const EncodingSet& encodings, const QdqOptions& options)
+      : model_(model), encodings_(encodings), options_(options), names_(model.graph) {}
+
+  QdqModel build() {
+    raise_opset();
+    collect_activations();
+    const std::set<std::string> integer_biases = quantize_biases();
+    quantize_params(integer_biases);
+    insert_activation_qdq();
+    sort_topologically(model_.graph);  // also proves that every input has a producer
+    return {std::move(model_), std::move(report_)};
+  }
+
+ private:
+  void raise_opset() {
+    if (model_.opset >= kQdqOpset) return;
+    for (const Node& node : model_.graph.nodes) {
+      auto change = kChangedBeforeOpset13.find(node.op_type);
+      if (node.domain.empty() && change != kChangedBeforeOpset13.end() &&
+          change->second > model_.opset)
+        fail(ErrorCode::kUnsupported,
+             node.label() + ": the QDQ model needs opset 13 (per-axis DequantizeLinear), but " +
+                 node.op_type + " changed at opset " + std::to_string(change->second) +
+                 " and the model uses opset " + std::to_string(model_.opset) +
+                 "; export the float model with opset 13 or later");
+    }
+    report_.warnings.push_back("the opset was raised from " + std::to_string(model_.opset) +
+                               " to " + std::to_string(kQdqOpset) +
+                               " for per-axis DequantizeLinear");
+    model_.opset = kQdqOpset;
+  }
+
+  // Encoded model inputs and op outputs, then the outputs of data-movement ops that reuse
+  // their input's grid.
+  void collect_activations() {
+    std::set<std::string> activations;
+    for (const ValueInfo& input : model_.graph.inputs) activations.insert(input.name);
+    for (const Node& node : model_.graph.nodes)
+      activations.insert(node.outputs.begin(), node.outputs.end());
+    for (const TensorEncoding& t : encodings_.activations) {
+      if (!t.encoding) continue;
+      const std::string what = "activation encoding '" + t.name + "'";
+      require(activations.count(t.name) != 0, ErrorCode::kInvalidArgument,
+              what + ": the model has no input or op output of that name");
+      check_grid(*t.encoding, what);
+      require(
+          t.encoding->bitwidth == kActivationBitwidth, ErrorCode::kUnsupported,
+          what +
+              ": QDQ export needs 8-bit activations (uint8 or int8 QuantizeLinear); this one is " +
+              std::to_string(t.encoding->bitwidth) + "-bit");
+      require(acts_.emplace(t.name, *t.encoding).second, ErrorCode::kInvalidArgument,
+              what + " is given twice");
+    }
+    for (const Node& node : model_.graph.nodes) {
+      if (!node.domain.empty() || kDataMovementOps.count(node.op_type) == 0 || !node.has_input(0))
+        continue;
+      auto input = acts_.find(node.inputs[0]);
+      // emplace keeps an encoding of the output's own.
+      if (input != acts_.end() && !node.outputs.empty())
+        acts_.emplace(node.outputs[0], input->second);
+    }
+  }
+
+  // Biases of Conv, ConvTranspose and Gemm whose input and weight are quantized become int32
+  // at input_scale * weight_scale. Returns their names.
+  std::set<std::string> quantize_biases() {
+    std::set<std::string> quantized;
+    std::map<std::string, int64_t> uses = count_uses(model_.graph);
+    for (Node& node : model_.graph.nodes) {
+      if (!has_integer_bias_form(node) || !node.has_input(2) ||
+          !model_.graph.is_initializer(node.inputs[2]))
+        continue;
+      std::optional<OnnxGrid> grid = bias_grid(node);
+      if (!grid) continue;
+      const std::string bias = node.inputs[2];
+      const Tensor values = *model_.graph.find_initializer(bias);
+      // A bias shared by several nodes gets one integer copy per node (their scales differ).
+      const std::string output = uses[bias] == 1 ? bias : names_.fresh(bias + "_" + node.name);
+      if (--uses[bias] == 0) model_.graph.initializers.erase(bias);
+      Tensor integers =
+          integer_tensor(DType::kInt32, values.shape(), quantize_bias(values, *grid, bias, node));
+      add_dequantize(output, integers, *grid, output);
+      node.inputs[2] = output;
+      quantized.insert(bias);
+    }
+    return quantized;
+  }
+
+  // The int32 grid of `node`'s bias, or nothing (with a warning where it matters) when the
+  // bias has to stay float.
+  std::optional<OnnxGrid> bias_grid(const Node& node) {
+    auto input = acts_.find(node.inputs[0]);
+    const bool constant_weight = node.has_input(1) && model_.graph.is_initializer(node.inputs[1]);
+    const TensorEncoding* weight = constant_weight ? encodings_.find(node.inputs[1]) : nullptr;
+    if (input == acts_.end() || weight == nullptr || !weight->encoding) return std::nullopt;
+    quantized_initializer(model_.graph, *weight);  // validates the weight's encoding
+    const Encoding& w = *weight->encoding;
+    const Tensor& bias = *model_.graph.find_initializer(node.inputs[2]);
+    const std::string keep_float =
+        node.label() + ": bias '" + node.inputs[2] + "' stays float because ";
+    if (input->second.per_channel()) {
+      report_.warnings.push_back(keep_float + "its input '" + node.inputs[0] +
+                                 "' has a per-channel encoding");
+      return std::nullopt;
+    }
+    const int64_t channels = static_cast<int64_t>(w.channels.size());
+    if (w.per_channel() &&
+        (w.axis != output_channel_axis(node) || bias.rank() != 1 || bias.dim(0) != channels)) {
+      report_.warnings.push_back(keep_float + "the weight's per-channel axis " +
+                                 std::to_string(w.axis) +
+                                 " is not the output-channel axis of bias " + bias.describe());
+      return std::nullopt;
+    }
+    OnnxGrid grid;
+    grid.dtype = DType::kInt32;
+    grid.axis = w.per_channel() ? 0 : -1;
+    const float input_scale = input->second.channels[0].scale;
+    for (const ChannelEncoding& channel : w.channels) {
+      // The float product of two floats is exact in double, so this is the correctly rounded
+      // scale ONNX Runtime's QLinearConv assumes for its int32 bias.
+      const float scale = input_scale * channel.scale;
+      require(scale > 0.0f && std::isfinite(scale), ErrorCode::kNumeric,
+              node.label() + ": bias scale input_scale * weight_scale underflows float32");
+      grid.scales.push_back(scale);
+      grid.zero_points.push_back(0);
+    }
+    return grid;
+  }
+
+  // round_half_even(bias / scale), clipped to int32; clips are counted and reported.
+  std::vector<int64_t> quantize_bias(const Tensor& bias, const OnnxGrid& grid,
+                                     const std::string& name, const Node& node) {
+    constexpr double kLow = std::numeric_limits<int32_t>::min();
+    constexpr double kHigh = std::numeric_limits<int32_t>::max();
+    const float* b = bias.data<float>();
+    std::vector<int64_t> out(static_cast<size_t>(bias.size()));
+    int64_t clipped = 0;
+    for (int64_t i = 0; i < bias.size(); ++i) {
+      require(std::isfinite(b[i]), ErrorCode::kNumeric, "bias '" + name + "' holds NaN or Inf");
+      const float scale = grid.scales[grid.axis < 0 ? 0 : static_cast<size_t>(i)];
+      const double q = std::nearbyint(static_cast<double>(b[i]) / scale);
+      clipped += q < kLow || q > kHigh;
+      out[static_cast<size_t>(i)] = static_cast<int64_t>(std::clamp(q, kLow, kHigh));
+    }
+    if (clipped > 0) {
+      report_.clipped_bias_values += clipped;
+      report_.warnings.push_back(node.label() + ": " + std::to_string(clipped) + " of " +
+                                 std::to_string(bias.size()) + " values of bias '" + name +
+                                 "' exceed int32 at input_scale * weight_scale and were clipped");
+    }
+    return out;
+  }
+
+  // Every other encoded parameter: an int8 initializer behind DequantizeLinear, whose output
+  // keeps the parameter's name.
+  void quantize_params(const std::set<std::string>& integer_biases) {
+    std::set<std::string> seen;
+    for (const TensorEncoding& param : encodings_.params) {
+      if (!param.encoding) continue;
+      require(seen.insert(param.name).second, ErrorCode::kInvalidArgument,
+              "parameter encoding '" + param.name + "' is given twice");
+      if (integer_biases.count(param.name)) continue;
+      const Tensor values = quantized_initializer(model_.graph, param);
+      const Encoding& encoding = *param.encoding;
+      if (encoding.bitwidth > kParamContainerBitwidth) {
+        require(
+            param.role == TensorRole::kBias, ErrorCode::kUnsupported,
+            "parameter encoding '" + param.name +
+                "': QDQ export stores parameters as int8, which holds 2 to 8 bits; this one is " +
+                std::to_string(encoding.bitwidth) + "-bit");
+        report_.warnings.push_back(
+            "bias '" + param.name +
+            "' stays float: its node's input or weight is not quantized, and its own " +
+            std::to_string(encoding.bitwidth) + "-bit encoding does not fit int8");
+        continue;
+      }
+      const OnnxGrid grid = onnx_grid(encoding, DType::kInt8);
+      model_.graph.initializers.erase(param.name);
+      add_dequantize(
+          param.name,
+          integer_tensor(DType::kInt8, values.shape(), grid_values(values, encoding, grid)), grid,
+          param.name);
+    }
+  }
+
+  std::pair<std::string, std::string> add_grid_initializers(const std::string& base,
+                                                            const OnnxGrid& grid) {
+    const std::string scale = names_.fresh(base + "_scale");
+    const std::string zero_point = names_.fresh(base + "_zero_point");
+    Tensor scales(DType::kFloat32, grid_shape(grid));
+    std::copy(grid.scales.begin(), grid.scales.end(), scales.data<float>());
+    model_.graph.initializers[scale] = scales;
+    model_.graph.initializers[zero_point] =
+        integer_tensor(grid.dtype, grid_shape(grid), grid.zero_points);
+    return {scale, zero_point};
+  }
+
+  Node qdq_node(const std::string& op_type, const std::string& base, const std::string& input,
+                const std::pair<std::string, std::string>& grid_names, const std::string& output,
+                int axis) {
+    Node node;
+    node.op_type = op_type;
+    node.name = names_.fresh(base + "_" + op_type);
+    node.inputs = {input, grid_names.first, grid_names.second};
+    node.outputs = {output};
+    if (axis >= 0) {
+      node.attributes["axis"].kind = Attribute::Kind::kInt;
+      node.attributes["axis"].i = axis;
+    }
+    return node;
+  }
+
+  // A constant's DequantizeLinear, run before every other node.
+  void add_dequantize(const std::string& base, const Tensor& integers, const OnnxGrid& grid,
+                      const std::string& output) {
+    const std::string quantized = names_.fresh(base + "_quantized");
+    model_.graph.initializers[quantized] = integers;
+    prologue_.push_back(qdq_node("DequantizeLinear", base, quantized,
+                                 add_grid_initializers(base, grid), output, grid.axis));
+  }
+
+  // Q -> DQ from `float_name` to `dequantized_name` on the grid of activation `tensor`.
+  void append_activation_qdq(const std::string& tensor, const std::string& float_name,
+                             const std::string& dequantized_name, std::vector<Node>& nodes) {
+    const Encoding& encoding = acts_.at(tensor);
+    const DType dtype =
+        options_.activation_dtype == ActivationDType::kUInt8 ? DType::kUInt8 : DType::kInt8;
+    const OnnxGrid grid = onnx_grid(encoding, dtype);
+    const auto grid_names = add_grid_initializers(tensor, grid);
+    const std::string quantized = names_.fresh(tensor + "_quantized");
+    nodes.push_back(
+        qdq_node("QuantizeLinear", tensor, float_name, grid_names, quantized, grid.axis));
+    nodes.push_back(
+        qdq_node("DequantizeLinear", tensor, quantized, grid_names, dequantized_name, grid.axis));
+  }
+
+  // Q -> DQ after each encoded activation's producer. Consumers read "<name>_dq"; a graph
+  // output keeps its name on the DQ output and its producer writes "<name>_float" instead.
+  void insert_activation_qdq() {
+    Graph& graph = model_.graph;
+    std::set<std::string> graph_outputs;
+    for (const ValueInfo& out : graph.outputs) graph_outputs.insert(out.name);
+    std::map<std::string, std::string> dequantized;  // activation -> what its consumers read
+    std::vector<Node> nodes = std::move(prologue_);
+    for (const ValueInfo& input : graph.inputs) {
+      if (!acts_.count(input.name)) continue;
+      require(!graph_outputs.count(input.name), ErrorCode::kUnsupported,
+              "activation encoding '" + input.name +
+                  "': a model input that is also an output cannot be quantized");
+      dequantized[input.name] = names_.fresh(input.name + "_dq");
+      append_activation_qdq(input.name, input.name, dequantized[input.name], nodes);
+    }
+    for (Node node : graph.nodes) {
+      for (auto& in : node.inputs)
+        if (dequantized.count(in)) in = dequantized[in];
+      std::vector<std::pair<std::string, std::string>> pairs;  // (float name, tensor)
+      for (auto& out : node.outputs) {
+        if (out.empty() || !acts_.count(out)) continue;
+        const std::string tensor = out;
+        if (graph_outputs.count(tensor)) {
+          out = names_.fresh(tensor + "_float");
+          pairs.emplace_back(out, tensor);
+        } else {
+          dequantized[tensor] = names_.fresh(tensor + "_dq");
+          pairs.emplace_back(tensor, tensor);
+        }
+      }
+      nodes.push_back(std::move(node));
+      for (const auto& [float_name, tensor] : pairs)
+        append_activation_qdq(tensor, float_name,
+                              graph_outputs.count(tensor) ? tensor : dequantized[tensor], nodes);
+    }
+    graph.nodes = std::move(nodes);
+  }
+
+  Model model_;
+  const EncodingSet& encodings_;
+  const QdqOptions& options_;
+  NameTable names_;
+  std::map<std::string, Encoding> acts_;  // activation -> its (possibly inherited) encoding
+  std::vector<Node> prologue_;            // DequantizeLinear of the constants
+  QdqReport report_;
+};
+
+}  // namespace
+
+QdqModel build_qdq_model(const Model& model, const EncodingSet& encodings,
+                         const QdqOptions& options) {
+  return QdqBuilder(model, encodings, options).build();
+}
+
+QdqReport export_qdq_model(const Model& model, const EncodingSet& encodings,
+                           const std::string& path, const QdqOptions& options) {
+  QdqModel qdq = build_qdq_model(model, encodings, options);
+  save_onnx_file(qdq.model, path);
+  return qdq.report;
+}
+
+}  // namespace qsim

@@ -1,0 +1,349 @@
+#include "quant/quantizer_placement.h"
+
+#include <set>
+#include <unordered_map>
+
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+// Ops whose output holds some of their first input's values, unchanged.
+bool shares_input_encoding(const Node& node) {
+  static const std::set<std::string> kOps = {
+      "Reshape",  "Flatten",       "Squeeze",      "Unsqueeze", "Transpose",
+      "MaxPool",  "GlobalMaxPool", "Identity",     "Dropout",   "Expand",
+      "Tile",     "Slice",         "Split",        "Gather",    "GatherElements",
+      "GatherND", "DepthToSpace",  "SpaceToDepth", "ReduceMax", "ReduceMin"};
+  if (kOps.count(node.op_type) != 0) return true;
+  // Nearest-neighbour resizing copies values; the other modes interpolate new ones.
+  return (node.op_type == "Resize" || node.op_type == "Upsample") &&
+         node.get_string("mode", "nearest") == "nearest";
+}
+
+// Ops none of whose outputs are float (indices, masks, shapes, integer arithmetic).
+bool has_no_float_output(const std::string& op) {
+  static const std::set<std::string> kOps = {"Shape",
+                                             "Size",
+                                             "ArgMax",
+                                             "ArgMin",
+                                             "NonZero",
+                                             "Equal",
+                                             "Less",
+                                             "LessOrEqual",
+                                             "Greater",
+                                             "GreaterOrEqual",
+                                             "And",
+                                             "Or",
+                                             "Xor",
+                                             "Not",
+                                             "IsNaN",
+                                             "IsInf",
+                                             "BitShift",
+                                             "BitwiseAnd",
+                                             "BitwiseOr",
+                                             "BitwiseXor",
+                                             "BitwiseNot",
+                                             "QuantizeLinear",
+                                             "DynamicQuantizeLinear",
+                                             "ConvInteger",
+                                             "MatMulInteger",
+                                             "QLinearConv",
+                                             "QLinearMatMul",
+                                             "StringNormalizer",
+                                             "RegexFullMatch",
+                                             "StringConcat",
+                                             "StringSplit",
+                                             "TfIdfVectorizer"};
+  return kOps.count(op) != 0;
+}
+
+constexpr int64_t kOnnxFloat = 1;  // TensorProto.FLOAT
+
+// What the graph looks like around each tensor.
+struct GraphFacts {
+  std::set<std::string> constants;  // initializers and tensors folded from them
+  std::set<std::string> floats;     // float32 tensors (by simple dtype propagation)
+  std::unordered_map<std::string, std::vector<size_t>> readers;  // node indices, per input use
+  std::set<std::string> graph_outputs;
+  std::set<std::string> op_types;
+
+  bool is_float(const std::string& name) const { return floats.count(name) != 0; }
+  bool is_constant(const std::string& name) const { return constants.count(name) != 0; }
+  // The single node reading `name`, if exactly one input reads it and it is no graph output.
+  const size_t* sole_reader(const std::string& name) const {
+    auto it = readers.find(name);
+    if (it == readers.end() || it->second.size() != 1 || graph_outputs.count(name) != 0)
+      return nullptr;
+    return &it->second[0];
+  }
+};
+
+bool output_is_float(const Node& node, size_t output, const GraphFacts& facts) {
+  const std::string& op = node.op_type;
+  if (has_no_float_output(op)) return false;
+  if (op == "Cast") return node.get_int("to", 0) == kOnnxFloat;
+  if (op == "CastLike") return node.has_input(1) && facts.is_float(node.inputs[1]);
+  if (op == "DequantizeLinear") return true;
+  if ((op == "TopK" || op == "MaxPool" || op == "Unique") && output > 0) return false;
+  if (op == "Where") return node.has_input(1) && facts.is_float(node.inputs[1]);
+  for (const auto& in : node.inputs)
+    if (!in.empty()) return facts.is_float(in);
+  return false;
+}
+
+GraphFacts gather_facts(const Model& model) {
+  const Graph& g = model.graph;
+  GraphFacts facts;
+  for (const auto& v : g.inputs)
+    if (v.dtype == DType::kFloat32 || v.dtype == DType::kUndefined) facts.floats.insert(v.name);
+  for (const auto& [name, t] : g.initializers) {
+    facts.constants.insert(name);
+    if (t.dtype() == DType::kFloat32) facts.floats.insert(name);
+  }
+  for (const auto& v : g.outputs) facts.graph_outputs.insert(v.name);
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    const Node& node = g.nodes[n];
+    facts.op_types.insert(node.op_type);
+    bool all_constant = true;
+    for (const auto& in : node.inputs) {
+      if (in.empty()) continue;
+      facts.readers[in].push_back(n);
+      all_constant = all_constant && facts.is_constant(in);
+    }
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      const std::string& out = node.outputs[o];
+      if (out.empty()) continue;
+      // The engine folds nodes whose inputs are all constant at plan time.
+      if (all_constant) facts.constants.insert(out);
+      if (output_is_float(node, o, facts)) facts.floats.insert(out);
+    }
+  }
+  return facts;
+}
+
+// Outputs that a supergroup fuses with the op reading them: every output of the chain but the
+// last.
+std::set<std::string> fused_outputs(const Graph& g, const GraphFacts& facts,
+                                    const std::vector<std::vector<std::string>>& supergroups) {
+  std::set<std::string> fused;
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    for (const auto& ops : supergroups) {
+      if (g.nodes[n].op_type != ops[0]) continue;
+      std::vector<std::string> chain_outputs;
+      size_t current = n;
+      bool matched = true;
+      for (size_t k = 1; k < ops.size() && matched; ++k) {
+        const std::string& out = g.nodes[current].outputs.at(0);
+        const size_t* reader = facts.sole_reader(out);
+        matched = reader != nullptr && g.nodes[*reader].op_type == ops[k] &&
+                  g.nodes[*reader].inputs.at(0) == out;
+        if (matched) {
+          chain_outputs.push_back(out);
+          current = *reader;
+        }
+      }
+      if (matched) fused.insert(chain_outputs.begin(), chain_outputs.end());
+    }
+  }
+  return fused;
+}
+
+Symmetry activation_symmetry(const QuantSimConfig& config, bool symmetric) {
+  if (!symmetric) return Symmetry::kAsymmetric;
+  if (config.strict_symmetric) return Symmetry::kStrictSymmetric;
+  return config.unsigned_symmetric ? Symmetry::kUnsignedSymmetric : Symmetry::kSymmetric;
+}
+
+// Weights stay on a signed grid even with unsigned_symmetric: per-channel int8 weights need a
+// zero point of 0 in every channel on integer runtimes.
+Symmetry param_symmetry(const QuantSimConfig& config, bool symmetric) {
+  if (!symmetric) return Symmetry::kAsymmetric;
+  return config.strict_symmetric ? Symmetry::kStrictSymmetric : Symmetry::kSymmetric;
+}
+
+// The parameter slots of a node: input index -> AIMET parameter name.
+std::vector<std::pair<size_t, std::string>> param_slots(const Node& node) {
+  const std::string& op = node.op_type;
+  if (op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "LayerNormalization" ||
+      op == "GroupNormalization" || op == "InstanceNormalization")
+    return {{1, kParamWeight}, {2, kParamBias}};
+  if (op == "BatchNormalization")
+    return {{1, kParamWeight}, {2, kParamBias}, {3, "running_mean"}, {4, "running_var"}};
+  if (op == "MatMul" || op == "PRelu") return {{1, kParamWeight}};
+  return {};
+}
+
+// The output-channel axis of a layer's weight for per-channel quantization (REFERENCE.md
+// section 1), or -1 when the weight is quantized per tensor.
+int channel_axis(const Node& node, const Tensor& weight) {
+  const std::string& op = node.op_type;
+  if (op == "Conv") return 0;
+  if (op == "ConvTranspose") return 1;
+  if (op == "Gemm") return node.get_int("transB", 0) != 0 ? 0 : 1;
+  if (op == "MatMul") return weight.rank() >= 2 ? static_cast<int>(weight.rank()) - 1 : -1;
+  if (op == "PRelu") return -1;
+  return weight.rank() == 1 ? 0 : -1;  // normalization scales and offsets: one per channel
+}
+
+bool has_layer_scale(const Node& node) {
+  return node.op_type == "Conv" || node.op_type == "ConvTranspose" || node.op_type == "Gemm";
+}
+
+class Placer {
+ public:
+  Placer(const Model& model, const QuantSimConfig& config, const PlacementOptions& options)
+      : graph_(model.graph), config_(config), options_(options), facts_(gather_facts(model)) {}
+
+  QuantizerPlacement place() {
+    const std::set<std::string> fused = fused_outputs(graph_, facts_, config_.supergroups);
+    result_.fused.assign(fused.begin(), fused.end());
+    for (const auto& v : graph_.inputs)
+      if (config_.model_input_quantized && facts_.is_float(v.name))
+        add_activation(v.name, TensorRole::kModelInput, nullptr);
+    for (const Node& node : graph_.nodes) {
+      quantize_inputs_if_configured(node);
+      for (size_t o = 0; o < node.outputs.size(); ++o) place_output(node, o, fused);
+    }
+    for (const Node& node : graph_.nodes) place_params(node);
+    note_unused_op_types();
+    return std::move(result_);
+  }
+
+ private:
+  bool quantized(const std::string& tensor) const {
+    return !result_.encoding_owner(tensor).empty();
+  }
+
+  void add_activation(const std::string& tensor, TensorRole role, const Node* producer) {
+    const std::string op = producer ? producer->op_type : "";
+    ActivationQuantizer q;
+    q.tensor = tensor;
+    q.role = role;
+    q.bitwidth = options_.activation_bitwidth;
+    q.symmetry = activation_symmetry(
+        config_, producer ? config_.output_symmetric(op) : config_.op_symmetric);
+    if (producer) {
+      q.producer = producer->label();
+      if (const RangeConstraint* c = config_.output_constraint(op)) q.constraint = *c;
+    }
+    result_.activations.push_back(std::move(q));
+  }
+
+  void quantize_inputs_if_configured(const Node& node) {
+    if (!config_.input_quantized(node.op_type)) return;
+    for (const auto& in : node.inputs) {
+      if (in.empty() || facts_.is_constant(in) || !facts_.is_float(in) || quantized(in)) continue;
+      bool is_model_input = false;
+      for (const auto& v : graph_.inputs) is_model_input = is_model_input || v.name == in;
+      add_activation(in, is_model_input ? TensorRole::kModelInput : TensorRole::kActivation,
+                     nullptr);
+    }
+  }
+
+  void place_output(const Node& node, size_t o, const std::set<std::string>& fused) {
+    const std::string& out = node.outputs[o];
+    if (out.empty() || facts_.is_constant(out) || !facts_.is_float(out)) return;
+    if (fused.count(out) != 0) return;
+    const bool graph_output = facts_.graph_outputs.count(out) != 0;
+    if (graph_output && config_.model_output_quantized == false) return;
+    if (shares_input_encoding(node) && node.has_input(0) && quantized(node.inputs[0])) {
+      result_.shared[out] = result_.encoding_owner(node.inputs[0]);
+      return;
+    }
+    if (config_.output_quantized(node.op_type) ||
+        (graph_output && config_.model_output_quantized == true))
+      add_activation(out, TensorRole::kActivation, &node);
+  }
+
+  void place_params(const Node& node) {
+    std::optional<ParamQuantizer> weight;
+    for (const auto& [index, param] : param_slots(node)) {
+      if (!node.has_input(index)) continue;
+      const std::string& name = node.inputs[index];
+      const Tensor* value = graph_.find_initializer(name);
+      if (value == nullptr || value->dtype() != DType::kFloat32) continue;
+      if (!config_.param_quantized_for(node.op_type, param)) continue;
+      if (result_.find_param(name) != nullptr) {
+        result_.notes.push_back(node.label() + ": parameter '" + name +
+                                "' is shared; it keeps the quantizer of its first reader");
+        continue;
+      }
+      ParamQuantizer q;
+      q.tensor = name;
+      q.layer = node.label();
+      q.role = param == kParamBias ? TensorRole::kBias : TensorRole::kWeight;
+      q.bitwidth = options_.weight_bitwidth;
+      q.symmetry = param_symmetry(config_, config_.param_symmetric_for(node.op_type, param));
+      q.axis = config_.per_channel_for(node.op_type) ? channel_axis(node, *value) : -1;
+      if (param == kParamBias && weight && has_layer_scale(node) &&
+          !make_int32_bias(node, *weight, *value, q))
+        continue;
+      if (param == kParamWeight) weight = q;
+      result_.params.push_back(std::move(q));
+    }
+  }
+
+  // Turns `q` into an int32 bias whose scale derives from the layer's input and weight; false
+  // (bias stays float, with a note) when the layer input is not quantized.
+  bool make_int32_bias(const Node& node, const ParamQuantizer& weight, const Tensor& bias,
+                       ParamQuantizer& q) {
+    const std::string input = result_.encoding_owner(node.inputs.at(0));
+    const bool per_channel_fits = weight.axis < 0 || bias.rank() == 1;
+    if (input.empty() || !per_channel_fits) {
+      result_.notes.push_back(node.label() + ": bias '" + q.tensor + "' stays float because " +
+                              (input.empty() ? "the layer input is not quantized"
+                                             : "its shape does not follow the weight channels"));
+      return false;
+    }
+    q.bitwidth = kBiasBitwidth;
+    q.symmetry = Symmetry::kSymmetric;
+    q.axis = weight.axis < 0 ? -1 : 0;
+    q.bias_input = input;
+    q.bias_weight = weight.tensor;
+    return true;
+  }
+
+  void note_unused_op_types() {
+    for (const auto& [op, rule] : config_.op_types)
+      if (facts_.op_types.count(op) == 0 && is_onnx_op_type(op))
+        result_.notes.push_back(config_.source + ": op_type '" + op +
+                                "': no node of this type in the model");
+    result_.notes.insert(result_.notes.end(), config_.notes.begin(), config_.notes.end());
+  }
+
+  const Graph& graph_;
+  const QuantSimConfig& config_;
+  const PlacementOptions options_;
+  const GraphFacts facts_;
+  QuantizerPlacement result_;
+};
+
+}  // namespace
+
+const ActivationQuantizer* QuantizerPlacement::find_activation(const std::string& tensor) const {
+  for (const auto& q : activations)
+    if (q.tensor == tensor) return &q;
+  return nullptr;
+}
+
+const ParamQuantizer* QuantizerPlacement::find_param(const std::string& tensor) const {
+  for (const auto& q : params)
+    if (q.tensor == tensor) return &q;
+  return nullptr;
+}
+
+std::string QuantizerPlacement::encoding_owner(const std::string& tensor) const {
+  auto it = shared.find(tensor);
+  if (it != shared.end()) return it->second;
+  return find_activation(tensor) != nullptr ? tensor : "";
+}
+
+QuantizerPlacement place_quantizers(const Model& model, const QuantSimConfig& config,
+                                    const PlacementOptions& options) {
+  check_bitwidth(options.weight_bitwidth, "weight bit width");
+  check_bitwidth(options.activation_bitwidth, "activation bit width");
+  return Placer(model, config, options).place();
+}
+
+}  // namespace qsim

@@ -1,0 +1,386 @@
+#include "quant/quantsim.h"
+
+#include <algorithm>
+
+#include "io/sha256.h"
+#include "quant/calibration_batch.h"
+#include "quant/weight_rounding.h"
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+// The values of channel `c` along `axis` (all values when axis < 0), gathered contiguously.
+std::vector<float> channel_values(const Tensor& values, int axis, int64_t c) {
+  if (axis < 0)
+    return std::vector<float>(values.data<float>(), values.data<float>() + values.size());
+  const int64_t channels = values.dim(axis);
+  int64_t inner = 1;
+  for (int64_t d = axis + 1; d < values.rank(); ++d) inner *= values.dim(d);
+  const int64_t outer = values.size() / (channels * inner);
+  std::vector<float> out;
+  out.reserve(static_cast<size_t>(outer * inner));
+  for (int64_t o = 0; o < outer; ++o) {
+    const float* block = values.data<float>() + (o * channels + c) * inner;
+    out.insert(out.end(), block, block + inner);
+  }
+  return out;
+}
+
+// A parameter's encoding from its values: MinMax directly, other methods through one
+// observer per channel.
+Encoding encode_param(const Tensor& values, const ParamQuantizer& q, CalibrationMethod method,
+                      const ObserverOptions& options) {
+  const std::string what = "parameter '" + q.tensor + "' of " + q.layer;
+  if (method == CalibrationMethod::kMinMax)
+    return encode_from_values(values, q.bitwidth, q.symmetry, q.axis, what);
+  Encoding enc;
+  enc.bitwidth = q.bitwidth;
+  enc.symmetry = q.symmetry;
+  enc.axis = q.axis;
+  const int64_t channels = q.axis < 0 ? 1 : values.dim(q.axis);
+  for (int64_t c = 0; c < channels; ++c) {
+    const std::vector<float> data = channel_values(values, q.axis, c);
+    auto observer = make_observer(method, options, what);
+    observer->observe(data.data(), static_cast<int64_t>(data.size()));
+    require(observer->nan_inf_count() == 0, ErrorCode::kNumeric,
+            what + ": holds NaN or Inf, which cannot be quantized");
+    enc.channels.push_back(observer->encoding(q.bitwidth, q.symmetry));
+  }
+  return enc;
+}
+
+Encoding per_tensor(int bitwidth, Symmetry symmetry, ChannelEncoding channel) {
+  Encoding enc;
+  enc.bitwidth = bitwidth;
+  enc.symmetry = symmetry;
+  enc.channels.push_back(channel);
+  return enc;
+}
+
+// The grid an activation's encoding_constraints impose on the calibrated one.
+ChannelEncoding constrain(const ChannelEncoding& calibrated, const ActivationQuantizer& q) {
+  if (!q.constraint.min && !q.constraint.max) return calibrated;
+  return compute_channel_encoding(q.constraint.min.value_or(calibrated.min()),
+                                  q.constraint.max.value_or(calibrated.max(q.bitwidth)), q.bitwidth,
+                                  q.symmetry, q.tensor);
+}
+
+bool fixed_by_config(const ActivationQuantizer& q) {
+  return q.constraint.min.has_value() && q.constraint.max.has_value();
+}
+
+bool same_grid(const std::optional<Encoding>& a, const std::optional<Encoding>& b) {
+  TensorEncoding x, y;
+  x.encoding = a;
+  y.encoding = b;
+  return x == y;
+}
+
+bool model_has_tensor(const Graph& g, const std::string& name) {
+  if (g.is_initializer(name)) return true;
+  for (const auto& v : g.inputs)
+    if (v.name == name) return true;
+  for (const Node& n : g.nodes)
+    if (std::find(n.outputs.begin(), n.outputs.end(), name) != n.outputs.end()) return true;
+  return false;
+}
+
+void check_activation_encoding(const Encoding& enc, const std::string& what) {
+  check_bitwidth(enc.bitwidth, what);
+  check_grid(enc, what);
+  require(!enc.per_channel() && enc.channels.size() == 1, ErrorCode::kUnsupported,
+          what + ": per-channel activation encodings are not supported");
+}
+
+}  // namespace
+
+QuantSim::QuantSim(const Model& model, QuantSimOptions options) : options_(std::move(options)) {
+  check_bitwidth(options_.weight_bitwidth, "weight bit width");
+  check_bitwidth(options_.activation_bitwidth, "activation bit width");
+  config_ = options_.config ? *options_.config : default_quantsim_config(false);
+  if (options_.per_channel) config_.per_channel = *options_.per_channel;
+  if (options_.fold_batch_norm) {
+    BatchNormFoldResult folded = fold_batch_norms(model);
+    folded_ = std::move(folded.folded);
+    float_model_ = std::make_shared<const Model>(std::move(folded.model));
+  } else {
+    float_model_ = std::make_shared<const Model>(model);
+  }
+  if (options_.model_fingerprint.empty() && !model.source_path.empty())
+    options_.model_fingerprint = sha256_file_hex(model.source_path);
+  placement_ = place_quantizers(*float_model_, config_,
+                                {options_.weight_bitwidth, options_.activation_bitwidth});
+  float_engine_ = std::make_unique<Engine>(float_model_, EngineOptions{options_.num_threads});
+  commit(initial_encodings());
+}
+
+QuantSim::~QuantSim() = default;
+
+QuantSim::Encodings QuantSim::initial_encodings() const {
+  Encodings result;
+  for (const ParamQuantizer& q : placement_.params) {
+    if (q.derived_scale()) continue;
+    const Tensor& values = *float_model_->graph.find_initializer(q.tensor);
+    result.params[q.tensor] =
+        encode_param(values, q, options_.weight_method, options_.observer_options);
+  }
+  for (const ActivationQuantizer& q : placement_.activations)
+    if (fixed_by_config(q))
+      result.activations[q.tensor] =
+          per_tensor(q.bitwidth, q.symmetry,
+                     compute_channel_encoding(*q.constraint.min, *q.constraint.max, q.bitwidth,
+                                              q.symmetry, q.tensor));
+  return result;
+}
+
+void QuantSim::derive_bias_encodings(Encodings& encodings,
+                                     const std::set<std::string>& keep) const {
+  for (const ParamQuantizer& q : placement_.params) {
+    if (!q.derived_scale() || keep.count(q.tensor) != 0) continue;
+    encodings.params.erase(q.tensor);
+    auto input = encodings.activations.find(q.bias_input);
+    auto weight = encodings.params.find(q.bias_weight);
+    if (input == encodings.activations.end() || weight == encodings.params.end()) continue;
+    // ONNX Runtime's tools multiply the float32 scales the same way.
+    const float input_scale = input->second.channels.at(0).scale;
+    Encoding bias;
+    bias.bitwidth = q.bitwidth;
+    bias.symmetry = q.symmetry;
+    bias.axis = q.axis;
+    for (const ChannelEncoding& w : weight->second.channels) {
+      ChannelEncoding c;
+      c.scale = input_scale * w.scale;
+      c.offset = static_cast<int32_t>(-(int64_t{1} << (q.bitwidth - 1)));
+      bias.channels.push_back(c);
+    }
+    encodings.params[q.tensor] = std::move(bias);
+  }
+}
+
+void QuantSim::commit(Encodings encodings) {
+  EncodingSet params;
+  for (const auto& [name, enc] : encodings.params)
+    params.params.push_back({name, placement_.find_param(name)->role, enc, 32});
+  auto prepared = std::make_shared<const Model>(round_weights_to_grid(*float_model_, params));
+  auto engine = std::make_unique<Engine>(prepared, EngineOptions{options_.num_threads});
+  encodings_ = std::move(encodings);
+  prepared_model_ = std::move(prepared);
+  quant_engine_ = std::move(engine);
+  // Outputs sharing their input's encoding are already on its grid: nothing to do for them.
+  const Graph& g = prepared_model_->graph;
+  fake_quant_steps_.assign(g.nodes.size(), {});
+  for (size_t n = 0; n < g.nodes.size(); ++n)
+    for (size_t o = 0; o < g.nodes[n].outputs.size(); ++o) {
+      auto it = encodings_.activations.find(g.nodes[n].outputs[o]);
+      if (it != encodings_.activations.end()) fake_quant_steps_[n].push_back({o, &it->second});
+    }
+}
+
+QuantSim::Encodings QuantSim::calibrated_encodings(const BatchReader& next_batch,
+                                                   const ProgressFn& progress,
+                                                   int64_t total_batches,
+                                                   CalibrationReport& report) {
+  const Graph& g = float_model_->graph;
+  const auto& quantizers = placement_.activations;
+  std::vector<std::unique_ptr<Observer>> observers(quantizers.size());
+  std::map<std::string, Observer*> observer_of;
+  for (size_t i = 0; i < quantizers.size(); ++i) {
+    const std::string& name = quantizers[i].tensor;
+    if (frozen_.count(name) || disabled_.count(name) || fixed_by_config(quantizers[i])) continue;
+    observers[i] = make_observer(options_.activation_method, options_.observer_options, name);
+    observer_of[name] = observers[i].get();
+  }
+  std::vector<Observer*> input_observers;
+  for (const auto& v : g.inputs)
+    input_observers.push_back(observer_of.count(v.name) ? observer_of[v.name] : nullptr);
+  std::vector<std::vector<std::pair<size_t, Observer*>>> node_observers(g.nodes.size());
+  for (size_t n = 0; n < g.nodes.size(); ++n)
+    for (size_t o = 0; o < g.nodes[n].outputs.size(); ++o)
+      if (observer_of.count(g.nodes[n].outputs[o]))
+        node_observers[n].push_back({o, observer_of[g.nodes[n].outputs[o]]});
+  RunHooks hooks;
+  hooks.after_node = [&node_observers](size_t n, const Node&, const std::vector<Tensor*>& outputs) {
+    for (const auto& [o, observer] : node_observers[n])
+      observer->observe(outputs[o]->data<float>(), outputs[o]->size());
+  };
+
+  int64_t done = 0;
+  std::vector<Tensor> batch;
+  while (true) {
+    batch.clear();
+    if (!next_batch(batch)) break;
+    float_engine_->check_inputs(batch);
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (input_observers[i]) input_observers[i]->observe(batch[i].data<float>(), batch[i].size());
+    std::vector<Tensor> samples_to_run = batch;
+    if (options_.nan_policy == NanPolicy::kExclude)
+      report.dropped_samples += drop_nonfinite_samples(samples_to_run);
+    if (!samples_to_run.empty()) float_engine_->run(samples_to_run, hooks);
+    ++done;
+    for (size_t i = 0; i < quantizers.size() && options_.nan_policy == NanPolicy::kReject; ++i)
+      if (observers[i] && observers[i]->nan_inf_count() > 0)
+        fail(ErrorCode::kNumeric, "calibration batch " + std::to_string(done) + ": tensor '" +
+                                      quantizers[i].tensor + "' holds " +
+                                      std::to_string(observers[i]->nan_inf_count()) +
+                                      " NaN/Inf value(s); encodings unchanged");
+    if (progress && !progress(done, total_batches, "calibration batch " + std::to_string(done)))
+      fail(ErrorCode::kCancelled, "calibration cancelled after " + std::to_string(done) +
+                                      " batch(es); encodings unchanged");
+  }
+  require(done > 0, ErrorCode::kInvalidArgument,
+          "calibration needs at least one batch; the data reader gave none");
+
+  Encodings result = encodings_;
+  report.batches = done;
+  for (size_t i = 0; i < quantizers.size(); ++i) {
+    if (!observers[i]) continue;
+    const ActivationQuantizer& q = quantizers[i];
+    result.activations[q.tensor] = per_tensor(
+        q.bitwidth, q.symmetry, constrain(observers[i]->encoding(q.bitwidth, q.symmetry), q));
+    if (observers[i]->nan_inf_count() > 0)
+      report.nan_inf_counts[q.tensor] = observers[i]->nan_inf_count();
+  }
+  return result;
+}
+
+void QuantSim::calibrate(const BatchReader& next_batch, const ProgressFn& progress,
+                         int64_t total_batches) {
+  CalibrationReport report;
+  Encodings result = calibrated_encodings(next_batch, progress, total_batches, report);
+  derive_bias_encodings(result, frozen_);
+  commit(std::move(result));
+  report_ = std::move(report);
+}
+
+std::string QuantSim::why_not_quantized(const std::string& tensor) const {
+  const auto& fused = placement_.fused;
+  if (std::find(fused.begin(), fused.end(), tensor) != fused.end())
+    return "it lies inside a supergroup, where no quantizer sits between the fused ops";
+  if (model_has_tensor(float_model_->graph, tensor)) return "the configuration leaves it float";
+  return "the model has no tensor of that name";
+}
+
+void QuantSim::load_encodings(const EncodingSet& file) {
+  Encodings next = encodings_;
+  std::set<std::string> frozen = frozen_, disabled = disabled_;
+  auto apply = [&](std::map<std::string, Encoding>& target, const std::string& name,
+                   const std::optional<Encoding>& enc) {
+    frozen.insert(name);
+    if (enc) {
+      target[name] = *enc;
+      disabled.erase(name);
+    } else {
+      target.erase(name);
+      disabled.insert(name);
+    }
+  };
+
+  // Tensors sharing an encoding may each be listed, with the same grid.
+  std::map<std::string, const TensorEncoding*> by_owner;
+  for (const TensorEncoding& t : file.activations) {
+    const std::string what = "encodings: activation '" + t.name + "'";
+    const std::string owner = placement_.encoding_owner(t.name);
+    require(!owner.empty(), ErrorCode::kInvalidArgument,
+            what + " has no quantizer in this configuration: " + why_not_quantized(t.name));
+    if (t.encoding) check_activation_encoding(*t.encoding, what);
+    auto [it, inserted] = by_owner.emplace(owner, &t);
+    require(inserted || same_grid(it->second->encoding, t.encoding), ErrorCode::kInvalidArgument,
+            what + " shares its encoding with '" + it->second->name +
+                "' in this model, but the file gives them different ones");
+  }
+  for (const auto& [owner, t] : by_owner) apply(next.activations, owner, t->encoding);
+
+  for (const TensorEncoding& t : file.params) {
+    const ParamQuantizer* q = placement_.find_param(t.name);
+    require(q != nullptr, ErrorCode::kInvalidArgument,
+            "encodings: parameter '" + t.name +
+                "' has no quantizer in this configuration: " + why_not_quantized(t.name));
+    if (t.encoding) {
+      check_bitwidth(t.encoding->bitwidth, "encodings: parameter '" + t.name + "'",
+                     q->role == TensorRole::kBias);
+      quantized_initializer(float_model_->graph, t);  // checks the grid and the channels
+    }
+    apply(next.params, t.name, t.encoding);
+  }
+  derive_bias_encodings(next, frozen);
+  commit(std::move(next));
+  frozen_ = std::move(frozen);
+  disabled_ = std::move(disabled);
+}
+
+bool QuantSim::ready() const {
+  return first_missing_activation().empty();
+}
+
+std::string QuantSim::first_missing_activation() const {
+  for (const ActivationQuantizer& q : placement_.activations)
+    if (!disabled_.count(q.tensor) && !encodings_.activations.count(q.tensor)) return q.tensor;
+  return "";
+}
+
+std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs) {
+  const std::string missing = first_missing_activation();
+  require(missing.empty(), ErrorCode::kState,
+          "run_quantized: activation '" + missing +
+              "' has no encoding yet; calibrate or load encodings first");
+  const auto& declared = prepared_model_->graph.inputs;
+  std::vector<Tensor> quantized_inputs = inputs;
+  for (size_t i = 0; i < quantized_inputs.size() && i < declared.size(); ++i) {
+    auto it = encodings_.activations.find(declared[i].name);
+    if (it == encodings_.activations.end()) continue;
+    quantized_inputs[i] = inputs[i].clone();
+    fake_quantize(quantized_inputs[i], it->second);
+  }
+  RunHooks hooks;
+  hooks.after_node = [this](size_t n, const Node&, const std::vector<Tensor*>& outputs) {
+    for (const FakeQuantStep& step : fake_quant_steps_[n])
+      fake_quantize(*outputs[step.output], *step.encoding);
+  };
+  return quant_engine_->run(quantized_inputs, hooks);
+}
+
+std::vector<Tensor> QuantSim::run_float(const std::vector<Tensor>& inputs) {
+  return float_engine_->run(inputs);
+}
+
+EncodingSet QuantSim::encodings() const {
+  EncodingSet set;
+  std::multimap<std::string, std::string> sharers;  // owner -> tensors sharing its encoding
+  for (const auto& [tensor, owner] : placement_.shared) sharers.emplace(owner, tensor);
+  auto entry = [this](
+                   const std::string& name, TensorRole role, const std::string& owner,
+                   const std::map<std::string, Encoding>& from) -> std::optional<TensorEncoding> {
+    if (disabled_.count(owner)) return TensorEncoding{name, role, std::nullopt, 32};
+    auto it = from.find(owner);
+    if (it == from.end()) return std::nullopt;  // not computed yet
+    return TensorEncoding{name, role, it->second, 32};
+  };
+  for (const ActivationQuantizer& q : placement_.activations) {
+    if (auto e = entry(q.tensor, q.role, q.tensor, encodings_.activations))
+      set.activations.push_back(*e);
+    auto [first, last] = sharers.equal_range(q.tensor);
+    for (auto it = first; it != last; ++it)
+      if (auto e = entry(it->second, TensorRole::kActivation, q.tensor, encodings_.activations))
+        set.activations.push_back(*e);
+  }
+  for (const ParamQuantizer& q : placement_.params)
+    if (auto e = entry(q.tensor, q.role, q.tensor, encodings_.params)) set.params.push_back(*e);
+
+  QuantizerArgs& args = set.quantizer_args;
+  args.activation_bitwidth = options_.activation_bitwidth;
+  args.param_bitwidth = options_.weight_bitwidth;
+  args.per_channel = config_.per_channel;
+  args.activation_symmetric = config_.op_symmetric;
+  args.param_symmetric = config_.param_symmetric;
+  args.quant_scheme = aimet_quant_scheme(options_.activation_method);
+  if (!folded_.empty()) {
+    AppliedTechnique fold{"bn_fold", {}};
+    for (const FoldedBatchNorm& f : folded_) fold.options[f.batch_norm] = f.layer;
+    set.techniques.push_back(std::move(fold));
+  }
+  set.model_fingerprint = options_.model_fingerprint;
+  return set;
+}
+
+}  // namespace qsim

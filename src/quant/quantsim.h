@@ -1,0 +1,154 @@
+// QuantSim: quantization simulation of a float model on qsim's runtime.
+//
+// At construction the model's BatchNormalization layers are folded (optional, as on-target
+// converters do), quantizers are placed (quantizer_placement.h) from the configuration, and
+// the weight encodings are computed from the weight values. calibrate() streams batches
+// through the float model and sets every activation encoding from one observer per
+// quantized tensor; load_encodings() sets (and freezes) encodings from a file instead.
+// run_quantized() then runs the model with weights on their grids and every quantized
+// activation fake-quantized in place right after the op that produces it, with exactly
+// fake_quantize_span's arithmetic (round half to even, divide by the scale), which is what
+// ONNX Runtime's QuantizeLinear computes.
+//
+// Failed or cancelled calls leave the object as it was. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "quant/encoding_set.h"
+#include "quant/observer.h"
+#include "quant/quantizer_placement.h"
+#include "quant/quantsim_config.h"
+#include "runtime/engine.h"
+#include "techniques/bn_fold.h"
+
+namespace qsim {
+
+// Progress of a long call: (done, total or -1 when unknown, what is happening). Returning
+// false cancels the call, which then throws kCancelled.
+using ProgressFn = std::function<bool(int64_t done, int64_t total, const std::string& message)>;
+// Fills `batch` (one tensor per model input, in model input order) and returns true, or
+// returns false when there is no more data.
+using BatchReader = std::function<bool(std::vector<Tensor>& batch)>;
+
+// What calibration does with NaN/Inf values in the tensors it observes.
+enum class NanPolicy {
+  kReject,  // throw kNumeric naming the first tensor that holds any (the default)
+  // Leave them out and count them in the calibration report: samples whose model inputs hold
+  // any are dropped whole (all that is computed from them is garbage); values that turn
+  // non-finite inside the network are left out of their tensor's statistics one by one.
+  kExclude,
+};
+
+struct QuantSimOptions {
+  int weight_bitwidth = 8;
+  int activation_bitwidth = 8;
+  // Overrides the configuration's defaults.per_channel_quantization when set (op_type
+  // overrides in the configuration still apply).
+  std::optional<bool> per_channel;
+  CalibrationMethod activation_method = CalibrationMethod::kTfEnhanced;  // AIMET's default
+  CalibrationMethod weight_method = CalibrationMethod::kMinMax;
+  ObserverOptions observer_options;
+  std::optional<QuantSimConfig> config;  // unset: default_quantsim_config()
+  bool fold_batch_norm = true;
+  NanPolicy nan_policy = NanPolicy::kReject;
+  int num_threads = 1;
+  // sha256 of the source model bytes for exports; empty: computed from model.source_path
+  // when the model came from a file.
+  std::string model_fingerprint;
+};
+
+struct CalibrationReport {
+  int64_t batches = 0;
+  std::map<std::string, int64_t> nan_inf_counts;  // tensors that held NaN/Inf, excluded
+  int64_t dropped_samples = 0;  // samples left out for NaN/Inf in the model inputs
+};
+
+class QuantSim {
+ public:
+  // Throws kInvalidArgument for bit widths outside 2..16, kUnsupported for ops the runtime
+  // lacks.
+  QuantSim(const Model& model, QuantSimOptions options = {});
+  ~QuantSim();
+  QuantSim(const QuantSim&) = delete;
+  QuantSim& operator=(const QuantSim&) = delete;
+
+  const QuantizerPlacement& placement() const { return placement_; }
+  const QuantSimConfig& config() const { return config_; }
+  const std::vector<FoldedBatchNorm>& folded_batch_norms() const { return folded_; }
+  // The float model QuantSim works on (BatchNormalization folded when enabled).
+  const Model& float_model() const { return *float_model_; }
+  // float_model() with every encoded parameter on its grid (quantization-ready weights).
+  const Model& prepared_model() const { return *prepared_model_; }
+
+  // Streams batches until `next_batch` returns false and sets every activation encoding that
+  // is not frozen. kInvalidArgument when the reader gives no batch, kNumeric for NaN/Inf under
+  // NanPolicy::kReject, kCancelled when `progress` returns false (nothing is changed then).
+  void calibrate(const BatchReader& next_batch, const ProgressFn& progress,
+                 int64_t total_batches = -1);
+  const CalibrationReport& calibration_report() const { return report_; }
+
+  // Sets the encodings a file gives and freezes them (calibration keeps them). Every name
+  // must be a tensor this configuration quantizes (or one sharing its encoding); parameter
+  // encodings must fit their tensor's shape; an entry without an encoding keeps the tensor
+  // float. Throws kInvalidArgument naming the entry; nothing is changed then.
+  void load_encodings(const EncodingSet& encodings);
+
+  // True when every quantizer has an encoding, so run_quantized() can run.
+  bool ready() const;
+  // Simulated fixed-point inference; kState until ready().
+  std::vector<Tensor> run_quantized(const std::vector<Tensor>& inputs);
+  std::vector<Tensor> run_float(const std::vector<Tensor>& inputs);
+
+  // Every encoding for export: activations in placement order (tensors sharing an encoding
+  // listed with it), then parameters; the settings and techniques applied.
+  EncodingSet encodings() const;
+  // Placement and configuration remarks (config entries the model does not use, ...).
+  const std::vector<std::string>& notes() const { return placement_.notes; }
+
+ private:
+  struct Encodings {
+    std::map<std::string, Encoding> activations;  // by owning tensor
+    std::map<std::string, Encoding> params;
+  };
+  struct FakeQuantStep {
+    size_t output;
+    const Encoding* encoding;
+  };
+
+  // Weights (and biases not derived from other scales) from their values, and activations
+  // whose range the configuration fixes.
+  Encodings initial_encodings() const;
+  // Int32 bias grids from the current input and weight scales, except biases in `keep`.
+  void derive_bias_encodings(Encodings& encodings, const std::set<std::string>& keep) const;
+  Encodings calibrated_encodings(const BatchReader& next_batch, const ProgressFn& progress,
+                                 int64_t total_batches, CalibrationReport& report);
+  // Makes `encodings` current: weights on their grids in a new prepared model and engine.
+  void commit(Encodings encodings);
+  std::string first_missing_activation() const;
+  std::string why_not_quantized(const std::string& tensor) const;
+
+  QuantSimOptions options_;
+  QuantSimConfig config_;
+  std::vector<FoldedBatchNorm> folded_;
+  std::shared_ptr<const Model> float_model_;
+  std::shared_ptr<const Model> prepared_model_;
+  QuantizerPlacement placement_;
+  Encodings encodings_;
+  std::set<std::string> frozen_;    // set by load_encodings
+  std::set<std::string> disabled_;  // kept float by load_encodings
+  CalibrationReport report_;
+  std::unique_ptr<Engine> float_engine_;
+  std::unique_ptr<Engine> quant_engine_;
+  std::vector<std::vector<FakeQuantStep>> fake_quant_steps_;  // by node index
+};
+
+}  // namespace qsim

@@ -1,0 +1,246 @@
+/* Options, configuration and argument checks of the quantization calls. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+/* cmocka.h needs the headers above. */
+#include <cmocka.h>
+
+#include "capi_tests.h"
+
+#define RESNET "resnet_fmnist.onnx"
+
+/* qsim_create with `options` on the ResNet must fail with `expected`, naming `field`. */
+static void expect_rejected(const qsim_options* options, qsim_status expected, const char* field) {
+  qsim_session* session = (qsim_session*)0x1;
+  assert_int_equal(qsim_create(model_path(RESNET), options, &session), expected);
+  assert_null(session);
+  assert_error_mentions(field);
+}
+
+static void test_bad_bit_widths(void** state) {
+  (void)state;
+  const int32_t bad[] = {0, 1, 17, -8};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    qsim_options options = test_options();
+    options.weight_bits = bad[i];
+    expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "weight_bits");
+    options = test_options();
+    options.activation_bits = bad[i];
+    expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "activation_bits");
+  }
+  /* The bounds themselves are fine. */
+  qsim_options options = test_options();
+  options.weight_bits = 2;
+  options.activation_bits = 16;
+  qsim_destroy(open_model(RESNET, &options));
+}
+
+static void test_bad_enum_values(void** state) {
+  (void)state;
+  qsim_options options = test_options();
+  options.activation_calibration = (qsim_calibration_method)42;
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "activation_calibration");
+  options = test_options();
+  options.weight_calibration = (qsim_calibration_method)-1;
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "weight_calibration");
+  options = test_options();
+  options.nan_policy = (qsim_nan_policy)7;
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "nan_policy");
+  options = test_options();
+  options.percentile = 0.0;
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "percentile");
+  options.percentile = 100.5;
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "percentile");
+}
+
+static void test_struct_size(void** state) {
+  (void)state;
+  qsim_options options = test_options();
+  options.struct_size = 0;
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "QSIM_OPTIONS_INIT");
+  assert_int_equal(qsim_options_init(&options, 0), QSIM_ERR_INVALID_ARGUMENT);
+  /* An old caller's struct ending before the calibration fields: they keep their defaults,
+     whatever lies beyond the caller's struct. */
+  options = test_options();
+  options.struct_size = (uint32_t)offsetof(qsim_options, seed);
+  options.activation_calibration = (qsim_calibration_method)42;
+  qsim_destroy(open_model(RESNET, &options));
+  /* qsim_options_init writes no further than the caller's size. */
+  unsigned char bytes[sizeof(qsim_options) + 8];
+  memset(bytes, 0xAB, sizeof bytes);
+  assert_int_equal(
+      qsim_options_init((qsim_options*)(void*)bytes, (uint32_t)offsetof(qsim_options, seed)),
+      QSIM_OK);
+  assert_int_equal(bytes[offsetof(qsim_options, seed)], 0xAB);
+  qsim_options written;
+  memcpy(&written, bytes, offsetof(qsim_options, seed));
+  assert_int_equal(written.struct_size, offsetof(qsim_options, seed));
+  assert_int_equal(written.weight_bits, 8);
+}
+
+static void test_config_both_given(void** state) {
+  (void)state;
+  qsim_options options = test_options();
+  options.config_json = "{}";
+  options.config_path = "/nonexistent/config.json";
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "config_json");
+}
+
+static void test_config_errors(void** state) {
+  (void)state;
+  qsim_options options = test_options();
+  options.config_json = "{\"defaults\": {\"ops\": {}, \"params\": {}, \"bogus_key\": \"True\"}}";
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "bogus_key");
+  options.config_json = "{\"defaults\": ";
+  expect_rejected(&options, QSIM_ERR_PARSE, "config_json");
+  options.config_json = NULL;
+  options.config_path = "/nonexistent/quantsim_config.json";
+  expect_rejected(&options, QSIM_ERR_IO, "/nonexistent/quantsim_config.json");
+}
+
+/* A config naming an op the model lacks loads, and the notes say so. */
+static void test_config_unused_op_type(void** state) {
+  (void)state;
+  qsim_options options = test_options();
+  options.config_json =
+      "{\"defaults\": {\"ops\": {\"is_output_quantized\": \"True\"}, \"params\": "
+      "{\"is_quantized\": "
+      "\"True\", \"is_symmetric\": \"True\"}, \"per_channel_quantization\": \"True\"},"
+      " \"params\": {}, \"op_type\": {\"LSTM\": {\"is_output_quantized\": \"False\"}},"
+      " \"supergroups\": [], \"model_input\": {\"is_input_quantized\": \"True\"},"
+      " \"model_output\": {}}";
+  qsim_session* session = open_model(RESNET, &options);
+  char* notes = NULL;
+  assert_int_equal(qsim_get_notes(session, &notes), QSIM_OK);
+  assert_non_null(strstr(notes, "LSTM"));
+  qsim_free(notes);
+  /* The config's per-channel default reaches the weights: one scale per output channel. */
+  calibrate_default(session);
+  size_t count = 0;
+  assert_int_equal(qsim_encoding_count(session, &count), QSIM_OK);
+  int per_channel_weights = 0;
+  for (size_t i = 0; i < count; ++i) {
+    qsim_encoding_info info;
+    info.struct_size = sizeof info;
+    assert_int_equal(qsim_get_encoding(session, i, &info), QSIM_OK);
+    if (info.role == QSIM_ROLE_WEIGHT && info.axis == 0 && info.num_channels > 1)
+      per_channel_weights++;
+  }
+  assert_int_equal(per_channel_weights, 10); /* 9 Conv + 1 Gemm */
+  qsim_destroy(session);
+}
+
+static void test_method_names(void** state) {
+  (void)state;
+  const char* names[] = {"minmax", "tf_enhanced", "percentile", "entropy", "mse", "pow2"};
+  const qsim_calibration_method methods[] = {QSIM_CALIB_MINMAX,     QSIM_CALIB_TF_ENHANCED,
+                                             QSIM_CALIB_PERCENTILE, QSIM_CALIB_ENTROPY,
+                                             QSIM_CALIB_MSE,        QSIM_CALIB_POW2};
+  for (size_t i = 0; i < 6; ++i) {
+    qsim_calibration_method m = (qsim_calibration_method)99;
+    assert_int_equal(qsim_calibration_method_from_name(names[i], &m), QSIM_OK);
+    assert_int_equal(m, methods[i]);
+  }
+  qsim_calibration_method m;
+  assert_int_equal(qsim_calibration_method_from_name("kmeans", &m), QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("tf_enhanced");
+  assert_int_equal(qsim_calibration_method_from_name(NULL, &m), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_calibration_method_from_name("mse", NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_string_equal(qsim_status_name(QSIM_ERR_CANCELLED), "QSIM_ERR_CANCELLED");
+  assert_string_equal(qsim_status_name(QSIM_ERR_NUMERIC), "QSIM_ERR_NUMERIC");
+  assert_string_equal(qsim_status_name(QSIM_ERR_STATE), "QSIM_ERR_STATE");
+  assert_string_equal(qsim_status_name((qsim_status)99), "QSIM_ERR_UNKNOWN");
+}
+
+/* Every method calibrates the ResNet and gives a usable simulation. */
+static void test_every_method(void** state) {
+  (void)state;
+  for (int method = QSIM_CALIB_MINMAX; method <= QSIM_CALIB_POW2; ++method) {
+    qsim_options options = test_options();
+    options.activation_calibration = (qsim_calibration_method)method;
+    options.weight_calibration = (qsim_calibration_method)method;
+    qsim_session* session = open_model(RESNET, &options);
+    calibrate_default(session);
+    float logits[EVAL_IMAGES * 10];
+    assert_int_equal(run_logits(session, QSIM_RUN_QUANTIZED, eval_images(), EVAL_IMAGES, logits),
+                     QSIM_OK);
+    for (size_t i = 0; i < EVAL_IMAGES * 10; ++i) assert_true(logits[i] == logits[i]); /* no NaN */
+    qsim_destroy(session);
+  }
+}
+
+/* Every quantization call rejects NULL handles and pointers, naming the parameter. */
+static void test_null_arguments(void** state) {
+  (void)state;
+  qsim_session* session = open_model(RESNET, NULL);
+  batch_source source = make_source(calib_images(), CALIB_IMAGES, CALIB_BATCH);
+  size_t count;
+  qsim_encoding_info info;
+  info.struct_size = sizeof info;
+  float scale;
+  int32_t offset;
+  char* text = NULL;
+  qsim_export_options export_options;
+  assert_int_equal(QSIM_EXPORT_OPTIONS_INIT(&export_options), QSIM_OK);
+  qsim_tensor tensor;
+  memset(&tensor, 0, sizeof tensor);
+
+  assert_int_equal(qsim_calibrate(NULL, read_source, &source, NULL, NULL),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("session");
+  assert_int_equal(qsim_calibrate(session, NULL, &source, NULL, NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("reader");
+  assert_int_equal(qsim_load_encodings(NULL, "x.json"), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_load_encodings(session, NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("path");
+  assert_int_equal(qsim_encoding_count(NULL, &count), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_encoding_count(session, NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_get_encoding(NULL, 0, &info), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_get_encoding(session, 0, NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("out_info");
+  assert_int_equal(qsim_get_encoding_channels(NULL, 0, &scale, &offset, 1),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_get_encoding_channels(session, 0, NULL, &offset, 1),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("scales");
+  assert_int_equal(qsim_get_encoding_channels(session, 0, &scale, NULL, 1),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("offsets");
+  assert_int_equal(qsim_get_notes(NULL, &text), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_get_notes(session, NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_export_options_init(NULL, sizeof export_options),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_export(NULL, "/tmp", &export_options), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_export(session, NULL, &export_options), QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("out_dir");
+  assert_int_equal(qsim_io_info(NULL, QSIM_INPUT, 0, &tensor), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_io_info(session, QSIM_INPUT, 0, NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_io_count(session, QSIM_INPUT, NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_infer_shapes(NULL, &tensor, 1, &tensor, 1), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_infer_shapes(session, &tensor, 1, NULL, 1), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_run(session, QSIM_RUN_FLOAT, NULL, 1, &tensor, 1),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_run(session, (qsim_run_mode)5, &tensor, 1, &tensor, 1),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_describe_model(model_path(RESNET), QSIM_FORMAT_TEXT, NULL),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  qsim_free(NULL); /* allowed */
+  /* None of this touched the session. */
+  assert_int_equal(qsim_encoding_count(session, &count), QSIM_OK);
+  assert_int_equal(count, 0);
+  qsim_destroy(session);
+}
+
+int run_option_tests(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bad_bit_widths), cmocka_unit_test(test_bad_enum_values),
+      cmocka_unit_test(test_struct_size),    cmocka_unit_test(test_config_both_given),
+      cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_config_unused_op_type),
+      cmocka_unit_test(test_method_names),   cmocka_unit_test(test_every_method),
+      cmocka_unit_test(test_null_arguments),
+  };
+  return cmocka_run_group_tests_name("options", tests, NULL, NULL);
+}

@@ -1,0 +1,53 @@
+// Real data for the QuantSim and BN-folding tests: the reference models and Fashion-MNIST.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "graph/onnx_import.h"
+#include "io/idx.h"
+#include "tensor/tensor.h"
+
+namespace qsim::testdata {
+
+inline std::string model_path(const std::string& file) {
+  return std::string(QSIM_SOURCE_DIR) + "/models/" + file;
+}
+
+inline const std::vector<std::string>& reference_models() {
+  static const std::vector<std::string> kModels = {"resnet_fmnist.onnx", "mobilenet_fmnist.onnx"};
+  return kModels;
+}
+
+// Each file is read once per test run.
+inline const Tensor& fmnist_raw(const std::string& file) {
+  static std::map<std::string, Tensor> cache;
+  auto it = cache.find(file);
+  if (it == cache.end())
+    it = cache.emplace(file, read_idx("/usr/share/datasets/fashion-mnist/" + file)).first;
+  return it->second;
+}
+
+// Float [count, 1, 28, 28] images, pixel / 255.
+inline Tensor test_images(int64_t first, int64_t count) {
+  return idx_images_to_nchw(fmnist_raw("t10k-images-idx3-ubyte.gz"), first, count);
+}
+inline Tensor train_images(int64_t first, int64_t count) {
+  return idx_images_to_nchw(fmnist_raw("train-images-idx3-ubyte.gz"), first, count);
+}
+inline int64_t test_label(int64_t i) {
+  return fmnist_raw("t10k-labels-idx1-ubyte.gz").int_at(i);
+}
+
+inline int64_t argmax_row(const Tensor& logits, int64_t row) {
+  const int64_t classes = logits.dim(1);
+  const float* p = logits.data<float>() + row * classes;
+  int64_t best = 0;
+  for (int64_t c = 1; c < classes; ++c)
+    if (p[c] > p[best]) best = c;
+  return best;
+}
+
+}  // namespace qsim::testdata
