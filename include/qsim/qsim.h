@@ -195,11 +195,63 @@ QSIM_API qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn r
 /* Loads encodings (qsim FlatBuffers, or AIMET JSON 0.6.1 / 1.0.0, detected from the file)
    and freezes them; the session can then run quantized without calibration, or calibrate
    the tensors the file leaves out. A name the session does not quantize, or a grid that does
-   not fit its tensor, is QSIM_ERR_INVALID_ARGUMENT naming it; nothing is changed then. */
+   not fit its tensor, is QSIM_ERR_INVALID_ARGUMENT naming it (a per-channel activation
+   encoding, which qsim does not simulate, is QSIM_ERR_UNSUPPORTED); nothing is changed
+   then. */
 QSIM_API qsim_status qsim_load_encodings(qsim_session* session, const char* path);
 
-/* AdaRound and AdaQuant (adaptive weight rounding) will take their place here:
-   qsim_adaround(session, reader, reader_data, options, progress, progress_data). */
+/* ---- AdaRound and AdaQuant: adaptive weight rounding (docs/ADAROUND.md) ----------- */
+
+typedef enum qsim_adaround_mode QSIM_ENUM_BASE {
+  QSIM_ADAROUND = 0, /* learns whether each weight rounds up or down (AIMET's AdaRound) */
+  QSIM_ADAQUANT = 1, /* trains the weights through their fixed grids (Quark's AdaQuant) */
+  QSIM_ADAROUND_MODE_FORCE_INT32 = 0x7FFFFFFF
+} qsim_adaround_mode;
+
+/* Defaults are AIMET's for AdaRound and AMD Quark's fast finetune for AdaQuant. */
+typedef struct qsim_adaround_options {
+  uint32_t struct_size;    /* sizeof(qsim_adaround_options); set by qsim_adaround_options_init */
+  qsim_adaround_mode mode; /* default QSIM_ADAROUND */
+  int32_t num_iterations;  /* AdaRound iterations per layer, default 10000 */
+  int32_t num_samples;     /* calibration samples read (the reader's first ones), default 1024 */
+  int32_t batch_samples;   /* samples drawn per iteration, default 32 */
+  int32_t num_threads;     /* 0 = the session's; results do not depend on it */
+  uint64_t seed;           /* of the draws: a seed gives bit-identical results; default 0 */
+  uint64_t memory_budget_bytes;  /* cached samples kept in memory up to this, then in an
+                                    unlinked temporary file; default 512 MiB */
+  double regularization;         /* lambda of the rounding term, default 0.01 */
+  double beta_start;             /* the rounding term's beta decays from 20 ... */
+  double beta_end;               /* ... to 2 */
+  double warm_start;             /* share of iterations without the rounding term, default 0.2 */
+  double learning_rate;          /* AdaRound's Adam learning rate, default 1e-3 */
+  double zeta;                   /* rectified sigmoid stretch, default 1.1 ... */
+  double gamma;                  /* ... and -0.1 */
+  int32_t adaquant_iterations;   /* AdaQuant iterations per layer, default 1000 */
+  int32_t adaquant_early_stop;   /* stop a layer when its loss stops falling; default 0 */
+  double adaquant_learning_rate; /* default 1e-5 */
+  int32_t adaquant_train_bias;   /* also train per-channel biases; default 0 */
+} qsim_adaround_options;
+
+QSIM_API qsim_status qsim_adaround_options_init(qsim_adaround_options* options,
+                                                uint32_t struct_size);
+#define QSIM_ADAROUND_OPTIONS_INIT(opts) \
+  qsim_adaround_options_init((opts), (uint32_t)sizeof(qsim_adaround_options))
+
+/* Optimizes the rounding (AdaRound) or the values (AdaQuant) of every Conv, ConvTranspose,
+   Gemm and MatMul weight, layer by layer in graph order, so that each layer's output after the
+   activation that follows it matches the float model's on the reader's calibration data
+   (batches as qsim_calibrate takes them). Weight encodings stay as they are and the weights
+   land exactly on their grids; later exports carry them and record the technique with its
+   options. Other layers with a quantized weight keep nearest rounding and are listed by
+   qsim_get_notes. options may be NULL for defaults. progress is called after every iteration
+   of every layer with done and total iterations over all layers.
+   QSIM_ERR_STATE before qsim_calibrate or qsim_load_encodings has given every tensor an
+   encoding; QSIM_ERR_INVALID_ARGUMENT for an option out of range or a reader that gives no
+   sample; QSIM_ERR_NUMERIC for NaN/Inf in the data; QSIM_ERR_CANCELLED when progress asks to
+   stop. On any failure the session is as it was and stays usable. */
+QSIM_API qsim_status qsim_adaround(qsim_session* session, qsim_data_reader_fn reader,
+                                   void* reader_data, const qsim_adaround_options* options,
+                                   qsim_progress_fn progress, void* progress_data);
 
 typedef enum qsim_tensor_role QSIM_ENUM_BASE {
   QSIM_ROLE_MODEL_INPUT = 0,

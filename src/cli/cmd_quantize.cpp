@@ -1,13 +1,16 @@
 // qsim quantize: calibrates on a .npy file streamed batch by batch through the C API's data
-// reader, then exports every format.
+// reader, optionally runs AdaRound or AdaQuant on the same file, then exports every format.
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "cli/cli.h"
+#include "io/npy.h"
 
 namespace qsim::cli {
 namespace {
@@ -25,7 +28,25 @@ struct QuantizeArgs {
   int batch_size = 64;
   int threads = 0;
   bool exclude_nan = false;
+  // AdaRound or AdaQuant after calibration; zeros keep qsim_adaround_options' defaults.
+  bool adaround = false;
+  bool adaquant = false;
+  int64_t adaround_iterations = 0;
+  int64_t adaround_samples = 0;
+  uint64_t seed = 0;
+  int64_t memory_budget_mb = -1;
 };
+
+// A whole number from `min` to `max` for option `name` (parse_int stops at 1024).
+int64_t parse_count(const std::string& text, const std::string& name, int64_t min, int64_t max) {
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || value < min || value > max)
+    usage_error(name + " needs a whole number from " + std::to_string(min) + " to " +
+                std::to_string(max) + ", got '" + text + "'");
+  return value;
+}
 
 QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
   QuantizeArgs q;
@@ -57,6 +78,18 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.threads = parse_int(value(), a);
     else if (a == "--exclude-nan")
       q.exclude_nan = true;
+    else if (a == "--adaround")
+      q.adaround = true;
+    else if (a == "--adaquant")
+      q.adaquant = true;
+    else if (a == "--adaround-iterations")
+      q.adaround_iterations = parse_count(value(), a, 1, INT32_MAX);
+    else if (a == "--adaround-samples")
+      q.adaround_samples = parse_count(value(), a, 1, INT32_MAX);
+    else if (a == "--seed")
+      q.seed = static_cast<uint64_t>(parse_count(value(), a, 0, INT64_MAX));
+    else if (a == "--memory-budget")
+      q.memory_budget_mb = parse_count(value(), a, 0, int64_t{1} << 40);
     else if (!a.empty() && a[0] == '-')
       usage_error("quantize: unknown option '" + a + "'");
     else if (q.model.empty())
@@ -66,112 +99,50 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
   }
   if (q.model.empty()) usage_error("quantize: no model given");
   if (q.calib.empty()) usage_error("quantize: no --calib file given");
+  if (q.adaround && q.adaquant) usage_error("quantize: give --adaround or --adaquant, not both");
+  const bool tuning_option =
+      q.adaround_iterations > 0 || q.adaround_samples > 0 || q.seed > 0 || q.memory_budget_mb >= 0;
+  if (tuning_option && !q.adaround && !q.adaquant)
+    usage_error(
+        "quantize: --adaround-iterations, --adaround-samples, --seed and --memory-budget need "
+        "--adaround or --adaquant");
   return q;
 }
 
-// The text of `key`'s value in a .npy header dict, up to `end` (exclusive).
-std::string header_value(const std::string& header, const std::string& key, char end,
-                         const std::string& path) {
-  size_t at = header.find("'" + key + "'");
-  size_t colon = at == std::string::npos ? at : header.find(':', at);
-  size_t first = colon == std::string::npos ? colon : header.find_first_not_of(' ', colon + 1);
-  size_t last = first == std::string::npos ? first : header.find(end, first + 1);
-  if (last == std::string::npos)
-    throw CommandError{"'" + path + "': malformed .npy header (no '" + key + "')"};
-  return header.substr(first, last - first + (end == ')' ? 1 : 0));
-}
-
-// A float32 C-order .npy file of [N, ...] samples, read one batch at a time into a buffer
-// of one batch, so memory does not grow with N. (io/npy.h reads whole files.)
+// The calibration set read one batch at a time, so memory holds one batch whatever N is.
 class NpyBatches {
  public:
-  NpyBatches(const std::string& path, int64_t batch_size) : path_(path), batch_size_(batch_size) {
-    in_.open(path, std::ios::binary);
-    if (!in_) throw CommandError{"cannot open '" + path + "': " + std::strerror(errno)};
-    read_header();
-    in_.seekg(0, std::ios::end);
-    // In double: a corrupt shape must not overflow the check.
-    const double needed = static_cast<double>(data_offset_) +
-                          static_cast<double>(samples_) * static_cast<double>(sample_floats_) * 4;
-    if (static_cast<double>(in_.tellg()) < needed)
-      throw CommandError{"'" + path + "': truncated .npy data (" + std::to_string(in_.tellg()) +
-                         " bytes, " + std::to_string(static_cast<long long>(needed)) + " needed)"};
+  NpyBatches(const std::string& path, int64_t batch_size) : file_(path), batch_size_(batch_size) {
+    if (file_.dtype() != DType::kFloat32)
+      throw CommandError{"'" + path + "': calibration data must be float32, not " +
+                         dtype_name(file_.dtype())};
+    if (file_.shape().size() > QSIM_MAX_RANK)
+      throw CommandError{"'" + path + "': calibration data must be [N, ...] samples of at most " +
+                         std::to_string(QSIM_MAX_RANK) + " dimensions, shape " +
+                         shape_to_string(file_.shape())};
   }
 
-  int64_t samples() const { return samples_; }
-  int64_t batches() const { return (samples_ + batch_size_ - 1) / batch_size_; }
+  int64_t samples() const { return file_.rows(); }
+  int64_t batches() const { return (samples() + batch_size_ - 1) / batch_size_; }
 
-  // Points `t` at the next batch; false after the last.
+  // Points `t` at the next batch, valid until the next call; false after the last.
   bool next(qsim_tensor& t) {
-    if (next_sample_ >= samples_) return false;
-    const int64_t count = std::min(batch_size_, samples_ - next_sample_);
-    buffer_.resize(static_cast<size_t>(count * sample_floats_));
-    in_.seekg(static_cast<std::streamoff>(data_offset_ + next_sample_ * sample_floats_ * 4));
-    in_.read(reinterpret_cast<char*>(buffer_.data()),
-             static_cast<std::streamsize>(buffer_.size() * 4));
-    if (!in_)
-      throw CommandError{"cannot read '" + path_ + "' at sample " + std::to_string(next_sample_)};
-    next_sample_ += count;
+    if (next_sample_ >= samples()) return false;
+    batch_ = file_.read_rows(next_sample_, std::min(batch_size_, samples() - next_sample_));
+    next_sample_ += batch_.dim(0);
     t.dtype = QSIM_DTYPE_FLOAT32;
-    t.rank = static_cast<int32_t>(sample_shape_.size() + 1);
-    t.shape[0] = count;
-    std::copy(sample_shape_.begin(), sample_shape_.end(), t.shape + 1);
-    t.data = buffer_.data();
-    t.size_bytes = buffer_.size() * sizeof(float);
+    t.rank = static_cast<int32_t>(batch_.rank());
+    std::copy(batch_.shape().begin(), batch_.shape().end(), t.shape);
+    t.data = batch_.raw();
+    t.size_bytes = batch_.byte_size();
     return true;
   }
 
  private:
-  void read_header() {
-    char prefix[12] = {};
-    in_.read(prefix, sizeof prefix);
-    if (!in_ || std::memcmp(prefix, "\x93NUMPY", 6) != 0)
-      throw CommandError{"'" + path_ + "': not a .npy file (bad magic)"};
-    const auto byte = [&](int i) { return static_cast<uint64_t>(static_cast<uint8_t>(prefix[i])); };
-    const bool v1 = prefix[6] == 1;
-    const uint64_t length = byte(8) | byte(9) << 8 | (v1 ? 0 : byte(10) << 16 | byte(11) << 24);
-    data_offset_ = (v1 ? 10 : 12) + length;
-    std::string header(length, '\0');
-    in_.seekg(v1 ? 10 : 12);
-    in_.read(header.data(), static_cast<std::streamsize>(length));
-    if (!in_) throw CommandError{"'" + path_ + "': truncated .npy header"};
-    const std::string descr = header_value(header, "descr", ',', path_);
-    if (descr != "'<f4'")
-      throw CommandError{"'" + path_ + "': calibration data must be float32 ('<f4'), not " + descr};
-    if (header_value(header, "fortran_order", ',', path_) != "False")
-      throw CommandError{"'" + path_ +
-                         "': Fortran-order .npy arrays are not supported; save in C order"};
-    parse_shape(header_value(header, "shape", ')', path_));
-  }
-
-  void parse_shape(const std::string& tuple) {
-    std::vector<int64_t> dims;
-    for (size_t pos = 1; pos < tuple.size();) {
-      char* end = nullptr;
-      const long long d = std::strtoll(tuple.c_str() + pos, &end, 10);
-      if (end == tuple.c_str() + pos) break;
-      if (d < 0) throw CommandError{"'" + path_ + "': malformed .npy shape " + tuple};
-      dims.push_back(d);
-      pos = static_cast<size_t>(end - tuple.c_str()) + 1;
-    }
-    if (dims.empty() || dims.size() > QSIM_MAX_RANK)
-      throw CommandError{"'" + path_ + "': calibration data must be [N, ...] samples, shape " +
-                         tuple};
-    samples_ = dims[0];
-    sample_shape_.assign(dims.begin() + 1, dims.end());
-    sample_floats_ = 1;
-    for (int64_t d : sample_shape_) sample_floats_ *= d;
-  }
-
-  std::string path_;
-  std::ifstream in_;
+  NpyRowReader file_;
   int64_t batch_size_;
-  uint64_t data_offset_ = 0;
-  int64_t samples_ = 0;
-  std::vector<int64_t> sample_shape_;
-  int64_t sample_floats_ = 1;
   int64_t next_sample_ = 0;
-  std::vector<float> buffer_;
+  Tensor batch_;
 };
 
 // The data reader the C API calls; a failure is kept for the error message.
@@ -184,8 +155,8 @@ int read_batch(void* user, qsim_tensor* inputs, size_t count) {
   auto* state = static_cast<ReaderState*>(user);
   try {
     return count == 1 && state->batches->next(inputs[0]) ? 1 : 0;
-  } catch (const CommandError& e) {
-    state->error = e.message;
+  } catch (const Error& e) {
+    state->error = e.what();
     return -1;
   }
 }
@@ -236,6 +207,55 @@ void calibrate(qsim_session* session, NpyBatches& batches) {
   check(status);
 }
 
+// AdaRound's progress on stderr when it is a terminal: a bar over every layer's iterations and
+// the core's message, redrawn every thousandth of the way and while inputs are cached.
+struct IterationProgress {
+  int64_t drawn = -1;
+  bool shown = false;
+
+  static int update(void* user, int64_t done, int64_t total, const char* message) {
+    auto* progress = static_cast<IterationProgress*>(user);
+    constexpr int kWidth = 20;
+    const int64_t permille = 1000 * done / std::max<int64_t>(total, 1);
+    if (permille == progress->drawn && std::strstr(message, "caching") == nullptr) return 0;
+    const int filled = static_cast<int>(kWidth * permille / 1000);
+    std::fprintf(stderr, "\r[%.*s%*s] %s\033[K", filled, "####################", kWidth - filled,
+                 "", message);
+    progress->drawn = permille;
+    progress->shown = true;
+    return 0;
+  }
+  void finish() const {
+    if (shown) std::fputc('\n', stderr);
+  }
+};
+
+void adaround(qsim_session* session, NpyBatches& batches, const QuantizeArgs& q) {
+  qsim_adaround_options options;
+  QSIM_ADAROUND_OPTIONS_INIT(&options);
+  options.mode = q.adaquant ? QSIM_ADAQUANT : QSIM_ADAROUND;
+  if (q.adaround_iterations > 0) {
+    options.num_iterations = static_cast<int32_t>(q.adaround_iterations);
+    options.adaquant_iterations = static_cast<int32_t>(q.adaround_iterations);
+  }
+  if (q.adaround_samples > 0) options.num_samples = static_cast<int32_t>(q.adaround_samples);
+  options.seed = q.seed;
+  if (q.memory_budget_mb >= 0)
+    options.memory_budget_bytes = static_cast<uint64_t>(q.memory_budget_mb) << 20;
+  ReaderState reader{&batches, ""};
+  IterationProgress progress;
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  const qsim_status status = qsim_adaround(session, read_batch, &reader, &options,
+                                           tty ? IterationProgress::update : nullptr, &progress);
+  progress.finish();
+  if (!reader.error.empty()) throw CommandError{reader.error};
+  check(status);
+  std::printf(
+      "%s: %lld iterations per layer on %lld samples\n", q.adaquant ? "AdaQuant" : "AdaRound",
+      static_cast<long long>(q.adaquant ? options.adaquant_iterations : options.num_iterations),
+      static_cast<long long>(std::min<int64_t>(options.num_samples, batches.samples())));
+}
+
 void print_notes(qsim_session* session) {
   char* notes = nullptr;
   check(qsim_get_notes(session, &notes));
@@ -260,6 +280,10 @@ int cmd_quantize(const std::vector<std::string>& args) {
                        " inputs; --calib feeds models with a single input"};
   NpyBatches batches(q.calib, q.batch_size);
   calibrate(session.get(), batches);
+  if (q.adaround || q.adaquant) {
+    NpyBatches again(q.calib, q.batch_size);
+    adaround(session.get(), again, q);
+  }
 
   const std::string basename = std::filesystem::path(q.model).stem().string();
   qsim_export_options export_options;

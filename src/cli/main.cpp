@@ -18,9 +18,14 @@ const char kUsage[] =
     "  qsim quantize MODEL --calib CALIB.npy [--out DIR] [--config FILE] [--weight-bits N]\n"
     "           [--act-bits N] [--per-channel] [--calib-method NAME] [--weight-method NAME]\n"
     "           [--batch-size N] [--threads N] [--exclude-nan]\n"
+    "           [--adaround | --adaquant] [--adaround-iterations N] [--adaround-samples N]\n"
+    "           [--seed N] [--memory-budget MB]\n"
     "      calibrates on CALIB.npy ([N, ...] samples of the model's single input) and\n"
     "      writes encodings (FlatBuffers, AIMET JSON 0.6.1 and 1.0.0), the model with\n"
     "      weights on their grid and the QDQ model into DIR (default: .)\n"
+    "      --adaround / --adaquant then optimize the weights' rounding / values on the same\n"
+    "      samples (default 10000 / 1000 iterations per layer, 1024 samples, seed 0, 512 MB\n"
+    "      of cached samples in memory, the rest in a temporary file)\n"
     "      methods: minmax, tf_enhanced (activation default), percentile, entropy, mse, pow2\n"
     "  qsim --version\n";
 

@@ -1,5 +1,6 @@
 #include "io/npy.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -83,46 +84,140 @@ std::string strip_quotes(std::string s) {
   return s;
 }
 
+const uint8_t* as_bytes(const std::string& s) {
+  return reinterpret_cast<const uint8_t*>(s.data());
+}
+
+// The longest preamble: magic, version, and a 4-byte header length (format 2.0 and 3.0).
+constexpr size_t kMaxPreambleBytes = 12;
+
+struct NpyHeader {
+  DType dtype = DType::kUndefined;
+  Shape shape;
+  size_t data_offset = 0;  // where the array data starts in the file
+};
+
+// Where the header dict ends (= the data starts), from the file's first kMaxPreambleBytes.
+size_t data_offset_from_preamble(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (size < 10 || std::memcmp(bytes, kMagic, 6) != 0)
+    fail(ErrorCode::kParse, name + ": not a .npy file (bad magic)");
+  const uint8_t major = bytes[6];
+  if (major == 1) return 10 + (bytes[8] | (bytes[9] << 8));
+  if (major != 2 && major != 3)
+    fail(ErrorCode::kUnsupported,
+         name + ": .npy format version " + std::to_string(major) + " is not supported");
+  if (size < kMaxPreambleBytes) fail(ErrorCode::kParse, name + ": truncated .npy header");
+  return 12 +
+         (bytes[8] | (bytes[9] << 8) | (bytes[10] << 16) | (static_cast<size_t>(bytes[11]) << 24));
+}
+
+// `bytes` holds at least the preamble and the header dict.
+NpyHeader parse_header(const uint8_t* bytes, size_t size, const std::string& name) {
+  NpyHeader h;
+  h.data_offset = data_offset_from_preamble(bytes, size, name);
+  if (h.data_offset > size) fail(ErrorCode::kParse, name + ": truncated .npy header");
+  const size_t header_start = bytes[6] == 1 ? 10 : 12;
+  const std::string header(reinterpret_cast<const char*>(bytes + header_start),
+                           h.data_offset - header_start);
+  const std::string fortran = strip_quotes(header_field(header, "fortran_order", name));
+  if (fortran == "True")
+    fail(ErrorCode::kUnsupported,
+         name + ": Fortran-order .npy arrays are not supported; save in C order");
+  if (fortran != "False")
+    fail(ErrorCode::kParse, name + ": malformed fortran_order in .npy header");
+  h.dtype = dtype_from_descr(strip_quotes(header_field(header, "descr", name)), name);
+  h.shape = parse_shape(header_field(header, "shape", name), name);
+  return h;
+}
+
+// Checks that `available` bytes after the header hold the whole array, before anything is
+// allocated for it: a corrupt shape must fail here, not in the allocator.
+size_t check_data_bytes(const NpyHeader& h, size_t available, const std::string& name) {
+  size_t needed = dtype_size(h.dtype);
+  bool overflow = false;
+  for (int64_t d : h.shape) overflow = overflow || __builtin_mul_overflow(needed, d, &needed);
+  if (overflow || available < needed)
+    fail(ErrorCode::kParse, name + ": truncated .npy data: " + std::to_string(available) +
+                                " bytes for " + dtype_name(h.dtype) + shape_to_string(h.shape) +
+                                " (" + (overflow ? "more than 2^64" : std::to_string(needed)) +
+                                " needed)");
+  return needed;
+}
+
+// Reads the preamble and the header dict at the start of `in`.
+NpyHeader read_header(std::ifstream& in, const std::string& name) {
+  std::string bytes(kMaxPreambleBytes, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  const size_t data_offset = data_offset_from_preamble(as_bytes(bytes), bytes.size(), name);
+  if (data_offset > bytes.size()) {
+    const size_t have = bytes.size();
+    bytes.resize(data_offset);
+    in.read(bytes.data() + have, static_cast<std::streamsize>(data_offset - have));
+    bytes.resize(have + static_cast<size_t>(in.gcount()));
+  }
+  return parse_header(as_bytes(bytes), bytes.size(), name);
+}
+
+std::string quoted(const std::string& path) {
+  return "'" + path + "'";
+}
+
+std::ifstream open_for_reading(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorCode::kIo, "cannot open " + quoted(path) + ": " + std::strerror(errno));
+  return in;
+}
+
 }  // namespace
 
 Tensor parse_npy(const void* data, size_t size, const std::string& name) {
   const auto* bytes = static_cast<const uint8_t*>(data);
-  if (size < 10 || std::memcmp(bytes, kMagic, 6) != 0)
-    fail(ErrorCode::kParse, name + ": not a .npy file (bad magic)");
-  uint8_t major = bytes[6];
-  size_t header_len = 0, header_start = 0;
-  if (major == 1) {
-    header_len = bytes[8] | (bytes[9] << 8);
-    header_start = 10;
-  } else if (major == 2 || major == 3) {
-    if (size < 12) fail(ErrorCode::kParse, name + ": truncated .npy header");
-    header_len = bytes[8] | (bytes[9] << 8) | (bytes[10] << 16) | (static_cast<size_t>(bytes[11]) << 24);
-    header_start = 12;
-  } else {
-    fail(ErrorCode::kUnsupported, name + ": .npy format version " + std::to_string(major) + " is not supported");
-  }
-  if (header_start + header_len > size) fail(ErrorCode::kParse, name + ": truncated .npy header");
-  std::string header(reinterpret_cast<const char*>(bytes + header_start), header_len);
-  std::string fortran = strip_quotes(header_field(header, "fortran_order", name));
-  if (fortran == "True")
-    fail(ErrorCode::kUnsupported, name + ": Fortran-order .npy arrays are not supported; save in C order");
-  if (fortran != "False") fail(ErrorCode::kParse, name + ": malformed fortran_order in .npy header");
-  DType dtype = dtype_from_descr(strip_quotes(header_field(header, "descr", name)), name);
-  Shape shape = parse_shape(header_field(header, "shape", name), name);
-  Tensor t(dtype, shape);
-  size_t offset = header_start + header_len;
-  if (size - offset < t.byte_size())
-    fail(ErrorCode::kParse, name + ": truncated .npy data: " + std::to_string(size - offset) +
-                                " bytes for " + t.describe() + " (" + std::to_string(t.byte_size()) + " needed)");
-  if (t.byte_size() > 0) std::memcpy(t.raw(), bytes + offset, t.byte_size());
+  const NpyHeader h = parse_header(bytes, size, name);
+  check_data_bytes(h, size - h.data_offset, name);
+  Tensor t = Tensor::uninitialized(h.dtype, h.shape);
+  if (t.byte_size() > 0) std::memcpy(t.raw(), bytes + h.data_offset, t.byte_size());
   return t;
 }
 
 Tensor read_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
+  std::ifstream in = open_for_reading(path);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_npy(bytes.data(), bytes.size(), "'" + path + "'");
+  return parse_npy(bytes.data(), bytes.size(), quoted(path));
+}
+
+NpyRowReader::NpyRowReader(const std::string& path) : path_(path), in_(open_for_reading(path)) {
+  const NpyHeader h = read_header(in_, quoted(path));
+  if (h.shape.empty())
+    fail(ErrorCode::kShape, quoted(path) + ": a scalar .npy array has no rows to read");
+  in_.clear();
+  in_.seekg(0, std::ios::end);
+  const auto file_bytes = static_cast<size_t>(in_.tellg());
+  const size_t data_bytes =
+      check_data_bytes(h, file_bytes - std::min(file_bytes, h.data_offset), quoted(path));
+  dtype_ = h.dtype;
+  shape_ = h.shape;
+  data_offset_ = h.data_offset;
+  row_bytes_ = rows() == 0 ? 0 : data_bytes / static_cast<size_t>(rows());
+}
+
+Tensor NpyRowReader::read_rows(int64_t first, int64_t count) {
+  require(first >= 0 && count >= 0 && first <= rows() && count <= rows() - first,
+          ErrorCode::kInvalidArgument,
+          quoted(path_) + ": rows [" + std::to_string(first) + ", " +
+              std::to_string(first + count) + ") are outside the " + std::to_string(rows()) +
+              " rows of the array");
+  Shape slice_shape = shape_;
+  slice_shape[0] = count;
+  Tensor slice = Tensor::uninitialized(dtype_, slice_shape);
+  in_.clear();
+  in_.seekg(static_cast<std::streamoff>(data_offset_ + static_cast<size_t>(first) * row_bytes_));
+  in_.read(static_cast<char*>(slice.raw()), static_cast<std::streamsize>(slice.byte_size()));
+  // The file was long enough when opened: a short read means it changed since.
+  require(static_cast<size_t>(in_.gcount()) == slice.byte_size(), ErrorCode::kIo,
+          "cannot read " + quoted(path_) + " at row " + std::to_string(first) +
+              ": the file is shorter than its header says");
+  return slice;
 }
 
 void write_npy(const std::string& path, const Tensor& tensor) {

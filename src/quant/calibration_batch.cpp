@@ -22,21 +22,24 @@ int64_t common_batch_size(const std::vector<Tensor>& batch) {
   return samples;
 }
 
-bool all_finite(const float* values, int64_t count) {
-  for (int64_t i = 0; i < count; ++i)
-    if (!std::isfinite(values[i])) return false;
-  return true;
+int64_t count_nonfinite(const float* values, int64_t count) {
+  int64_t nonfinite = 0;
+  for (int64_t i = 0; i < count; ++i) nonfinite += !std::isfinite(values[i]);
+  return nonfinite;
 }
 
-std::vector<bool> finite_samples(const std::vector<Tensor>& batch, int64_t samples) {
-  std::vector<bool> keep(static_cast<size_t>(samples), true);
-  for (const Tensor& t : batch) {
-    if (!is_float_batch(t)) continue;
-    const int64_t row = samples == 0 ? 0 : t.size() / samples;
+// NaN/Inf values per input (rows) and sample (columns); `samples` 1 treats the batch whole.
+std::vector<std::vector<int64_t>> nonfinite_per_sample(const std::vector<Tensor>& batch,
+                                                       int64_t samples) {
+  std::vector<std::vector<int64_t>> counts(batch.size(),
+                                           std::vector<int64_t>(static_cast<size_t>(samples)));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!is_float_batch(batch[i])) continue;
+    const int64_t row = batch[i].size() / std::max<int64_t>(samples, 1);
     for (int64_t s = 0; s < samples; ++s)
-      if (!all_finite(t.data<float>() + s * row, row)) keep[static_cast<size_t>(s)] = false;
+      counts[i][static_cast<size_t>(s)] = count_nonfinite(batch[i].data<float>() + s * row, row);
   }
-  return keep;
+  return counts;
 }
 
 Tensor kept_rows(const Tensor& t, const std::vector<bool>& keep, int64_t kept) {
@@ -54,27 +57,31 @@ Tensor kept_rows(const Tensor& t, const std::vector<bool>& keep, int64_t kept) {
 
 }  // namespace
 
-int64_t drop_nonfinite_samples(std::vector<Tensor>& batch) {
-  const int64_t samples = common_batch_size(batch);
-  if (samples < 0) {
-    for (const Tensor& t : batch)
-      if (is_float_batch(t) && !all_finite(t.data<float>(), t.size())) {
-        const int64_t whole = t.dim(0);
-        batch.clear();
-        return whole;
+DroppedSamples drop_nonfinite_samples(std::vector<Tensor>& batch) {
+  const int64_t batch_size = common_batch_size(batch);
+  // Inputs that disagree on their leading dimension: the batch is one indivisible sample.
+  const int64_t samples = batch_size < 0 ? 1 : batch_size;
+  const auto counts = nonfinite_per_sample(batch, samples);
+  std::vector<bool> keep(static_cast<size_t>(samples), true);
+  DroppedSamples dropped;
+  dropped.nonfinite_values.assign(batch.size(), 0);
+  for (size_t i = 0; i < batch.size(); ++i)
+    for (size_t s = 0; s < keep.size(); ++s)
+      if (counts[i][s] > 0) {
+        keep[s] = false;
+        dropped.nonfinite_values[i] += counts[i][s];
       }
-    return 0;
-  }
-  const std::vector<bool> keep = finite_samples(batch, samples);
   const int64_t kept = std::count(keep.begin(), keep.end(), true);
-  if (kept == samples) return 0;
+  dropped.samples = samples - kept;
+  if (kept == samples) return dropped;
+  if (batch_size < 0) dropped.samples = batch.empty() || batch[0].rank() == 0 ? 1 : batch[0].dim(0);
   if (kept == 0) {
     batch.clear();
-    return samples;
+    return dropped;
   }
   for (Tensor& t : batch)
     if (t.rank() >= 1 && t.dim(0) == samples) t = kept_rows(t, keep, kept);
-  return samples - kept;
+  return dropped;
 }
 
 }  // namespace qsim

@@ -119,6 +119,7 @@ class BestGrid {
 ChannelEncoding tf_enhanced_grid(const RunningHistogram& histogram, const GridRequest& request);
 ChannelEncoding percentile_grid(const RunningHistogram& histogram, double percentile,
                                 const GridRequest& request);
+// `quantized_bins`: ORT's num_quantized_bins over [-t, t], or 0 for the grid's own levels.
 ChannelEncoding entropy_grid(const RunningHistogram& histogram, int quantized_bins,
                              const GridRequest& request);
 ChannelEncoding min_mse_grid(const RunningHistogram& histogram, const GridRequest& request);

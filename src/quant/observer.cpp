@@ -153,11 +153,13 @@ void check_options(CalibrationMethod method, const ObserverOptions& options,
               " must be 0 (the method's default) or an even count from " +
               std::to_string(RunningHistogram::kMinHistogramBins) + " to " +
               std::to_string(RunningHistogram::kMaxHistogramBins));
-  require(options.entropy_quantized_bins >= 2 && options.entropy_quantized_bins % 2 == 0 &&
-              options.entropy_quantized_bins <= RunningHistogram::kMaxHistogramBins,
+  require(options.entropy_quantized_bins == 0 ||
+              (options.entropy_quantized_bins >= 2 && options.entropy_quantized_bins % 2 == 0 &&
+               options.entropy_quantized_bins <= RunningHistogram::kMaxHistogramBins),
           ErrorCode::kInvalidArgument,
           what + ": entropy quantized bins " + std::to_string(options.entropy_quantized_bins) +
-              " must be even and at least 2");
+              " must be 0 (the grid's levels) or even, from 2 to " +
+              std::to_string(RunningHistogram::kMaxHistogramBins));
 }
 
 }  // namespace

@@ -32,9 +32,11 @@ const char* calibration_method_name(CalibrationMethod method);
 const char* aimet_quant_scheme(CalibrationMethod method);
 
 struct ObserverOptions {
-  double percentile = 99.999;        // kPercentile: share of values kept, in (0, 100]
-  int histogram_bins = 0;            // 0: the method's default (docs/CALIBRATION.md)
-  int entropy_quantized_bins = 128;  // kEntropy: levels over [-t, t], as ORT's num_quantized_bins
+  double percentile = 99.999;  // kPercentile: share of values kept, in (0, 100]
+  int histogram_bins = 0;      // 0: the method's default (docs/CALIBRATION.md)
+  // kEntropy: levels over [-t, t], as ORT's num_quantized_bins; 0 (the default): the levels
+  // the requested grid has, which ORT's fixed 128 falls far short of for uint8 ReLU outputs.
+  int entropy_quantized_bins = 0;
 };
 
 // The default histogram size of a method (0 for kMinMax, which keeps no histogram).

@@ -92,6 +92,18 @@ class ThresholdSearch {
   std::vector<double> p_, q_;
 };
 
+// Quantized bins over [0, t]. ORT's `quantized_bins` span [-t, t], so over |x| half of them;
+// 0 asks for the levels the grid itself has over [0, t]: all 2^bw of an asymmetric or unsigned
+// grid on non-negative data (a uint8 ReLU output), else the 2^(bw-1) of one sign.
+int64_t quantized_levels_over_magnitudes(const RunningHistogram& histogram, int quantized_bins,
+                                         const GridRequest& request) {
+  if (quantized_bins > 0) return quantized_bins / 2;
+  const bool one_sided_grid =
+      histogram.min() >= 0.0 && (request.symmetry == Symmetry::kAsymmetric ||
+                                 request.symmetry == Symmetry::kUnsignedSymmetric);
+  return int64_t{1} << (one_sided_grid ? request.bitwidth : request.bitwidth - 1);
+}
+
 }  // namespace
 
 ChannelEncoding entropy_grid(const RunningHistogram& histogram, int quantized_bins,
@@ -99,8 +111,8 @@ ChannelEncoding entropy_grid(const RunningHistogram& histogram, int quantized_bi
   if (!histogram.anchored()) return full_range_grid(histogram, request);
   std::vector<uint64_t> magnitudes = histogram.magnitude_counts();
   const int64_t bins = static_cast<int64_t>(magnitudes.size());
-  // ORT's quantized bins span [-t, t]; over |x| that is half of them.
-  const int64_t quantized_half = quantized_bins / 2;
+  const int64_t quantized_half =
+      quantized_levels_over_magnitudes(histogram, quantized_bins, request);
   ThresholdSearch search(std::move(magnitudes), quantized_half);
   int64_t best_bins = bins;
   double best = std::numeric_limits<double>::infinity();

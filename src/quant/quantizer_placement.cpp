@@ -1,5 +1,6 @@
 #include "quant/quantizer_placement.h"
 
+#include <algorithm>
 #include <set>
 #include <unordered_map>
 
@@ -263,7 +264,10 @@ class Placer {
       const std::string& name = node.inputs[index];
       const Tensor* value = graph_.find_initializer(name);
       if (value == nullptr || value->dtype() != DType::kFloat32) continue;
-      if (!config_.param_quantized_for(node.op_type, param)) continue;
+      if (!config_.param_quantized_for(node.op_type, param)) {
+        if (param == kParamBias && weight) add_implied_int32_bias(node, *weight, *value);
+        continue;
+      }
       if (result_.find_param(name) != nullptr) {
         result_.notes.push_back(node.label() + ": parameter '" + name +
                                 "' is shared; it keeps the quantizer of its first reader");
@@ -284,24 +288,52 @@ class Placer {
     }
   }
 
+  // Why `node`'s bias cannot be int32 at input scale * weight scale; empty when it can.
+  std::string int32_bias_obstacle(const Node& node, const ParamQuantizer& weight,
+                                  const Tensor& bias) const {
+    if (result_.encoding_owner(node.inputs.at(0)).empty())
+      return "the layer input is not quantized";
+    if (weight.axis >= 0 && bias.rank() != 1)
+      return "its shape does not follow the weight channels";
+    return "";
+  }
+
+  void set_int32_bias(const Node& node, const ParamQuantizer& weight, ParamQuantizer& q) const {
+    q.bitwidth = kBiasBitwidth;
+    q.symmetry = Symmetry::kSymmetric;
+    q.axis = weight.axis < 0 ? -1 : 0;
+    q.bias_input = result_.encoding_owner(node.inputs.at(0));
+    q.bias_weight = weight.tensor;
+  }
+
   // Turns `q` into an int32 bias whose scale derives from the layer's input and weight; false
   // (bias stays float, with a note) when the layer input is not quantized.
   bool make_int32_bias(const Node& node, const ParamQuantizer& weight, const Tensor& bias,
                        ParamQuantizer& q) {
-    const std::string input = result_.encoding_owner(node.inputs.at(0));
-    const bool per_channel_fits = weight.axis < 0 || bias.rank() == 1;
-    if (input.empty() || !per_channel_fits) {
+    const std::string obstacle = int32_bias_obstacle(node, weight, bias);
+    if (!obstacle.empty()) {
       result_.notes.push_back(node.label() + ": bias '" + q.tensor + "' stays float because " +
-                              (input.empty() ? "the layer input is not quantized"
-                                             : "its shape does not follow the weight channels"));
+                              obstacle);
       return false;
     }
-    q.bitwidth = kBiasBitwidth;
-    q.symmetry = Symmetry::kSymmetric;
-    q.axis = weight.axis < 0 ? -1 : 0;
-    q.bias_input = input;
-    q.bias_weight = weight.tensor;
+    set_int32_bias(node, weight, q);
     return true;
+  }
+
+  // A bias shared by several layers keeps the grid of its first reader.
+  void add_implied_int32_bias(const Node& node, const ParamQuantizer& weight, const Tensor& bias) {
+    const std::string& name = node.inputs[2];
+    auto& implied = result_.implied_int32_biases;
+    const bool listed = std::any_of(implied.begin(), implied.end(),
+                                    [&](const ParamQuantizer& q) { return q.tensor == name; });
+    if (!has_layer_scale(node) || listed || !int32_bias_obstacle(node, weight, bias).empty())
+      return;
+    ParamQuantizer q;
+    q.tensor = name;
+    q.role = TensorRole::kBias;
+    q.layer = node.label();
+    set_int32_bias(node, weight, q);
+    implied.push_back(std::move(q));
   }
 
   void note_unused_op_types() {

@@ -14,7 +14,9 @@
 // to the output grid) qsim gives it its own encoding.
 // Params: weights of Conv, ConvTranspose, Gemm, MatMul (constant B), PRelu and the
 // normalization ops, symmetric, per channel on the output-channel axis when configured;
-// biases when configured: int32 with scale = input scale * weight scale.
+// biases when configured: int32 with scale = input scale * weight scale. A bias the config
+// leaves float is still simulated on that int32 grid when its Conv, ConvTranspose or Gemm has
+// a quantized input and weight (`implied_int32_biases`): integer runtimes store it so anyway.
 #pragma once
 
 #include <map>
@@ -54,6 +56,11 @@ struct ParamQuantizer {
 struct QuantizerPlacement {
   std::vector<ActivationQuantizer> activations;  // model inputs first, then in node order
   std::vector<ParamQuantizer> params;
+  // Biases the configuration leaves float whose layer input and weight are quantized. Integer
+  // runtimes (ONNX Runtime's QLinearConv and QGemm, QNN) and qsim's QDQ export store them as
+  // int32 at input_scale * weight_scale whatever the configuration says, so the simulation puts
+  // them on that grid too; unlike `params`, they get no encoding of their own in exports.
+  std::vector<ParamQuantizer> implied_int32_biases;
   std::map<std::string, std::string> shared;  // tensor -> tensor whose encoding it reuses
   std::vector<std::string> fused;             // outputs left float inside supergroups
   std::vector<std::string> notes;             // config entries the model does not use, ...

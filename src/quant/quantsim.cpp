@@ -93,6 +93,30 @@ void check_activation_encoding(const Encoding& enc, const std::string& what) {
           what + ": per-channel activation encodings are not supported");
 }
 
+// The int32 grid of bias `q` at input_scale * weight_scale (per channel when the weight is),
+// or nothing while the input or the weight has no encoding.
+std::optional<Encoding> int32_bias_encoding(const ParamQuantizer& q,
+                                            const std::map<std::string, Encoding>& activations,
+                                            const std::map<std::string, Encoding>& params) {
+  auto input = activations.find(q.bias_input);
+  auto weight = params.find(q.bias_weight);
+  if (input == activations.end() || weight == params.end()) return std::nullopt;
+  // ONNX Runtime's tools multiply the float32 scales the same way.
+  const float input_scale = input->second.channels.at(0).scale;
+  Encoding bias;
+  bias.bitwidth = q.bitwidth;
+  bias.symmetry = q.symmetry;
+  // The weight's encoding decides, not the placement: a loaded file may be per tensor.
+  bias.axis = weight->second.per_channel() ? 0 : -1;
+  for (const ChannelEncoding& w : weight->second.channels) {
+    ChannelEncoding c;
+    c.scale = input_scale * w.scale;
+    c.offset = static_cast<int32_t>(-(int64_t{1} << (q.bitwidth - 1)));
+    bias.channels.push_back(c);
+  }
+  return bias;
+}
+
 }  // namespace
 
 QuantSim::QuantSim(const Model& model, QuantSimOptions options) : options_(std::move(options)) {
@@ -100,9 +124,11 @@ QuantSim::QuantSim(const Model& model, QuantSimOptions options) : options_(std::
   check_bitwidth(options_.activation_bitwidth, "activation bit width");
   config_ = options_.config ? *options_.config : default_quantsim_config(false);
   if (options_.per_channel) config_.per_channel = *options_.per_channel;
+  std::vector<std::string> unfolded_batch_norms;
   if (options_.fold_batch_norm) {
     BatchNormFoldResult folded = fold_batch_norms(model);
     folded_ = std::move(folded.folded);
+    unfolded_batch_norms = std::move(folded.skipped);
     float_model_ = std::make_shared<const Model>(std::move(folded.model));
   } else {
     float_model_ = std::make_shared<const Model>(model);
@@ -111,7 +137,9 @@ QuantSim::QuantSim(const Model& model, QuantSimOptions options) : options_(std::
     options_.model_fingerprint = sha256_file_hex(model.source_path);
   placement_ = place_quantizers(*float_model_, config_,
                                 {options_.weight_bitwidth, options_.activation_bitwidth});
-  float_engine_ = std::make_unique<Engine>(float_model_, EngineOptions{options_.num_threads});
+  for (const std::string& reason : unfolded_batch_norms)
+    placement_.notes.push_back("BatchNormalization not folded: " + reason);
+  float_engine_ = std::make_unique<Engine>(float_model_, EngineOptions{.num_threads = options_.num_threads, .fuse_layers = false});
   commit(initial_encodings());
 }
 
@@ -139,31 +167,23 @@ void QuantSim::derive_bias_encodings(Encodings& encodings,
   for (const ParamQuantizer& q : placement_.params) {
     if (!q.derived_scale() || keep.count(q.tensor) != 0) continue;
     encodings.params.erase(q.tensor);
-    auto input = encodings.activations.find(q.bias_input);
-    auto weight = encodings.params.find(q.bias_weight);
-    if (input == encodings.activations.end() || weight == encodings.params.end()) continue;
-    // ONNX Runtime's tools multiply the float32 scales the same way.
-    const float input_scale = input->second.channels.at(0).scale;
-    Encoding bias;
-    bias.bitwidth = q.bitwidth;
-    bias.symmetry = q.symmetry;
-    bias.axis = q.axis;
-    for (const ChannelEncoding& w : weight->second.channels) {
-      ChannelEncoding c;
-      c.scale = input_scale * w.scale;
-      c.offset = static_cast<int32_t>(-(int64_t{1} << (q.bitwidth - 1)));
-      bias.channels.push_back(c);
-    }
-    encodings.params[q.tensor] = std::move(bias);
+    if (auto bias = int32_bias_encoding(q, encodings.activations, encodings.params))
+      encodings.params[q.tensor] = std::move(*bias);
   }
+  encodings.implied_biases.clear();
+  for (const ParamQuantizer& q : placement_.implied_int32_biases)
+    if (auto bias = int32_bias_encoding(q, encodings.activations, encodings.params))
+      encodings.implied_biases[q.tensor] = std::move(*bias);
 }
 
 void QuantSim::commit(Encodings encodings) {
   EncodingSet params;
   for (const auto& [name, enc] : encodings.params)
     params.params.push_back({name, placement_.find_param(name)->role, enc, 32});
+  for (const auto& [name, enc] : encodings.implied_biases)
+    params.params.push_back({name, TensorRole::kBias, enc, 32});
   auto prepared = std::make_shared<const Model>(round_weights_to_grid(*float_model_, params));
-  auto engine = std::make_unique<Engine>(prepared, EngineOptions{options_.num_threads});
+  auto engine = std::make_unique<Engine>(prepared, EngineOptions{.num_threads = options_.num_threads, .fuse_layers = false});
   encodings_ = std::move(encodings);
   prepared_model_ = std::move(prepared);
   quant_engine_ = std::move(engine);
@@ -211,12 +231,16 @@ QuantSim::Encodings QuantSim::calibrated_encodings(const BatchReader& next_batch
     batch.clear();
     if (!next_batch(batch)) break;
     float_engine_->check_inputs(batch);
+    if (options_.nan_policy == NanPolicy::kExclude) {
+      const DroppedSamples dropped = drop_nonfinite_samples(batch);
+      report.dropped_samples += dropped.samples;
+      for (size_t i = 0; i < g.inputs.size(); ++i)
+        if (dropped.nonfinite_values[i] > 0)
+          report.nan_inf_counts[g.inputs[i].name] += dropped.nonfinite_values[i];
+    }
     for (size_t i = 0; i < batch.size(); ++i)
       if (input_observers[i]) input_observers[i]->observe(batch[i].data<float>(), batch[i].size());
-    std::vector<Tensor> samples_to_run = batch;
-    if (options_.nan_policy == NanPolicy::kExclude)
-      report.dropped_samples += drop_nonfinite_samples(samples_to_run);
-    if (!samples_to_run.empty()) float_engine_->run(samples_to_run, hooks);
+    if (!batch.empty()) float_engine_->run(batch, hooks);
     ++done;
     for (size_t i = 0; i < quantizers.size() && options_.nan_policy == NanPolicy::kReject; ++i)
       if (observers[i] && observers[i]->nan_inf_count() > 0)
@@ -239,7 +263,7 @@ QuantSim::Encodings QuantSim::calibrated_encodings(const BatchReader& next_batch
     result.activations[q.tensor] = per_tensor(
         q.bitwidth, q.symmetry, constrain(observers[i]->encoding(q.bitwidth, q.symmetry), q));
     if (observers[i]->nan_inf_count() > 0)
-      report.nan_inf_counts[q.tensor] = observers[i]->nan_inf_count();
+      report.nan_inf_counts[q.tensor] += observers[i]->nan_inf_count();
   }
   return result;
 }
@@ -379,8 +403,59 @@ EncodingSet QuantSim::encodings() const {
     for (const FoldedBatchNorm& f : folded_) fold.options[f.batch_norm] = f.layer;
     set.techniques.push_back(std::move(fold));
   }
+  if (tuning_) set.techniques.push_back(*tuning_);
   set.model_fingerprint = options_.model_fingerprint;
   return set;
+}
+
+std::vector<std::string> QuantSim::notes() const {
+  std::vector<std::string> notes = placement_.notes;
+  notes.insert(notes.end(), tuning_notes_.begin(), tuning_notes_.end());
+  return notes;
+}
+
+const Model& QuantSim::original_float_model() const {
+  return untuned_float_model_ ? *untuned_float_model_ : *float_model_;
+}
+
+void QuantSim::set_tuned_parameters(const std::map<std::string, Tensor>& values,
+                                    AppliedTechnique technique, std::vector<std::string> notes) {
+  const Model& original = original_float_model();
+  auto tuned = std::make_shared<Model>(original);
+  for (const auto& [name, value] : values) {
+    const std::string what = "tuned parameter '" + name + "'";
+    const Tensor* current = original.graph.find_initializer(name);
+    require(current != nullptr && current->dtype() == DType::kFloat32, ErrorCode::kInvalidArgument,
+            what + ": the model has no float initializer of that name");
+    require(value.dtype() == DType::kFloat32 && value.shape() == current->shape(),
+            ErrorCode::kInvalidArgument,
+            what + " is " + value.describe() + ", the model's is " + current->describe());
+    const ParamQuantizer* q = placement_.find_param(name);
+    auto grid = encodings_.params.find(name);
+    if (q != nullptr && q->role == TensorRole::kWeight && grid != encodings_.params.end()) {
+      Tensor snapped = value.clone();
+      fake_quantize(snapped, grid->second);
+      require(std::equal(snapped.data<float>(), snapped.data<float>() + snapped.size(),
+                         value.data<float>()),
+              ErrorCode::kInvalidArgument, what + ": the weight is not on its grid");
+    }
+    tuned->graph.initializers[name] = value.clone();
+  }
+  const std::shared_ptr<const Model> untuned =
+      untuned_float_model_ ? untuned_float_model_ : float_model_;
+  auto engine = std::make_unique<Engine>(tuned, EngineOptions{.num_threads = options_.num_threads, .fuse_layers = false});
+  const std::shared_ptr<const Model> previous = float_model_;
+  float_model_ = tuned;
+  try {
+    commit(encodings_);  // the prepared model from the tuned values
+  } catch (...) {
+    float_model_ = previous;
+    throw;
+  }
+  untuned_float_model_ = untuned;
+  float_engine_ = std::move(engine);
+  tuning_ = std::move(technique);
+  tuning_notes_ = std::move(notes);
 }
 
 }  // namespace qsim

@@ -5,7 +5,9 @@
 // the weight encodings are computed from the weight values. calibrate() streams batches
 // through the float model and sets every activation encoding from one observer per
 // quantized tensor; load_encodings() sets (and freezes) encodings from a file instead.
-// run_quantized() then runs the model with weights on their grids and every quantized
+// run_quantized() then runs the model with weights on their grids (and every Conv, ConvTranspose
+// and Gemm bias on its int32 grid input_scale * weight_scale when the layer's input and weight
+// are quantized, configured or not, as integer runtimes store it) and every quantized
 // activation fake-quantized in place right after the op that produces it, with exactly
 // fake_quantize_span's arithmetic (round half to even, divide by the scale), which is what
 // ONNX Runtime's QuantizeLinear computes.
@@ -99,7 +101,8 @@ class QuantSim {
   // Sets the encodings a file gives and freezes them (calibration keeps them). Every name
   // must be a tensor this configuration quantizes (or one sharing its encoding); parameter
   // encodings must fit their tensor's shape; an entry without an encoding keeps the tensor
-  // float. Throws kInvalidArgument naming the entry; nothing is changed then.
+  // float. Throws kInvalidArgument naming the entry (kUnsupported for a per-channel
+  // activation encoding); nothing is changed then.
   void load_encodings(const EncodingSet& encodings);
 
   // True when every quantizer has an encoding, so run_quantized() can run.
@@ -111,13 +114,29 @@ class QuantSim {
   // Every encoding for export: activations in placement order (tensors sharing an encoding
   // listed with it), then parameters; the settings and techniques applied.
   EncodingSet encodings() const;
-  // Placement and configuration remarks (config entries the model does not use, ...).
-  const std::vector<std::string>& notes() const { return placement_.notes; }
+  // Placement and configuration remarks (config entries the model does not use, ...), then
+  // those of the tuned parameters (layers AdaRound left out, and why).
+  std::vector<std::string> notes() const;
+
+  // ---- Tuned parameters (AdaRound and AdaQuant, techniques/adaround.h) ----
+  // The float model before any tuned parameters (BatchNormalization folded when enabled):
+  // AdaRound's reference, whatever an earlier tuning replaced.
+  const Model& original_float_model() const;
+  // Replaces parameters of original_float_model() by `values` (weights exactly on their grids,
+  // trained biases) in the model QuantSim works on from now on: float_model(), and so the
+  // prepared model, later calibrations and every export. Encodings are unchanged; encodings()
+  // records `technique` and notes() lists `notes`, both replacing an earlier tuning's. A name
+  // that is not a float initializer of the model, another shape, or a quantized weight off its
+  // grid throws kInvalidArgument naming the tensor; nothing is changed then.
+  void set_tuned_parameters(const std::map<std::string, Tensor>& values,
+                            AppliedTechnique technique, std::vector<std::string> notes);
 
  private:
   struct Encodings {
     std::map<std::string, Encoding> activations;  // by owning tensor
     std::map<std::string, Encoding> params;
+    // Grids of placement().implied_int32_biases: simulated, not exported.
+    std::map<std::string, Encoding> implied_biases;
   };
   struct FakeQuantStep {
     size_t output;
@@ -127,7 +146,8 @@ class QuantSim {
   // Weights (and biases not derived from other scales) from their values, and activations
   // whose range the configuration fixes.
   Encodings initial_encodings() const;
-  // Int32 bias grids from the current input and weight scales, except biases in `keep`.
+  // Int32 bias grids from the current input and weight scales, except biases in `keep`; the
+  // implied int32 biases too.
   void derive_bias_encodings(Encodings& encodings, const std::set<std::string>& keep) const;
   Encodings calibrated_encodings(const BatchReader& next_batch, const ProgressFn& progress,
                                  int64_t total_batches, CalibrationReport& report);
@@ -149,6 +169,10 @@ class QuantSim {
   std::unique_ptr<Engine> float_engine_;
   std::unique_ptr<Engine> quant_engine_;
   std::vector<std::vector<FakeQuantStep>> fake_quant_steps_;  // by node index
+  // Set by set_tuned_parameters: the model before tuning, the tuning and its notes.
+  std::shared_ptr<const Model> untuned_float_model_;
+  std::optional<AppliedTechnique> tuning_;
+  std::vector<std::string> tuning_notes_;
 };
 
 }  // namespace qsim

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "runtime/blas.h"
+#include "runtime/graph_fusion.h"
 #include "runtime/memory_plan.h"
 
 namespace qsim {
@@ -15,6 +16,9 @@ struct Engine::Plan {
     std::vector<int> inputs;   // value ids, -1 for absent
     std::vector<int> outputs;  // value ids, -1 for unused
     size_t workspace_bytes = 0;
+    // The views of those values (nullptr for absent or unused), set when memory is assigned.
+    std::vector<const Tensor*> input_views;
+    std::vector<Tensor*> output_views;
   };
   std::vector<ValueType> types;   // by value id
   std::vector<Tensor> constants;  // by value id; empty when not constant
@@ -38,7 +42,9 @@ std::map<std::string, std::string> find_unsupported_ops(const Model& model,
 }
 
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
-    : model_(std::move(model)), pool_(options.num_threads) {
+    : model_(options.fuse_layers ? std::make_shared<const Model>(fuse_for_inference(*model))
+                                 : std::move(model)),
+      pool_(options.num_threads) {
   use_single_threaded_blas();
   const KernelRegistry& registry = default_registry();
   auto missing = find_unsupported_ops(*model_, registry);
@@ -103,7 +109,7 @@ std::unique_ptr<Engine::Plan> Engine::make_plan(const std::vector<Shape>& shapes
   }
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     const Node& node = g.nodes[n];
-    Plan::Step step{n, {}, {}, 0};
+    Plan::Step step{n, {}, {}, 0, {}, {}};
     std::vector<const ValueType*> in_types;
     bool all_constant = true;
     for (const auto& name : node.inputs) {
@@ -222,6 +228,10 @@ void Engine::allocate_memory(Plan& plan) {
   }
   for (size_t id = 0; id < n_values; ++id)
     if (plan.constants[id].dtype() != DType::kUndefined) plan.views[id] = plan.constants[id];
+  for (auto& step : plan.steps) {
+    for (int id : step.inputs) step.input_views.push_back(id < 0 ? nullptr : &plan.views[id]);
+    for (int id : step.outputs) step.output_views.push_back(id < 0 ? nullptr : &plan.views[id]);
+  }
 }
 
 namespace {
@@ -248,14 +258,10 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& inputs, const RunHook
   for (size_t i = 0; i < inputs.size(); ++i) plan.views[plan.input_ids[i]] = inputs[i];
   const Graph& g = model_->graph;
   for (const auto& step : plan.steps) {
-    std::vector<const Tensor*> ins;
-    for (int id : step.inputs) ins.push_back(id < 0 ? nullptr : &plan.views[id]);
-    std::vector<Tensor*> outs;
-    for (int id : step.outputs) outs.push_back(id < 0 ? nullptr : &plan.views[id]);
-    RunContext ctx(g.nodes[step.node], ins, outs, plan.workspace.raw(), step.workspace_bytes,
-                   pool_);
+    RunContext ctx(g.nodes[step.node], step.input_views, step.output_views, plan.workspace.raw(),
+                   step.workspace_bytes, pool_);
     kernels_[step.node]->run(ctx);
-    if (hooks.after_node) hooks.after_node(step.node, g.nodes[step.node], outs);
+    if (hooks.after_node) hooks.after_node(step.node, g.nodes[step.node], step.output_views);
   }
   std::vector<Tensor> outputs;
   for (int id : plan.output_ids) outputs.push_back(plan.views[id].clone());

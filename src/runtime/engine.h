@@ -19,6 +19,11 @@ namespace qsim {
 
 struct EngineOptions {
   int num_threads = 1;
+  // Rewrite the graph for inference when the engine is made (runtime/graph_fusion.h): fold
+  // BatchNormalization into Conv and fuse activations into it. The engine then runs, and
+  // RunHooks see, the rewritten graph (model()), whose intermediate tensors are gone; turn it
+  // off to observe every tensor of the model as it is (QuantSim does).
+  bool fuse_layers = true;
 };
 
 // Optional callbacks of one run (QuantSim observes and fake-quantizes activations with them).
@@ -39,6 +44,7 @@ class Engine {
   Engine(std::shared_ptr<const Model> model, const EngineOptions& options = {});
   ~Engine();
 
+  // The graph the engine runs: the model, rewritten when EngineOptions::fuse_layers is set.
   const Model& model() const { return *model_; }
   int num_threads() const { return pool_.size(); }
   // Runs the graph; inputs follow model().graph.inputs order. Returns the graph outputs.

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,10 @@ struct ValueType {
 class InferContext {
  public:
   InferContext(const Node& node, std::vector<const ValueType*> inputs, int num_threads)
-      : node_(node), inputs_(std::move(inputs)), outputs_(node.outputs.size()), num_threads_(num_threads) {}
+      : node_(node),
+        inputs_(std::move(inputs)),
+        outputs_(node.outputs.size()),
+        num_threads_(num_threads) {}
 
   const Node& node() const { return node_; }
   size_t num_inputs() const { return inputs_.size(); }
@@ -68,12 +72,19 @@ class InferContext {
   int num_threads_;
 };
 
+// Views the caller's arrays of inputs and outputs, which must outlive it (the engine keeps
+// them in its plan, so that a run allocates nothing per node).
 class RunContext {
  public:
-  RunContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor*> outputs,
-             void* workspace, size_t workspace_bytes, ThreadPool& pool)
-      : node_(node), inputs_(std::move(inputs)), outputs_(std::move(outputs)),
-        workspace_(workspace), workspace_bytes_(workspace_bytes), pool_(pool) {}
+  RunContext(const Node& node, std::span<const Tensor* const> inputs,
+             std::span<Tensor* const> outputs, void* workspace, size_t workspace_bytes,
+             ThreadPool& pool)
+      : node_(node),
+        inputs_(inputs),
+        outputs_(outputs),
+        workspace_(workspace),
+        workspace_bytes_(workspace_bytes),
+        pool_(pool) {}
 
   const Node& node() const { return node_; }
   size_t num_inputs() const { return inputs_.size(); }
@@ -89,8 +100,8 @@ class RunContext {
 
  private:
   const Node& node_;
-  std::vector<const Tensor*> inputs_;
-  std::vector<Tensor*> outputs_;
+  std::span<const Tensor* const> inputs_;
+  std::span<Tensor* const> outputs_;
   void* workspace_;
   size_t workspace_bytes_;
   ThreadPool& pool_;

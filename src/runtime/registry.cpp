@@ -2,19 +2,21 @@
 
 namespace qsim {
 
-void KernelRegistry::add(const std::string& op_type, KernelFactory factory) {
-  factories_[op_type] = std::move(factory);
+void KernelRegistry::add(const std::string& op_type, KernelFactory factory,
+                         const std::string& domain) {
+  factories_[{domain, op_type}] = std::move(factory);
 }
 
-const KernelFactory* KernelRegistry::find(const std::string& op_type, const std::string& domain) const {
-  if (!domain.empty()) return nullptr;
-  auto it = factories_.find(op_type);
+const KernelFactory* KernelRegistry::find(const std::string& op_type,
+                                          const std::string& domain) const {
+  auto it = factories_.find({domain, op_type});
   return it == factories_.end() ? nullptr : &it->second;
 }
 
 std::vector<std::string> KernelRegistry::op_types() const {
   std::vector<std::string> names;
-  for (const auto& [name, factory] : factories_) names.push_back(name);
+  for (const auto& [key, factory] : factories_)
+    if (key.first.empty()) names.push_back(key.second);
   return names;
 }
 

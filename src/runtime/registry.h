@@ -1,22 +1,28 @@
-// Op type -> kernel factory for the default ONNX domain. Built once, read-only afterwards.
+// (Domain, op type) -> kernel factory: the default ONNX domain, and qsim's own domain for the
+// nodes its graph rewrites make. Built once, read-only afterwards.
 #pragma once
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/kernel.h"
 
 namespace qsim {
 
+// The domain of the ops qsim's graph rewrites make (runtime/graph_fusion.h), e.g. FusedConv.
+inline constexpr const char* kQsimDomain = "ai.qsim";
+
 class KernelRegistry {
  public:
-  void add(const std::string& op_type, KernelFactory factory);
+  void add(const std::string& op_type, KernelFactory factory, const std::string& domain = "");
   const KernelFactory* find(const std::string& op_type, const std::string& domain) const;
+  // Op types of the default domain.
   std::vector<std::string> op_types() const;
 
  private:
-  std::map<std::string, KernelFactory> factories_;
+  std::map<std::pair<std::string, std::string>, KernelFactory> factories_;  // by (domain, op)
 };
 
 // The registry with every op qsim implements (immutable after first use).

@@ -81,5 +81,6 @@ int run_calibrate_tests(void);
 int run_encodings_tests(void);
 int run_export_tests(void);
 int run_thread_tests(void);
+int run_adaround_tests(void);
 
 #endif

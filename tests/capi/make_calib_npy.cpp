@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   }
   try {
     const std::filesystem::path out(argv[1]);
-    std::filesystem::create_directories(out.parent_path());
+    if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
     const qsim::Tensor images =
         qsim::read_idx("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
     qsim::write_npy(out.string(), qsim::idx_images_to_nchw(images, 0, std::atoll(argv[2])));

@@ -167,5 +167,6 @@ int main(int argc, char** argv) {
   failed += run_encodings_tests();
   failed += run_export_tests();
   failed += run_thread_tests();
+  failed += run_adaround_tests();
   return failed;
 }

@@ -147,5 +147,33 @@ expect_fail "junk.npy" "$QSIM" run "$MODEL" --encodings "$WORK/junk.npy" --input
 expect_fail "has no quantizer" "$QSIM" run "$SRC/models/mobilenet_fmnist.onnx" --encodings "$WORK/q1/resnet_fmnist.encodings.json" --input "$WORK/eval.npy" --output "$WORK/o"
 expect_fail "--config needs --encodings" "$QSIM" run "$MODEL" --config "$WORK/lstm.json" --input "$WORK/eval.npy" --output "$WORK/o"
 
+# --- quantize --adaround / --adaquant: the same bytes for a seed whatever the threads and the
+# memory budget, the technique in the encodings, progress on a terminal, bad options
+W4="--per-channel --weight-bits 4 --calib-method minmax"
+ADA="$W4 --adaround-iterations 20 --adaround-samples 64"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/ada1" --adaround $ADA --seed 3
+all_exported "$WORK/ada1" resnet_fmnist && ok || bad "--adaround did not write the 5 files: $(ls -A "$WORK/ada1")"
+grep -q "AdaRound: 20 iterations per layer on 64 samples" "$WORK/out" && ok || bad "--adaround summary: $(cat "$WORK/out")"
+grep -q '"adaround"' "$WORK/ada1/resnet_fmnist.encodings.json" && ok || bad "the encodings do not record AdaRound"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/ada2" --adaround $ADA --seed 3 --threads 2 --memory-budget 0
+same=1; for f in $EXPORTS; do cmp -s "$WORK/ada1/resnet_fmnist.$f" "$WORK/ada2/resnet_fmnist.$f" || same=0; done
+[ "$same" -eq 1 ] && ok || bad "--adaround with 2 threads and no memory budget exported other bytes"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/ada3" --adaround $ADA --seed 4
+cmp -s "$WORK/ada1/resnet_fmnist.onnx" "$WORK/ada3/resnet_fmnist.onnx" && bad "--seed does not change AdaRound's draws" || ok
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/nearest" $W4
+cmp -s "$WORK/ada1/resnet_fmnist.onnx" "$WORK/nearest/resnet_fmnist.onnx" && bad "AdaRound left nearest rounding" || ok
+cmp -s "$WORK/ada1/resnet_fmnist.encodings.fbs" "$WORK/nearest/resnet_fmnist.encodings.fbs" && bad "the encodings do not differ in the technique record" || ok
+$PY -c "import json; a=json.load(open('$WORK/ada1/resnet_fmnist.encodings.json')); b=json.load(open('$WORK/nearest/resnet_fmnist.encodings.json')); assert a['param_encodings'] == b['param_encodings'] and a['activation_encodings'] == b['activation_encodings']" && ok || bad "AdaRound changed the encodings"
+expect_ok "$QSIM" run "$WORK/ada1/resnet_fmnist.onnx" --encodings "$WORK/ada1/resnet_fmnist.encodings.fbs" --input "$WORK/eval.npy" --output "$WORK/r_ada"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/adaq" --adaquant $ADA
+grep -q '"adaquant"' "$WORK/adaq/resnet_fmnist.encodings.json" && ok || bad "the encodings do not record AdaQuant"
+script -qec "'$QSIM' quantize '$MODEL' --calib '$WORK/calib.npy' --out '$WORK/ada_tty' --adaround $ADA" /dev/null >"$WORK/tty" 2>&1
+grep -q "\[#*\] adaround layer 10/10 Gemm '/fc/Gemm': iteration 20/20" "$WORK/tty" && ok || bad "no AdaRound progress on a terminal: $(tail -c 300 "$WORK/tty")"
+expect_fail "--adaround-iterations" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --adaround-iterations 0
+expect_fail "--adaround-samples" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --adaround-samples lots
+expect_fail "not both" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --adaquant
+expect_fail "need --adaround or --adaquant" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --seed 3
+expect_fail "--memory-budget" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --memory-budget -1
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,9 +1,12 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 
 #include "graph/onnx_import.h"
 #include "runtime/engine.h"
+#include "techniques/bn_fold.h"
+#include "test_quantsim_data.h"
 
 using namespace qsim;
 
@@ -57,4 +60,91 @@ TEST_CASE("reference models give bit-identical results with 1 and 2 threads, run
     differing_runs += std::memcmp(got.raw(), expected.raw(), expected.byte_size()) != 0;
   }
   CHECK(differing_runs == 0);
+}
+
+namespace {
+
+std::shared_ptr<const Model> reference_model(const std::string& file) {
+  return std::make_shared<const Model>(load_onnx_file(testdata::model_path(file)));
+}
+
+// Runs `engine` and counts the nodes its hooks report.
+Tensor run_counting(Engine& engine, const Tensor& images, size_t* reported) {
+  *reported = 0;
+  RunHooks hooks;
+  hooks.after_node = [&](size_t, const Node&, const std::vector<Tensor*>&) { ++*reported; };
+  return engine.run({images}, hooks).at(0);
+}
+
+}  // namespace
+
+// Folding BatchNormalization rounds differently; fusing activations and Adds into FusedConv
+// must change nothing, so once batch norms are folded (as QuantSim folds them) the fused and
+// the unfused graph agree bit for bit.
+TEST_CASE("fused layers give the bits of the graph as it is once batch norms are folded") {
+  const Tensor images = testdata::test_images(0, 64);
+  for (const std::string& file : testdata::reference_models()) {
+    INFO(file);
+    auto folded = std::make_shared<const Model>(fold_batch_norms(*reference_model(file)).model);
+    Engine fused(folded, EngineOptions{2, true});
+    Engine unfused(folded, EngineOptions{2, false});
+    size_t fused_nodes = 0, unfused_nodes = 0;
+    const Tensor expected = run_counting(unfused, images, &unfused_nodes);
+    const Tensor got = run_counting(fused, images, &fused_nodes);
+    CHECK(std::memcmp(got.raw(), expected.raw(), expected.byte_size()) == 0);
+    CHECK(unfused_nodes == folded->graph.nodes.size());
+    CHECK(fused_nodes == fused.model().graph.nodes.size());
+    CHECK(fused_nodes < unfused_nodes);
+  }
+}
+
+TEST_CASE("fused reference models stay within 1e-5 of the unfused graph, top-1 for top-1") {
+  const Tensor images = testdata::test_images(0, 256);
+  for (const std::string& file : testdata::reference_models()) {
+    INFO(file);
+    auto model = reference_model(file);
+    const Tensor fused = Engine(model, EngineOptions{1, true}).run({images}).at(0);
+    const Tensor unfused = Engine(model, EngineOptions{1, false}).run({images}).at(0);
+    double diff = 0.0, scale = 0.0;
+    for (int64_t i = 0; i < fused.size(); ++i) {
+      diff = std::max(
+          diff, std::fabs(static_cast<double>(fused.data<float>()[i]) - unfused.data<float>()[i]));
+      scale = std::max(scale, std::fabs(static_cast<double>(unfused.data<float>()[i])));
+    }
+    CHECK(diff / scale < 1e-5);
+    for (int64_t row = 0; row < images.dim(0); ++row)
+      CHECK(testdata::argmax_row(fused, row) == testdata::argmax_row(unfused, row));
+  }
+}
+
+TEST_CASE("fusion leaves a Conv whose output is a graph output or read twice as it is") {
+  auto model = std::make_shared<Model>();
+  model->opset = 13;
+  Tensor w(DType::kFloat32, {2, 1, 1, 1});
+  w.data<float>()[0] = 1.5f;
+  w.data<float>()[1] = -0.5f;
+  model->graph.initializers["w"] = w;
+  auto node = [](const std::string& op, std::vector<std::string> inputs, std::string output) {
+    Node n;
+    n.name = output;
+    n.op_type = op;
+    n.inputs = std::move(inputs);
+    n.outputs = {std::move(output)};
+    return n;
+  };
+  // c1 is a graph output; c2 is read by the Relu and by the Add.
+  model->graph.nodes = {node("Conv", {"x", "w"}, "c1"), node("Relu", {"c1"}, "r1"),
+                        node("Conv", {"x", "w"}, "c2"), node("Relu", {"c2"}, "r2"),
+                        node("Add", {"c2", "r2"}, "y")};
+  model->graph.inputs.push_back({"x", DType::kFloat32, 0, {}});
+  for (const char* out : {"c1", "r1", "y"})
+    model->graph.outputs.push_back({out, DType::kUndefined, 0, {}});
+  Engine fused(model, EngineOptions{1, true});
+  CHECK(fused.model().graph.nodes.size() == model->graph.nodes.size());
+  Tensor x(DType::kFloat32, {1, 1, 4, 4});
+  for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = static_cast<float>(i % 5) - 2.0f;
+  const auto got = fused.run({x});
+  const auto expected = Engine(model, EngineOptions{1, false}).run({x});
+  for (size_t o = 0; o < got.size(); ++o)
+    CHECK(std::memcmp(got[o].raw(), expected[o].raw(), expected[o].byte_size()) == 0);
 }

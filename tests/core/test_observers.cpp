@@ -674,3 +674,20 @@ TEST_CASE("observer throughput and real-data errors", "[.][benchmark]") {
     }
   }
 }
+
+TEST_CASE("entropy on ReLU outputs clips less with the grid's levels than with ORT's 128") {
+  // A ReLU of a bell: half exact zeros, whose spike makes coarse merging clip hard.
+  std::vector<float> relu_like = gaussian(800000, 1.0, 21);
+  for (float& x : relu_like) x = std::max(x, 0.0f);
+  auto range_top = [&](int quantized_bins) {
+    ObserverOptions options;
+    options.entropy_quantized_bins = quantized_bins;
+    return observer_of(CalibrationMethod::kEntropy, relu_like, 1, options)
+        ->encoding(8, Symmetry::kAsymmetric)
+        .max(8);
+  };
+  const float grid_levels = range_top(0), ort_default = range_top(128);
+  INFO("range top with the grid's levels " << grid_levels << ", with ORT's 128 " << ort_default);
+  CHECK(grid_levels > ort_default);
+  CHECK(grid_levels == range_top(512));  // 256 levels over [0, t] for uint8
+}

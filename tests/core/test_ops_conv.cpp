@@ -1,7 +1,8 @@
-// Conv, ConvTranspose, Gemm, MatMul, BatchNormalization and pooling kernels against slow
-// obvious references: the paths the ONNX conformance suite does not reach (groups,
-// depthwise with a multiplier, 1x1, dilations with strides, 1-D and 3-D, work split into
-// several tasks, broadcasting) and bitwise identical results for any thread count.
+// Conv, FusedConv, ConvTranspose, Gemm, MatMul, BatchNormalization and pooling kernels against
+// slow obvious references: the paths the ONNX conformance suite does not reach (groups,
+// depthwise with a multiplier, 1x1, dilations with strides, 1-D and 3-D, the direct
+// kernels' tiles, remainders and tasks, broadcasting) and bitwise identical results for any
+// thread count.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -278,6 +279,62 @@ TEST_CASE("Conv matches a direct convolution on every path and thread count") {
        3,
        {{3, 3, 3}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}},
        false},
+      // The direct kernels (conv_direct.h): flat tiles with a remainder of a 7x7 plane,
+      // filters not a whole number of blocks.
+      {"7x7 planes: whole vectors and a remainder",
+       {5, 16, 7, 7},
+       21,
+       1,
+       {{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
+       true},
+      {"4x4 planes of stride-2 phases, tiles spanning images",
+       {5, 9, 7, 7},
+       20,
+       1,
+       {{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
+       true},
+      {"1x1 stride 2 onto 4x4 planes",
+       {7, 16, 7, 7},
+       32,
+       1,
+       {{1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}},
+       false},
+      {"1x1 in place on 7x7 planes",
+       {4, 24, 7, 7},
+       13,
+       1,
+       {{1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
+       true},
+      {"pads wider than same, 5x5, dilated",
+       {2, 3, 9, 8},
+       9,
+       1,
+       {{5, 5}, {1, 1}, {4, 3, 4, 5}, {2, 1}},
+       true},
+      {"window kernel: 3x3 outputs",
+       {3, 6, 5, 5},
+       18,
+       1,
+       {{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
+       true},
+      {"window kernel: valid padding, stride 1",
+       {2, 5, 10, 12},
+       40,
+       1,
+       {{3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
+       true},
+      {"one input channel, 28x28 stem",
+       {3, 1, 28, 28},
+       16,
+       1,
+       {{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
+       true},
+      {"depthwise on blocks of 16 channels, stride 2",
+       {3, 40, 14, 14},
+       40,
+       40,
+       {{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
+       true},
   };
   for (const auto& c : cases) {
     SECTION(c.name) {
@@ -292,6 +349,176 @@ TEST_CASE("Conv matches a direct convolution on every path and thread count") {
       if (c.bias) inputs.push_back(b);
       check_all_thread_counts(model, inputs,
                               reference_conv(x, w, c.bias ? &b : nullptr, c.window, c.groups));
+    }
+  }
+}
+
+TEST_CASE("Conv with constant weights, packed once, gives the bits of the same weights as inputs") {
+  const std::vector<ConvCase> cases = {
+      {"flat", {3, 8, 9, 9}, 12, 1, {{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}}, true},
+      {"window", {3, 8, 3, 3}, 20, 1, {{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}}, true},
+      {"blocked depthwise", {2, 20, 6, 6}, 20, 20, {{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}}, false},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.name) {
+      Shape w_shape = {c.filters, c.x[1] / c.groups};
+      w_shape.insert(w_shape.end(), c.window.kernel.begin(), c.window.kernel.end());
+      const Tensor x = random_tensor(c.x, 7), w = random_tensor(w_shape, 8);
+      const Tensor b = random_tensor({c.filters}, 9);
+      auto attributes = c.window.attributes();
+      attributes["group"] = int_attr(c.groups);
+      const std::string bias = c.bias ? "b" : "";
+      auto as_inputs = one_node("Conv", 13, {"x", "w", bias}, attributes);
+      auto as_constants = one_node("Conv", 13, {"x", "w", bias}, attributes);
+      as_constants->graph.inputs.resize(1);
+      as_constants->graph.initializers["w"] = w;
+      if (c.bias) as_constants->graph.initializers["b"] = b;
+      std::vector<Tensor> inputs = {x, w};
+      if (c.bias) inputs.push_back(b);
+      const std::vector<float> expected = values_of<float>(run_model(as_inputs, inputs, 1).at(0));
+      Engine engine(as_constants, EngineOptions{2});
+      for (int run = 0; run < 2; ++run) CHECK(values_of<float>(engine.run({x}).at(0)) == expected);
+    }
+  }
+}
+
+namespace {
+
+// Depthwise convolution in float, as its kernels must compute it: bias, then every tap in
+// (kh, kw) order, a tap in the padding adding 0 * w.
+Tensor float_order_depthwise(const Tensor& x, const Tensor& w, const Tensor& b, const Window& win) {
+  const int64_t batch = x.dim(0), channels = x.dim(1), h = x.dim(2), width = x.dim(3);
+  const int64_t oh = win.out_dim(h, 0), ow = win.out_dim(width, 1);
+  Tensor y(DType::kFloat32, {batch, channels, oh, ow});
+  float* out = y.data<float>();
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          float acc = b.data<float>()[c];
+          for (int64_t kh = 0; kh < win.kernel[0]; ++kh)
+            for (int64_t kw = 0; kw < win.kernel[1]; ++kw) {
+              const int64_t r = i * win.strides[0] - win.pads[0] + kh * win.dilations[0];
+              const int64_t q = j * win.strides[1] - win.pads[1] + kw * win.dilations[1];
+              const bool inside = r >= 0 && r < h && q >= 0 && q < width;
+              const float v =
+                  inside ? x.data<float>()[((n * channels + c) * h + r) * width + q] : 0.0f;
+              const float product =
+                  v * w.data<float>()[(c * win.kernel[0] + kh) * win.kernel[1] + kw];
+              acc += product;
+            }
+          *out++ = acc;
+        }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("depthwise Conv gives the bits of bias + taps in order on blocks and on planes") {
+  const std::vector<std::pair<Shape, Window>> cases = {
+      {{3, 20, 14, 14}, {{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}}},  // blocks of 16 channels
+      {{2, 33, 7, 7}, {{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}}},    // blocks, stride 2
+      {{2, 5, 3, 3}, {{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}}},     // planes of 9: per plane
+      {{1, 4, 9, 9}, {{5, 5}, {1, 1}, {4, 4, 4, 4}, {2, 2}}},     // dilated, blocks
+  };
+  for (const auto& [shape, window] : cases) {
+    const int64_t channels = shape[1];
+    const Tensor x = random_tensor(shape, 11);
+    const Tensor w = random_tensor({channels, 1, window.kernel[0], window.kernel[1]}, 12);
+    const Tensor b = random_tensor({channels}, 13);
+    auto attributes = window.attributes();
+    attributes["group"] = int_attr(channels);
+    const std::vector<float> expected = values_of<float>(float_order_depthwise(x, w, b, window));
+    for (int threads : {1, 3})
+      CHECK(values_of<float>(
+                run_model(one_node("Conv", 13, {"x", "w", "b"}, attributes), {x, w, b}, threads)
+                    .at(0)) == expected);
+  }
+}
+
+namespace {
+
+// A graph of `nodes` over graph inputs `inputs` (weights among them become initializers when
+// given in `constants`) with one output "y".
+std::shared_ptr<Model> graph_of(std::vector<Node> nodes, const std::vector<std::string>& inputs,
+                                const std::map<std::string, Tensor>& constants, int64_t opset) {
+  auto model = std::make_shared<Model>();
+  model->opset = opset;
+  model->graph.nodes = std::move(nodes);
+  for (const auto& name : inputs) model->graph.inputs.push_back({name, DType::kUndefined, 0, {}});
+  model->graph.initializers = constants;
+  model->graph.outputs.push_back({"y", DType::kUndefined, 0, {}});
+  return model;
+}
+
+Node make_node(const std::string& op, std::vector<std::string> inputs, std::string output,
+               std::map<std::string, Attribute> attributes = {}) {
+  Node node;
+  node.name = op + "_" + output;
+  node.op_type = op;
+  node.inputs = std::move(inputs);
+  node.outputs = {std::move(output)};
+  node.attributes = std::move(attributes);
+  return node;
+}
+
+}  // namespace
+
+TEST_CASE("FusedConv gives the bits of the Conv, Add and activation it replaces") {
+  const Tensor x = random_tensor({2, 6, 9, 9}, 21);
+  const std::map<std::string, Tensor> weights = {{"w", random_tensor({10, 6, 3, 3}, 22)},
+                                                 {"b", random_tensor({10}, 23)},
+                                                 {"low", make_scalar_float(-0.3f)},
+                                                 {"high", make_scalar_float(0.4f)}};
+  const Window same{{3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}};
+  const Node conv = make_node("Conv", {"x", "w", "b"}, "c", same.attributes());
+  struct Case {
+    const char* name;
+    std::vector<Node> after;  // nodes after the Conv
+    Shape sum;                // shape of a sum input "z", empty for none
+    int64_t opset;
+  };
+  const std::vector<Case> cases = {
+      {"Relu", {make_node("Relu", {"c"}, "y")}, {}, 13},
+      {"Clip with constant bounds", {make_node("Clip", {"c", "low", "high"}, "y")}, {}, 13},
+      {"HardSigmoid and Mul",
+       {make_node("HardSigmoid", {"c"}, "h", {{"alpha", float_attr(0.3f)}}),
+        make_node("Mul", {"h", "c"}, "y")},
+       {},
+       13},
+      {"HardSwish", {make_node("HardSwish", {"c"}, "y")}, {}, 14},
+      {"Add of the same shape, then Relu",
+       {make_node("Add", {"z", "c"}, "s"), make_node("Relu", {"s"}, "y")},
+       {2, 10, 9, 9},
+       13},
+      {"Add broadcasting its other operand",
+       {make_node("Add", {"c", "z"}, "y")},
+       {1, 10, 1, 9},
+       13},
+      {"Add broadcasting the convolution, then Clip",
+       {make_node("Add", {"c", "z"}, "s"), make_node("Clip", {"s", "low", "high"}, "y")},
+       {3, 2, 10, 9, 9},
+       13},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.name) {
+      std::vector<Node> nodes = {conv};
+      nodes.insert(nodes.end(), c.after.begin(), c.after.end());
+      std::vector<std::string> inputs = {"x"};
+      std::vector<Tensor> values = {x};
+      if (!c.sum.empty()) {
+        inputs.push_back("z");
+        values.push_back(random_tensor(c.sum, 24));
+      }
+      auto model = graph_of(nodes, inputs, weights, c.opset);
+      Engine fused(model, EngineOptions{2, true});
+      Engine unfused(model, EngineOptions{2, false});
+      REQUIRE(fused.model().graph.nodes.size() == 1);
+      CHECK(fused.model().graph.nodes[0].op_type == "FusedConv");
+      const Tensor expected = unfused.run(values).at(0);
+      const Tensor got = fused.run(values).at(0);
+      REQUIRE(got.shape() == expected.shape());
+      CHECK(values_of<float>(got) == values_of<float>(expected));
     }
   }
 }

@@ -1,7 +1,6 @@
 // QuantSim (src/quant/quantsim.h): calibration and simulation on real Fashion-MNIST data.
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -335,29 +334,4 @@ TEST_CASE("the weight calibration method is chosen separately from the activatio
   }
   // Weights do not depend on calibration data: both sessions have them before calibrating.
   CHECK(with_pow2.activations.empty());
-}
-
-TEST_CASE("simulated forward pass cost relative to float", "[.perf]") {
-  for (const std::string& file : testdata::reference_models()) {
-    QuantSim sim(reference_model(file), w8a8_per_channel_minmax());
-    sim.calibrate(train_reader(0, 100), nullptr);
-    const std::vector<Tensor> input = {testdata::test_images(0, 64)};
-    auto median_seconds = [&](const RunFn& run) {
-      std::vector<double> times;
-      for (int i = 0; i < 31; ++i) {
-        auto start = std::chrono::steady_clock::now();
-        run(input);
-        times.push_back(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      }
-      std::nth_element(times.begin(), times.begin() + 15, times.end());
-      return times[15];
-    };
-    median_seconds([&](const auto& in) { return sim.run_quantized(in); });  // warm-up
-    const double float_s = median_seconds([&](const auto& in) { return sim.run_float(in); });
-    const double quant_s = median_seconds([&](const auto& in) { return sim.run_quantized(in); });
-    std::printf("%s batch 64, 1 thread: float %.2f ms, simulated %.2f ms, ratio %.3f\n",
-                file.c_str(), float_s * 1e3, quant_s * 1e3, quant_s / float_s);
-    CHECK(quant_s / float_s <= 1.3);
-  }
 }

@@ -1,14 +1,17 @@
-// Conv and ConvTranspose on float32 tensors with 1 to 3 spatial dimensions. The heavy work
-// is OpenBLAS sgemm (the serial build: qsim threads by splitting the work into tasks);
-// depthwise convolutions use a direct kernel instead (depthwise.h).
+// Conv, FusedConv (a Conv with its bias, a sum input and an activation applied as outputs are
+// written; made by the graph rewrite, runtime/graph_fusion.h) and ConvTranspose on float32
+// tensors with 1 to 3 spatial dimensions. Ungrouped 1-D and 2-D convolutions use the direct
+// kernels of conv_direct.h, depthwise ones the per-plane kernel of depthwise.h; the others go
+// through OpenBLAS sgemm (one BLAS thread: qsim threads by splitting the work into tasks).
 //
 // Work is cut into tasks whose boundaries depend on the shapes only, never on the thread
 // count, so every output element is computed by the same arithmetic however many threads run.
-#include "runtime/blas.h"
-
 #include <algorithm>
 #include <span>
 
+#include "runtime/blas.h"
+#include "runtime/ops/broadcast.h"
+#include "runtime/ops/conv_direct.h"
 #include "runtime/ops/conv_params.h"
 #include "runtime/ops/depthwise.h"
 #include "runtime/ops/im2col.h"
@@ -172,10 +175,36 @@ ConvSetup conv_setup(const Node& node, const WindowAttributes& attrs, int64_t gr
   return s;
 }
 
+// The input of a FusedConv added to its outputs before the activation (an Add's other
+// operand).
+constexpr size_t kSumInput = 3;
+
+// How a convolution runs: a direct kernel (conv_direct.h), the blocked depthwise kernel, or
+// the general ones (im2col + sgemm, the per-plane depthwise kernel) followed by a separate
+// pass for what a FusedConv adds.
+enum class ConvMethod { kFlat, kWindow, kBlockedDepthwise, kGeneral };
+
+ConvMethod conv_method(const ConvSetup& s, bool has_sum) {
+  switch (direct_conv_path(s.g, s.groups)) {
+    case DirectConvPath::kFlat:
+      return ConvMethod::kFlat;
+    case DirectConvPath::kWindow:
+      return ConvMethod::kWindow;
+    default:
+      break;
+  }
+  const bool one_filter_per_channel = s.depthwise() && s.group_filters() == 1;
+  return one_filter_per_channel && !has_sum && BlockedWindow::fits(s.g)
+             ? ConvMethod::kBlockedDepthwise
+             : ConvMethod::kGeneral;
+}
+
 class ConvKernel : public Kernel {
  public:
-  explicit ConvKernel(const Node& node)
-      : attrs_(parse_window_attributes(node)), groups_(parse_group(node)) {}
+  ConvKernel(const Node& node, const Activation& activation)
+      : attrs_(parse_window_attributes(node)),
+        groups_(parse_group(node)),
+        activation_(activation) {}
 
   void infer(InferContext& ctx) override {
     ctx.expect_dtype(0, DType::kFloat32);
@@ -183,24 +212,147 @@ class ConvKernel : public Kernel {
     const ConvSetup s =
         conv_setup(ctx.node(), attrs_, groups_, ctx.input(0).shape, ctx.input(1).shape);
     check_bias(ctx, s.filters);
-    ctx.set_output(0, DType::kFloat32, output_shape(s.batch, s.filters, s.g.out_shape()));
-    request_thread_scratch(ctx, s.scratch_bytes());
+    const Shape y = output_shape(s.batch, s.filters, s.g.out_shape());
+    const Shape out = summed_shape(ctx, y);
+    ctx.set_output(0, DType::kFloat32, out);
+    const bool fused_sum = ctx.has_input(kSumInput) && ctx.input(kSumInput).shape == y;
+    const ConvMethod method = conv_method(s, fused_sum);
+    const size_t staging = out == y ? 0 : element_count(y) * sizeof(float);
+    ctx.request_workspace(round_to_line(scratch_bytes(s, method)) * ctx.num_threads() + staging);
+    if (method == ConvMethod::kGeneral) return;
+    constant_weights_ =
+        ctx.input(1).constant != nullptr && (!ctx.has_input(2) || ctx.input(2).constant != nullptr);
+    if (constant_weights_)
+      packed_weights(method, s, ctx.input(1).constant->data<float>(),
+                     ctx.has_input(2) ? ctx.input(2).constant->data<float>() : nullptr);
   }
 
+  // A sum input of the convolution's shape is added as outputs are written; one that
+  // broadcasts is added by a separate pass, after the convolution has gone to the output or,
+  // when the sum makes the output larger, to the workspace.
   void run(RunContext& ctx) override {
-    const Tensor& x = ctx.input(0);
-    const Tensor& w = ctx.input(1);
-    const ConvSetup s = conv_setup(ctx.node(), attrs_, groups_, x.shape(), w.shape());
-    if (s.depthwise()) {
-      run_depthwise(ctx, s, x.data<float>(), w.data<float>(), bias_data(ctx),
-                    ctx.output(0).data<float>());
-    } else {
-      run_gemm(ctx, s, x.data<float>(), w.data<float>(), bias_data(ctx),
-               ctx.output(0).data<float>());
+    const ConvSetup s =
+        conv_setup(ctx.node(), attrs_, groups_, ctx.input(0).shape(), ctx.input(1).shape());
+    const Shape y_shape = output_shape(s.batch, s.filters, s.g.out_shape());
+    const Tensor* z = ctx.has_input(kSumInput) ? &ctx.input(kSumInput) : nullptr;
+    Tensor& out = ctx.output(0);
+    if (z == nullptr || z->shape() == y_shape) {
+      const ConvMethod method = conv_method(s, z != nullptr);
+      compute(ctx, s, method, z == nullptr ? nullptr : z->data<float>(), activation_,
+              out.data<float>());
+      return;
     }
+    const ConvMethod method = conv_method(s, false);
+    const size_t staging = round_to_line(scratch_bytes(s, method)) * ctx.pool().size();
+    Tensor y = out.shape() == y_shape
+                   ? out
+                   : Tensor::view(DType::kFloat32, y_shape,
+                                  static_cast<std::byte*>(ctx.workspace()) + staging);
+    compute(ctx, s, method, nullptr, Activation{}, y.data<float>());
+    broadcast_binary<float, float, float>(ctx.pool(), y, *z, out,
+                                          [](float a, float b) { return a + b; });
+    apply_epilogue(activation_, nullptr, out.data<float>(), out.size());
   }
 
  private:
+  // The output's shape: the convolution's, broadcast with a FusedConv's sum input.
+  static Shape summed_shape(const InferContext& ctx, const Shape& y) {
+    if (!ctx.has_input(kSumInput)) return y;
+    ctx.expect_dtype(kSumInput, DType::kFloat32);
+    return broadcast_shapes(y, ctx.input(kSumInput).shape, ctx.node().label());
+  }
+
+  static size_t scratch_bytes(const ConvSetup& s, ConvMethod method) {
+    switch (method) {
+      case ConvMethod::kFlat:
+      case ConvMethod::kWindow:
+        return direct_conv(s, method).scratch_bytes();
+      case ConvMethod::kBlockedDepthwise:
+        return BlockedWindow(s.g).scratch_bytes();
+      default:
+        return s.scratch_bytes();
+    }
+  }
+
+  // y = activation(convolution + z), z of y's shape or nullptr.
+  void compute(RunContext& ctx, const ConvSetup& s, ConvMethod method, const float* z,
+               const Activation& activation, float* y) {
+    const float* x = ctx.input(0).data<float>();
+    const float* w = ctx.input(1).data<float>();
+    const float* bias = bias_data(ctx);
+    switch (method) {
+      case ConvMethod::kFlat:
+      case ConvMethod::kWindow:
+        return run_direct(ctx, s, method, x, packed_weights(method, s, w, bias), z, activation, y);
+      case ConvMethod::kBlockedDepthwise:
+        return run_blocked_depthwise(ctx, s, x, packed_weights(method, s, w, bias), activation, y);
+      case ConvMethod::kGeneral:
+        break;
+    }
+    if (s.depthwise()) {
+      run_depthwise(ctx, s, x, w, bias, y);
+    } else {
+      run_gemm(ctx, s, x, w, bias, y);
+    }
+    if (z != nullptr || activation.kind != Activation::Kind::kNone)
+      apply_epilogue(activation, z, y,
+                     element_count(output_shape(s.batch, s.filters, s.g.out_shape())));
+  }
+
+  static DirectConv direct_conv(const ConvSetup& s, ConvMethod method) {
+    return DirectConv(method == ConvMethod::kFlat ? DirectConvPath::kFlat : DirectConvPath::kWindow,
+                      s.g, s.batch, s.channels, s.filters);
+  }
+
+  // The weights packed for `method`; packed once when they are constants of the model, on
+  // every run otherwise. A depthwise layer packs like a convolution over one channel.
+  const PackedConvWeights& packed_weights(ConvMethod method, const ConvSetup& s, const float* w,
+                                          const float* bias) {
+    const int64_t block = method == ConvMethod::kFlat ? filter_block(DirectConvPath::kFlat)
+                                                      : filter_block(DirectConvPath::kWindow);
+    PackedCache& cache = packed_[method == ConvMethod::kFlat ? 0 : 1];
+    if (!constant_weights_ || cache.weights != w || cache.bias != bias) {
+      cache.packed =
+          pack_conv_weights(block, w, bias, s.filters, s.group_channels(), s.g.kernel_size());
+      cache.weights = constant_weights_ ? w : nullptr;
+      cache.bias = bias;
+    }
+    return cache.packed;
+  }
+
+  static void run_direct(RunContext& ctx, const ConvSetup& s, ConvMethod method, const float* x,
+                         const PackedConvWeights& packed, const float* z,
+                         const Activation& activation, float* y) {
+    const DirectConv conv = direct_conv(s, method);
+    run_tasks(
+        ctx, conv.task_count(), conv.ops_per_task(), conv.scratch_bytes(),
+        [&](std::byte* scratch) { conv.prepare_scratch(scratch); },
+        [&](int64_t t, std::byte* scratch) {
+          conv.run_task(t, x, packed, z, activation, y, scratch);
+        });
+  }
+
+  // One task per block of 16 channels of an image.
+  static void run_blocked_depthwise(RunContext& ctx, const ConvSetup& s, const float* x,
+                                    const PackedConvWeights& packed, const Activation& activation,
+                                    float* y) {
+    const BlockedWindow conv(s.g);
+    constexpr int64_t kBlock = BlockedWindow::kBlock;
+    const int64_t blocks = ceil_div(s.channels, kBlock);
+    const int64_t taps = s.g.kernel_size();
+    run_tasks(
+        ctx, s.batch * blocks, kBlock * taps * s.g.out_size(), conv.scratch_bytes(),
+        [&](std::byte* scratch) { conv.prepare_scratch(0.0f, scratch); },
+        [&](int64_t t, std::byte* scratch) {
+          const int64_t n = t / blocks;
+          const int64_t first = t % blocks * kBlock;
+          conv.run_depthwise(
+              x + (n * s.channels + first) * s.g.in_size(), std::min(kBlock, s.channels - first),
+              packed.weights.data<float>() + first * taps, packed.bias.data<float>() + first,
+              activation, scratch, y + (n * s.channels + first) * s.g.out_size());
+        });
+  }
+
   static void run_gemm(RunContext& ctx, const ConvSetup& s, const float* x, const float* w,
                        const float* bias, float* y) {
     auto prepare = [&](std::byte* scratch) {
@@ -286,8 +438,17 @@ class ConvKernel : public Kernel {
         });
   }
 
+  struct PackedCache {
+    const float* weights = nullptr;  // what `packed` was made from; nullptr: nothing cached
+    const float* bias = nullptr;
+    PackedConvWeights packed;
+  };
+
   WindowAttributes attrs_;
   int64_t groups_;
+  Activation activation_;
+  bool constant_weights_ = false;
+  PackedCache packed_[2];  // blocks of 8 filters (flat), of 16 (window, depthwise)
 };
 
 // ----- ConvTranspose: the adjoint of Conv, as sgemm (W^T X) then col2im -----
@@ -399,8 +560,16 @@ void register_conv_ops(KernelRegistry& registry) {
   registry.add("Conv", [](const Node& node, int64_t) -> std::unique_ptr<Kernel> {
     check_known_attributes(node,
                            {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
-    return std::make_unique<ConvKernel>(node);
+    return std::make_unique<ConvKernel>(node, Activation{});
   });
+  registry.add(
+      "FusedConv",
+      [](const Node& node, int64_t) -> std::unique_ptr<Kernel> {
+        check_known_attributes(node, {"activation", "activation_params", "auto_pad", "dilations",
+                                      "group", "kernel_shape", "pads", "strides"});
+        return std::make_unique<ConvKernel>(node, parse_activation(node));
+      },
+      kQsimDomain);
   registry.add("ConvTranspose", [](const Node& node, int64_t) -> std::unique_ptr<Kernel> {
     check_known_attributes(node, {"auto_pad", "dilations", "group", "kernel_shape",
                                   "output_padding", "output_shape", "pads", "strides"});

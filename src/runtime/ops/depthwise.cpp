@@ -1,5 +1,8 @@
 #include "runtime/ops/depthwise.h"
 
+#include <array>
+#include <limits>
+
 namespace qsim {
 namespace {
 
@@ -91,12 +94,232 @@ void depthwise_conv_plane(const WindowGeometry& g, const PlaneLayout& layout, co
       g, layout, in_plane, bias,
       [weights](int64_t tap) {
         const float weight = weights[tap];
-        return [weight](auto acc, auto x) { return acc + weight * x; };
+        return [weight](auto& acc, const auto& x) { acc += weight * x; };
       },
       [&](int64_t row, const float* grid_row) {
         copy_strided(out_plane + row * width, grid_row, width, 1);
       },
       scratch);
+}
+
+}  // namespace qsim
+
+namespace qsim {
+namespace {
+
+using Vec = Simd<float>::type;
+typedef int32_t IntVec __attribute__((vector_size(sizeof(Vec))));
+constexpr int kLanes = sizeof(Vec) / sizeof(float);
+static_assert(kLanes == BlockedWindow::kBlock);
+
+// Shuffle masks of one transpose stage: rows i and i + M exchange their blocks of M lanes.
+// Plain arrays, not vectors: a function returning a 64-byte vector would change the ABI on
+// machines without AVX-512.
+template <int M>
+constexpr std::array<int32_t, kLanes> low_half() {
+  std::array<int32_t, kLanes> mask{};
+  for (int l = 0; l < kLanes; ++l) mask[l] = (l & M) ? kLanes + l - M : l;
+  return mask;
+}
+template <int M>
+constexpr std::array<int32_t, kLanes> high_half() {
+  std::array<int32_t, kLanes> mask{};
+  for (int l = 0; l < kLanes; ++l) mask[l] = (l & M) ? kLanes + l : l + M;
+  return mask;
+}
+
+template <int M>
+[[gnu::always_inline]] inline void transpose_stage(Vec (&rows)[kLanes]) {
+  static constexpr std::array<int32_t, kLanes> kLow = low_half<M>(), kHigh = high_half<M>();
+  IntVec low, high;
+  std::memcpy(&low, kLow.data(), sizeof low);
+  std::memcpy(&high, kHigh.data(), sizeof high);
+#pragma GCC unroll 16
+  for (int i = 0; i < kLanes; ++i) {
+    if (i & M) continue;
+    const Vec a = rows[i], b = rows[i + M];
+    rows[i] = __builtin_shuffle(a, b, low);
+    rows[i + M] = __builtin_shuffle(a, b, high);
+  }
+}
+
+// rows[i][j] <-> rows[j][i].
+[[gnu::always_inline]] inline void transpose(Vec (&rows)[kLanes]) {
+  transpose_stage<8>(rows);
+  transpose_stage<4>(rows);
+  transpose_stage<2>(rows);
+  transpose_stage<1>(rows);
+}
+
+// PW outputs of a row, S positions apart in the padded block, into `results`: the max of
+// the taps (NaN skipped), or bias + the taps times their weights.
+template <int PW, int S, bool kMax>
+void reduce_segment(const WindowGeometry& g, int64_t padded_width, const float* origin,
+                    const float* weights, const float* bias, float* results) {
+  Vec acc[PW];
+  for (int j = 0; j < PW; ++j) {
+    if constexpr (kMax) {
+      acc[j] = Vec{} + std::numeric_limits<float>::lowest();
+    } else {
+      std::memcpy(&acc[j], bias, sizeof(Vec));
+    }
+  }
+  for (int64_t kh = 0; kh < g.kernel[1]; ++kh)
+    for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+      Vec w = {};
+      if constexpr (!kMax) {
+        std::memcpy(&w, weights, sizeof w);
+        weights += kLanes;
+      }
+      const float* src = origin + (kh * g.dilation[1] * padded_width + kw * g.dilation[2]) * kLanes;
+      for (int j = 0; j < PW; ++j) {
+        Vec x;
+        std::memcpy(&x, src + j * S * kLanes, sizeof x);
+        if constexpr (kMax) {
+          acc[j] = x > acc[j] ? x : acc[j];
+        } else {
+          acc[j] += x * w;
+        }
+      }
+    }
+  std::memcpy(results, acc, sizeof acc);
+}
+
+using SegmentFn = void (*)(const WindowGeometry&, int64_t, const float*, const float*, const float*,
+                           float*);
+
+constexpr int kMaxSegment = 8;
+
+template <int S, bool kMax>
+SegmentFn segment_for(int positions) {
+  switch (positions) {
+    case 1:
+      return &reduce_segment<1, S, kMax>;
+    case 2:
+      return &reduce_segment<2, S, kMax>;
+    case 3:
+      return &reduce_segment<3, S, kMax>;
+    case 4:
+      return &reduce_segment<4, S, kMax>;
+    case 5:
+      return &reduce_segment<5, S, kMax>;
+    case 6:
+      return &reduce_segment<6, S, kMax>;
+    case 7:
+      return &reduce_segment<7, S, kMax>;
+    default:
+      return &reduce_segment<kMaxSegment, S, kMax>;
+  }
+}
+
+// Starts of the 16-element chunks of [0, n) (n >= 16), the last moved back to end on n.
+int64_t chunk_start(int64_t n, int64_t k) {
+  return std::min(k * kLanes, n - kLanes);
+}
+
+}  // namespace
+
+bool BlockedWindow::fits(const WindowGeometry& g) {
+  return g.rank <= 2 && g.in_size() >= kLanes && g.out_size() >= kLanes &&
+         g.stride[1] == g.stride[2] && g.stride[1] <= 2;
+}
+
+// The padded block covers every tap of every window, also those a ceil_mode pool's last
+// window reaches past the end padding.
+BlockedWindow::BlockedWindow(const WindowGeometry& g)
+    : g_(g),
+      padded_height_(
+          std::max(g.in[1] + g.pad_begin[1] + g.pad_end[1],
+                   g.input_index(1, g.out[1] - 1, g.kernel[1] - 1) + g.pad_begin[1] + 1)),
+      padded_width_(
+          std::max(g.in[2] + g.pad_begin[2] + g.pad_end[2],
+                   g.input_index(2, g.out[2] - 1, g.kernel[2] - 1) + g.pad_begin[2] + 1)) {}
+
+size_t BlockedWindow::padded_bytes() const {
+  return static_cast<size_t>(padded_height_ * padded_width_ * kLanes) * sizeof(float);
+}
+
+size_t BlockedWindow::scratch_bytes() const {
+  return padded_bytes() + static_cast<size_t>(g_.out_size() * kLanes) * sizeof(float);
+}
+
+void BlockedWindow::prepare_scratch(float pad, std::byte* scratch) const {
+  float* padded = reinterpret_cast<float*>(scratch);
+  std::fill(padded, padded + padded_height_ * padded_width_ * kLanes, pad);
+}
+
+void BlockedWindow::transpose_in(const float* x, int64_t count, float* padded) const {
+  const int64_t plane = g_.in_size();
+  const int64_t width = g_.in[2];
+  for (int64_t k = 0; k * kLanes < plane; ++k) {
+    const int64_t start = chunk_start(plane, k);
+    Vec rows[kLanes];
+    for (int64_t c = 0; c < count; ++c) std::memcpy(&rows[c], x + c * plane + start, sizeof(Vec));
+    for (int64_t c = count; c < kLanes; ++c) rows[c] = Vec{};
+    transpose(rows);
+    int64_t ih = start / width, iw = start % width;
+    for (int j = 0; j < kLanes; ++j) {
+      const int64_t at = (ih + g_.pad_begin[1]) * padded_width_ + iw + g_.pad_begin[2];
+      std::memcpy(padded + at * kLanes, &rows[j], sizeof(Vec));
+      if (++iw == width) {
+        iw = 0;
+        ++ih;
+      }
+    }
+  }
+}
+
+template <bool kMax>
+void BlockedWindow::reduce_windows(const float* padded, const float* weights, const float* bias,
+                                   float* results) const {
+  const int64_t width = g_.out[2];
+  const int positions = static_cast<int>(std::min<int64_t>(kMaxSegment, width));
+  const SegmentFn segment =
+      g_.stride[1] == 1 ? segment_for<1, kMax>(positions) : segment_for<2, kMax>(positions);
+  for (int64_t oh = 0; oh < g_.out[1]; ++oh) {
+    const float* row = padded + oh * g_.stride[1] * padded_width_ * kLanes;
+    for (int64_t ow = 0; ow < width; ow += positions) {
+      const int64_t start = std::min(ow, width - positions);
+      segment(g_, padded_width_, row + start * g_.stride[2] * kLanes, weights, bias,
+              results + (oh * width + start) * kLanes);
+    }
+  }
+}
+
+void BlockedWindow::transpose_out(const float* results, int64_t count, const Activation& activation,
+                                  float* y) const {
+  const int64_t plane = g_.out_size();
+  activation.visit([&](auto op) {
+    for (int64_t k = 0; k * kLanes < plane; ++k) {
+      const int64_t start = chunk_start(plane, k);
+      Vec rows[kLanes];
+      for (int j = 0; j < kLanes; ++j)
+        std::memcpy(&rows[j], results + (start + j) * kLanes, sizeof(Vec));
+      transpose(rows);
+      for (int64_t c = 0; c < count; ++c) {
+        op(rows[c]);
+        std::memcpy(y + c * plane + start, &rows[c], sizeof(Vec));
+      }
+    }
+  });
+}
+
+void BlockedWindow::run_depthwise(const float* x, int64_t count, const float* weights,
+                                  const float* bias, const Activation& activation,
+                                  std::byte* scratch, float* y) const {
+  float* padded = reinterpret_cast<float*>(scratch);
+  float* sums = reinterpret_cast<float*>(scratch + padded_bytes());
+  transpose_in(x, count, padded);
+  reduce_windows<false>(padded, weights, bias, sums);
+  transpose_out(sums, count, activation, y);
+}
+
+void BlockedWindow::run_max(const float* x, int64_t count, std::byte* scratch, float* y) const {
+  float* padded = reinterpret_cast<float*>(scratch);
+  float* maxima = reinterpret_cast<float*>(scratch + padded_bytes());
+  transpose_in(x, count, padded);
+  reduce_windows<true>(padded, nullptr, nullptr, maxima);
+  transpose_out(maxima, count, Activation{}, y);
 }
 
 }  // namespace qsim

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "runtime/ops/conv_params.h"
+#include "runtime/ops/epilogue.h"
 
 namespace qsim {
 
@@ -108,8 +109,10 @@ void split_phases(const WindowGeometry& g, const PlaneLayout& layout, const T* p
 
 // One output plane of a per-plane window op, with scratch prepared by prepare_plane_scratch.
 // The grid starts at `init`; each tap t folds its input into it with op = tap_op(t),
-// grid = op(grid, x), applied to Simd<T> vectors; then finish(output_row, grid_row) is called
-// for every output row (a flattened (d, h) pair) with that row's grid elements.
+// op(grid, x) updating grid in place, applied to Simd<T> vectors (by reference: passing a
+// 64-byte vector by value would change the ABI on machines without AVX-512); then
+// finish(output_row, grid_row) is called for every output row (a flattened (d, h) pair) with that
+// row's grid elements.
 template <typename T, typename TapOp, typename Finish>
 void window_plane(const WindowGeometry& g, const PlaneLayout& layout, const T* plane, T init,
                   TapOp tap_op, Finish finish, std::byte* scratch) {
@@ -136,7 +139,7 @@ void window_plane(const WindowGeometry& g, const PlaneLayout& layout, const T* p
       for (int64_t v = 0; v < kVectors; ++v) {
         Vector x;
         std::memcpy(&x, src + v * kLanes, sizeof x);
-        acc[v] = op(acc[v], x);
+        op(acc[v], x);
       }
     }
     std::memcpy(grid + block, acc, sizeof acc);
@@ -150,5 +153,47 @@ void window_plane(const WindowGeometry& g, const PlaneLayout& layout, const T* p
 // (g.kernel_size() floats), with scratch prepared by prepare_plane_scratch(pad 0).
 void depthwise_conv_plane(const WindowGeometry& g, const PlaneLayout& layout, const float* in_plane,
                           const float* weights, float bias, std::byte* scratch, float* out_plane);
+
+// ----- Window ops on blocks of 16 channels -----
+//
+// For 2-D depthwise convolutions (one filter per channel) and float max pools with strides 1
+// or 2 and planes of at least 16 elements (every depthwise layer of a MobileNet, a ResNet's
+// pool) the per-plane kernel above spends more on moving planes in and out than on the
+// arithmetic. This one takes 16 channels of an image at once, lanes over channels: it
+// transposes their planes into a padded [row][column][channel] block (16 x 16 register
+// transposes), folds the window taps with one vector load and one or two operations per
+// output position and tap, and transposes the results back into the NCHW output, applying
+// the activation. A depthwise output is bias + the taps in (kh, kw) order and a max skips
+// NaN, as window_plane computes them, so both kernels give the same bits.
+class BlockedWindow {
+ public:
+  static constexpr int64_t kBlock = 16;  // channels
+
+  static bool fits(const WindowGeometry& g);
+  explicit BlockedWindow(const WindowGeometry& g);
+
+  size_t scratch_bytes() const;
+  // Once per thread before its blocks: `pad` wherever the padded block has no input.
+  void prepare_scratch(float pad, std::byte* scratch) const;
+  // `count` (at most kBlock) channels from `x` (their first input plane) into `y` (their first
+  // output plane); `weights` [tap][channel] and `bias` of the block, as pack_conv_weights
+  // packs them with blocks of kBlock filters over one input channel.
+  void run_depthwise(const float* x, int64_t count, const float* weights, const float* bias,
+                     const Activation& activation, std::byte* scratch, float* y) const;
+  void run_max(const float* x, int64_t count, std::byte* scratch, float* y) const;
+
+ private:
+  void transpose_in(const float* x, int64_t count, float* padded) const;
+  template <bool kMax>
+  void reduce_windows(const float* padded, const float* weights, const float* bias,
+                      float* results) const;
+  void transpose_out(const float* results, int64_t count, const Activation& activation,
+                     float* y) const;
+  size_t padded_bytes() const;
+
+  WindowGeometry g_;
+  int64_t padded_height_;
+  int64_t padded_width_;
+};
 
 }  // namespace qsim

@@ -1,7 +1,8 @@
 // MaxPool (float32, uint8, int8; optional Indices), AveragePool and GlobalAveragePool
 // (float32), with 1 to 3 spatial dimensions. Each (image, channel) plane is one task; the
 // windowed pools are per-plane window ops like a depthwise convolution (see depthwise.h)
-// with a max or a sum for the multiply-add.
+// with a max or a sum for the multiply-add. A float MaxPool without Indices that
+// BlockedWindow takes runs on blocks of 16 channels instead.
 #include <algorithm>
 #include <limits>
 
@@ -74,7 +75,7 @@ auto copy_row_to(T* out, int64_t width) {
 // ----- MaxPool -----
 
 // For scalars and Simd vectors alike. NaN inputs are skipped, as in ONNX Runtime.
-constexpr auto larger = [](auto acc, auto x) { return x > acc ? x : acc; };
+constexpr auto larger = [](auto& acc, const auto& x) { acc = x > acc ? x : acc; };
 
 // Index of input element (d, h, w) of a plane in the Indices output's storage order:
 // row-major, or column-major over the spatial dimensions when storage_order is 1.
@@ -118,10 +119,16 @@ class MaxPoolKernel : public WindowPoolKernel {
       fail_node(ctx.node(), ErrorCode::kUnsupported,
                 std::string("input type ") + dtype_name(dtype) + " is not supported");
     ctx.set_output(1, DType::kInt64, infer_pooled(ctx, dtype));
+    const WindowGeometry g = geometry(ctx.node(), ctx.input(0).shape);
+    if (blocked(dtype, ctx.node().outputs.size() > 1 && !ctx.node().outputs[1].empty(), g))
+      request_thread_scratch(ctx, BlockedWindow(g).scratch_bytes());
   }
 
   void run(RunContext& ctx) override {
-    switch (ctx.input(0).dtype()) {
+    const Tensor& x = ctx.input(0);
+    const WindowGeometry g = geometry(ctx.node(), x.shape());
+    if (blocked(x.dtype(), ctx.has_output(1), g)) return run_blocked(ctx, g);
+    switch (x.dtype()) {
       case DType::kUInt8:
         return run_typed<uint8_t>(ctx);
       case DType::kInt8:
@@ -132,6 +139,33 @@ class MaxPoolKernel : public WindowPoolKernel {
   }
 
  private:
+  static bool blocked(DType dtype, bool with_indices, const WindowGeometry& g) {
+    return dtype == DType::kFloat32 && !with_indices && BlockedWindow::fits(g);
+  }
+
+  // One task per block of 16 channels of an image.
+  static void run_blocked(RunContext& ctx, const WindowGeometry& g) {
+    const Tensor& x = ctx.input(0);
+    const BlockedWindow pool(g);
+    constexpr int64_t kBlock = BlockedWindow::kBlock;
+    const int64_t channels = x.dim(1);
+    const int64_t blocks = ceil_div(channels, kBlock);
+    const float* in = x.data<float>();
+    float* out = ctx.output(0).data<float>();
+    run_tasks(
+        ctx, x.dim(0) * blocks, kBlock * g.kernel_size() * g.out_size(), pool.scratch_bytes(),
+        [&](std::byte* scratch) {
+          pool.prepare_scratch(std::numeric_limits<float>::lowest(), scratch);
+        },
+        [&](int64_t t, std::byte* scratch) {
+          const int64_t n = t / blocks;
+          const int64_t first = t % blocks * kBlock;
+          pool.run_max(in + (n * channels + first) * g.in_size(),
+                       std::min(kBlock, channels - first), scratch,
+                       out + (n * channels + first) * g.out_size());
+        });
+  }
+
   template <typename T>
   void run_typed(RunContext& ctx) const {
     const T* in = ctx.input(0).data<T>();
@@ -196,7 +230,7 @@ class AveragePoolKernel : public WindowPoolKernel {
           };
           window_plane(
               g, layout, in + p * g.in_size(), 0.0f,
-              [](int64_t) { return [](auto acc, auto x) { return acc + x; }; }, divide, scratch);
+              [](int64_t) { return [](auto& acc, const auto& x) { acc += x; }; }, divide, scratch);
         });
   }
 

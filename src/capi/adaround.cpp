@@ -1,0 +1,127 @@
+// qsim_adaround: AdaRound and AdaQuant (techniques/adaround.h) on a calibrated session.
+#include "techniques/adaround.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "capi/guard.h"
+#include "capi/options.h"
+#include "capi/session.h"
+
+using namespace qsim;
+using qsim::capi::guard;
+using qsim::capi::require_arg;
+
+namespace {
+
+qsim_adaround_options default_adaround_options() {
+  const AdaRoundOptions core;
+  qsim_adaround_options d{};
+  d.struct_size = sizeof d;
+  d.mode = QSIM_ADAROUND;
+  d.num_iterations = static_cast<int32_t>(core.iterations);
+  d.num_samples = static_cast<int32_t>(core.samples);
+  d.batch_samples = static_cast<int32_t>(core.batch_samples);
+  d.num_threads = 0;
+  d.seed = core.seed;
+  d.memory_budget_bytes = static_cast<uint64_t>(core.memory_budget_bytes);
+  d.regularization = core.regularization;
+  d.beta_start = core.beta_start;
+  d.beta_end = core.beta_end;
+  d.warm_start = core.warm_start;
+  d.learning_rate = core.learning_rate;
+  d.zeta = core.zeta;
+  d.gamma = core.gamma;
+  d.adaquant_iterations = static_cast<int32_t>(core.adaquant.iterations);
+  d.adaquant_early_stop = core.adaquant.early_stop ? 1 : 0;
+  d.adaquant_learning_rate = core.adaquant.learning_rate;
+  d.adaquant_train_bias = core.adaquant.train_bias ? 1 : 0;
+  return d;
+}
+
+// The caller's options over the defaults; the core checks the ranges.
+AdaRoundOptions read_adaround_options(const qsim_adaround_options* options, int session_threads) {
+  const qsim_adaround_options o = capi::read_versioned(
+      options, default_adaround_options(), "qsim_adaround_options", "QSIM_ADAROUND_OPTIONS_INIT");
+  require(o.mode == QSIM_ADAROUND || o.mode == QSIM_ADAQUANT, ErrorCode::kInvalidArgument,
+          "qsim_adaround_options.mode is " + std::to_string(static_cast<int>(o.mode)) +
+              ", not a qsim_adaround_mode");
+  require(o.memory_budget_bytes <= static_cast<uint64_t>(INT64_MAX), ErrorCode::kInvalidArgument,
+          "qsim_adaround_options.memory_budget_bytes is too large");
+  AdaRoundOptions r;
+  r.mode = o.mode == QSIM_ADAROUND ? AdaRoundMode::kAdaRound : AdaRoundMode::kAdaQuant;
+  r.iterations = o.num_iterations;
+  r.samples = o.num_samples;
+  r.batch_samples = o.batch_samples;
+  r.num_threads = o.num_threads != 0 ? o.num_threads : session_threads;
+  r.seed = o.seed;
+  r.memory_budget_bytes = static_cast<int64_t>(o.memory_budget_bytes);
+  r.regularization = o.regularization;
+  r.beta_start = o.beta_start;
+  r.beta_end = o.beta_end;
+  r.warm_start = o.warm_start;
+  r.learning_rate = o.learning_rate;
+  r.zeta = o.zeta;
+  r.gamma = o.gamma;
+  r.adaquant.iterations = o.adaquant_iterations;
+  r.adaquant.early_stop = o.adaquant_early_stop != 0;
+  r.adaquant.learning_rate = o.adaquant_learning_rate;
+  r.adaquant.train_bias = o.adaquant_train_bias != 0;
+  return r;
+}
+
+// The caller's reader as a BatchReader: each batch bound like qsim_run's inputs.
+BatchReader batch_reader(const qsim_session& s, qsim_data_reader_fn reader, void* reader_data,
+                         std::vector<qsim_tensor>& slots) {
+  return [&s, reader, reader_data, &slots, batch = int64_t{0}](std::vector<Tensor>& out) mutable {
+    ++batch;
+    std::fill(slots.begin(), slots.end(), qsim_tensor{});
+    const int got = reader(reader_data, slots.data(), slots.size());
+    if (got == 0) return false;
+    require(got > 0, ErrorCode::kIo,
+            "qsim_adaround: the data reader returned " + std::to_string(got) + " for batch " +
+                std::to_string(batch) + "; the session is unchanged");
+    out = capi::bind_inputs(s, slots.data(), slots.size());
+    return true;
+  };
+}
+
+ProgressFn progress_fn(qsim_progress_fn progress, void* progress_data) {
+  if (progress == nullptr) return nullptr;
+  return [progress, progress_data](int64_t done, int64_t total, const std::string& message) {
+    return progress(progress_data, done, total, message.c_str()) == 0;
+  };
+}
+
+}  // namespace
+
+extern "C" {
+
+qsim_status qsim_adaround_options_init(qsim_adaround_options* options, uint32_t struct_size) {
+  return guard([&] {
+    require_arg(options, "qsim_adaround_options_init", "options");
+    capi::write_versioned(options, struct_size, default_adaround_options(),
+                          "qsim_adaround_options_init");
+  });
+}
+
+qsim_status qsim_adaround(qsim_session* session, qsim_data_reader_fn reader, void* reader_data,
+                          const qsim_adaround_options* options, qsim_progress_fn progress,
+                          void* progress_data) {
+  return guard([&] {
+    require_arg(session, "qsim_adaround", "session");
+    require(reader != nullptr, ErrorCode::kInvalidArgument, "qsim_adaround: reader is NULL");
+    const AdaRoundOptions resolved =
+        read_adaround_options(options, session->quant_options.num_threads);
+    require(session->quantsim != nullptr, ErrorCode::kState,
+            "qsim_adaround: the session has no encodings yet; calibrate or load encodings first");
+    std::vector<qsim_tensor> slots(session->model->graph.inputs.size());
+    adaround(*session->quantsim, batch_reader(*session, reader, reader_data, slots), resolved,
+             progress_fn(progress, progress_data));
+    session->refresh_encodings();
+  });
+}
+
+}  // extern "C"

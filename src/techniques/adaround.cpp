@@ -1,0 +1,480 @@
+#include "techniques/adaround.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <set>
+
+#include "runtime/engine.h"
+#include "techniques/adaround_layer.h"
+#include "techniques/adaround_objective.h"
+#include "techniques/adaround_optimizer.h"
+#include "techniques/layer_input_cache.h"
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+// Model samples per engine run while caching a layer, at most, and the bytes a run's lowered
+// inputs and targets may take (runs shrink to fit).
+constexpr int64_t kMaxRunSamples = 32;
+constexpr int64_t kRunBytes = int64_t{64} << 20;
+
+std::string number_text(double value) {
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+  return std::string(text, end);
+}
+
+// splitmix64's finalizer: independent-looking seeds for consecutive layers.
+uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void check_positive(double value, const char* name) {
+  require(std::isfinite(value) && value > 0.0, ErrorCode::kInvalidArgument,
+          std::string("adaround: ") + name + " is " + number_text(value) + "; it must be positive");
+}
+
+void check_count(int64_t value, const char* name) {
+  require(value >= 1, ErrorCode::kInvalidArgument,
+          std::string("adaround: ") + name + " is " + std::to_string(value) +
+              "; it must be at least 1");
+}
+
+// ----- The calibration samples, read once: every model input of a sample in one block -----
+
+class ModelSamples {
+ public:
+  ModelSamples(const Engine& engine, const BatchReader& next_batch, int64_t limit,
+               MemoryBudget& budget) {
+    std::vector<Tensor> batch;
+    while (count_ < limit) {
+      batch.clear();
+      if (!next_batch(batch)) break;
+      engine.check_inputs(batch);
+      if (!cache_) start(engine.model().graph, batch, limit, budget);
+      append(engine.model().graph, batch, limit);
+    }
+  }
+
+  int64_t count() const { return count_; }
+
+  // Samples [first, first + count) as model inputs.
+  std::vector<Tensor> batch(int64_t first, int64_t count) const {
+    std::vector<Tensor> inputs;
+    for (Shape shape : shapes_) {
+      shape[0] = count;
+      inputs.push_back(Tensor::uninitialized(DType::kFloat32, shape));
+    }
+    std::vector<float> scratch(static_cast<size_t>(cache_->sample_floats()));
+    for (int64_t i = 0; i < count; ++i) {
+      const float* block = cache_->read(first + i, scratch.data());
+      for (size_t j = 0; j < inputs.size(); ++j) {
+        const int64_t floats = offsets_[j + 1] - offsets_[j];
+        std::copy(block + offsets_[j], block + offsets_[j + 1],
+                  inputs[j].data<float>() + i * floats);
+      }
+    }
+    return inputs;
+  }
+
+ private:
+  void start(const Graph& graph, const std::vector<Tensor>& batch, int64_t limit,
+             MemoryBudget& budget) {
+    offsets_.push_back(0);
+    for (size_t j = 0; j < batch.size(); ++j) {
+      const Tensor& t = batch[j];
+      require(t.dtype() == DType::kFloat32, ErrorCode::kUnsupported,
+              "adaround: model input '" + graph.inputs[j].name + "' is " + t.describe() +
+                  "; AdaRound caches float inputs only");
+      require(t.rank() >= 1 && t.dim(0) == batch[0].dim(0), ErrorCode::kShape,
+              "adaround: calibration batch input '" + graph.inputs[j].name + "' " + t.describe() +
+                  " does not hold as many samples as the first input");
+      Shape shape = t.shape();
+      shape[0] = 1;
+      shapes_.push_back(shape);
+      offsets_.push_back(offsets_.back() + element_count(shape));
+    }
+    cache_ = std::make_unique<SampleCache>(limit, offsets_.back(), budget, "calibration samples");
+  }
+
+  void append(const Graph& graph, const std::vector<Tensor>& batch, int64_t limit) {
+    std::vector<float> block(static_cast<size_t>(offsets_.back()));
+    for (int64_t i = 0; i < batch[0].dim(0) && count_ < limit; ++i) {
+      for (size_t j = 0; j < batch.size(); ++j) {
+        Shape shape = batch[j].shape();
+        shape[0] = 1;
+        require(shape == shapes_[j], ErrorCode::kShape,
+                "adaround: calibration input '" + graph.inputs[j].name + "' has samples of " +
+                    shape_to_string(shape) + " and of " + shape_to_string(shapes_[j]) +
+                    "; AdaRound needs samples of one shape");
+        const int64_t floats = offsets_[j + 1] - offsets_[j];
+        const float* src = batch[j].data<float>() + i * floats;
+        require(std::all_of(src, src + floats, [](float v) { return std::isfinite(v); }),
+                ErrorCode::kNumeric,
+                "adaround: calibration sample " + std::to_string(count_ + 1) + ": input '" +
+                    graph.inputs[j].name + "' holds NaN or Inf");
+        std::copy(src, src + floats, block.data() + offsets_[j]);
+      }
+      cache_->write(count_++, block.data());
+    }
+  }
+
+  std::vector<Shape> shapes_;     // per input, with a batch of 1
+  std::vector<int64_t> offsets_;  // of each input in a sample block, then the block size
+  std::unique_ptr<SampleCache> cache_;
+  int64_t count_ = 0;
+};
+
+// The part of `model` that computes `tensor`, with `tensor` as its only output.
+Model upstream_model(const Model& model, const std::string& tensor) {
+  Model part = model;
+  std::set<std::string> needed = {tensor};
+  std::vector<Node> kept;
+  for (auto node = model.graph.nodes.rbegin(); node != model.graph.nodes.rend(); ++node) {
+    if (std::none_of(node->outputs.begin(), node->outputs.end(),
+                     [&](const std::string& out) { return needed.count(out) != 0; }))
+      continue;
+    for (const std::string& in : node->inputs)
+      if (!in.empty()) needed.insert(in);
+    kept.push_back(*node);
+  }
+  part.graph.nodes.assign(kept.rbegin(), kept.rend());
+  part.graph.outputs = {ValueInfo{tensor, DType::kFloat32, 1, std::nullopt}};
+  return part;
+}
+
+// One tensor of a model for given model inputs: an input itself, or the output of the part
+// of the model that computes it (so that runs stop there).
+class TensorSource {
+ public:
+  TensorSource(const Model& model, const std::string& tensor, int threads) {
+    const auto& inputs = model.graph.inputs;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i].name == tensor) input_ = static_cast<int>(i);
+    if (input_ < 0)
+      engine_ = std::make_unique<Engine>(
+          std::make_shared<const Model>(upstream_model(model, tensor)), EngineOptions{threads});
+  }
+  Tensor operator()(const std::vector<Tensor>& inputs) const {
+    return engine_ ? engine_->run(inputs).at(0) : inputs[static_cast<size_t>(input_)];
+  }
+
+ private:
+  int input_ = -1;
+  std::unique_ptr<Engine> engine_;
+};
+
+// ----- One AdaRound / AdaQuant call -----
+
+class AdaRoundRun {
+ public:
+  AdaRoundRun(QuantSim& sim, const AdaRoundOptions& options, const ProgressFn& progress)
+      : sim_(sim),
+        options_(options),
+        progress_(progress),
+        pool_(options.num_threads),
+        budget_(options.memory_budget_bytes),
+        float_model_(std::make_shared<const Model>(sim.original_float_model())),
+        float_engine_(float_model_, EngineOptions{pool_.size()}) {}
+
+  AdaRoundReport run(const BatchReader& next_batch) {
+    ModelSamples samples(float_engine_, next_batch, options_.samples, budget_);
+    require(samples.count() > 0, ErrorCode::kInvalidArgument,
+            "adaround: the calibration data reader gave no sample; AdaRound needs data");
+    report_.samples = samples.count();
+    find_layers();
+    bind_layers(samples);
+    total_ = static_cast<int64_t>(layers_.size()) * options_.mode_iterations();
+    Model current = *float_model_;
+    for (size_t i = 0; i < layers_.size(); ++i) optimize(i, samples, current);
+    sim_.set_tuned_parameters(tuned_, technique(), report_.notes);
+    return std::move(report_);
+  }
+
+ private:
+  bool adaround() const { return options_.mode == AdaRoundMode::kAdaRound; }
+  const char* name() const { return adaround() ? "adaround" : "adaquant"; }
+
+  void find_layers() {
+    for (const TensorEncoding& p : sim_.encodings().params)
+      if (p.role == TensorRole::kWeight && p.encoding) weight_encodings_[p.name] = *p.encoding;
+    std::set<std::string> weights;
+    for (const auto& [weight, encoding] : weight_encodings_) weights.insert(weight);
+    LayerSearch search = find_adaround_layers(*float_model_, weights);
+    layers_ = std::move(search.layers);
+    report_.notes = std::move(search.notes);
+  }
+
+  // Fixes each layer's geometry from one sample's run, and how many of its products (samples)
+  // a model sample makes.
+  void bind_layers(const ModelSamples& samples) {
+    const std::vector<Tensor> one = samples.batch(0, 1);
+    for (const auto& layer : layers_) {
+      const Tensor x = TensorSource(*float_model_, layer->input(), pool_.size())(one);
+      layer->bind(x.shape());
+      per_model_sample_.push_back(layer->samples_in(x));
+    }
+  }
+
+  void check_cancel(const std::string& message) {
+    if (progress_ && !progress_(done_, total_, message))
+      fail(ErrorCode::kCancelled,
+           std::string(name()) + " cancelled (" + message + "); the session is unchanged");
+  }
+
+  std::string layer_text(size_t i) const {
+    return std::string(name()) + " layer " + std::to_string(i + 1) + "/" +
+           std::to_string(layers_.size()) + " " + layers_[i]->node().label();
+  }
+
+  // Runs the partly optimized model (for the layer's inputs) and the float model (for its
+  // targets) over every sample, and hands each run's lowered inputs ([groups * depth] rows)
+  // and targets ([groups * rows] rows), `columns` values each, to `consume` with the index of
+  // the run's first layer sample.
+  void capture(size_t i, const ModelSamples& samples, const Model& current,
+               const std::function<void(const float*, const float*, int64_t, int64_t)>& consume) {
+    const LinearLayer& layer = *layers_[i];
+    const TensorSource input(current, layer.input(), pool_.size());
+    const TensorSource target(*float_model_, layer.target(), pool_.size());
+    const LayerShape& shape = layer.shape();
+    const int64_t per_sample = per_model_sample_[i];
+    const int64_t sample_bytes =
+        per_sample * (shape.input_floats() + shape.output_floats()) * int64_t{sizeof(float)};
+    const int64_t run =
+        std::clamp<int64_t>(kRunBytes / std::max<int64_t>(1, sample_bytes), 1, kMaxRunSamples);
+    std::vector<float> x, t;
+    for (int64_t first = 0; first < samples.count(); first += run) {
+      const int64_t count = std::min(run, samples.count() - first);
+      const int64_t products = count * per_sample;
+      const int64_t columns = products * shape.positions;
+      x.resize(static_cast<size_t>(shape.groups * shape.depth * columns));
+      t.resize(static_cast<size_t>(shape.outputs() * columns));
+      const std::vector<Tensor> inputs = samples.batch(first, count);
+      auto lower = [&](const Tensor& tensor, bool input) {
+        const int64_t held = input ? layer.samples_in(tensor) : layer.output_samples_in(tensor);
+        require(held == products, ErrorCode::kShape,
+                "adaround: " + layer.node().label() + ": '" +
+                    (input ? layer.input() : layer.target()) + "' holds " + std::to_string(held) +
+                    " samples for " + std::to_string(count) + " model samples, not " +
+                    std::to_string(products));
+        for (int64_t j = 0; j < products; ++j) {
+          if (input) {
+            layer.lower_input(tensor, j, x.data() + j * shape.positions, columns);
+          } else {
+            layer.lower_output(tensor, j, t.data() + j * shape.positions, columns);
+          }
+        }
+      };
+      lower(input(inputs), true);
+      lower(target(inputs), false);
+      consume(x.data(), t.data(), first * per_sample, products);
+      check_cancel(layer_text(i) + ": caching inputs, " + std::to_string(first + count) + "/" +
+                   std::to_string(samples.count()) + " samples");
+    }
+  }
+
+  // The second moments of a layer with no nonlinearity after it.
+  std::unique_ptr<SecondMoments> moments_of(size_t i, const ModelSamples& samples,
+                                            const Model& current, bool train_bias) {
+    const LinearLayer& layer = *layers_[i];
+    const LayerShape& shape = layer.shape();
+    auto moments = std::make_unique<SecondMoments>(shape, train_bias);
+    capture(i, samples, current, [&](const float* x, const float* t, int64_t, int64_t products) {
+      const int64_t columns = products * shape.positions;
+      std::vector<float> residual(t, t + shape.outputs() * columns);
+      for (int64_t m = 0; m < shape.outputs(); ++m)
+        for (int64_t p = 0; p < columns; ++p)
+          residual[static_cast<size_t>(m * columns + p)] -= layer.bias()[m];
+      moments->add(x, residual.data(), columns, pool_);
+    });
+    return moments;
+  }
+
+  // Every sample's lowered input and target, for layers with an activation after them.
+  void cache_samples(size_t i, const ModelSamples& samples, const Model& current,
+                     SampleCache& inputs, SampleCache& targets) {
+    const LayerShape& shape = layers_[i]->shape();
+    std::vector<float> block;
+    auto store = [&](const float* rows, int64_t count, int64_t columns, int64_t j,
+                     SampleCache& cache, int64_t sample) {
+      block.resize(static_cast<size_t>(count * shape.positions));
+      for (int64_t r = 0; r < count; ++r)
+        std::copy(rows + r * columns + j * shape.positions,
+                  rows + r * columns + (j + 1) * shape.positions,
+                  block.data() + r * shape.positions);
+      cache.write(sample, block.data());
+    };
+    capture(i, samples, current,
+            [&](const float* x, const float* t, int64_t first, int64_t products) {
+              const int64_t columns = products * shape.positions;
+              for (int64_t j = 0; j < products; ++j) {
+                store(x, shape.groups * shape.depth, columns, j, inputs, first + j);
+                store(t, shape.outputs(), columns, j, targets, first + j);
+              }
+            });
+  }
+
+  void optimize(size_t i, const ModelSamples& samples, Model& current) {
+    const LinearLayer& layer = *layers_[i];
+    const LayerShape& shape = layer.shape();
+    const bool train_bias = !adaround() && options_.adaquant.train_bias;
+    const bool bias_trained = train_bias && !layer.trainable_bias().empty();
+    if (train_bias && !bias_trained)
+      report_.notes.push_back(std::string(name()) + ": " + layer.node().label() +
+                              ": the bias is not trained (it is not a plain per-channel vector)");
+    const Tensor& weight = *float_model_->graph.find_initializer(layer.weight());
+    const WeightGrid grid =
+        weight_grid(weight, weight_encodings_.at(layer.weight()), layer.weight_order());
+
+    AdaRoundLayerReport entry;
+    entry.layer = layer.node().label();
+    entry.weight = layer.weight();
+    entry.activation = activation_name(layer.activation().kind);
+    entry.second_moments = layer.activation().kind == ActivationKind::kIdentity;
+    std::unique_ptr<SecondMoments> moments;
+    std::unique_ptr<SampleCache> inputs, targets;
+    std::unique_ptr<ReconstructionLoss> loss;
+    if (entry.second_moments) {
+      moments = moments_of(i, samples, current, bias_trained);
+      loss = std::make_unique<SecondMomentLoss>(*moments, grid.weights, layer.bias(), pool_);
+    } else {
+      const int64_t products = samples.count() * per_model_sample_[i];
+      inputs = std::make_unique<SampleCache>(products, shape.input_floats(), budget_,
+                                             "inputs of " + layer.node().label());
+      targets = std::make_unique<SampleCache>(products, shape.output_floats(), budget_,
+                                              "targets of " + layer.node().label());
+      cache_samples(i, samples, current, *inputs, *targets);
+      loss = std::make_unique<MinibatchLoss>(shape, layer.activation(), *inputs, *targets,
+                                             options_.batch_samples, pool_);
+    }
+
+    const int64_t iterations = options_.mode_iterations();
+    const std::string text = layer_text(i);
+    const auto start = std::chrono::steady_clock::now();
+    TunedLayer tuned =
+        optimize_layer(grid, layer.bias(), bias_trained, *loss, options_,
+                       mix(options_.seed ^ mix(i + 1)), pool_, [&](int64_t it, double value) {
+                         ++done_;
+                         check_cancel(text + ": iteration " + std::to_string(it + 1) + "/" +
+                                      std::to_string(iterations) + ", loss " + number_text(value));
+                       });
+    entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    done_ = static_cast<int64_t>(i + 1) * iterations;
+    entry.iterations = tuned.iterations;
+    entry.flops = static_cast<double>(tuned.iterations) *
+                  loss->flops(std::min(options_.batch_samples, loss->samples()));
+    const std::vector<float>& final_bias = bias_trained ? tuned.bias : layer.bias();
+    entry.nearest_loss = loss_over_all(*loss, nearest_weights(grid), layer.bias());
+    entry.final_loss = loss_over_all(*loss, tuned.weights, final_bias);
+    report_.layers.push_back(entry);
+
+    Tensor tuned_weight = weight.clone();
+    for (size_t k = 0; k < tuned.weights.size(); ++k)
+      tuned_weight.data<float>()[layer.weight_order()[k]] = tuned.weights[k];
+    keep(layer.weight(), tuned_weight, current);
+    if (bias_trained) {
+      Tensor bias = float_model_->graph.find_initializer(layer.trainable_bias())->clone();
+      std::copy(tuned.bias.begin(), tuned.bias.end(), bias.data<float>());
+      keep(layer.trainable_bias(), bias, current);
+    }
+  }
+
+  double loss_over_all(ReconstructionLoss& loss, const std::vector<float>& weights,
+                       const std::vector<float>& bias) const {
+    std::vector<int64_t> all(static_cast<size_t>(loss.samples()));
+    std::iota(all.begin(), all.end(), int64_t{0});
+    return loss.evaluate(weights.data(), bias.data(), all, nullptr, nullptr);
+  }
+
+  void keep(const std::string& name, const Tensor& value, Model& current) {
+    tuned_[name] = value;
+    current.graph.initializers[name] = value;
+  }
+
+  AppliedTechnique technique() const {
+    AppliedTechnique t{name(), {}};
+    auto& o = t.options;
+    o["iterations"] = std::to_string(options_.mode_iterations());
+    o["batch_samples"] = std::to_string(options_.batch_samples);
+    o["samples"] = std::to_string(report_.samples);
+    o["seed"] = std::to_string(options_.seed);
+    o["layers"] = std::to_string(report_.layers.size());
+    if (adaround()) {
+      o["regularization"] = number_text(options_.regularization);
+      o["beta_start"] = number_text(options_.beta_start);
+      o["beta_end"] = number_text(options_.beta_end);
+      o["warm_start"] = number_text(options_.warm_start);
+      o["learning_rate"] = number_text(options_.learning_rate);
+      o["zeta"] = number_text(options_.zeta);
+      o["gamma"] = number_text(options_.gamma);
+    } else {
+      o["learning_rate"] = number_text(options_.adaquant.learning_rate);
+      o["early_stop"] = options_.adaquant.early_stop ? "true" : "false";
+      o["train_bias"] = options_.adaquant.train_bias ? "true" : "false";
+    }
+    return t;
+  }
+
+  QuantSim& sim_;
+  AdaRoundOptions options_;
+  const ProgressFn& progress_;
+  ThreadPool pool_;
+  MemoryBudget budget_;
+  std::shared_ptr<const Model> float_model_;
+  Engine float_engine_;
+  std::map<std::string, Encoding> weight_encodings_;
+  std::vector<std::unique_ptr<LinearLayer>> layers_;
+  std::vector<int64_t> per_model_sample_;
+  std::map<std::string, Tensor> tuned_;
+  AdaRoundReport report_;
+  int64_t done_ = 0;
+  int64_t total_ = 0;
+};
+
+}  // namespace
+
+void check_adaround_options(const AdaRoundOptions& o) {
+  check_count(o.iterations, "iterations");
+  check_count(o.adaquant.iterations, "adaquant iterations");
+  check_count(o.samples, "samples");
+  check_count(o.batch_samples, "batch_samples");
+  check_positive(o.learning_rate, "learning_rate");
+  check_positive(o.adaquant.learning_rate, "adaquant learning_rate");
+  check_positive(o.beta_start, "beta_start");
+  check_positive(o.beta_end, "beta_end");
+  require(std::isfinite(o.regularization) && o.regularization >= 0.0, ErrorCode::kInvalidArgument,
+          "adaround: regularization is " + number_text(o.regularization) +
+              "; it must be zero or positive");
+  require(o.warm_start >= 0.0 && o.warm_start < 1.0, ErrorCode::kInvalidArgument,
+          "adaround: warm_start is " + number_text(o.warm_start) + "; it must be in [0, 1)");
+  require(o.zeta > 1.0 && o.gamma < 0.0 && std::isfinite(o.zeta) && std::isfinite(o.gamma),
+          ErrorCode::kInvalidArgument,
+          "adaround: zeta " + number_text(o.zeta) + " and gamma " + number_text(o.gamma) +
+              " must stretch the sigmoid past [0, 1] (zeta > 1, gamma < 0)");
+  require(o.num_threads >= 0, ErrorCode::kInvalidArgument,
+          "adaround: num_threads is " + std::to_string(o.num_threads) +
+              "; it must be 0 (all cores) or more");
+  require(o.memory_budget_bytes >= 0, ErrorCode::kInvalidArgument,
+          "adaround: memory_budget_bytes is " + std::to_string(o.memory_budget_bytes) +
+              "; it must be 0 or more");
+}
+
+AdaRoundReport adaround(QuantSim& sim, const BatchReader& next_batch,
+                        const AdaRoundOptions& options, const ProgressFn& progress) {
+  check_adaround_options(options);
+  require(sim.ready(), ErrorCode::kState,
+          "adaround: some activations have no encoding yet; calibrate or load encodings first");
+  AdaRoundRun run(sim, options, progress);
+  return run.run(next_batch);
+}
+
+}  // namespace qsim

@@ -1,0 +1,432 @@
+#include "techniques/adaround_objective.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/blas.h"
+#include "techniques/element_chunks.h"
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+// A minibatch is cut into tasks of this many samples (the last may hold fewer).
+constexpr int64_t kSamplesPerTask = 8;
+// Groups with fewer output channels than this (depthwise convolutions) use direct loops:
+// sgemm's per-call packing costs more than such products.
+constexpr int64_t kMinGemmRows = 8;
+// Independent partial sums per reduction: the compiler vectorizes them, and their number
+// (not the thread count) fixes the order of additions.
+constexpr int kLanes = 16;
+// Rows of the moment sums per task, and of (W~ - W) C per task.
+constexpr int64_t kMomentRowsPerTask = 64;
+constexpr int64_t kProductRowsPerTask = 16;
+
+int blas_int(int64_t v) {
+  return static_cast<int>(v);
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lanes[j] += a[i + j] * b[i + j];
+  for (int j = 0; i < n; ++i, ++j) lanes[j] += a[i] * b[i];
+  float sum = 0.0f;
+  for (float lane : lanes) sum += lane;
+  return sum;
+}
+
+// Z [rows x cols] = W [rows x depth] X [depth x cols].
+void multiply(const float* w, const float* x, float* z, int64_t rows, int64_t depth, int64_t cols) {
+  if (rows >= kMinGemmRows) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(rows), blas_int(cols),
+                blas_int(depth), 1.0f, w, blas_int(depth), x, blas_int(cols), 0.0f, z,
+                blas_int(cols));
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* zr = z + r * cols;
+    std::fill(zr, zr + cols, 0.0f);
+    for (int64_t k = 0; k < depth; ++k) {
+      const float wk = w[r * depth + k];
+      const float* xk = x + k * cols;
+      for (int64_t p = 0; p < cols; ++p) zr[p] += wk * xk[p];
+    }
+  }
+}
+
+// dW [rows x depth] = G [rows x cols] X^T.
+void multiply_transposed(const float* g, const float* x, float* dw, int64_t rows, int64_t depth,
+                         int64_t cols) {
+  if (rows >= kMinGemmRows) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(rows), blas_int(depth),
+                blas_int(cols), 1.0f, g, blas_int(cols), x, blas_int(cols), 0.0f, dw,
+                blas_int(depth));
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < depth; ++k) dw[r * depth + k] = dot(g + r * cols, x + k * cols, cols);
+}
+
+// One row of the fused pass: z (the product) becomes dL/dz in place; returns the row's sum of
+// squared errors and adds its dL/dz to `bias_grad`. `act(z, a, da)` gives f(z) and f'(z),
+// with PyTorch's conventions at the kinks (Relu: 0 at 0; Clip: 0 at the bounds).
+template <typename Act>
+double fuse_row(const Act& act, float bias, float scale, float* z, const float* t, int64_t n,
+                float& bias_grad) {
+  float squares[kLanes] = {};
+  float grads[kLanes] = {};
+  auto step = [&](int64_t p, int lane) {
+    float a, da;
+    act(z[p] + bias, a, da);
+    const float diff = a - t[p];
+    squares[lane] += diff * diff;
+    z[p] = scale * diff * da;
+    grads[lane] += z[p];
+  };
+  int64_t p = 0;
+  for (; p + kLanes <= n; p += kLanes)
+    for (int j = 0; j < kLanes; ++j) step(p + j, j);
+  for (int j = 0; p < n; ++p, ++j) step(p, j);
+  double sum = 0.0;
+  for (int j = 0; j < kLanes; ++j) {
+    sum += squares[j];
+    bias_grad += grads[j];
+  }
+  return sum;
+}
+
+// The fused pass over `rows` rows (output channels first_channel...) of `cols` positions.
+double fuse_rows(const Activation& activation, int64_t first_channel, const float* bias,
+                 float scale, float* z, const float* t, int64_t rows, int64_t cols,
+                 float* bias_grad) {
+  double sum = 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* zr = z + r * cols;
+    const float* tr = t + r * cols;
+    float row_bias_grad = 0.0f;
+    const float b = bias[r];
+    switch (activation.kind) {
+      case ActivationKind::kIdentity:
+        sum += fuse_row([](float v, float& a, float& da) { a = v, da = 1.0f; }, b, scale, zr, tr,
+                        cols, row_bias_grad);
+        break;
+      case ActivationKind::kRelu:
+        sum += fuse_row(
+            [](float v, float& a, float& da) {
+              a = v > 0.0f ? v : 0.0f;
+              da = v > 0.0f ? 1.0f : 0.0f;
+            },
+            b, scale, zr, tr, cols, row_bias_grad);
+        break;
+      case ActivationKind::kClip: {
+        const float lo = activation.lower, hi = activation.upper;
+        sum += fuse_row(
+            [lo, hi](float v, float& a, float& da) {
+              a = std::min(std::max(v, lo), hi);
+              da = v > lo && v < hi ? 1.0f : 0.0f;
+            },
+            b, scale, zr, tr, cols, row_bias_grad);
+        break;
+      }
+      case ActivationKind::kPRelu: {
+        const float slope = activation.slope[static_cast<size_t>(first_channel + r)];
+        sum += fuse_row(
+            [slope](float v, float& a, float& da) {
+              a = v > 0.0f ? v : slope * v;
+              da = v > 0.0f ? 1.0f : slope;
+            },
+            b, scale, zr, tr, cols, row_bias_grad);
+        break;
+      }
+      case ActivationKind::kTanh:
+        sum += fuse_row(
+            [](float v, float& a, float& da) {
+              a = std::tanh(v);
+              da = 1.0f - a * a;
+            },
+            b, scale, zr, tr, cols, row_bias_grad);
+        break;
+      case ActivationKind::kSigmoid:
+        sum += fuse_row(
+            [](float v, float& a, float& da) {
+              a = 1.0f / (1.0f + std::exp(-v));
+              da = a * (1.0f - a);
+            },
+            b, scale, zr, tr, cols, row_bias_grad);
+        break;
+    }
+    if (bias_grad != nullptr) bias_grad[r] = row_bias_grad;
+  }
+  return sum;
+}
+
+// dst[i] = sum over parts of part[i], parts added in order.
+void sum_in_order(ThreadPool& pool, const std::vector<const float*>& parts, int64_t n, float* dst) {
+  for_element_chunks(pool, n, [&](int64_t, int64_t begin, int64_t end) {
+    std::copy(parts[0] + begin, parts[0] + end, dst + begin);
+    for (size_t p = 1; p < parts.size(); ++p)
+      for (int64_t i = begin; i < end; ++i) dst[i] += parts[p][i];
+  });
+}
+
+double sum_in_order(const std::vector<double>& parts) {
+  double sum = 0.0;
+  for (double part : parts) sum += part;
+  return sum;
+}
+
+}  // namespace
+
+// ----- MinibatchLoss -----
+
+MinibatchLoss::MinibatchLoss(const LayerShape& shape, const Activation& activation,
+                             const SampleCache& inputs, const SampleCache& targets,
+                             int64_t max_batch, ThreadPool& pool)
+    : shape_(shape), activation_(activation), inputs_(inputs), targets_(targets), pool_(pool) {
+  const int64_t tasks = (max_batch + kSamplesPerTask - 1) / kSamplesPerTask;
+  partials_.resize(static_cast<size_t>(tasks));
+  for (Partial& p : partials_) {
+    p.weights.resize(static_cast<size_t>(shape_.weights()));
+    p.bias.resize(static_cast<size_t>(shape_.outputs()));
+  }
+}
+
+std::unique_ptr<MinibatchLoss::Scratch> MinibatchLoss::take_scratch() {
+  {
+    std::lock_guard<std::mutex> lock(scratch_mutex_);
+    if (!free_scratch_.empty()) {
+      auto s = std::move(free_scratch_.back());
+      free_scratch_.pop_back();
+      return s;
+    }
+  }
+  auto s = std::make_unique<Scratch>();
+  const int64_t cols = kSamplesPerTask * shape_.positions;
+  s->x.resize(static_cast<size_t>(shape_.groups * shape_.depth * cols));
+  s->t.resize(static_cast<size_t>(shape_.output_floats() * kSamplesPerTask));
+  s->z.resize(s->t.size());
+  if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(shape_.input_floats()));
+  if (!targets_.in_memory()) s->sample_t.resize(static_cast<size_t>(shape_.output_floats()));
+  return s;
+}
+
+void MinibatchLoss::return_scratch(std::unique_ptr<Scratch> scratch) {
+  std::lock_guard<std::mutex> lock(scratch_mutex_);
+  free_scratch_.push_back(std::move(scratch));
+}
+
+void MinibatchLoss::gather(std::span<const int64_t> samples, Scratch& scratch) const {
+  const int64_t positions = shape_.positions;
+  const int64_t cols = static_cast<int64_t>(samples.size()) * positions;
+  auto place = [&](const float* block, int64_t rows, int64_t column, float* dst) {
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy(block + r * positions, block + (r + 1) * positions, dst + r * cols + column);
+  };
+  for (size_t j = 0; j < samples.size(); ++j) {
+    const int64_t column = static_cast<int64_t>(j) * positions;
+    place(inputs_.read(samples[j], scratch.sample_x.data()), shape_.groups * shape_.depth, column,
+          scratch.x.data());
+    place(targets_.read(samples[j], scratch.sample_t.data()), shape_.outputs(), column,
+          scratch.t.data());
+  }
+}
+
+double MinibatchLoss::run_task(const float* weights, const float* bias,
+                               std::span<const int64_t> samples, float scale, Partial* partial,
+                               Scratch& scratch) const {
+  gather(samples, scratch);
+  const int64_t rows = shape_.rows, depth = shape_.depth;
+  const int64_t cols = static_cast<int64_t>(samples.size()) * shape_.positions;
+  double loss = 0.0;
+  for (int64_t g = 0; g < shape_.groups; ++g) {
+    const float* x = scratch.x.data() + g * depth * cols;
+    float* z = scratch.z.data() + g * rows * cols;
+    multiply(weights + g * rows * depth, x, z, rows, depth, cols);
+    loss += fuse_rows(activation_, g * rows, bias + g * rows, scale, z,
+                      scratch.t.data() + g * rows * cols, rows, cols,
+                      partial ? partial->bias.data() + g * rows : nullptr);
+    if (partial)
+      multiply_transposed(z, x, partial->weights.data() + g * rows * depth, rows, depth, cols);
+  }
+  return loss;
+}
+
+double MinibatchLoss::evaluate(const float* weights, const float* bias,
+                               std::span<const int64_t> batch, float* grad_weights,
+                               float* grad_bias) {
+  const int64_t n = static_cast<int64_t>(batch.size());
+  const int64_t tasks = (n + kSamplesPerTask - 1) / kSamplesPerTask;
+  const bool gradient = grad_weights != nullptr || grad_bias != nullptr;
+  require(n > 0 && (!gradient || tasks <= static_cast<int64_t>(partials_.size())),
+          ErrorCode::kInternal, "adaround: minibatch of " + std::to_string(n) + " samples");
+  const float scale = 2.0f / static_cast<float>(n * shape_.positions);
+  std::vector<double> losses(static_cast<size_t>(tasks));
+  pool_.parallel_for(
+      tasks,
+      [&](int64_t first, int64_t last) {
+        std::unique_ptr<Scratch> scratch = take_scratch();
+        for (int64_t t = first; t < last; ++t) {
+          const int64_t begin = t * kSamplesPerTask;
+          losses[static_cast<size_t>(t)] =
+              run_task(weights, bias, batch.subspan(begin, std::min(kSamplesPerTask, n - begin)),
+                       scale, gradient ? &partials_[static_cast<size_t>(t)] : nullptr, *scratch);
+        }
+        return_scratch(std::move(scratch));
+      },
+      tasks_per_thread(flops(kSamplesPerTask)));
+  if (gradient) {
+    std::vector<const float*> weight_parts, bias_parts;
+    for (int64_t t = 0; t < tasks; ++t) {
+      weight_parts.push_back(partials_[static_cast<size_t>(t)].weights.data());
+      bias_parts.push_back(partials_[static_cast<size_t>(t)].bias.data());
+    }
+    if (grad_weights != nullptr) sum_in_order(pool_, weight_parts, shape_.weights(), grad_weights);
+    if (grad_bias != nullptr) sum_in_order(pool_, bias_parts, shape_.outputs(), grad_bias);
+  }
+  return sum_in_order(losses) / static_cast<double>(n * shape_.positions);
+}
+
+// ----- SecondMoments -----
+
+SecondMoments::SecondMoments(const LayerShape& shape, bool with_bias)
+    : shape_(shape), with_bias_(with_bias), depth_(shape.depth + (with_bias ? 1 : 0)) {
+  inputs_.assign(static_cast<size_t>(shape_.groups * depth_ * depth_), 0.0);
+  crossed_.assign(static_cast<size_t>(shape_.groups * shape_.rows * depth_), 0.0);
+}
+
+void SecondMoments::add(const float* inputs, const float* targets, int64_t columns,
+                        ThreadPool& pool) {
+  const int64_t depth = shape_.depth, rows = shape_.rows, da = depth_;
+  const int64_t blocks = (depth + kMomentRowsPerTask - 1) / kMomentRowsPerTask;
+  // Per group: `blocks` tasks of C rows, then one task for E.
+  const int64_t tasks = shape_.groups * (blocks + 1);
+  auto row_sum = [columns](const float* row) {
+    double sum = 0.0;
+    for (int64_t p = 0; p < columns; ++p) sum += row[p];
+    return sum;
+  };
+  pool.parallel_for(tasks, [&](int64_t first, int64_t last) {
+    std::vector<float> product;
+    for (int64_t t = first; t < last; ++t) {
+      const int64_t g = t / (blocks + 1), block = t % (blocks + 1);
+      const float* x = inputs + g * depth * columns;
+      if (block < blocks) {
+        const int64_t r0 = block * kMomentRowsPerTask;
+        const int64_t count = std::min(kMomentRowsPerTask, depth - r0);
+        product.resize(static_cast<size_t>(count * depth));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(count), blas_int(depth),
+                    blas_int(columns), 1.0f, x + r0 * columns, blas_int(columns), x,
+                    blas_int(columns), 0.0f, product.data(), blas_int(depth));
+        double* c = inputs_.data() + g * da * da;
+        for (int64_t r = 0; r < count; ++r) {
+          for (int64_t k = 0; k < depth; ++k) c[(r0 + r) * da + k] += product[r * depth + k];
+          if (with_bias_) {
+            const double sum = row_sum(x + (r0 + r) * columns);
+            c[(r0 + r) * da + depth] += sum;
+            c[depth * da + r0 + r] += sum;
+          }
+        }
+        continue;
+      }
+      const float* y = targets + g * rows * columns;
+      product.resize(static_cast<size_t>(rows * depth));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(rows), blas_int(depth),
+                  blas_int(columns), 1.0f, y, blas_int(columns), x, blas_int(columns), 0.0f,
+                  product.data(), blas_int(depth));
+      double* e = crossed_.data() + g * rows * da;
+      for (int64_t m = 0; m < rows; ++m) {
+        for (int64_t k = 0; k < depth; ++k) e[m * da + k] += product[m * depth + k];
+        if (with_bias_) e[m * da + depth] += row_sum(y + m * columns);
+      }
+      if (with_bias_) inputs_[static_cast<size_t>(g * da * da + depth * da + depth)] += columns;
+    }
+  });
+  for (int64_t i = 0; i < shape_.outputs() * columns; ++i)
+    target_square_ += static_cast<double>(targets[i]) * targets[i];
+  positions_ += columns;
+}
+
+// ----- SecondMomentLoss -----
+
+SecondMomentLoss::SecondMomentLoss(const SecondMoments& moments,
+                                   const std::vector<float>& float_weights,
+                                   const std::vector<float>& float_bias, ThreadPool& pool)
+    : shape_(moments.shape()),
+      depth_(moments.depth()),
+      with_bias_(moments.with_bias()),
+      positions_(static_cast<double>(moments.positions())),
+      float_weights_(float_weights),
+      float_bias_(float_bias),
+      pool_(pool) {
+  const int64_t rows = shape_.rows, depth = shape_.depth, da = depth_;
+  inputs_.assign(moments.inputs_.begin(), moments.inputs_.end());
+  residual_.resize(static_cast<size_t>(shape_.groups * rows * da));
+  // F = W C - E and sum |R|^2 = sum W (F - E) + sum |t - b|^2, in double: F is the difference
+  // of two nearly equal products.
+  double residual_square = moments.target_square_;
+  for (int64_t g = 0; g < shape_.groups; ++g) {
+    const double* c = moments.inputs_.data() + g * da * da;
+    for (int64_t m = 0; m < rows; ++m) {
+      const float* w = float_weights_.data() + (g * rows + m) * depth;
+      const double* e = moments.crossed_.data() + (g * rows + m) * da;
+      for (int64_t k = 0; k < da; ++k) {
+        double wc = 0.0;
+        for (int64_t j = 0; j < depth; ++j) wc += static_cast<double>(w[j]) * c[j * da + k];
+        const double f = wc - e[k];
+        residual_[static_cast<size_t>((g * rows + m) * da + k)] = static_cast<float>(f);
+        if (k < depth) residual_square += w[k] * (f - e[k]);
+      }
+    }
+  }
+  residual_square_ = residual_square;
+  delta_.resize(residual_.size());
+  product_.resize(residual_.size());
+}
+
+double SecondMomentLoss::evaluate(const float* weights, const float* bias, std::span<const int64_t>,
+                                  float* grad_weights, float* grad_bias) {
+  require(grad_bias == nullptr || with_bias_, ErrorCode::kInternal,
+          "adaround: a bias gradient from moments summed without the bias");
+  const int64_t rows = shape_.rows, depth = shape_.depth, da = depth_;
+  for (int64_t i = 0; i < shape_.outputs(); ++i) {
+    for (int64_t k = 0; k < depth; ++k)
+      delta_[static_cast<size_t>(i * da + k)] =
+          weights[i * depth + k] - float_weights_[i * depth + k];
+    if (with_bias_) delta_[static_cast<size_t>(i * da + depth)] = bias[i] - float_bias_[i];
+  }
+  const int64_t blocks = (rows + kProductRowsPerTask - 1) / kProductRowsPerTask;
+  const int64_t tasks = shape_.groups * blocks;
+  const float scale = static_cast<float>(2.0 / positions_);
+  std::vector<double> parts(static_cast<size_t>(tasks));
+  pool_.parallel_for(
+      tasks,
+      [&](int64_t first, int64_t last) {
+        for (int64_t t = first; t < last; ++t) {
+          const int64_t g = t / blocks, r0 = t % blocks * kProductRowsPerTask;
+          const int64_t count = std::min(kProductRowsPerTask, rows - r0);
+          const int64_t offset = (g * rows + r0) * da;
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(count), blas_int(da),
+                      blas_int(da), 1.0f, delta_.data() + offset, blas_int(da),
+                      inputs_.data() + g * da * da, blas_int(da), 0.0f, product_.data() + offset,
+                      blas_int(da));
+          double part = 0.0;
+          for (int64_t i = offset; i < offset + count * da; ++i) {
+            part += static_cast<double>(delta_[i]) * (product_[i] + 2.0 * residual_[i]);
+            product_[i] = scale * (product_[i] + residual_[i]);  // the gradient
+          }
+          parts[static_cast<size_t>(t)] = part;
+        }
+      },
+      tasks_per_thread(flops(0) / static_cast<double>(tasks)));
+  for (int64_t i = 0; i < shape_.outputs(); ++i) {
+    if (grad_weights != nullptr)
+      std::copy(product_.data() + i * da, product_.data() + i * da + depth,
+                grad_weights + i * depth);
+    if (grad_bias != nullptr) grad_bias[i] = product_[i * da + depth];
+  }
+  return (sum_in_order(parts) + residual_square_) / positions_;
+}
+
+}  // namespace qsim

@@ -1,0 +1,41 @@
+// Element-wise work over [0, n) in fixed chunks spread over a pool: which thread runs a chunk
+// never changes what it computes, and per-chunk sums can be added in chunk order.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "util/thread_pool.h"
+
+namespace qsim {
+
+constexpr int64_t kElementChunk = 4096;
+// A thread is woken for at least this many chunks: element-wise passes are cheap next to the
+// tens of microseconds a wake-up costs.
+constexpr int64_t kMinChunksPerThread = 16;
+// Work units (matrix products) go to another thread only with at least this many
+// floating-point operations each.
+constexpr double kMinFlopsPerThread = 4e6;
+
+inline int64_t element_chunks(int64_t n) {
+  return (n + kElementChunk - 1) / kElementChunk;
+}
+
+// fn(chunk, begin, end) for every chunk of [0, n).
+template <typename Fn>
+void for_element_chunks(ThreadPool& pool, int64_t n, const Fn& fn) {
+  pool.parallel_for(
+      element_chunks(n),
+      [&](int64_t first, int64_t last) {
+        for (int64_t c = first; c < last; ++c)
+          fn(c, c * kElementChunk, std::min(n, (c + 1) * kElementChunk));
+      },
+      kMinChunksPerThread);
+}
+
+// The min_chunk for ThreadPool::parallel_for over tasks of `task_flops` each.
+inline int64_t tasks_per_thread(double task_flops) {
+  return std::max<int64_t>(1, static_cast<int64_t>(kMinFlopsPerThread / std::max(task_flops, 1.0)));
+}
+
+}  // namespace qsim

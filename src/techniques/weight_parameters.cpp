@@ -1,0 +1,198 @@
+#include "techniques/weight_parameters.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "techniques/fast_math.h"
+
+namespace qsim {
+namespace {
+
+// The grid index of `x` before clamping, as fake_quantize_span rounds it.
+float nearest_index(const WeightGrid& grid, int64_t i, float x) {
+  return std::nearbyint(x / grid.scale[i]) - grid.offset[i];
+}
+
+float grid_value(const WeightGrid& grid, int64_t i, float level) {
+  return (level + grid.offset[i]) * grid.scale[i];
+}
+
+// The sum of n values in a fixed order: 16 partial sums, which vectorize, then their total.
+double lane_sum(const float* values, int64_t n) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lanes[j] += values[i + j];
+  for (int j = 0; i < n; ++i, ++j) lanes[j] += values[i];
+  double sum = 0.0;
+  for (float lane : lanes) sum += lane;
+  return sum;
+}
+
+float nearest_on_grid(const WeightGrid& grid, int64_t i, float x) {
+  return grid_value(grid, i, std::clamp(nearest_index(grid, i, x), 0.0f, grid.quant_max));
+}
+
+// W~, sigmoid(V), h(V) and dW~/dV of elements [begin, end), with plain pointers so that the
+// loop vectorizes.
+void soft_weights(int64_t begin, int64_t end, float zeta, float gamma, float top,
+                  const float* __restrict values, const float* __restrict floor,
+                  const float* __restrict scale, const float* __restrict offset,
+                  float* __restrict weights, float* __restrict sigmoids, float* __restrict hs,
+                  float* __restrict chain) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float sigmoid = 1.0f / (1.0f + fast::exp(-values[i]));
+    const float stretched = sigmoid * (zeta - gamma) + gamma;
+    const float h = std::min(std::max(stretched, 0.0f), 1.0f);
+    const float level = floor[i] + h;
+    weights[i] = (std::min(std::max(level, 0.0f), top) + offset[i]) * scale[i];
+    // PyTorch's clamp passes the gradient on its bounds too.
+    const bool inside =
+        (stretched >= 0.0f) & (stretched <= 1.0f) & (level >= 0.0f) & (level <= top);
+    sigmoids[i] = sigmoid;
+    hs[i] = h;
+    chain[i] = inside ? scale[i] * (zeta - gamma) * sigmoid * (1.0f - sigmoid) : 0.0f;
+  }
+}
+
+}  // namespace
+
+WeightGrid weight_grid(const Tensor& weight, const Encoding& encoding,
+                       const std::vector<int64_t>& order) {
+  WeightGrid grid;
+  grid.quant_max = static_cast<float>(encoding.quant_max());
+  int64_t inner = 1;
+  for (int64_t d = encoding.axis + 1; encoding.per_channel() && d < weight.rank(); ++d)
+    inner *= weight.dim(d);
+  const int64_t channels = encoding.per_channel() ? weight.dim(encoding.axis) : 1;
+  const float* values = weight.data<float>();
+  for (int64_t index : order) {
+    const ChannelEncoding& c = encoding.channels[static_cast<size_t>(index / inner % channels)];
+    grid.weights.push_back(values[index]);
+    grid.scale.push_back(c.scale);
+    grid.offset.push_back(static_cast<float>(c.offset));
+  }
+  return grid;
+}
+
+std::vector<float> nearest_weights(const WeightGrid& grid) {
+  std::vector<float> out(grid.weights.size());
+  for (int64_t i = 0; i < grid.size(); ++i) out[i] = nearest_on_grid(grid, i, grid.weights[i]);
+  return out;
+}
+
+// ----- SoftRounding -----
+
+SoftRounding::SoftRounding(const WeightGrid& grid, const AdaRoundOptions& options, ThreadPool& pool)
+    : WeightParameters(pool), grid_(grid), options_(options) {
+  const size_t n = grid.weights.size();
+  values_.resize(n);
+  floor_.resize(n);
+  sigmoid_.resize(n);
+  h_.resize(n);
+  term_.resize(n);
+  chain_.resize(n);
+  const float zeta = static_cast<float>(options.zeta), gamma = static_cast<float>(options.gamma);
+  for (size_t i = 0; i < n; ++i) {
+    const float ratio = grid.weights[i] / grid.scale[i];
+    const float down = std::floor(ratio);
+    floor_[i] = down - grid.offset[i];
+    // h(V) = rest, with h's clamp ignored: V = -log((zeta - gamma) / (rest - gamma) - 1).
+    const float rest = ratio - down;
+    values_[i] = -std::log((zeta - gamma) / (rest - gamma) - 1.0f);
+  }
+}
+
+void SoftRounding::forward(float* weights) {
+  const float zeta = static_cast<float>(options_.zeta), gamma = static_cast<float>(options_.gamma);
+  for_element_chunks(pool_, grid_.size(), [&](int64_t, int64_t begin, int64_t end) {
+    soft_weights(begin, end, zeta, gamma, grid_.quant_max, values_.data(), floor_.data(),
+                 grid_.scale.data(), grid_.offset.data(), weights, sigmoid_.data(), h_.data(),
+                 chain_.data());
+  });
+}
+
+double SoftRounding::beta(int64_t iteration) const {
+  const double iterations = static_cast<double>(options_.iterations);
+  const double warm_end = options_.warm_start * iterations;
+  if (static_cast<double>(iteration) < warm_end) return 0.0;
+  const double rel = (static_cast<double>(iteration) - warm_end) / (iterations - warm_end);
+  const double pi = std::acos(-1.0);
+  return options_.beta_end +
+         0.5 * (options_.beta_start - options_.beta_end) * (1.0 + std::cos(rel * pi));
+}
+
+double SoftRounding::backward(int64_t iteration, const float* grad_weights, float* grad_values) {
+  const double beta_value = beta(iteration);
+  std::vector<double> terms(static_cast<size_t>(element_chunks(grid_.size())), 0.0);
+  for_element_chunks(pool_, grid_.size(), [&](int64_t chunk, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) grad_values[i] = grad_weights[i] * chain_[i];
+    if (beta_value != 0.0)
+      terms[static_cast<size_t>(chunk)] =
+          add_rounding_term(static_cast<float>(beta_value), begin, end, grad_values);
+  });
+  double sum = 0.0;
+  for (double term : terms) sum += term;
+  return options_.regularization * sum;
+}
+
+// d/dV lambda (1 - |2h - 1|^beta) = -lambda beta |2h - 1|^(beta - 1) sign(2h - 1) 2 dh/dV, zero
+// where h is clamped; returns the chunk's sum of 1 - |2h - 1|^beta. Branch-free, so that it
+// vectorizes.
+double SoftRounding::add_rounding_term(float beta, int64_t begin, int64_t end, float* grad_values) {
+  const float lambda = static_cast<float>(options_.regularization);
+  const float zeta = static_cast<float>(options_.zeta), gamma = static_cast<float>(options_.gamma);
+  for (int64_t i = begin; i < end; ++i) {
+    const float centered = 2.0f * h_[i] - 1.0f;
+    const float magnitude = std::fabs(centered);
+    const float power = fast::pow(magnitude, beta - 1.0f);  // |2h - 1|^(beta - 1)
+    term_[i] = 1.0f - power * magnitude;
+    const float sigmoid = sigmoid_[i];
+    const float stretched = sigmoid * (zeta - gamma) + gamma;
+    const bool inside = (stretched >= 0.0f) & (stretched <= 1.0f);
+    const float sign = std::copysign(1.0f, centered);  // centered = 0 has power 0
+    const float h_slope = (zeta - gamma) * sigmoid * (1.0f - sigmoid);
+    grad_values[i] -= inside ? lambda * beta * power * sign * 2.0f * h_slope : 0.0f;
+  }
+  return lane_sum(term_.data() + begin, end - begin);
+}
+
+void SoftRounding::final_weights(float* weights) const {
+  for (int64_t i = 0; i < grid_.size(); ++i) {
+    const float up = values_[i] >= 0.0f ? 1.0f : 0.0f;
+    weights[i] = grid_value(grid_, i, std::clamp(floor_[i] + up, 0.0f, grid_.quant_max));
+  }
+}
+
+// ----- StraightThroughWeights -----
+
+StraightThroughWeights::StraightThroughWeights(const WeightGrid& grid, ThreadPool& pool)
+    : WeightParameters(pool), grid_(grid) {
+  values_ = grid.weights;
+  inside_.resize(values_.size());
+}
+
+void StraightThroughWeights::forward(float* weights) {
+  for_element_chunks(pool_, grid_.size(), [&](int64_t, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float level = nearest_index(grid_, i, values_[i]);
+      const float clamped = std::clamp(level, 0.0f, grid_.quant_max);
+      weights[i] = grid_value(grid_, i, clamped);
+      inside_[i] = level == clamped ? 1.0f : 0.0f;
+    }
+  });
+}
+
+double StraightThroughWeights::backward(int64_t, const float* grad_weights, float* grad_values) {
+  for_element_chunks(pool_, grid_.size(), [&](int64_t, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) grad_values[i] = grad_weights[i] * inside_[i];
+  });
+  return 0.0;
+}
+
+void StraightThroughWeights::final_weights(float* weights) const {
+  for (int64_t i = 0; i < grid_.size(); ++i) weights[i] = nearest_on_grid(grid_, i, values_[i]);
+}
+
+}  // namespace qsim

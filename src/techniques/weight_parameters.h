@@ -1,0 +1,90 @@
+// What AdaRound and AdaQuant train for one layer, and the weights that follows from it, over the
+// layer's weights in their [groups][rows][depth] view (adaround_layer.h). Element-wise work is
+// split over fixed chunks; the only sum (the rounding term's value) adds chunks in order.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "quant/encoding.h"
+#include "techniques/adaround_options.h"
+#include "techniques/element_chunks.h"
+
+namespace qsim {
+
+// Every weight with its grid: level q in [0, quant_max] stands for (q + offset) * scale.
+struct WeightGrid {
+  std::vector<float> weights;  // float values
+  std::vector<float> scale;
+  std::vector<float> offset;  // AIMET offsets (<= 0) as floats
+  float quant_max = 0.0f;
+
+  int64_t size() const { return static_cast<int64_t>(weights.size()); }
+};
+
+// The grid of `weight`'s elements in view order (`order`, as LinearLayer::weight_order()).
+WeightGrid weight_grid(const Tensor& weight, const Encoding& encoding,
+                       const std::vector<int64_t>& order);
+
+// Nearest rounding, exactly as fake_quantize computes it.
+std::vector<float> nearest_weights(const WeightGrid& grid);
+
+class WeightParameters {
+ public:
+  virtual ~WeightParameters() = default;
+  // The trained values (AdaRound's V, AdaQuant's weights), which the optimizer updates.
+  std::vector<float>& values() { return values_; }
+  // The weights at the current values (soft ones for AdaRound).
+  virtual void forward(float* weights) = 0;
+  // dLoss/dvalues from dLoss/dweights at the last forward(), plus the gradient of any
+  // regularization term at `iteration`; returns that term's value.
+  virtual double backward(int64_t iteration, const float* grad_weights, float* grad_values) = 0;
+  // The final weights, on the grid.
+  virtual void final_weights(float* weights) const = 0;
+
+ protected:
+  explicit WeightParameters(ThreadPool& pool) : pool_(pool) {}
+
+  ThreadPool& pool_;
+  std::vector<float> values_;
+};
+
+// AdaRound (Nagel et al. 2020, as AIMET runs it): W~ = s (clamp(floor(W / s) - offset + h(V),
+// 0, qmax) + offset), h(V) = clamp(sigmoid(V) (zeta - gamma) + gamma, 0, 1), V starting where h
+// equals the fractional part of W / s; the rounding term lambda * sum(1 - |2 h(V) - 1|^beta)
+// is off for the warm-start share of iterations, then beta decays by cosine from beta_start to
+// beta_end. Final weights: floor(W / s) + (V >= 0), clamped to the grid.
+class SoftRounding : public WeightParameters {
+ public:
+  SoftRounding(const WeightGrid& grid, const AdaRoundOptions& options, ThreadPool& pool);
+  void forward(float* weights) override;
+  double backward(int64_t iteration, const float* grad_weights, float* grad_values) override;
+  void final_weights(float* weights) const override;
+  // beta at `iteration`, or 0 while the rounding term is off.
+  double beta(int64_t iteration) const;
+
+ private:
+  double add_rounding_term(float beta, int64_t begin, int64_t end, float* grad_values);
+
+  const WeightGrid& grid_;
+  AdaRoundOptions options_;
+  std::vector<float> floor_;                // floor(W / s) - offset: the grid index rounding down
+  std::vector<float> sigmoid_, h_, chain_;  // sigmoid(V), h(V), dW~/dV at the last forward()
+  std::vector<float> term_;                 // 1 - |2h - 1|^beta at the last backward()
+};
+
+// AdaQuant (Quark's fast finetune): the weights themselves, quantized on their fixed grid in
+// the forward pass, the gradient passing straight through rounding (zero where clamped).
+class StraightThroughWeights : public WeightParameters {
+ public:
+  StraightThroughWeights(const WeightGrid& grid, ThreadPool& pool);
+  void forward(float* weights) override;
+  double backward(int64_t iteration, const float* grad_weights, float* grad_values) override;
+  void final_weights(float* weights) const override;
+
+ private:
+  const WeightGrid& grid_;
+  std::vector<float> inside_;  // 1 where the last forward() did not clamp, else 0
+};
+
+}  // namespace qsim

@@ -1,0 +1,430 @@
+// AdaRound's building blocks (src/techniques/adaround_*.h): the lowering of each layer kind
+// against the runtime's own kernels, the fused loss and gradient against finite differences,
+// the second-moment form against the minibatch form, and determinism over thread counts.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <random>
+#include <set>
+#include <span>
+
+#include "runtime/engine.h"
+#include "techniques/adaround_layer.h"
+#include "techniques/adaround_objective.h"
+#include "techniques/adaround_optimizer.h"
+#include "techniques/fast_math.h"
+#include "techniques/layer_input_cache.h"
+#include "techniques/weight_parameters.h"
+
+using namespace qsim;
+
+namespace {
+
+Tensor random_tensor(Shape shape, uint32_t seed, float low = -1.0f, float high = 1.0f) {
+  Tensor t(DType::kFloat32, std::move(shape));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(low, high);
+  for (int64_t i = 0; i < t.size(); ++i) t.data<float>()[i] = dist(rng);
+  return t;
+}
+
+Attribute ints(std::vector<int64_t> values) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInts;
+  a.ints = std::move(values);
+  return a;
+}
+
+Attribute integer(int64_t value) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInt;
+  a.i = value;
+  return a;
+}
+
+Attribute real(float value) {
+  Attribute a;
+  a.kind = Attribute::Kind::kFloat;
+  a.f = value;
+  return a;
+}
+
+// x -> op(x, w[, b]) -> y, optionally followed by `activation` -> z.
+Model one_layer(const std::string& op, Tensor weight, std::optional<Tensor> bias,
+                std::map<std::string, Attribute> attributes, const std::string& activation = "") {
+  Model m;
+  m.opset = 13;
+  Graph& g = m.graph;
+  g.inputs.push_back({"x", DType::kFloat32, 1, std::nullopt});
+  g.initializers["w"] = std::move(weight);
+  Node layer;
+  layer.op_type = op;
+  layer.name = "layer";
+  layer.inputs = {"x", "w"};
+  if (bias) {
+    g.initializers["b"] = *bias;
+    layer.inputs.push_back("b");
+  }
+  layer.outputs = {"y"};
+  layer.attributes = std::move(attributes);
+  g.nodes.push_back(layer);
+  if (activation.empty()) {
+    g.outputs.push_back({"y", DType::kFloat32, 1, std::nullopt});
+  } else {
+    Node act;
+    act.op_type = activation;
+    act.name = "act";
+    act.inputs = {"y"};
+    act.outputs = {"z"};
+    g.nodes.push_back(act);
+    g.outputs.push_back({"z", DType::kFloat32, 1, std::nullopt});
+  }
+  return m;
+}
+
+// The layer's product through its lowering (W_g X_g + b per group) equals the runtime's output.
+void check_lowering(const Model& model, const Tensor& x) {
+  Engine engine(std::make_shared<const Model>(model));
+  const Tensor y = engine.run({x}).at(0);
+  LayerSearch search = find_adaround_layers(model, {"w"});
+  REQUIRE(search.layers.size() == 1);
+  LinearLayer& layer = *search.layers[0];
+  layer.bind(x.shape());
+  const LayerShape& s = layer.shape();
+  const int64_t samples = layer.samples_in(x);
+  REQUIRE(samples == layer.output_samples_in(y));
+  const Tensor& w = *model.graph.find_initializer("w");
+  std::vector<float> view;
+  for (int64_t index : layer.weight_order()) view.push_back(w.data<float>()[index]);
+  REQUIRE(static_cast<int64_t>(view.size()) == s.weights());
+  std::vector<float> lowered(s.input_floats()), expected(s.output_floats());
+  double worst = 0.0;
+  for (int64_t n = 0; n < samples; ++n) {
+    layer.lower_input(x, n, lowered.data(), s.positions);
+    layer.lower_output(y, n, expected.data(), s.positions);
+    for (int64_t g = 0; g < s.groups; ++g)
+      for (int64_t r = 0; r < s.rows; ++r)
+        for (int64_t p = 0; p < s.positions; ++p) {
+          double sum = layer.bias()[g * s.rows + r];
+          for (int64_t k = 0; k < s.depth; ++k)
+            sum += static_cast<double>(view[(g * s.rows + r) * s.depth + k]) *
+                   lowered[(g * s.depth + k) * s.positions + p];
+          worst = std::max(worst, std::fabs(sum - expected[(g * s.rows + r) * s.positions + p]));
+        }
+  }
+  CHECK(worst < 1e-4);
+}
+
+// Random lowered inputs and targets of a layer shape, in memory or on file.
+struct LayerData {
+  LayerShape shape;
+  MemoryBudget budget;
+  SampleCache inputs;
+  SampleCache targets;
+  LayerData(LayerShape s, int64_t samples, uint32_t seed, int64_t budget_bytes = int64_t{1} << 30)
+      : shape(s),
+        budget(budget_bytes),
+        inputs(samples, s.input_floats(), budget, "inputs"),
+        targets(samples, s.output_floats(), budget, "targets") {
+    const Tensor x = random_tensor({samples, s.input_floats()}, seed);
+    const Tensor t = random_tensor({samples, s.output_floats()}, seed + 1, -0.5f, 1.5f);
+    for (int64_t i = 0; i < samples; ++i) {
+      inputs.write(i, x.data<float>() + i * s.input_floats());
+      targets.write(i, t.data<float>() + i * s.output_floats());
+    }
+  }
+};
+
+Activation activation_of(ActivationKind kind, int64_t outputs) {
+  Activation a;
+  a.kind = kind;
+  a.lower = -0.25f;
+  a.upper = 0.5f;
+  for (int64_t c = 0; c < outputs; ++c) a.slope.push_back(0.1f * static_cast<float>(c % 5));
+  return a;
+}
+
+double relative_error(const std::vector<double>& a, const std::vector<double>& b) {
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    norm += b[i] * b[i];
+  }
+  return std::sqrt(diff / norm);
+}
+
+// Central differences of `f` at `values` for the entries `picked`, against `analytic`.
+template <typename F>
+double finite_difference_error(std::vector<float>& values, const std::vector<int64_t>& picked,
+                               const std::vector<float>& analytic, float step, F f) {
+  std::vector<double> numeric, expected;
+  for (int64_t i : picked) {
+    const float saved = values[i];
+    values[i] = saved + step;
+    const double up = f();
+    values[i] = saved - step;
+    const double down = f();
+    values[i] = saved;
+    numeric.push_back((up - down) / (2.0 * step));
+    expected.push_back(analytic[i]);
+  }
+  return relative_error(numeric, expected);
+}
+
+std::vector<int64_t> every_kth(int64_t n, int64_t k) {
+  std::vector<int64_t> picked;
+  for (int64_t i = 0; i < n; i += k) picked.push_back(i);
+  return picked;
+}
+
+}  // namespace
+
+TEST_CASE("each layer kind's lowering reproduces the runtime's product") {
+  SECTION("grouped, strided, padded Conv") {
+    check_lowering(
+        one_layer("Conv", random_tensor({6, 2, 3, 3}, 1), random_tensor({6}, 2),
+                  {{"group", integer(2)}, {"strides", ints({2, 1})}, {"pads", ints({1, 0, 0, 1})}}),
+        random_tensor({3, 4, 7, 6}, 3));
+  }
+  SECTION("depthwise Conv with a channel multiplier, dilated") {
+    check_lowering(
+        one_layer(
+            "Conv", random_tensor({8, 1, 3, 3}, 4), std::nullopt,
+            {{"group", integer(4)}, {"dilations", ints({2, 2})}, {"pads", ints({2, 2, 2, 2})}}),
+        random_tensor({2, 4, 6, 6}, 5));
+  }
+  SECTION("1-D Conv") {
+    check_lowering(one_layer("Conv", random_tensor({5, 3, 4}, 6), random_tensor({5}, 7), {}),
+                   random_tensor({2, 3, 9}, 8));
+  }
+  SECTION("grouped, strided ConvTranspose with output padding") {
+    check_lowering(
+        one_layer("ConvTranspose", random_tensor({4, 3, 3, 2}, 9), random_tensor({6}, 10),
+                  {{"group", integer(2)},
+                   {"strides", ints({2, 3})},
+                   {"pads", ints({1, 0, 0, 1})},
+                   {"output_padding", ints({1, 1})}}),
+        random_tensor({2, 4, 4, 3}, 11));
+  }
+  SECTION("Gemm with transA, alpha, beta and a broadcast C") {
+    check_lowering(one_layer("Gemm", random_tensor({7, 5}, 12), random_tensor({1, 7}, 13),
+                             {{"transA", integer(1)},
+                              {"transB", integer(1)},
+                              {"alpha", real(0.5f)},
+                              {"beta", real(2.0f)}}),
+                   random_tensor({5, 3}, 14));
+    check_lowering(one_layer("Gemm", random_tensor({5, 7}, 15), std::nullopt, {}),
+                   random_tensor({4, 5}, 16));
+  }
+  SECTION("MatMul on a 3-D input") {
+    check_lowering(one_layer("MatMul", random_tensor({6, 4}, 17), std::nullopt, {}),
+                   random_tensor({2, 3, 6}, 18));
+  }
+}
+
+TEST_CASE("the activation after a layer becomes the target's") {
+  Model clip = one_layer("Conv", random_tensor({4, 2, 1, 1}, 19), std::nullopt, {}, "Clip");
+  clip.graph.initializers["lo"] = random_tensor({}, 20, 0.0f, 0.0f);
+  clip.graph.initializers["hi"] = random_tensor({}, 21, 6.0f, 6.0f);
+  clip.graph.nodes[1].inputs = {"y", "lo", "hi"};
+  LayerSearch search = find_adaround_layers(clip, {"w"});
+  REQUIRE(search.layers.size() == 1);
+  CHECK(search.layers[0]->activation().kind == ActivationKind::kClip);
+  CHECK(search.layers[0]->activation().upper == 6.0f);
+  CHECK(search.layers[0]->target() == "z");
+
+  Model relu_and_output =
+      one_layer("Conv", random_tensor({4, 2, 1, 1}, 22), std::nullopt, {}, "Relu");
+  relu_and_output.graph.outputs.push_back({"y", DType::kFloat32, 1, std::nullopt});
+  search = find_adaround_layers(relu_and_output, {"w"});
+  CHECK(search.layers[0]->activation().kind == ActivationKind::kIdentity);
+  CHECK(search.layers[0]->target() == "y");
+}
+
+TEST_CASE("the fused loss gradient matches finite differences") {
+  const ActivationKind kinds[] = {ActivationKind::kIdentity, ActivationKind::kRelu,
+                                  ActivationKind::kClip,     ActivationKind::kPRelu,
+                                  ActivationKind::kTanh,     ActivationKind::kSigmoid};
+  // Few rows per group take the direct loops, many take sgemm.
+  const LayerShape shapes[] = {{3, 2, 5, 7}, {1, 9, 6, 4}};
+  ThreadPool pool(2);
+  for (const LayerShape& shape : shapes) {
+    LayerData data(shape, 12, 23);
+    for (ActivationKind kind : kinds) {
+      INFO("activation " << activation_name(kind) << ", rows " << shape.rows);
+      MinibatchLoss loss(shape, activation_of(kind, shape.outputs()), data.inputs, data.targets, 12,
+                         pool);
+      const std::vector<int64_t> batch = {0, 2, 3, 5, 7, 8, 9, 11, 1, 4};
+      const Tensor w0 = random_tensor({shape.weights()}, 24, -0.5f, 0.5f);
+      const Tensor b0 = random_tensor({shape.outputs()}, 25, -0.2f, 0.2f);
+      std::vector<float> w(w0.data<float>(), w0.data<float>() + w0.size());
+      std::vector<float> b(b0.data<float>(), b0.data<float>() + b0.size());
+      std::vector<float> gw(w.size()), gb(b.size());
+      loss.evaluate(w.data(), b.data(), batch, gw.data(), gb.data());
+      auto value = [&] { return loss.evaluate(w.data(), b.data(), batch, nullptr, nullptr); };
+      // Steps small enough that few products cross a kink of Relu, Clip or PRelu.
+      CHECK(finite_difference_error(w, every_kth(shape.weights(), 3), gw, 3e-4f, value) < 2e-2);
+      CHECK(finite_difference_error(b, every_kth(shape.outputs(), 1), gb, 3e-4f, value) < 2e-2);
+    }
+  }
+}
+
+TEST_CASE("soft rounding's gradient, rounding term included, matches finite differences") {
+  const LayerShape shape{1, 8, 6, 5};
+  LayerData data(shape, 8, 26);
+  ThreadPool pool(1);
+  MinibatchLoss loss(shape, activation_of(ActivationKind::kTanh, 8), data.inputs, data.targets, 8,
+                     pool);
+  WeightGrid grid;
+  const Tensor w = random_tensor({shape.weights()}, 27, -0.6f, 0.6f);
+  grid.weights.assign(w.data<float>(), w.data<float>() + w.size());
+  grid.scale.assign(grid.weights.size(), 0.1f);
+  grid.offset.assign(grid.weights.size(), -8.0f);
+  grid.quant_max = 15.0f;
+  AdaRoundOptions options;
+  options.iterations = 100;
+  options.regularization = 0.05;
+  SoftRounding rounding(grid, options, pool);
+  const std::vector<float> bias(8, 0.05f);
+  const std::vector<int64_t> batch = {0, 1, 2, 3, 4, 5, 6, 7};
+  // Past the warm start (beta 14.3 at iteration 50) and in the warm start (no rounding term).
+  for (int64_t iteration : {int64_t{50}, int64_t{5}}) {
+    std::vector<float> weights(grid.weights.size()), gw(weights.size()), gv(weights.size()),
+        unused(weights.size());
+    rounding.forward(weights.data());
+    loss.evaluate(weights.data(), bias.data(), batch, gw.data(), nullptr);
+    rounding.backward(iteration, gw.data(), gv.data());
+    auto total = [&] {
+      rounding.forward(weights.data());
+      const double value = loss.evaluate(weights.data(), bias.data(), batch, nullptr, nullptr);
+      return value + rounding.backward(iteration, gw.data(), unused.data());
+    };
+    CHECK(finite_difference_error(rounding.values(), every_kth(shape.weights(), 2), gv, 1e-2f,
+                                  total) < 2e-2);
+  }
+  CHECK(rounding.beta(5) == 0.0);
+  CHECK(rounding.beta(20) == Approx(20.0));
+  CHECK(rounding.beta(99) == Approx(2.0).epsilon(0.01));
+}
+
+TEST_CASE("the second-moment loss equals the minibatch loss over every sample") {
+  ThreadPool pool(2);
+  for (bool with_bias : {false, true}) {
+    const LayerShape shape{2, 9, 7, 6};
+    const int64_t samples = 10;
+    LayerData data(shape, samples, 28);
+    SecondMoments moments(shape, with_bias);
+    std::vector<float> x(shape.input_floats()), t(shape.output_floats());
+    const std::vector<float> float_bias(shape.outputs(), 0.3f);
+    for (int64_t i = 0; i < samples; ++i) {
+      const float* xi = data.inputs.read(i, x.data());
+      const float* ti = data.targets.read(i, t.data());
+      std::vector<float> residual(ti, ti + shape.output_floats());
+      for (int64_t m = 0; m < shape.outputs(); ++m)
+        for (int64_t p = 0; p < shape.positions; ++p)
+          residual[m * shape.positions + p] -= float_bias[m];
+      moments.add(xi, residual.data(), shape.positions, pool);
+    }
+    const Tensor wf = random_tensor({shape.weights()}, 29, -0.5f, 0.5f);
+    const std::vector<float> float_weights(wf.data<float>(), wf.data<float>() + wf.size());
+    SecondMomentLoss shortcut(moments, float_weights, float_bias, pool);
+    MinibatchLoss explicit_loss(shape, Activation{}, data.inputs, data.targets, samples, pool);
+
+    const Tensor w = random_tensor({shape.weights()}, 30, -0.5f, 0.5f);
+    std::vector<float> bias(shape.outputs(), with_bias ? 0.1f : 0.3f);
+    std::vector<int64_t> all(samples);
+    std::iota(all.begin(), all.end(), 0);
+    std::vector<float> g1(shape.weights()), g2(shape.weights()), b1(shape.outputs()),
+        b2(shape.outputs());
+    const double l1 = shortcut.evaluate(w.data<float>(), bias.data(), {}, g1.data(),
+                                        with_bias ? b1.data() : nullptr);
+    const double l2 =
+        explicit_loss.evaluate(w.data<float>(), bias.data(), all, g2.data(), b2.data());
+    CHECK(l1 == Approx(l2).epsilon(1e-4));
+    std::vector<double> d1(g1.begin(), g1.end()), d2(g2.begin(), g2.end());
+    CHECK(relative_error(d1, d2) < 1e-4);
+    if (with_bias) {
+      std::vector<double> c1(b1.begin(), b1.end()), c2(b2.begin(), b2.end());
+      CHECK(relative_error(c1, c2) < 1e-4);
+    }
+  }
+}
+
+TEST_CASE("losses, gradients and draws are the same bytes for any thread count or cache") {
+  const LayerShape shape{4, 3, 6, 9};
+  LayerData in_memory(shape, 40, 31);
+  LayerData on_file(shape, 40, 31, 0);
+  REQUIRE(in_memory.inputs.in_memory());
+  REQUIRE_FALSE(on_file.inputs.in_memory());
+  const Tensor w = random_tensor({shape.weights()}, 32);
+  const std::vector<float> bias(shape.outputs(), 0.0f);
+  SampleDraw draw(40, 32, 7);
+  const std::span<const int64_t> drawn = draw.next();
+  const std::vector<int64_t> batch(drawn.begin(), drawn.end());
+  CHECK(std::set<int64_t>(batch.begin(), batch.end()).size() == 32);
+  SampleDraw again(40, 32, 7);
+  const std::span<const int64_t> redrawn = again.next();
+  CHECK(std::equal(batch.begin(), batch.end(), redrawn.begin(), redrawn.end()));
+
+  std::vector<std::vector<float>> gradients;
+  std::vector<double> losses;
+  for (int threads : {1, 2, 3}) {
+    for (LayerData* data : {&in_memory, &on_file}) {
+      ThreadPool pool(threads);
+      MinibatchLoss loss(shape, activation_of(ActivationKind::kRelu, shape.outputs()), data->inputs,
+                         data->targets, 32, pool);
+      std::vector<float> g(shape.weights());
+      losses.push_back(loss.evaluate(w.data<float>(), bias.data(), batch, g.data(), nullptr));
+      gradients.push_back(g);
+    }
+  }
+  for (size_t i = 1; i < losses.size(); ++i) {
+    CHECK(losses[i] == losses[0]);
+    CHECK(gradients[i] == gradients[0]);
+  }
+}
+
+TEST_CASE("the vectorizable exp, log and pow agree with the C library") {
+  auto worst = [](double& so_far, double ours, double reference, double scale) {
+    so_far = std::max(so_far, std::fabs(ours - reference) / scale);
+  };
+  double exp_error = 0.0, log_error = 0.0, pow_error = 0.0;
+  for (float x = -80.0f; x < 80.0f; x += 0.037f)
+    worst(exp_error, fast::exp(x), std::exp(x), std::exp(x));
+  for (float x = 1e-20f; x < 1e20f; x *= 1.37f)
+    worst(log_error, fast::log(x), std::log(x), std::max(1.0f, std::fabs(std::log(x))));
+  // A power's relative error is its exponent times the logarithm's absolute error.
+  for (float x = 0.02f; x <= 1.0f; x += 0.0013f)
+    for (float y : {1.0f, 1.5f, 8.3f, 19.0f})
+      worst(pow_error, fast::pow(x, y), std::pow(x, y), std::pow(x, y));
+  CHECK(exp_error < 1e-6);
+  CHECK(log_error < 1e-6);
+  CHECK(pow_error < 1e-5);
+  CHECK(fast::pow(0.0f, 3.0f) == 0.0f);
+}
+
+TEST_CASE("AdaQuant's weights are the nearest grid points; the gradient stops where clamped") {
+  WeightGrid grid;
+  grid.weights = {-2.0f, 0.33f, -0.8f, 0.7f, 5.0f};
+  grid.scale.assign(5, 0.1f);
+  grid.offset.assign(5, -8.0f);
+  grid.quant_max = 15.0f;  // levels -0.8 ... 0.7
+  ThreadPool pool(1);
+  StraightThroughWeights trained(grid, pool);
+  std::vector<float> weights(5), grad(5);
+  trained.forward(weights.data());
+  CHECK(weights == nearest_weights(grid));
+  CHECK(weights[0] == Approx(-0.8f));
+  CHECK(weights[1] == Approx(0.3f));
+  CHECK(weights[4] == Approx(0.7f));
+  const std::vector<float> ones(5, 1.0f);
+  CHECK(trained.backward(0, ones.data(), grad.data()) == 0.0);
+  CHECK(grad == std::vector<float>{0.0f, 1.0f, 1.0f, 1.0f, 0.0f});
+  trained.values()[1] = 0.36f;
+  trained.final_weights(weights.data());
+  CHECK(weights[1] == Approx(0.4f));
+}

@@ -1,0 +1,284 @@
+// Simulation equals the integer runtime: qsim's own QuantSim simulation of a model against
+// ONNX Runtime running the QDQ model qsim exports, on all 10000 Fashion-MNIST test images.
+//
+//   qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] [--threads T] [--work DIR]
+//
+// The default configuration: W8A8, int8 per-channel symmetric weights, uint8 asymmetric
+// activations calibrated with TF-enhanced on the first N (1000) training images,
+// BatchNormalization folded. ONNX Runtime runs the QDQ model in chunks of C (1000) images and
+// saves its optimized graph; QuantSim::run_quantized runs batches of B (100). Prints, per model,
+// the top-1 agreement, the fractions of logits within one output quantization step (the scale
+// of the logits encoding) and bit-identical, and the op counts of the optimized graph. Exit
+// status 0 when, for every model, agreement and the one-step fraction are both at least 99.9%
+// and every Conv ran as QLinearConv; 1 when not; 2 on error. Work files go to DIR (kept) or to
+// a temporary folder (removed).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "graph/onnx_import.h"
+#include "io/npy.h"
+#include "ort_process.h"
+#include "quant/qdq_export.h"
+#include "quant/quantsim.h"
+#include "test_quantsim_data.h"
+
+namespace fs = std::filesystem;
+using namespace qsim;
+
+namespace {
+
+constexpr int64_t kTestImages = 10000;
+constexpr double kRequiredFraction = 0.999;
+// One output step, widened for the float noise of dequantizing on two runtimes.
+constexpr double kStepTolerance = 1.001;
+
+struct Args {
+  std::vector<std::string> models;
+  int64_t calib = 1000;
+  int64_t batch = 100;
+  int64_t ort_chunk = 1000;
+  int threads = 1;
+  std::string work;
+};
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      require(i + 1 < argc, ErrorCode::kInvalidArgument, arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--calib")
+      a.calib = std::stoll(value());
+    else if (arg == "--batch")
+      a.batch = std::stoll(value());
+    else if (arg == "--ort-chunk")
+      a.ort_chunk = std::stoll(value());
+    else if (arg == "--threads")
+      a.threads = std::stoi(value());
+    else if (arg == "--work")
+      a.work = value();
+    else if (arg.rfind("--", 0) != 0)
+      a.models.push_back(arg);
+    else
+      fail(ErrorCode::kInvalidArgument, "unknown option '" + arg + "'");
+  }
+  require(!a.models.empty(), ErrorCode::kInvalidArgument,
+          "usage: qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] "
+          "[--threads T] [--work DIR]");
+  require(a.calib > 0 && a.batch > 0 && a.ort_chunk > 0 && a.threads > 0,
+          ErrorCode::kInvalidArgument, "--calib, --batch, --ort-chunk and --threads must be > 0");
+  return a;
+}
+
+// The folder for work files: the one given, kept, or a temporary one removed at the end.
+class WorkFolder {
+ public:
+  explicit WorkFolder(const std::string& given) : path_(given) {
+    if (path_.empty()) {
+      path_ = fs::temp_directory_path() / ("qsim-sim-vs-ort-" + std::to_string(::getpid()));
+      temporary_ = true;
+    }
+    fs::create_directories(path_ / "ort");
+  }
+  ~WorkFolder() {
+    std::error_code ignored;
+    if (temporary_) fs::remove_all(path_, ignored);
+  }
+  WorkFolder(const WorkFolder&) = delete;
+  WorkFolder& operator=(const WorkFolder&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+  bool temporary_ = false;
+};
+
+// Calibrates on training images [0, count) in batches of `batch`.
+void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch) {
+  int64_t next = 0;
+  sim.calibrate(
+      [&](std::vector<Tensor>& inputs) {
+        if (next >= count) return false;
+        const int64_t n = std::min(batch, count - next);
+        inputs.push_back(testdata::train_images(next, n));
+        next += n;
+        return true;
+      },
+      nullptr);
+}
+
+// Stacks [n_i, classes] logits into one [sum n_i, classes] tensor.
+Tensor stack_rows(const std::vector<Tensor>& parts) {
+  int64_t rows = 0;
+  for (const Tensor& t : parts) rows += t.dim(0);
+  Tensor all(DType::kFloat32, {rows, parts.at(0).dim(1)});
+  float* out = all.data<float>();
+  for (const Tensor& t : parts) out = std::copy_n(t.data<float>(), t.size(), out);
+  return all;
+}
+
+Tensor simulate_test_set(QuantSim& sim, int64_t batch) {
+  std::vector<Tensor> logits;
+  for (int64_t first = 0; first < kTestImages; first += batch) {
+    const Tensor images = testdata::test_images(first, std::min(batch, kTestImages - first));
+    logits.push_back(sim.run_quantized({images}).at(0));
+  }
+  return stack_rows(logits);
+}
+
+// ONNX Runtime's logits for the test set, run chunk by chunk; the first chunk also saves the
+// optimized graph to `optimized`.
+Tensor run_ort_on_test_set(const std::string& qdq_path, const fs::path& work, const Args& args,
+                           const std::string& optimized) {
+  const std::string input = (work / "input.npy").string();
+  std::vector<Tensor> logits;
+  for (int64_t first = 0; first < kTestImages; first += args.ort_chunk) {
+    write_npy(input, testdata::test_images(first, std::min(args.ort_chunk, kTestImages - first)));
+    std::vector<std::string> ort_args = {"run",       qdq_path,
+                                         "--input",   "input=" + input,
+                                         "--output",  (work / "ort").string(),
+                                         "--threads", std::to_string(args.threads)};
+    if (first == 0) ort_args.insert(ort_args.end(), {"--optimized-model", optimized});
+    tools::run_ort(ort_args);
+    logits.push_back(read_npy((work / "ort" / "logits.npy").string()));
+  }
+  return stack_rows(logits);
+}
+
+std::map<std::string, int64_t> op_counts(const Model& model) {
+  std::map<std::string, int64_t> counts;
+  for (const Node& node : model.graph.nodes) ++counts[node.op_type];
+  return counts;
+}
+
+int64_t count_of(const std::map<std::string, int64_t>& counts, const std::string& op) {
+  auto it = counts.find(op);
+  return it == counts.end() ? 0 : it->second;
+}
+
+struct Agreement {
+  int64_t images = 0;
+  int64_t same_class = 0;
+  int64_t elements = 0;
+  int64_t within_one_step = 0;
+  int64_t identical = 0;
+  double max_steps = 0;  // the largest difference, in output steps
+
+  double fraction(int64_t count, int64_t of) const {
+    return static_cast<double>(count) / static_cast<double>(of);
+  }
+  bool passes() const {
+    return fraction(same_class, images) >= kRequiredFraction &&
+           fraction(within_one_step, elements) >= kRequiredFraction;
+  }
+};
+
+Agreement compare_logits(const Tensor& sim, const Tensor& ort, float step) {
+  require(sim.shape() == ort.shape(), ErrorCode::kShape,
+          "logits: qsim " + sim.describe() + ", ONNX Runtime " + ort.describe());
+  Agreement a;
+  a.images = sim.dim(0);
+  a.elements = sim.size();
+  for (int64_t row = 0; row < a.images; ++row)
+    a.same_class += testdata::argmax_row(sim, row) == testdata::argmax_row(ort, row);
+  for (int64_t i = 0; i < a.elements; ++i) {
+    const double diff = std::fabs(double{sim.data<float>()[i]} - double{ort.data<float>()[i]});
+    a.within_one_step += diff <= step * kStepTolerance;
+    a.identical += diff == 0;
+    a.max_steps = std::max(a.max_steps, diff / step);
+  }
+  return a;
+}
+
+float output_step(const QuantSim& sim, const std::string& output) {
+  const EncodingSet encodings = sim.encodings();
+  const TensorEncoding* logits = encodings.find(output);
+  require(logits != nullptr && logits->encoding.has_value(), ErrorCode::kState,
+          "model output '" + output + "' has no encoding, so there is no output step");
+  return logits->encoding->channels.at(0).scale;
+}
+
+void print_op_counts(const std::map<std::string, int64_t>& counts) {
+  std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::printf("  ONNX Runtime's optimized graph:");
+  for (const auto& [op, count] : sorted) std::printf(" %s %lld", op.c_str(), (long long)count);
+  std::printf("\n");
+}
+
+// Every Conv of the float model ran as QLinearConv: none is left in float, plain or fused.
+bool every_conv_integer(const Model& float_model, const std::map<std::string, int64_t>& optimized) {
+  const int64_t convs = count_of(op_counts(float_model), "Conv");
+  const int64_t integer = count_of(optimized, "QLinearConv");
+  const int64_t float_convs = count_of(optimized, "Conv") + count_of(optimized, "FusedConv");
+  std::printf(
+      "  Conv in the float model %lld; in the optimized graph QLinearConv %lld, float %lld\n",
+      (long long)convs, (long long)integer, (long long)float_convs);
+  return integer == convs && float_convs == 0;
+}
+
+void print_agreement(const Agreement& a, float step) {
+  std::printf("  top-1 agreement: %lld/%lld images (%.2f%%)\n", (long long)a.same_class,
+              (long long)a.images, 100 * a.fraction(a.same_class, a.images));
+  std::printf("  logits within one output step (%.6g): %lld/%lld (%.3f%%)\n", step,
+              (long long)a.within_one_step, (long long)a.elements,
+              100 * a.fraction(a.within_one_step, a.elements));
+  std::printf("  logits bit-identical: %lld/%lld (%.3f%%); largest difference %.2f steps\n",
+              (long long)a.identical, (long long)a.elements,
+              100 * a.fraction(a.identical, a.elements), a.max_steps);
+}
+
+bool check_model(const std::string& path, const Args& args, const fs::path& work) {
+  const Model model = load_onnx_file(path);
+  QuantSimOptions options;
+  options.per_channel = true;
+  options.num_threads = args.threads;
+  QuantSim sim(model, options);
+  calibrate_on_training_images(sim, args.calib, args.batch);
+
+  const std::string qdq_path = (work / "model.qdq.onnx").string();
+  const std::string optimized_path = (work / "model.qdq.ort_optimized.onnx").string();
+  const QdqReport qdq = export_qdq_model(sim.float_model(), sim.encodings(), qdq_path);
+  const Tensor ort_logits = run_ort_on_test_set(qdq_path, work, args, optimized_path);
+  const Tensor sim_logits = simulate_test_set(sim, args.batch);
+  const std::map<std::string, int64_t> optimized = op_counts(load_onnx_file(optimized_path));
+
+  std::printf("%s: W8A8 per-channel, TF-enhanced, calibrated on %lld training images\n",
+              path.c_str(), (long long)args.calib);
+  for (const std::string& warning : qdq.warnings) std::printf("  export: %s\n", warning.c_str());
+  print_op_counts(optimized);
+  const bool integer_convs = every_conv_integer(model, optimized);
+  const float step = output_step(sim, model.graph.outputs.at(0).name);
+  const Agreement agreement = compare_logits(sim_logits, ort_logits, step);
+  print_agreement(agreement, step);
+  const bool pass = integer_convs && agreement.passes();
+  std::printf("  %s\n", pass ? "PASS" : "FAIL");
+  std::fflush(stdout);
+  return pass;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Args args = parse_args(argc, argv);
+    const WorkFolder work(args.work);
+    bool all_pass = true;
+    for (const std::string& model : args.models)
+      all_pass = check_model(model, args, work.path()) && all_pass;
+    return all_pass ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qsim_sim_vs_ort: %s\n", e.what());
+    return 2;
+  }
+}
