@@ -243,8 +243,11 @@ QSIM_API qsim_status qsim_adaround_options_init(qsim_adaround_options* options,
    (batches as qsim_calibrate takes them). Weight encodings stay as they are and the weights
    land exactly on their grids; later exports carry them and record the technique with its
    options. Other layers with a quantized weight keep nearest rounding and are listed by
-   qsim_get_notes. options may be NULL for defaults. progress is called after every iteration
-   of every layer with done and total iterations over all layers.
+   qsim_get_notes. options may be NULL for defaults. progress is called while each layer's
+   inputs are cached and after every iteration of every layer, with done and total iterations
+   over all layers, and a last time (done == total) with a summary: "adaround: 10 layers, 1024
+   samples, 100000 iterations, 41.2 s, 1234.5 GFLOP, 50.1 GFLOP/s" (wall time of the caching
+   and iterations; the iterations' matrix products over the iterations' own time).
    QSIM_ERR_STATE before qsim_calibrate or qsim_load_encodings has given every tensor an
    encoding; QSIM_ERR_INVALID_ARGUMENT for an option out of range or a reader that gives no
    sample; QSIM_ERR_NUMERIC for NaN/Inf in the data; QSIM_ERR_CANCELLED when progress asks to

@@ -207,14 +207,19 @@ void calibrate(qsim_session* session, NpyBatches& batches) {
   check(status);
 }
 
-// AdaRound's progress on stderr when it is a terminal: a bar over every layer's iterations and
-// the core's message, redrawn every thousandth of the way and while inputs are cached.
+// AdaRound's progress: on a terminal, a bar over every layer's iterations and the core's
+// message on stderr, redrawn every thousandth of the way and while inputs are cached; the last
+// message (the summary) is kept for printing either way.
 struct IterationProgress {
+  bool tty = false;
   int64_t drawn = -1;
   bool shown = false;
+  std::string last;
 
   static int update(void* user, int64_t done, int64_t total, const char* message) {
     auto* progress = static_cast<IterationProgress*>(user);
+    progress->last = message;
+    if (!progress->tty) return 0;
     constexpr int kWidth = 20;
     const int64_t permille = 1000 * done / std::max<int64_t>(total, 1);
     if (permille == progress->drawn && std::strstr(message, "caching") == nullptr) return 0;
@@ -244,16 +249,13 @@ void adaround(qsim_session* session, NpyBatches& batches, const QuantizeArgs& q)
     options.memory_budget_bytes = static_cast<uint64_t>(q.memory_budget_mb) << 20;
   ReaderState reader{&batches, ""};
   IterationProgress progress;
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  const qsim_status status = qsim_adaround(session, read_batch, &reader, &options,
-                                           tty ? IterationProgress::update : nullptr, &progress);
+  progress.tty = ::isatty(STDERR_FILENO) != 0;
+  const qsim_status status =
+      qsim_adaround(session, read_batch, &reader, &options, IterationProgress::update, &progress);
   progress.finish();
   if (!reader.error.empty()) throw CommandError{reader.error};
   check(status);
-  std::printf(
-      "%s: %lld iterations per layer on %lld samples\n", q.adaquant ? "AdaQuant" : "AdaRound",
-      static_cast<long long>(q.adaquant ? options.adaquant_iterations : options.num_iterations),
-      static_cast<long long>(std::min<int64_t>(options.num_samples, batches.samples())));
+  std::fprintf(stderr, "%s\n", progress.last.c_str());  // the summary
 }
 
 void print_notes(qsim_session* session) {

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -191,11 +192,16 @@ class AdaRoundRun {
     require(samples.count() > 0, ErrorCode::kInvalidArgument,
             "adaround: the calibration data reader gave no sample; AdaRound needs data");
     report_.samples = samples.count();
+    const auto start = std::chrono::steady_clock::now();
     find_layers();
     bind_layers(samples);
     total_ = static_cast<int64_t>(layers_.size()) * options_.mode_iterations();
     Model current = *float_model_;
     for (size_t i = 0; i < layers_.size(); ++i) optimize(i, samples, current);
+    report_.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    report_.summary = summary();
+    check_cancel(report_.summary);  // the last progress call: done == total
     sim_.set_tuned_parameters(tuned_, technique(), report_.notes);
     return std::move(report_);
   }
@@ -398,6 +404,22 @@ class AdaRoundRun {
   void keep(const std::string& name, const Tensor& value, Model& current) {
     tuned_[name] = value;
     current.graph.initializers[name] = value;
+  }
+
+  std::string summary() const {
+    int64_t iterations = 0;
+    double flops = 0.0, seconds = 0.0;
+    for (const AdaRoundLayerReport& layer : report_.layers) {
+      iterations += layer.iterations;
+      flops += layer.flops;
+      seconds += layer.seconds;
+    }
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  "%lld samples, %lld iterations, %.2f s, %.1f GFLOP, %.1f GFLOP/s",
+                  static_cast<long long>(report_.samples), static_cast<long long>(iterations),
+                  report_.seconds, flops * 1e-9, seconds > 0.0 ? flops * 1e-9 / seconds : 0.0);
+    return std::string(name()) + ": " + std::to_string(report_.layers.size()) + " layers, " + text;
   }
 
   AppliedTechnique technique() const {

@@ -18,8 +18,9 @@ namespace qsim {
 // Optimizes `sim`'s weights and commits them (QuantSim::set_tuned_parameters), recording the
 // technique and its options in sim.encodings(). Reads at most options.samples samples from
 // `next_batch` (batches of the model inputs, as QuantSim::calibrate takes them). `progress`
-// (may be empty) is called after every iteration of every layer with done and total
-// iterations over all layers; returning false cancels.
+// (may be empty) is called while each layer's inputs are cached and after every iteration of
+// every layer, with done and total iterations over all layers, and a last time (done == total)
+// with the report's summary; returning false cancels.
 // Throws kState unless sim.ready() (calibrate or load encodings first), kInvalidArgument for
 // bad options or a reader that gives no sample, kNumeric for NaN/Inf in the data, kCancelled;
 // `sim` is unchanged by any failure.

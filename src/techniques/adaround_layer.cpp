@@ -63,7 +63,8 @@ bool prelu_slope(const Tensor& slope, int64_t outputs, int64_t channel_from_end,
     return true;
   }
   const int64_t channel_axis = slope.rank() - 1 - channel_from_end;
-  if (channel_axis < 0 || slope.dim(channel_axis) != outputs) return false;
+  if (channel_axis < 0 || slope.dim(channel_axis) != outputs || slope.size() != outputs)
+    return false;
   per_channel.assign(values, values + outputs);
   return true;
 }

@@ -74,6 +74,10 @@ struct AdaRoundReport {
   std::vector<AdaRoundLayerReport> layers;
   std::vector<std::string> notes;  // layers left with nearest rounding, and why
   int64_t samples = 0;             // calibration samples used
+  double seconds = 0.0;            // wall time of every layer's caching and iterations
+  // "adaround: 10 layers, 1024 samples, 100000 iterations, 41.2 s, 1234.5 GFLOP, 50.1 GFLOP/s"
+  // (the iterations' matrix products over the iterations' own time).
+  std::string summary;
 };
 
 }  // namespace qsim

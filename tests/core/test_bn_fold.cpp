@@ -13,7 +13,8 @@ using namespace qsim;
 namespace {
 
 Tensor run_model(const Model& model, const Tensor& input) {
-  Engine engine(std::make_shared<const Model>(model));
+  Engine engine(std::make_shared<const Model>(model),
+                EngineOptions{.num_threads = 1, .fuse_layers = false});
   return engine.run({input}).at(0);
 }
 
