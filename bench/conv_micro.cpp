@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "../tests/core/single_op_model.h"
 #include "runtime/engine.h"
 
 using namespace qsim;
+using namespace qsim::testing;
 
 namespace {
 
@@ -27,20 +29,6 @@ struct Layer {
   double macs_per_image = 0;
 };
 
-Attribute ints(std::vector<int64_t> values) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(values);
-  return a;
-}
-
-Attribute integer(int64_t value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = value;
-  return a;
-}
-
 Layer conv(const std::string& name, int64_t c, int64_t m, int64_t size, int64_t k, int64_t stride,
            int64_t group = 1) {
   const int64_t pad = k / 2;
@@ -48,10 +36,10 @@ Layer conv(const std::string& name, int64_t c, int64_t m, int64_t size, int64_t 
   return {name,
           "Conv",
           {c, size, size},
-          {{"kernel_shape", ints({k, k})},
-           {"strides", ints({stride, stride})},
-           {"pads", ints({pad, pad, pad, pad})},
-           {"group", integer(group)}},
+          {{"kernel_shape", ints_attr({k, k})},
+           {"strides", ints_attr({stride, stride})},
+           {"pads", ints_attr({pad, pad, pad, pad})},
+           {"group", int_attr(group)}},
           {{m, c / group, k, k}, {m}},
           static_cast<double>(m * (c / group) * k * k * out * out)};
 }
@@ -75,12 +63,12 @@ std::vector<Layer> layers() {
       {"maxpool 2x2 16 @28",
        "MaxPool",
        {16, 28, 28},
-       {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}},
+       {{"kernel_shape", ints_attr({2, 2})}, {"strides", ints_attr({2, 2})}},
        {},
        0},
       {"batchnorm 16 @28", "BatchNormalization", {16, 28, 28}, {}, {{16}, {16}, {16}, {16}}, 0},
       {"globalaveragepool 128 @4", "GlobalAveragePool", {128, 4, 4}, {}, {}, 0},
-      {"gemm 128->10", "Gemm", {128}, {{"transB", integer(1)}}, {{10, 128}, {10}}, 1280},
+      {"gemm 128->10", "Gemm", {128}, {{"transB", int_attr(1)}}, {{10, 128}, {10}}, 1280},
   };
 }
 
@@ -91,24 +79,16 @@ Tensor filled(Shape shape, float scale) {
   return t;
 }
 
-std::shared_ptr<Model> one_node(const Layer& layer) {
-  auto model = std::make_shared<Model>();
-  model->opset = 13;
-  Node node;
-  node.name = layer.name;
-  node.op_type = layer.op;
-  node.inputs = {"x"};
-  node.outputs = {"y"};
-  node.attributes = layer.attributes;
+// The layer as a one-node model, its weights constants.
+std::shared_ptr<Model> layer_model(const Layer& layer) {
+  std::vector<std::string> inputs = {"x"};
+  std::map<std::string, Tensor> weights;
   for (size_t i = 0; i < layer.weights.size(); ++i) {
     const std::string name = "w" + std::to_string(i);
-    node.inputs.push_back(name);
-    model->graph.initializers[name] = filled(layer.weights[i], 0.1f);
+    inputs.push_back(name);
+    weights[name] = filled(layer.weights[i], 0.1f);
   }
-  model->graph.nodes.push_back(node);
-  model->graph.inputs.push_back({"x", DType::kFloat32, 0, {}});
-  model->graph.outputs.push_back({"y", DType::kFloat32, 0, {}});
-  return model;
+  return one_node(layer.op, 13, inputs, layer.attributes, weights);
 }
 
 }  // namespace
@@ -127,7 +107,7 @@ int main(int argc, char** argv) {
               "GFLOP/s");
   for (const Layer& layer : layers()) {
     if (layer.name.find(filter) == std::string::npos) continue;
-    auto model = one_node(layer);
+    auto model = layer_model(layer);
     for (int64_t batch : {1, 64}) {
       Shape x_shape = layer.x;
       x_shape.insert(x_shape.begin(), batch);

@@ -18,8 +18,8 @@
 #include <cstdio>
 #include <ctime>
 #include <random>
-#include <sstream>
 
+#include "bench_stats.h"
 #include "graph/onnx_import.h"
 #include "ort_process.h"
 #include "runtime/engine.h"
@@ -27,19 +27,6 @@
 using namespace qsim;
 
 namespace {
-
-std::vector<int64_t> parse_list(const std::string& text) {
-  std::vector<int64_t> values;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) values.push_back(std::stoll(item));
-  return values;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 double process_cpu_ms() {
   timespec t{};
@@ -70,7 +57,7 @@ QsimTimes qsim_median_ms(const std::shared_ptr<Model>& model, int64_t batch,
             .count());
     cpu.push_back(process_cpu_ms() - cpu_start);
   }
-  return {median(wall), median(cpu)};
+  return {bench::median(wall), bench::median(cpu)};
 }
 
 double ort_median_ms(const std::string& model, int64_t batch, int threads, int iters) {
@@ -96,9 +83,9 @@ int main(int argc, char** argv) {
     if (a == "--iters" && i + 1 < argc)
       iters = std::stoi(argv[++i]);
     else if (a == "--batches" && i + 1 < argc)
-      batches = parse_list(argv[++i]);
+      batches = bench::parse_list(argv[++i]);
     else if (a == "--threads" && i + 1 < argc)
-      thread_counts = parse_list(argv[++i]);
+      thread_counts = bench::parse_list(argv[++i]);
     else if (a == "--rounds" && i + 1 < argc)
       rounds = std::max(1, std::stoi(argv[++i]));
     else if (a == "--qsim-only")
@@ -131,8 +118,9 @@ int main(int argc, char** argv) {
             ratios.push_back(ours.wall_ms / theirs.back());
           }
           std::printf("%-22s %6lld %7lld %12.4f %12.4f", name.c_str(), (long long)batch,
-                      (long long)threads, median(wall), median(cpu));
-          if (!qsim_only) std::printf(" %12.4f %8.2f", median(theirs), median(ratios));
+                      (long long)threads, bench::median(wall), bench::median(cpu));
+          if (!qsim_only)
+            std::printf(" %12.4f %8.2f", bench::median(theirs), bench::median(ratios));
           std::printf("\n");
           std::fflush(stdout);
         }

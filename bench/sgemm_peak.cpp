@@ -12,10 +12,10 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_stats.h"
 #include "runtime/blas.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -83,24 +83,16 @@ Rate measure(ThreadPool& pool, const Shape& s, int repeats, double seconds_per_t
     for (int i = 0; i < calls; ++i) sgemm_split(pool, s, op);
     rates.push_back(s.flop() * calls / seconds_since(start) * 1e-9);
   }
-  std::sort(rates.begin(), rates.end());
-  return {rates[rates.size() / 2], rates.back()};
+  return {bench::median(rates), *std::max_element(rates.begin(), rates.end())};
 }
 
-std::vector<int> parse_list(const std::string& text) {
-  std::vector<int> values;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) values.push_back(std::stoi(item));
-  return values;
-}
-
-void run(const std::vector<int>& thread_counts, int repeats, double seconds_per_timing) {
+void run(const std::vector<int64_t>& thread_counts, int repeats, double seconds_per_timing) {
   use_single_threaded_blas();
   std::printf("%-32s %16s %8s %14s %12s\n", "shape", "MxNxK", "threads", "median GFLOP/s",
               "best GFLOP/s");
-  for (int threads : thread_counts) {
-    require(threads >= 1, ErrorCode::kInvalidArgument, "--threads: counts must be positive");
+  for (int64_t count : thread_counts) {
+    require(count >= 1, ErrorCode::kInvalidArgument, "--threads: counts must be positive");
+    const int threads = static_cast<int>(count);
     ThreadPool pool(threads);
     Rate peak;
     std::string peak_shape;
@@ -123,7 +115,7 @@ void run(const std::vector<int>& thread_counts, int repeats, double seconds_per_
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int> thread_counts = {1, 2};
+  std::vector<int64_t> thread_counts = {1, 2};
   int repeats = 7;
   double seconds_per_timing = 0.2;
   try {
@@ -132,7 +124,7 @@ int main(int argc, char** argv) {
       require(i + 1 < argc, ErrorCode::kInvalidArgument,
               "bench_sgemm_peak: " + a + " needs a value");
       if (a == "--threads")
-        thread_counts = parse_list(argv[++i]);
+        thread_counts = bench::parse_list(argv[++i]);
       else if (a == "--repeats")
         repeats = std::max(1, std::stoi(argv[++i]));
       else if (a == "--seconds")

@@ -13,12 +13,12 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
+#include "bench_stats.h"
+#include "fmnist_data.h"
 #include "graph/onnx_import.h"
-#include "io/idx.h"
 #include "quant/quantsim.h"
 
 using namespace qsim;
@@ -28,7 +28,6 @@ namespace {
 constexpr double kMaxRatio = 1.3;
 constexpr int64_t kCalibrationImages = 500;
 constexpr int64_t kCalibrationBatch = 50;
-const char kFashionMnist[] = "/usr/share/datasets/fashion-mnist/";
 
 struct Timing {
   double float_ms;
@@ -36,27 +35,11 @@ struct Timing {
   double ratio;  // median of simulated / float over run pairs
 };
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t mid = values.size() / 2;
-  return values.size() % 2 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
-}
-
 double elapsed_ms(const std::function<void()>& run) {
   const auto start = std::chrono::steady_clock::now();
   run();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
-}
-
-BatchReader training_batches(const Tensor& images) {
-  auto next = std::make_shared<int64_t>(0);
-  return [next, &images](std::vector<Tensor>& batch) {
-    if (*next >= kCalibrationImages) return false;
-    batch = {idx_images_to_nchw(images, *next, kCalibrationBatch)};
-    *next += kCalibrationBatch;
-    return true;
-  };
 }
 
 // Medians over `iters` alternating float and simulated runs, after warm-up runs that make
@@ -73,7 +56,7 @@ Timing time_forward(QuantSim& sim, const Tensor& input, int iters) {
     simulated_ms.push_back(elapsed_ms([&] { sim.run_quantized(inputs); }));
     ratios.push_back(simulated_ms.back() / float_ms.back());
   }
-  return {median(float_ms), median(simulated_ms), median(ratios)};
+  return {bench::median(float_ms), bench::median(simulated_ms), bench::median(ratios)};
 }
 
 std::vector<std::string> parse_args(int argc, char** argv, int& iters) {
@@ -98,8 +81,6 @@ int main(int argc, char** argv) {
   const std::vector<std::string> models = parse_args(argc, argv, iters);
   bool all_met = true;
   try {
-    const Tensor train = read_idx(std::string(kFashionMnist) + "train-images-idx3-ubyte.gz");
-    const Tensor test = read_idx(std::string(kFashionMnist) + "t10k-images-idx3-ubyte.gz");
     std::printf("%-22s %6s %7s %10s %10s %7s %s\n", "model", "batch", "threads", "float_ms",
                 "sim_ms", "ratio", "verdict");
     for (const std::string& path : models) {
@@ -110,11 +91,11 @@ int main(int argc, char** argv) {
         options.per_channel = true;
         options.num_threads = threads;
         QuantSim sim(model, options);
-        sim.calibrate(training_batches(train), nullptr);
+        tools::calibrate_on_training_images(sim, kCalibrationImages, kCalibrationBatch);
         for (int64_t batch : {1, 64}) {
           // Batch 64 runs take ~100x longer than batch 1: fewer of them keep the run short.
           const int runs = batch >= 64 ? std::max(20, iters / 2) : iters;
-          const Timing t = time_forward(sim, idx_images_to_nchw(test, 0, batch), runs);
+          const Timing t = time_forward(sim, tools::fmnist_test_images(0, batch), runs);
           all_met = all_met && t.ratio <= kMaxRatio;
           std::printf("%-22s %6lld %7d %10.4f %10.4f %7.3f %s\n", name.c_str(),
                       static_cast<long long>(batch), threads, t.float_ms, t.simulated_ms, t.ratio,

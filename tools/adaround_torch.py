@@ -27,8 +27,6 @@ the optimization wall time per iteration summed over layers.
 """
 import argparse
 import copy
-import ctypes
-import gzip
 import json
 import math
 import os
@@ -41,8 +39,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_to_torch import ConversionError, load_onnx_as_torch  # noqa: E402
+from train_reference_models import DATA_DIR, preprocess, read_idx, tune_malloc  # noqa: E402
 
-FMNIST = "/usr/share/datasets/fashion-mnist"
 ZETA, GAMMA = 1.1, -0.1
 CACHE_BATCH = 64  # images per forward pass while caching layer inputs and outputs
 EVAL_BATCH = 1000
@@ -50,23 +48,13 @@ EVAL_BATCH = 1000
 
 # --------------------------------------------------------------------------- data
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    if data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise ValueError("%s: not an unsigned-byte idx file" % path)
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(data[3])]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * data[3]).reshape(dims)
-
-
 def fmnist_images(split, count=None):
     """[N,1,28,28] float32 = pixel / 255, the reference models' input."""
-    pixels = read_idx(os.path.join(FMNIST, "%s-images-idx3-ubyte.gz" % split))[:count]
-    return torch.from_numpy(pixels.astype(np.float32)[:, None] / np.float32(255.0))
+    return preprocess(read_idx(os.path.join(DATA_DIR, "%s-images-idx3-ubyte.gz" % split))[:count])
 
 
 def fmnist_labels(split):
-    return torch.from_numpy(read_idx(os.path.join(FMNIST, "%s-labels-idx1-ubyte.gz" % split))
+    return torch.from_numpy(read_idx(os.path.join(DATA_DIR, "%s-labels-idx1-ubyte.gz" % split))
                             .astype(np.int64))
 
 
@@ -339,18 +327,6 @@ def accuracies(model, activation_quant, test_images, test_labels, act_bits):
 
 # ---------------------------------------------------------------------------- main
 
-def keep_freed_memory():
-    """glibc otherwise returns the MB-sized tensors torch frees every iteration to the kernel
-    and page-faults them back in; keeping them makes torch several times faster here. A
-    speed setting only, giving the reference its best run."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD
-        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", help="ONNX model (input [N,1,28,28] = pixel / 255)")
@@ -376,7 +352,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    keep_freed_memory()
+    tune_malloc()  # torch frees and re-allocates MB-sized tensors every iteration
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(args.seed)

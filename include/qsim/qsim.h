@@ -116,7 +116,7 @@ typedef struct qsim_options {
   int32_t weight_bits;     /* 2..16, default 8 */
   int32_t activation_bits; /* 2..16, default 8 */
   int32_t per_channel;     /* per-channel weight encodings (default 0: as the config says) */
-  uint64_t seed;           /* for techniques that sample (AdaRound); default 0 */
+  uint64_t seed;           /* unused, reserved; AdaRound's is qsim_adaround_options.seed */
   qsim_calibration_method activation_calibration; /* default QSIM_CALIB_TF_ENHANCED */
   qsim_calibration_method weight_calibration;     /* default QSIM_CALIB_MINMAX */
   double percentile;          /* QSIM_CALIB_PERCENTILE: share kept, default 99.999 */

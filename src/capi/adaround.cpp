@@ -1,10 +1,8 @@
 // qsim_adaround: AdaRound and AdaQuant (techniques/adaround.h) on a calibrated session.
 #include "techniques/adaround.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "capi/guard.h"
 #include "capi/options.h"
@@ -72,29 +70,6 @@ AdaRoundOptions read_adaround_options(const qsim_adaround_options* options, int 
   return r;
 }
 
-// The caller's reader as a BatchReader: each batch bound like qsim_run's inputs.
-BatchReader batch_reader(const qsim_session& s, qsim_data_reader_fn reader, void* reader_data,
-                         std::vector<qsim_tensor>& slots) {
-  return [&s, reader, reader_data, &slots, batch = int64_t{0}](std::vector<Tensor>& out) mutable {
-    ++batch;
-    std::fill(slots.begin(), slots.end(), qsim_tensor{});
-    const int got = reader(reader_data, slots.data(), slots.size());
-    if (got == 0) return false;
-    require(got > 0, ErrorCode::kIo,
-            "qsim_adaround: the data reader returned " + std::to_string(got) + " for batch " +
-                std::to_string(batch) + "; the session is unchanged");
-    out = capi::bind_inputs(s, slots.data(), slots.size());
-    return true;
-  };
-}
-
-ProgressFn progress_fn(qsim_progress_fn progress, void* progress_data) {
-  if (progress == nullptr) return nullptr;
-  return [progress, progress_data](int64_t done, int64_t total, const std::string& message) {
-    return progress(progress_data, done, total, message.c_str()) == 0;
-  };
-}
-
 }  // namespace
 
 extern "C" {
@@ -117,9 +92,8 @@ qsim_status qsim_adaround(qsim_session* session, qsim_data_reader_fn reader, voi
         read_adaround_options(options, session->quant_options.num_threads);
     require(session->quantsim != nullptr, ErrorCode::kState,
             "qsim_adaround: the session has no encodings yet; calibrate or load encodings first");
-    std::vector<qsim_tensor> slots(session->model->graph.inputs.size());
-    adaround(*session->quantsim, batch_reader(*session, reader, reader_data, slots), resolved,
-             progress_fn(progress, progress_data));
+    adaround(*session->quantsim, capi::batch_reader(*session, reader, reader_data, "qsim_adaround"),
+             resolved, capi::progress_fn(progress, progress_data));
     session->refresh_encodings();
   });
 }

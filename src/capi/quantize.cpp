@@ -13,38 +13,6 @@ using qsim::capi::require_arg;
 
 namespace {
 
-// Turns the caller's reader into QuantSim's: every batch is bound like qsim_run's inputs
-// and must match the dtype the model declares, as the observers read it before the engine
-// checks it.
-BatchReader batch_reader(const qsim_session& s, qsim_data_reader_fn reader, void* reader_data,
-                         std::vector<qsim_tensor>& slots) {
-  return [&s, reader, reader_data, &slots, batch = int64_t{0}](std::vector<Tensor>& out) mutable {
-    ++batch;
-    std::fill(slots.begin(), slots.end(), qsim_tensor{});
-    const int got = reader(reader_data, slots.data(), slots.size());
-    if (got == 0) return false;
-    require(got > 0, ErrorCode::kIo,
-            "qsim_calibrate: the data reader returned " + std::to_string(got) + " for batch " +
-                std::to_string(batch) + "; encodings unchanged");
-    out = capi::bind_inputs(s, slots.data(), slots.size());
-    const auto& declared = s.model->graph.inputs;
-    for (size_t i = 0; i < out.size(); ++i)
-      require(declared[i].dtype == DType::kUndefined || out[i].dtype() == declared[i].dtype,
-              ErrorCode::kInvalidArgument,
-              "qsim_calibrate: batch " + std::to_string(batch) + ": input '" + declared[i].name +
-                  "' is " + dtype_name(out[i].dtype()) + ", the model takes " +
-                  dtype_name(declared[i].dtype));
-    return true;
-  };
-}
-
-ProgressFn progress_fn(qsim_progress_fn progress, void* progress_data) {
-  if (progress == nullptr) return nullptr;
-  return [progress, progress_data](int64_t done, int64_t total, const std::string& message) {
-    return progress(progress_data, done, total, message.c_str()) == 0;
-  };
-}
-
 // FlatBuffers files carry their identifier at bytes 4 to 8; anything else is taken as JSON.
 bool is_flatbuffers_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -76,10 +44,8 @@ qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn reader, vo
   return guard([&] {
     require_arg(session, "qsim_calibrate", "session");
     require(reader != nullptr, ErrorCode::kInvalidArgument, "qsim_calibrate: reader is NULL");
-    QuantSim& sim = session->quant();
-    std::vector<qsim_tensor> slots(session->model->graph.inputs.size());
-    sim.calibrate(batch_reader(*session, reader, reader_data, slots),
-                  progress_fn(progress, progress_data));
+    session->quant().calibrate(capi::batch_reader(*session, reader, reader_data, "qsim_calibrate"),
+                               capi::progress_fn(progress, progress_data));
     session->refresh_encodings();
   });
 }

@@ -101,6 +101,38 @@ char* copy_to_c(const std::string& text) {
   return out;
 }
 
+BatchReader batch_reader(const qsim_session& s, qsim_data_reader_fn reader, void* reader_data,
+                         const char* function) {
+  std::vector<qsim_tensor> slots(s.model->graph.inputs.size());
+  return [&s, reader, reader_data, function, slots = std::move(slots),
+          batch = int64_t{0}](std::vector<Tensor>& out) mutable {
+    ++batch;
+    std::fill(slots.begin(), slots.end(), qsim_tensor{});
+    const int got = reader(reader_data, slots.data(), slots.size());
+    if (got == 0) return false;
+    if (got < 0)
+      fail(ErrorCode::kIo, std::string(function) + ": the data reader returned " +
+                               std::to_string(got) + " for batch " + std::to_string(batch) +
+                               "; the session is unchanged");
+    out = bind_inputs(s, slots.data(), slots.size());
+    const auto& declared = s.model->graph.inputs;
+    for (size_t i = 0; i < out.size(); ++i)
+      require(declared[i].dtype == DType::kUndefined || out[i].dtype() == declared[i].dtype,
+              ErrorCode::kInvalidArgument,
+              std::string(function) + ": batch " + std::to_string(batch) + ": input '" +
+                  declared[i].name + "' is " + dtype_name(out[i].dtype()) + ", the model takes " +
+                  dtype_name(declared[i].dtype));
+    return true;
+  };
+}
+
+ProgressFn progress_fn(qsim_progress_fn progress, void* progress_data) {
+  if (progress == nullptr) return nullptr;
+  return [progress, progress_data](int64_t done, int64_t total, const std::string& message) {
+    return progress(progress_data, done, total, message.c_str()) == 0;
+  };
+}
+
 }  // namespace qsim::capi
 
 namespace {

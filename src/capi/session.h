@@ -41,5 +41,12 @@ void describe_to_c(DType dtype, const Shape& shape, qsim_tensor* out);
 std::vector<Tensor> bind_inputs(const qsim_session& s, const qsim_tensor* inputs, size_t count);
 // A malloc'ed copy for the caller, who frees it with qsim_free.
 char* copy_to_c(const std::string& text);
+// The caller's data reader as QuantSim's: each batch bound like qsim_run's inputs and of the
+// dtypes the model declares (observers read a batch before the engine checks it). `function`
+// names the calling API function in messages.
+BatchReader batch_reader(const qsim_session& s, qsim_data_reader_fn reader, void* reader_data,
+                         const char* function);
+// The caller's progress callback as QuantSim's (empty for NULL); non-zero from it cancels.
+ProgressFn progress_fn(qsim_progress_fn progress, void* progress_data);
 
 }  // namespace qsim::capi

@@ -1,6 +1,7 @@
 // The qsim command-line tool: a thin client of the C API (plus the .npy reader/writer).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,8 +19,12 @@ struct CommandError {
 [[noreturn]] void usage_error(const std::string& message);
 // Throws CommandError with qsim_last_error() when status is not QSIM_OK.
 void check(qsim_status status);
-// Parses a whole positive number for option `name`.
-int parse_int(const std::string& text, const std::string& name);
+// Parses a whole number from `min` to `max` for option `name`.
+int64_t parse_count(const std::string& text, const std::string& name, int64_t min, int64_t max);
+// Parses a whole number from 1 to 1024 (bit widths, threads, batch sizes) for option `name`.
+inline int parse_int(const std::string& text, const std::string& name) {
+  return static_cast<int>(parse_count(text, name, 1, 1024));
+}
 
 // Parses a calibration method name for option `name`.
 qsim_calibration_method parse_method(const std::string& text, const std::string& name);

@@ -2,10 +2,9 @@
 // reader, optionally runs AdaRound or AdaQuant on the same file, then exports every format.
 #include <unistd.h>
 
-#include <cerrno>
-#include <climits>
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -36,17 +35,6 @@ struct QuantizeArgs {
   uint64_t seed = 0;
   int64_t memory_budget_mb = -1;
 };
-
-// A whole number from `min` to `max` for option `name` (parse_int stops at 1024).
-int64_t parse_count(const std::string& text, const std::string& name, int64_t min, int64_t max) {
-  char* end = nullptr;
-  errno = 0;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE || value < min || value > max)
-    usage_error(name + " needs a whole number from " + std::to_string(min) + " to " +
-                std::to_string(max) + ", got '" + text + "'");
-  return value;
-}
 
 QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
   QuantizeArgs q;

@@ -1,4 +1,6 @@
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -37,12 +39,14 @@ void check(qsim_status status) {
   if (status != QSIM_OK) throw CommandError{qsim_last_error(), 1};
 }
 
-int parse_int(const std::string& text, const std::string& name) {
+int64_t parse_count(const std::string& text, const std::string& name, int64_t min, int64_t max) {
   char* end = nullptr;
-  long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value <= 0 || value > 1024)
-    usage_error(name + " needs a whole number from 1 to 1024, got '" + text + "'");
-  return static_cast<int>(value);
+  errno = 0;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || value < min || value > max)
+    usage_error(name + " needs a whole number from " + std::to_string(min) + " to " +
+                std::to_string(max) + ", got '" + text + "'");
+  return value;
 }
 
 qsim_calibration_method parse_method(const std::string& text, const std::string& name) {

@@ -1,18 +1,16 @@
 #include "io/encodings_fbs.h"
 
-#include <cerrno>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <set>
 #include <vector>
 
 #include "io/atomic_file.h"
 #include "qsim_encodings_generated.h"
+#include "util/read_file.h"
 
 namespace qsim {
 namespace {
@@ -300,10 +298,7 @@ EncodingSet parse_encodings_fbs(const void* data, size_t size, const std::string
 }
 
 EncodingSet read_encodings_fbs(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  require(!in.bad(), ErrorCode::kIo, "cannot read '" + path + "'");
+  const std::string bytes = read_file_bytes(path);
   return parse_encodings_fbs(bytes.data(), bytes.size(), path);
 }
 

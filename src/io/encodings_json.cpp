@@ -2,13 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
@@ -488,6 +484,24 @@ std::vector<TensorEncoding> read_section(const JsonValue& doc, const char* key, 
   return out;
 }
 
+EncodingSet encodings_from_document(const JsonValue& doc, const std::string& source) {
+  doc.as_object(source);
+  const bool list_layout = is_list_layout(doc, source);
+  QsimExtras extras = parse_qsim_extras(doc.find("qsim"), source);
+  EncodingSet set;
+  set.activations =
+      read_section(doc, "activation_encodings", list_layout, extras.activation_tensors, source);
+  set.params = read_section(doc, "param_encodings", list_layout, extras.param_tensors, source);
+  set.excluded_layers = parse_excluded_layers(doc.find("excluded_layers"), source);
+  set.quantizer_args = parse_quantizer_args(doc.find("quantizer_args"), source);
+  set.quantizer_args.activation_symmetric =
+      extras.activation_symmetric.value_or(set.quantizer_args.activation_symmetric);
+  set.techniques = std::move(extras.techniques);
+  set.model_fingerprint = std::move(extras.model_fingerprint);
+  check_encoding_set(set, ErrorCode::kParse, source);
+  return set;
+}
+
 }  // namespace
 
 std::string encodings_json_text(const EncodingSet& set, AimetJsonVersion version) {
@@ -511,29 +525,11 @@ void write_encodings_json(const EncodingSet& set, AimetJsonVersion version,
 }
 
 EncodingSet parse_encodings_json(const std::string& text, const std::string& source) {
-  const JsonValue doc = parse_json(text, source);
-  doc.as_object(source);
-  const bool list_layout = is_list_layout(doc, source);
-  QsimExtras extras = parse_qsim_extras(doc.find("qsim"), source);
-  EncodingSet set;
-  set.activations =
-      read_section(doc, "activation_encodings", list_layout, extras.activation_tensors, source);
-  set.params = read_section(doc, "param_encodings", list_layout, extras.param_tensors, source);
-  set.excluded_layers = parse_excluded_layers(doc.find("excluded_layers"), source);
-  set.quantizer_args = parse_quantizer_args(doc.find("quantizer_args"), source);
-  set.quantizer_args.activation_symmetric =
-      extras.activation_symmetric.value_or(set.quantizer_args.activation_symmetric);
-  set.techniques = std::move(extras.techniques);
-  set.model_fingerprint = std::move(extras.model_fingerprint);
-  check_encoding_set(set, ErrorCode::kParse, source);
-  return set;
+  return encodings_from_document(parse_json(text, source), source);
 }
 
 EncodingSet read_encodings_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_encodings_json(text, path);
+  return encodings_from_document(read_json_file(path), path);
 }
 
 }  // namespace qsim

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 
 #include "io/atomic_file.h"
+#include "util/read_file.h"
 
 namespace qsim {
 namespace {
@@ -20,24 +20,33 @@ DType dtype_from_descr(const std::string& descr, const std::string& name) {
   if (descr == "<i4" || descr == "i4") return DType::kInt32;
   if (descr == "<i8" || descr == "i8") return DType::kInt64;
   if (descr == "|b1" || descr == "b1") return DType::kBool;
-  fail(ErrorCode::kUnsupported, name + ": .npy dtype '" + descr +
-                                    "' is not supported (float32, uint8, int8, int32, int64, bool)");
+  fail(ErrorCode::kUnsupported,
+       name + ": .npy dtype '" + descr +
+           "' is not supported (float32, uint8, int8, int32, int64, bool)");
 }
 
 const char* descr_of(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "<f4";
-    case DType::kUInt8: return "|u1";
-    case DType::kInt8: return "|i1";
-    case DType::kInt32: return "<i4";
-    case DType::kInt64: return "<i8";
-    case DType::kBool: return "|b1";
-    default: fail(ErrorCode::kUnsupported, "cannot write a tensor of dtype undefined to .npy");
+    case DType::kFloat32:
+      return "<f4";
+    case DType::kUInt8:
+      return "|u1";
+    case DType::kInt8:
+      return "|i1";
+    case DType::kInt32:
+      return "<i4";
+    case DType::kInt64:
+      return "<i8";
+    case DType::kBool:
+      return "|b1";
+    default:
+      fail(ErrorCode::kUnsupported, "cannot write a tensor of dtype undefined to .npy");
   }
 }
 
 // The raw text of `key`'s value in the header dict: a quoted string, a tuple, or a word.
-std::string header_field(const std::string& header, const std::string& key, const std::string& name) {
+std::string header_field(const std::string& header, const std::string& key,
+                         const std::string& name) {
   size_t at = header.find("'" + key + "'");
   if (at == std::string::npos) at = header.find("\"" + key + "\"");
   if (at == std::string::npos) fail(ErrorCode::kParse, name + ": .npy header has no '" + key + "'");
@@ -47,10 +56,14 @@ std::string header_field(const std::string& header, const std::string& key, cons
   if (begin == std::string::npos) fail(ErrorCode::kParse, name + ": malformed .npy header");
   char open = header[begin];
   size_t end;
-  if (open == '(') end = header.find(')', begin);
-  else if (open == '\'' || open == '"') end = header.find(open, begin + 1);
-  else end = header.find_first_of(",}", begin) - 1;
-  if (end == std::string::npos || end < begin) fail(ErrorCode::kParse, name + ": malformed .npy header");
+  if (open == '(')
+    end = header.find(')', begin);
+  else if (open == '\'' || open == '"')
+    end = header.find(open, begin + 1);
+  else
+    end = header.find_first_of(",}", begin) - 1;
+  if (end == std::string::npos || end < begin)
+    fail(ErrorCode::kParse, name + ": malformed .npy header");
   return header.substr(begin, end - begin + 1);
 }
 
@@ -63,13 +76,15 @@ Shape parse_shape(const std::string& text, const std::string& name) {
   size_t pos = 0;
   while (pos < inner.size()) {
     size_t comma = inner.find(',', pos);
-    std::string item = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     item.erase(0, item.find_first_not_of(" L"));
     item.erase(item.find_last_not_of(" L") + 1);
     if (!item.empty()) {
       char* end = nullptr;
       long long d = std::strtoll(item.c_str(), &end, 10);
-      if (*end != '\0' || d < 0) fail(ErrorCode::kParse, name + ": malformed .npy shape '" + text + "'");
+      if (*end != '\0' || d < 0)
+        fail(ErrorCode::kParse, name + ": malformed .npy shape '" + text + "'");
       shape.push_back(d);
     }
     if (comma == std::string::npos) break;
@@ -181,8 +196,7 @@ Tensor parse_npy(const void* data, size_t size, const std::string& name) {
 }
 
 Tensor read_npy(const std::string& path) {
-  std::ifstream in = open_for_reading(path);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = read_file_bytes(path);
   return parse_npy(bytes.data(), bytes.size(), quoted(path));
 }
 
@@ -223,7 +237,8 @@ Tensor NpyRowReader::read_rows(int64_t first, int64_t count) {
 void write_npy(const std::string& path, const Tensor& tensor) {
   std::string shape = "(";
   for (size_t i = 0; i < tensor.shape().size(); ++i)
-    shape += std::to_string(tensor.shape()[i]) + (tensor.shape().size() == 1 ? "," : (i + 1 < tensor.shape().size() ? ", " : ""));
+    shape += std::to_string(tensor.shape()[i]) +
+             (tensor.shape().size() == 1 ? "," : (i + 1 < tensor.shape().size() ? ", " : ""));
   shape += ")";
   std::string header = std::string("{'descr': '") + descr_of(tensor.dtype()) +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <set>
 
+#include "io/atomic_file.h"
 #include "util/error.h"
 
 namespace qsim {
@@ -55,16 +56,6 @@ std::vector<fs::path> create_folder(const fs::path& folder) {
   fail_io("cannot create output folder", folder, ENOTDIR);
 }
 
-void write_all(int fd, const std::string& contents, const fs::path& target) {
-  size_t written = 0;
-  while (written < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) fail_io("cannot write", target, n < 0 ? errno : ENOSPC);
-    written += static_cast<size_t>(n);
-  }
-}
-
 // One file on its way into place: written to `temp`, then renamed to `target`.
 struct Staged {
   fs::path temp;
@@ -82,8 +73,7 @@ void stage(const fs::path& folder, const OutputFile& file, std::vector<Staged>& 
   staged.push_back({temp, target});
   try {
     if (::fchmod(fd, 0644) != 0) fail_io("cannot write", target, errno);
-    write_all(fd, file.contents, target);
-    if (::fsync(fd) != 0) fail_io("cannot write", target, errno);
+    write_and_sync(fd, file.contents, target.string());
   } catch (...) {
     ::close(fd);
     throw;

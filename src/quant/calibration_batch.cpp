@@ -11,7 +11,7 @@ bool is_float_batch(const Tensor& t) {
   return t.dtype() == DType::kFloat32 && t.rank() >= 1;
 }
 
-// The common leading dimension of the float inputs, or -1 when they disagree.
+// The common leading dimension of the float inputs; -1 when they disagree or there are none.
 int64_t common_batch_size(const std::vector<Tensor>& batch) {
   int64_t samples = -1;
   for (const Tensor& t : batch) {
@@ -28,20 +28,6 @@ int64_t count_nonfinite(const float* values, int64_t count) {
   return nonfinite;
 }
 
-// NaN/Inf values per input (rows) and sample (columns); `samples` 1 treats the batch whole.
-std::vector<std::vector<int64_t>> nonfinite_per_sample(const std::vector<Tensor>& batch,
-                                                       int64_t samples) {
-  std::vector<std::vector<int64_t>> counts(batch.size(),
-                                           std::vector<int64_t>(static_cast<size_t>(samples)));
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (!is_float_batch(batch[i])) continue;
-    const int64_t row = batch[i].size() / std::max<int64_t>(samples, 1);
-    for (int64_t s = 0; s < samples; ++s)
-      counts[i][static_cast<size_t>(s)] = count_nonfinite(batch[i].data<float>() + s * row, row);
-  }
-  return counts;
-}
-
 Tensor kept_rows(const Tensor& t, const std::vector<bool>& keep, int64_t kept) {
   Shape shape = t.shape();
   shape[0] = kept;
@@ -55,26 +41,44 @@ Tensor kept_rows(const Tensor& t, const std::vector<bool>& keep, int64_t kept) {
   return out;
 }
 
+// Inputs that disagree on their leading dimension: samples cannot be told apart, so a batch
+// holding any NaN/Inf is one indivisible sample, dropped whole.
+DroppedSamples drop_batch_if_nonfinite(std::vector<Tensor>& batch) {
+  DroppedSamples dropped;
+  dropped.nonfinite_values.assign(batch.size(), 0);
+  bool any = false;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!is_float_batch(batch[i])) continue;
+    dropped.nonfinite_values[i] = count_nonfinite(batch[i].data<float>(), batch[i].size());
+    any = any || dropped.nonfinite_values[i] > 0;
+  }
+  if (!any) return dropped;
+  dropped.samples = batch[0].rank() == 0 ? 1 : batch[0].dim(0);
+  batch.clear();
+  return dropped;
+}
+
 }  // namespace
 
 DroppedSamples drop_nonfinite_samples(std::vector<Tensor>& batch) {
-  const int64_t batch_size = common_batch_size(batch);
-  // Inputs that disagree on their leading dimension: the batch is one indivisible sample.
-  const int64_t samples = batch_size < 0 ? 1 : batch_size;
-  const auto counts = nonfinite_per_sample(batch, samples);
-  std::vector<bool> keep(static_cast<size_t>(samples), true);
+  const int64_t samples = common_batch_size(batch);
+  if (samples < 0) return drop_batch_if_nonfinite(batch);
   DroppedSamples dropped;
   dropped.nonfinite_values.assign(batch.size(), 0);
-  for (size_t i = 0; i < batch.size(); ++i)
-    for (size_t s = 0; s < keep.size(); ++s)
-      if (counts[i][s] > 0) {
-        keep[s] = false;
-        dropped.nonfinite_values[i] += counts[i][s];
-      }
+  std::vector<bool> keep(static_cast<size_t>(samples), true);
+  for (size_t i = 0; i < batch.size() && samples > 0; ++i) {
+    if (!is_float_batch(batch[i])) continue;
+    const int64_t row = batch[i].size() / samples;
+    for (int64_t s = 0; s < samples; ++s) {
+      const int64_t nonfinite = count_nonfinite(batch[i].data<float>() + s * row, row);
+      if (nonfinite == 0) continue;
+      keep[static_cast<size_t>(s)] = false;
+      dropped.nonfinite_values[i] += nonfinite;
+    }
+  }
   const int64_t kept = std::count(keep.begin(), keep.end(), true);
   dropped.samples = samples - kept;
   if (kept == samples) return dropped;
-  if (batch_size < 0) dropped.samples = batch.empty() || batch[0].rank() == 0 ? 1 : batch[0].dim(0);
   if (kept == 0) {
     batch.clear();
     return dropped;

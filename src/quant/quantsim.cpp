@@ -139,8 +139,7 @@ QuantSim::QuantSim(const Model& model, QuantSimOptions options) : options_(std::
                                 {options_.weight_bitwidth, options_.activation_bitwidth});
   for (const std::string& reason : unfolded_batch_norms)
     placement_.notes.push_back("BatchNormalization not folded: " + reason);
-  float_engine_ = std::make_unique<Engine>(
-      float_model_, EngineOptions{.num_threads = options_.num_threads, .fuse_layers = false});
+  float_engine_ = make_engine(float_model_);
   commit(initial_encodings());
 }
 
@@ -184,8 +183,7 @@ void QuantSim::commit(Encodings encodings) {
   for (const auto& [name, enc] : encodings.implied_biases)
     params.params.push_back({name, TensorRole::kBias, enc, 32});
   auto prepared = std::make_shared<const Model>(round_weights_to_grid(*float_model_, params));
-  auto engine = std::make_unique<Engine>(
-      prepared, EngineOptions{.num_threads = options_.num_threads, .fuse_layers = false});
+  std::unique_ptr<Engine> engine = make_engine(prepared);
   encodings_ = std::move(encodings);
   prepared_model_ = std::move(prepared);
   quant_engine_ = std::move(engine);
@@ -197,6 +195,11 @@ void QuantSim::commit(Encodings encodings) {
       auto it = encodings_.activations.find(g.nodes[n].outputs[o]);
       if (it != encodings_.activations.end()) fake_quant_steps_[n].push_back({o, &it->second});
     }
+}
+
+std::unique_ptr<Engine> QuantSim::make_engine(std::shared_ptr<const Model> model) const {
+  return std::make_unique<Engine>(
+      std::move(model), EngineOptions{.num_threads = options_.num_threads, .fuse_layers = false});
 }
 
 QuantSim::Encodings QuantSim::calibrated_encodings(const BatchReader& next_batch,
@@ -445,8 +448,7 @@ void QuantSim::set_tuned_parameters(const std::map<std::string, Tensor>& values,
   }
   const std::shared_ptr<const Model> untuned =
       untuned_float_model_ ? untuned_float_model_ : float_model_;
-  auto engine = std::make_unique<Engine>(
-      tuned, EngineOptions{.num_threads = options_.num_threads, .fuse_layers = false});
+  std::unique_ptr<Engine> engine = make_engine(tuned);
   const std::shared_ptr<const Model> previous = float_model_;
   float_model_ = tuned;
   try {

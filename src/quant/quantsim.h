@@ -128,8 +128,8 @@ class QuantSim {
   // records `technique` and notes() lists `notes`, both replacing an earlier tuning's. A name
   // that is not a float initializer of the model, another shape, or a quantized weight off its
   // grid throws kInvalidArgument naming the tensor; nothing is changed then.
-  void set_tuned_parameters(const std::map<std::string, Tensor>& values,
-                            AppliedTechnique technique, std::vector<std::string> notes);
+  void set_tuned_parameters(const std::map<std::string, Tensor>& values, AppliedTechnique technique,
+                            std::vector<std::string> notes);
 
  private:
   struct Encodings {
@@ -153,6 +153,8 @@ class QuantSim {
                                  int64_t total_batches, CalibrationReport& report);
   // Makes `encodings` current: weights on their grids in a new prepared model and engine.
   void commit(Encodings encodings);
+  // An engine for `model` that runs every op as the model has it, so hooks see every tensor.
+  std::unique_ptr<Engine> make_engine(std::shared_ptr<const Model> model) const;
   std::string first_missing_activation() const;
   std::string why_not_quantized(const std::string& tensor) const;
 

@@ -463,6 +463,16 @@ std::optional<bool> find_rule(const std::map<std::string, Rule>& rules, const st
   return it == rules.end() ? std::nullopt : it->second.*field;
 }
 
+// Precedence as in AIMET: op_type.params, then the top-level params, then `fallback`
+// (defaults.params).
+bool param_setting(const QuantSimConfig& config, const std::string& op_type,
+                   const std::string& param, std::optional<bool> ParamRule::*field, bool fallback) {
+  auto op = config.op_types.find(op_type);
+  std::optional<bool> from_op;
+  if (op != config.op_types.end()) from_op = find_rule(op->second.params, param, field);
+  return from_op.value_or(find_rule(config.params, param, field).value_or(fallback));
+}
+
 }  // namespace
 
 bool is_onnx_op_type(const std::string& op_type) {
@@ -486,23 +496,14 @@ bool QuantSimConfig::per_channel_for(const std::string& op_type) const {
   return find_rule(op_types, op_type, &OpTypeRule::per_channel).value_or(per_channel);
 }
 
-// Precedence as in AIMET: op_type.params, then the top-level params, then defaults.params.
 bool QuantSimConfig::param_quantized_for(const std::string& op_type,
                                          const std::string& param) const {
-  auto op = op_types.find(op_type);
-  std::optional<bool> from_op;
-  if (op != op_types.end()) from_op = find_rule(op->second.params, param, &ParamRule::is_quantized);
-  return from_op.value_or(
-      find_rule(params, param, &ParamRule::is_quantized).value_or(param_quantized));
+  return param_setting(*this, op_type, param, &ParamRule::is_quantized, param_quantized);
 }
 
 bool QuantSimConfig::param_symmetric_for(const std::string& op_type,
                                          const std::string& param) const {
-  auto op = op_types.find(op_type);
-  std::optional<bool> from_op;
-  if (op != op_types.end()) from_op = find_rule(op->second.params, param, &ParamRule::is_symmetric);
-  return from_op.value_or(
-      find_rule(params, param, &ParamRule::is_symmetric).value_or(param_symmetric));
+  return param_setting(*this, op_type, param, &ParamRule::is_symmetric, param_symmetric);
 }
 
 const RangeConstraint* QuantSimConfig::output_constraint(const std::string& op_type) const {

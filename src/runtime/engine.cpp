@@ -25,9 +25,13 @@ struct Engine::Plan {
   std::vector<Tensor> views;      // by value id; arena views, constants, inputs
   std::vector<Step> steps;
   std::vector<int> input_ids, output_ids;
-  Tensor arena;
-  Tensor workspace;
+  // The values held in the engine's arena, at these offsets; views of them point into the
+  // arena whose data is `bound_arena`.
+  std::vector<size_t> arena_ids;
+  std::vector<size_t> arena_offsets;
   size_t arena_bytes = 0;
+  size_t workspace_bytes = 0;
+  const void* bound_arena = nullptr;
 };
 
 std::map<std::string, std::string> find_unsupported_ops(const Model& model,
@@ -172,7 +176,7 @@ Engine::Plan& Engine::plan_for(const std::vector<Shape>& shapes, const std::vect
   auto it = plans_.find(shapes);
   if (it == plans_.end()) {
     auto plan = make_plan(shapes, dtypes);
-    allocate_memory(*plan);
+    plan_memory(*plan);
     it = plans_.emplace(shapes, std::move(plan)).first;
   }
   last_plan_ = it->second.get();
@@ -187,7 +191,7 @@ size_t round_up(size_t bytes) {
 
 }  // namespace
 
-void Engine::allocate_memory(Plan& plan) {
+void Engine::plan_memory(Plan& plan) {
   const size_t n_values = plan.types.size();
   std::vector<Lifetime> lifetimes(n_values);
   std::vector<bool> in_arena(n_values, false);
@@ -207,31 +211,45 @@ void Engine::allocate_memory(Plan& plan) {
   }
   for (int id : plan.output_ids)
     if (in_arena[id]) lifetimes[id].last = end_of_run;
-  std::vector<size_t> ids;
-  for (size_t id = 0; id < n_values; ++id)
-    if (in_arena[id]) ids.push_back(id);
   std::vector<Lifetime> arena_lifetimes;
-  for (size_t id : ids) arena_lifetimes.push_back(lifetimes[id]);
-  size_t total = 0;
-  std::vector<size_t> offsets = assign_offsets(arena_lifetimes, &total);
-
-  plan.arena = Tensor(DType::kUInt8, {static_cast<int64_t>(std::max<size_t>(total, 1))});
-  plan.arena_bytes = total;
-  size_t workspace = 0;
-  for (const auto& step : plan.steps) workspace = std::max(workspace, step.workspace_bytes);
-  plan.workspace = Tensor(DType::kUInt8, {static_cast<int64_t>(std::max<size_t>(workspace, 1))});
-  plan.views.assign(n_values, Tensor());
-  auto* base = static_cast<uint8_t*>(plan.arena.raw());
-  for (size_t k = 0; k < ids.size(); ++k) {
-    size_t id = ids[k];
-    plan.views[id] = Tensor::view(plan.types[id].dtype, plan.types[id].shape, base + offsets[k]);
+  for (size_t id = 0; id < n_values; ++id) {
+    if (!in_arena[id]) continue;
+    plan.arena_ids.push_back(id);
+    arena_lifetimes.push_back(lifetimes[id]);
   }
+  plan.arena_offsets = assign_offsets(arena_lifetimes, &plan.arena_bytes);
+  for (const auto& step : plan.steps)
+    plan.workspace_bytes = std::max(plan.workspace_bytes, step.workspace_bytes);
+  plan.views.assign(n_values, Tensor());
   for (size_t id = 0; id < n_values; ++id)
     if (plan.constants[id].dtype() != DType::kUndefined) plan.views[id] = plan.constants[id];
   for (auto& step : plan.steps) {
     for (int id : step.inputs) step.input_views.push_back(id < 0 ? nullptr : &plan.views[id]);
     for (int id : step.outputs) step.output_views.push_back(id < 0 ? nullptr : &plan.views[id]);
   }
+}
+
+namespace {
+
+// `buffer`, reallocated when it holds fewer than `bytes`.
+void grow(Tensor& buffer, size_t bytes) {
+  if (buffer.raw() != nullptr && buffer.byte_size() >= bytes) return;
+  buffer = Tensor(DType::kUInt8, {static_cast<int64_t>(std::max<size_t>(bytes, 1))});
+}
+
+}  // namespace
+
+void Engine::bind_memory(Plan& plan) {
+  grow(arena_, plan.arena_bytes);
+  grow(workspace_, plan.workspace_bytes);
+  if (plan.bound_arena == arena_.raw()) return;
+  auto* base = static_cast<uint8_t*>(arena_.raw());
+  for (size_t k = 0; k < plan.arena_ids.size(); ++k) {
+    const size_t id = plan.arena_ids[k];
+    plan.views[id] =
+        Tensor::view(plan.types[id].dtype, plan.types[id].shape, base + plan.arena_offsets[k]);
+  }
+  plan.bound_arena = arena_.raw();
 }
 
 namespace {
@@ -255,10 +273,11 @@ void Engine::check_inputs(const std::vector<Tensor>& inputs) const {
 std::vector<Tensor> Engine::run(const std::vector<Tensor>& inputs, const RunHooks& hooks) {
   const auto [shapes, dtypes] = types_of(inputs);
   Plan& plan = plan_for(shapes, dtypes);
+  bind_memory(plan);
   for (size_t i = 0; i < inputs.size(); ++i) plan.views[plan.input_ids[i]] = inputs[i];
   const Graph& g = model_->graph;
   for (const auto& step : plan.steps) {
-    RunContext ctx(g.nodes[step.node], step.input_views, step.output_views, plan.workspace.raw(),
+    RunContext ctx(g.nodes[step.node], step.input_views, step.output_views, workspace_.raw(),
                    step.workspace_bytes, pool_);
     kernels_[step.node]->run(ctx);
     if (hooks.after_node) hooks.after_node(step.node, g.nodes[step.node], step.output_views);

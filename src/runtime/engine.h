@@ -1,7 +1,8 @@
 // Executes a Model: kernels are made (and attributes validated) at construction; a plan
 // (value types, constant folding, arena offsets from tensor lifetimes) is made per set of
-// input shapes and cached. One Engine must not run on two threads at once; separate
-// Engines are independent.
+// input shapes and cached. The plans share one activation arena and one workspace, sized
+// for the largest plan run so far, so a short last batch costs no memory of its own. One
+// Engine must not run on two threads at once; separate Engines are independent.
 #pragma once
 
 #include <functional>
@@ -63,7 +64,11 @@ class Engine {
   Plan& plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes);
   std::unique_ptr<Plan> make_plan(const std::vector<Shape>& shapes,
                                   const std::vector<DType>& dtypes);
-  void allocate_memory(Plan& plan);
+  // Arena offsets and workspace size of a new plan.
+  void plan_memory(Plan& plan);
+  // Before a run: grows the shared arena and workspace to what `plan` needs and points the
+  // plan's views into the arena (again, when it has moved since the plan last ran).
+  void bind_memory(Plan& plan);
   void check_inputs(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) const;
 
   std::shared_ptr<const Model> model_;
@@ -71,6 +76,8 @@ class Engine {
   ThreadPool pool_;
   std::map<std::vector<Shape>, std::unique_ptr<Plan>> plans_;
   Plan* last_plan_ = nullptr;
+  Tensor arena_;      // activations of the plan running
+  Tensor workspace_;  // kernel scratch of the step running
 };
 
 }  // namespace qsim

@@ -52,8 +52,16 @@ void require_node(bool condition, const Node& node, ErrorCode code, const std::s
 void check_known_attributes(const Node& node, std::initializer_list<const char*> known) {
   for (const auto& [name, attr] : node.attributes) {
     bool found = std::any_of(known.begin(), known.end(), [&](const char* k) { return name == k; });
-    if (!found) fail_node(node, ErrorCode::kUnsupported, "attribute '" + name + "' is not supported");
+    if (!found)
+      fail_node(node, ErrorCode::kUnsupported, "attribute '" + name + "' is not supported");
   }
+}
+
+bool read_flag(const Node& node, const char* attr) {
+  const int64_t v = node.get_int(attr, 0);
+  require_node(v == 0 || v == 1, node, ErrorCode::kInvalidArgument,
+               std::string(attr) + " must be 0 or 1");
+  return v == 1;
 }
 
 }  // namespace qsim

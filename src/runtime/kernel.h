@@ -124,5 +124,7 @@ void require_node(bool condition, const Node& node, ErrorCode code, const std::s
 // Rejects any attribute of `node` not in `known` (kUnsupported), so unknown semantics never
 // pass silently.
 void check_known_attributes(const Node& node, std::initializer_list<const char*> known);
+// A 0/1 attribute (absent: 0); any other value is kInvalidArgument naming the node.
+bool read_flag(const Node& node, const char* attr);
 
 }  // namespace qsim

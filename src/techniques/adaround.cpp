@@ -32,13 +32,6 @@ std::string number_text(double value) {
   return std::string(text, end);
 }
 
-// splitmix64's finalizer: independent-looking seeds for consecutive layers.
-uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 void check_positive(double value, const char* name) {
   require(std::isfinite(value) && value > 0.0, ErrorCode::kInvalidArgument,
           std::string("adaround: ") + name + " is " + number_text(value) + "; it must be positive");
@@ -54,15 +47,18 @@ void check_count(int64_t value, const char* name) {
 
 class ModelSamples {
  public:
+  // `engine` checks the batches against the model's inputs.
   ModelSamples(const Engine& engine, const BatchReader& next_batch, int64_t limit,
                MemoryBudget& budget) {
+    const Graph& graph = engine.model().graph;
     std::vector<Tensor> batch;
     while (count_ < limit) {
       batch.clear();
       if (!next_batch(batch)) break;
       engine.check_inputs(batch);
-      if (!cache_) start(engine.model().graph, batch, limit, budget);
-      append(engine.model().graph, batch, limit);
+      check_batch(graph, batch);
+      if (!cache_) start(batch, limit, budget);
+      append(graph, batch, limit);
     }
   }
 
@@ -88,21 +84,37 @@ class ModelSamples {
   }
 
  private:
-  void start(const Graph& graph, const std::vector<Tensor>& batch, int64_t limit,
-             MemoryBudget& budget) {
-    offsets_.push_back(0);
+  // Every input float, holding as many samples as the first, of the first batch's shapes.
+  void check_batch(const Graph& graph, const std::vector<Tensor>& batch) const {
     for (size_t j = 0; j < batch.size(); ++j) {
       const Tensor& t = batch[j];
+      const std::string& name = graph.inputs[j].name;
       require(t.dtype() == DType::kFloat32, ErrorCode::kUnsupported,
-              "adaround: model input '" + graph.inputs[j].name + "' is " + t.describe() +
+              "adaround: model input '" + name + "' is " + t.describe() +
                   "; AdaRound caches float inputs only");
       require(t.rank() >= 1 && t.dim(0) == batch[0].dim(0), ErrorCode::kShape,
-              "adaround: calibration batch input '" + graph.inputs[j].name + "' " + t.describe() +
+              "adaround: calibration batch input '" + name + "' " + t.describe() +
                   " does not hold as many samples as the first input");
-      Shape shape = t.shape();
-      shape[0] = 1;
-      shapes_.push_back(shape);
-      offsets_.push_back(offsets_.back() + element_count(shape));
+      if (shapes_.empty()) continue;  // the first batch sets them
+      const Shape shape = sample_shape(t);
+      require(shape == shapes_[j], ErrorCode::kShape,
+              "adaround: calibration input '" + name + "' has samples of " +
+                  shape_to_string(shape) + " and of " + shape_to_string(shapes_[j]) +
+                  "; AdaRound needs samples of one shape");
+    }
+  }
+
+  static Shape sample_shape(const Tensor& t) {
+    Shape shape = t.shape();
+    shape[0] = 1;
+    return shape;
+  }
+
+  void start(const std::vector<Tensor>& batch, int64_t limit, MemoryBudget& budget) {
+    offsets_.push_back(0);
+    for (const Tensor& t : batch) {
+      shapes_.push_back(sample_shape(t));
+      offsets_.push_back(offsets_.back() + element_count(shapes_.back()));
     }
     cache_ = std::make_unique<SampleCache>(limit, offsets_.back(), budget, "calibration samples");
   }
@@ -111,18 +123,11 @@ class ModelSamples {
     std::vector<float> block(static_cast<size_t>(offsets_.back()));
     for (int64_t i = 0; i < batch[0].dim(0) && count_ < limit; ++i) {
       for (size_t j = 0; j < batch.size(); ++j) {
-        Shape shape = batch[j].shape();
-        shape[0] = 1;
-        require(shape == shapes_[j], ErrorCode::kShape,
-                "adaround: calibration input '" + graph.inputs[j].name + "' has samples of " +
-                    shape_to_string(shape) + " and of " + shape_to_string(shapes_[j]) +
-                    "; AdaRound needs samples of one shape");
         const int64_t floats = offsets_[j + 1] - offsets_[j];
         const float* src = batch[j].data<float>() + i * floats;
-        require(std::all_of(src, src + floats, [](float v) { return std::isfinite(v); }),
-                ErrorCode::kNumeric,
-                "adaround: calibration sample " + std::to_string(count_ + 1) + ": input '" +
-                    graph.inputs[j].name + "' holds NaN or Inf");
+        if (!std::all_of(src, src + floats, [](float v) { return std::isfinite(v); }))
+          fail(ErrorCode::kNumeric, "adaround: calibration sample " + std::to_string(count_ + 1) +
+                                        ": input '" + graph.inputs[j].name + "' holds NaN or Inf");
         std::copy(src, src + floats, block.data() + offsets_[j]);
       }
       cache_->write(count_++, block.data());
@@ -184,11 +189,11 @@ class AdaRoundRun {
         progress_(progress),
         pool_(options.num_threads),
         budget_(options.memory_budget_bytes),
-        float_model_(std::make_shared<const Model>(sim.original_float_model())),
-        float_engine_(float_model_, EngineOptions{pool_.size()}) {}
+        float_model_(std::make_shared<const Model>(sim.original_float_model())) {}
 
   AdaRoundReport run(const BatchReader& next_batch) {
-    ModelSamples samples(float_engine_, next_batch, options_.samples, budget_);
+    const Engine input_checker(float_model_, EngineOptions{.num_threads = 1, .fuse_layers = false});
+    ModelSamples samples(input_checker, next_batch, options_.samples, budget_);
     require(samples.count() > 0, ErrorCode::kInvalidArgument,
             "adaround: the calibration data reader gave no sample; AdaRound needs data");
     report_.samples = samples.count();
@@ -365,10 +370,11 @@ class AdaRoundRun {
 
     const int64_t iterations = options_.mode_iterations();
     const std::string text = layer_text(i);
+    const uint64_t seed = splitmix64_mix(options_.seed ^ splitmix64_mix(i + 1));  // per layer
     const auto start = std::chrono::steady_clock::now();
     TunedLayer tuned =
-        optimize_layer(grid, layer.bias(), bias_trained, *loss, options_,
-                       mix(options_.seed ^ mix(i + 1)), pool_, [&](int64_t it, double value) {
+        optimize_layer(grid, layer.bias(), bias_trained, *loss, options_, seed, pool_,
+                       [&](int64_t it, double value) {
                          ++done_;
                          check_cancel(text + ": iteration " + std::to_string(it + 1) + "/" +
                                       std::to_string(iterations) + ", loss " + number_text(value));
@@ -452,7 +458,6 @@ class AdaRoundRun {
   ThreadPool pool_;
   MemoryBudget budget_;
   std::shared_ptr<const Model> float_model_;
-  Engine float_engine_;
   std::map<std::string, Encoding> weight_encodings_;
   std::vector<std::unique_ptr<LinearLayer>> layers_;
   std::vector<int64_t> per_model_sample_;

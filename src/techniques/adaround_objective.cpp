@@ -15,9 +15,6 @@ constexpr int64_t kSamplesPerTask = 8;
 // Groups with fewer output channels than this (depthwise convolutions) use direct loops:
 // sgemm's per-call packing costs more than such products.
 constexpr int64_t kMinGemmRows = 8;
-// Independent partial sums per reduction: the compiler vectorizes them, and their number
-// (not the thread count) fixes the order of additions.
-constexpr int kLanes = 16;
 // Rows of the moment sums per task, and of (W~ - W) C per task.
 constexpr int64_t kMomentRowsPerTask = 64;
 constexpr int64_t kProductRowsPerTask = 16;
@@ -27,13 +24,8 @@ int blas_int(int64_t v) {
 }
 
 float dot(const float* a, const float* b, int64_t n) {
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lanes[j] += a[i + j] * b[i + j];
-  for (int j = 0; i < n; ++i, ++j) lanes[j] += a[i] * b[i];
   float sum = 0.0f;
-  for (float lane : lanes) sum += lane;
+  for (float lane : lane_sums(n, [&](int64_t i) { return a[i] * b[i]; })) sum += lane;
   return sum;
 }
 
@@ -75,8 +67,8 @@ void multiply_transposed(const float* g, const float* x, float* dw, int64_t rows
 template <typename Act>
 double fuse_row(const Act& act, float bias, float scale, float* z, const float* t, int64_t n,
                 float& bias_grad) {
-  float squares[kLanes] = {};
-  float grads[kLanes] = {};
+  float squares[kSumLanes] = {};
+  float grads[kSumLanes] = {};
   auto step = [&](int64_t p, int lane) {
     float a, da;
     act(z[p] + bias, a, da);
@@ -86,11 +78,11 @@ double fuse_row(const Act& act, float bias, float scale, float* z, const float* 
     grads[lane] += z[p];
   };
   int64_t p = 0;
-  for (; p + kLanes <= n; p += kLanes)
-    for (int j = 0; j < kLanes; ++j) step(p + j, j);
+  for (; p + kSumLanes <= n; p += kSumLanes)
+    for (int j = 0; j < kSumLanes; ++j) step(p + j, j);
   for (int j = 0; p < n; ++p, ++j) step(p, j);
   double sum = 0.0;
-  for (int j = 0; j < kLanes; ++j) {
+  for (int j = 0; j < kSumLanes; ++j) {
     sum += squares[j];
     bias_grad += grads[j];
   }

@@ -49,6 +49,12 @@ std::unique_ptr<WeightParameters> make_parameters(const WeightGrid& grid,
 
 }  // namespace
 
+uint64_t splitmix64_mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 SampleDraw::SampleDraw(int64_t population, int64_t batch, uint64_t seed)
     : state_(seed), order_(static_cast<size_t>(population)) {
   std::iota(order_.begin(), order_.end(), int64_t{0});
@@ -57,10 +63,7 @@ SampleDraw::SampleDraw(int64_t population, int64_t batch, uint64_t seed)
 
 // splitmix64: a fixed, portable sequence for a seed.
 uint64_t SampleDraw::random() {
-  uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+  return splitmix64_mix(state_ += 0x9e3779b97f4a7c15ULL);
 }
 
 // Uniform in [0, bound): draws below 2^64 mod bound are rejected.

@@ -15,6 +15,10 @@
 
 namespace qsim {
 
+// splitmix64's finalizer: well-mixed bits of `z` (the draws' sequence, and seeds for
+// consecutive layers).
+uint64_t splitmix64_mix(uint64_t z);
+
 // `batch` distinct samples out of `population` per draw (all of them when there are fewer),
 // from a generator fixed by the seed; sorted, so that file-backed caches read forwards.
 class SampleDraw {

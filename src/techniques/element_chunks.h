@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 
 #include "util/thread_pool.h"
@@ -31,6 +32,21 @@ void for_element_chunks(ThreadPool& pool, int64_t n, const Fn& fn) {
           fn(c, c * kElementChunk, std::min(n, (c + 1) * kElementChunk));
       },
       kMinChunksPerThread);
+}
+
+// Independent partial sums per reduction: the compiler vectorizes them, and their number (not
+// the thread count) fixes the order of additions.
+constexpr int kSumLanes = 16;
+
+// term(i) for i in [0, n) added into kSumLanes float partial sums, term i into lane i % kSumLanes.
+template <typename Term>
+std::array<float, kSumLanes> lane_sums(int64_t n, const Term& term) {
+  std::array<float, kSumLanes> lanes{};
+  int64_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes)
+    for (int j = 0; j < kSumLanes; ++j) lanes[j] += term(i + j);
+  for (int j = 0; i < n; ++i, ++j) lanes[j] += term(i);
+  return lanes;
 }
 
 // The min_chunk for ThreadPool::parallel_for over tasks of `task_flops` each.

@@ -23,6 +23,23 @@ int open_unlinked_temp_file(std::string& path) {
   return fd;
 }
 
+// Moves `size` bytes between `bytes` and offset `at` of `fd` with `io` (pread or pwrite),
+// resuming after short transfers and EINTR; throws kIo with what_failed() and the reason. The
+// message is built only on failure: reads run per sample and iteration.
+template <typename Byte, typename Io, typename Message>
+void transfer_all(int fd, Byte* bytes, size_t size, off_t at, const Io& io, const char* at_end,
+                  const Message& what_failed) {
+  while (size > 0) {
+    const ssize_t moved = io(fd, bytes, size, at);
+    if (moved < 0 && errno == EINTR) continue;
+    if (moved <= 0)
+      fail(ErrorCode::kIo, what_failed() + ": " + (moved < 0 ? std::strerror(errno) : at_end));
+    bytes += moved;
+    size -= static_cast<size_t>(moved);
+    at += moved;
+  }
+}
+
 }  // namespace
 
 bool MemoryBudget::try_take(int64_t bytes) {
@@ -52,45 +69,26 @@ SampleCache::~SampleCache() {
 }
 
 int64_t SampleCache::byte_offset(int64_t sample) const {
-  return sample * sample_floats_ * static_cast<int64_t>(sizeof(float));
+  return sample * static_cast<int64_t>(sample_bytes());
 }
 
 void SampleCache::write(int64_t sample, const float* block) {
   if (in_memory()) {
-    std::memcpy(memory_.get() + sample * sample_floats_, block,
-                static_cast<size_t>(sample_floats_) * sizeof(float));
+    std::memcpy(memory_.get() + sample * sample_floats_, block, sample_bytes());
     return;
   }
-  const auto* bytes = reinterpret_cast<const char*>(block);
-  size_t left = static_cast<size_t>(sample_floats_) * sizeof(float);
-  off_t at = byte_offset(sample);
-  while (left > 0) {
-    const ssize_t written = ::pwrite(fd_, bytes, left, at);
-    if (written < 0 && errno == EINTR) continue;
-    require(written > 0, ErrorCode::kIo,
-            "cannot write the " + what_ + " to the temporary file '" + path_ +
-                "': " + (written < 0 ? std::strerror(errno) : "no space written"));
-    bytes += written;
-    left -= static_cast<size_t>(written);
-    at += written;
-  }
+  transfer_all(fd_, reinterpret_cast<const char*>(block), sample_bytes(), byte_offset(sample),
+               ::pwrite, "no space written", [&] {
+                 return "cannot write the " + what_ + " to the temporary file '" + path_ + "'";
+               });
 }
 
 const float* SampleCache::read(int64_t sample, float* scratch) const {
   if (in_memory()) return memory_.get() + sample * sample_floats_;
-  auto* bytes = reinterpret_cast<char*>(scratch);
-  size_t left = static_cast<size_t>(sample_floats_) * sizeof(float);
-  off_t at = byte_offset(sample);
-  while (left > 0) {
-    const ssize_t got = ::pread(fd_, bytes, left, at);
-    if (got < 0 && errno == EINTR) continue;
-    require(got > 0, ErrorCode::kIo,
-            "cannot read the " + what_ + " back from the temporary file '" + path_ +
-                "': " + (got < 0 ? std::strerror(errno) : "unexpected end of file"));
-    bytes += got;
-    left -= static_cast<size_t>(got);
-    at += got;
-  }
+  transfer_all(
+      fd_, reinterpret_cast<char*>(scratch), sample_bytes(), byte_offset(sample), ::pread,
+      "unexpected end of file",
+      [&] { return "cannot read the " + what_ + " back from the temporary file '" + path_ + "'"; });
   return scratch;
 }
 

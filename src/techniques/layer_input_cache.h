@@ -5,6 +5,7 @@
 // pread: the page cache holds it, not the process's resident memory.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,6 +41,7 @@ class SampleCache {
   const float* read(int64_t sample, float* scratch) const;
 
  private:
+  size_t sample_bytes() const { return static_cast<size_t>(sample_floats_) * sizeof(float); }
   int64_t byte_offset(int64_t sample) const;
 
   int64_t samples_;

@@ -17,16 +17,10 @@ float grid_value(const WeightGrid& grid, int64_t i, float level) {
   return (level + grid.offset[i]) * grid.scale[i];
 }
 
-// The sum of n values in a fixed order: 16 partial sums, which vectorize, then their total.
+// The sum of n values in a fixed order: lane sums, which vectorize, then their total.
 double lane_sum(const float* values, int64_t n) {
-  constexpr int kLanes = 16;
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lanes[j] += values[i + j];
-  for (int j = 0; i < n; ++i, ++j) lanes[j] += values[i];
   double sum = 0.0;
-  for (float lane : lanes) sum += lane;
+  for (float lane : lane_sums(n, [&](int64_t i) { return values[i]; })) sum += lane;
   return sum;
 }
 

@@ -1,7 +1,7 @@
 #include "util/json_value.h"
 
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -9,18 +9,25 @@
 #include <iterator>
 
 #include "util/error.h"
+#include "util/read_file.h"
 
 namespace qsim {
 namespace {
 
 const char* kind_name(JsonValue::Kind kind) {
   switch (kind) {
-    case JsonValue::Kind::kNull: return "null";
-    case JsonValue::Kind::kBool: return "a boolean";
-    case JsonValue::Kind::kNumber: return "a number";
-    case JsonValue::Kind::kString: return "a string";
-    case JsonValue::Kind::kArray: return "an array";
-    case JsonValue::Kind::kObject: return "an object";
+    case JsonValue::Kind::kNull:
+      return "null";
+    case JsonValue::Kind::kBool:
+      return "a boolean";
+    case JsonValue::Kind::kNumber:
+      return "a number";
+    case JsonValue::Kind::kString:
+      return "a string";
+    case JsonValue::Kind::kArray:
+      return "an array";
+    case JsonValue::Kind::kObject:
+      return "an object";
   }
   return "?";
 }
@@ -50,11 +57,14 @@ class Parser {
         ++col;
       }
     }
-    fail(ErrorCode::kParse, source_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + reason);
+    fail(ErrorCode::kParse,
+         source_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + reason);
   }
 
   void skip_space() {
-    while (pos_ < text_.size() && std::strchr(" \t\r\n", text_[pos_]) != nullptr && text_[pos_] != '\0') ++pos_;
+    while (pos_ < text_.size() && std::strchr(" \t\r\n", text_[pos_]) != nullptr &&
+           text_[pos_] != '\0')
+      ++pos_;
   }
 
   bool consume(char c) {
@@ -169,10 +179,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       char h = text_[pos_++];
       cp <<= 4;
-      if (h >= '0' && h <= '9') cp |= static_cast<uint32_t>(h - '0');
-      else if (h >= 'a' && h <= 'f') cp |= static_cast<uint32_t>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') cp |= static_cast<uint32_t>(h - 'A' + 10);
-      else error("bad \\u escape");
+      if (h >= '0' && h <= '9')
+        cp |= static_cast<uint32_t>(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        cp |= static_cast<uint32_t>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        cp |= static_cast<uint32_t>(h - 'A' + 10);
+      else
+        error("bad \\u escape");
     }
     return cp;
   }
@@ -192,14 +206,30 @@ class Parser {
       if (pos_ >= text_.size()) error("unterminated string");
       char e = text_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = hex4();
           if (cp >= 0xD800 && cp <= 0xDBFF && text_.compare(pos_, 2, "\\u") == 0) {
@@ -210,7 +240,8 @@ class Parser {
           append_utf8(out, cp);
           break;
         }
-        default: error(std::string("bad escape '\\") + e + "'");
+        default:
+          error(std::string("bad escape '\\") + e + "'");
       }
     }
   }
@@ -272,7 +303,8 @@ double JsonValue::as_number(const std::string& where) const {
 
 int64_t JsonValue::as_int(const std::string& where) const {
   double d = as_number(where);
-  if (d != std::floor(d) || std::fabs(d) > 9.0e15) fail(ErrorCode::kParse, where + " should be a whole number");
+  if (d != std::floor(d) || std::fabs(d) > 9.0e15)
+    fail(ErrorCode::kParse, where + " should be a whole number");
   return static_cast<int64_t>(d);
 }
 
@@ -286,7 +318,8 @@ const std::vector<JsonValue>& JsonValue::as_array(const std::string& where) cons
   return array_;
 }
 
-const std::vector<std::pair<std::string, JsonValue>>& JsonValue::as_object(const std::string& where) const {
+const std::vector<std::pair<std::string, JsonValue>>& JsonValue::as_object(
+    const std::string& where) const {
   if (kind_ != Kind::kObject) wrong_kind(where, "an object", kind_);
   return object_;
 }
@@ -297,7 +330,9 @@ const JsonValue* JsonValue::find(const std::string& key) const {
   return nullptr;
 }
 
-void JsonValue::push_back(JsonValue v) { array_.push_back(std::move(v)); }
+void JsonValue::push_back(JsonValue v) {
+  array_.push_back(std::move(v));
+}
 
 void JsonValue::set(const std::string& key, JsonValue v) {
   for (auto& [k, existing] : object_)
@@ -313,10 +348,7 @@ JsonValue parse_json(const std::string& text, const std::string& source, Duplica
 }
 
 JsonValue read_json_file(const std::string& path, DuplicateKeys duplicates) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_json(text, path, duplicates);
+  return parse_json(read_file_bytes(path), path, duplicates);
 }
 
 }  // namespace qsim

@@ -130,6 +130,14 @@ int record_progress(void* user, int64_t done, int64_t total, const char* message
   return log->cancel_at > 0 && done == log->cancel_at;
 }
 
+qsim_encoding_info encoding_info(const qsim_session* session, size_t index) {
+  qsim_encoding_info info;
+  info.struct_size = sizeof info;
+  qsim_status status = qsim_get_encoding(session, index, &info);
+  if (status != QSIM_OK) fail_msg("qsim_get_encoding(%zu): %s", index, qsim_last_error());
+  return info;
+}
+
 void calibrate_default(qsim_session* session) {
   batch_source source = make_source(calib_images(), CALIB_IMAGES, CALIB_BATCH);
   qsim_status status = qsim_calibrate(session, read_source, &source, NULL, NULL);

@@ -58,6 +58,9 @@ typedef struct progress_log {
 
 int record_progress(void* user, int64_t done, int64_t total, const char* message);
 
+/* Encoding `index` of the session (qsim_get_encoding); asserts success. */
+qsim_encoding_info encoding_info(const qsim_session* session, size_t index);
+
 /* Calibrates on the CALIB_IMAGES training images; asserts success. */
 void calibrate_default(qsim_session* session);
 /* Runs `count` images from `images` (mode) and writes count*10 logits into `logits`. */

@@ -21,9 +21,7 @@ static size_t first_scales(qsim_session* session, float* scales, size_t capacity
   assert_int_equal(qsim_encoding_count(session, &count), QSIM_OK);
   assert_true(count <= capacity);
   for (size_t i = 0; i < count; ++i) {
-    qsim_encoding_info info;
-    info.struct_size = sizeof info;
-    assert_int_equal(qsim_get_encoding(session, i, &info), QSIM_OK);
+    const qsim_encoding_info info = encoding_info(session, i);
     float channel_scales[256];
     int32_t offsets[256];
     assert_int_equal(qsim_get_encoding_channels(session, i, channel_scales, offsets, 256), QSIM_OK);
@@ -46,6 +44,13 @@ static int argmax10(const float* row) {
   for (int c = 1; c < 10; ++c)
     if (row[c] > row[best]) best = c;
   return best;
+}
+
+/* Of the EVAL_IMAGES rows of 10 logits, how many have the same top class in `a` and `b`. */
+static int agreeing_rows(const float* a, const float* b) {
+  int agree = 0;
+  for (int i = 0; i < EVAL_IMAGES; ++i) agree += argmax10(a + 10 * i) == argmax10(b + 10 * i);
+  return agree;
 }
 
 /* Before any calibration: getters, quantized runs and exports are QSIM_ERR_STATE. */
@@ -94,9 +99,7 @@ static void test_calibrate_and_run(void** state) {
   size_t count = 0;
   assert_int_equal(qsim_encoding_count(session, &count), QSIM_OK);
   assert_true(count > 20);
-  qsim_encoding_info first;
-  first.struct_size = sizeof first;
-  assert_int_equal(qsim_get_encoding(session, 0, &first), QSIM_OK);
+  const qsim_encoding_info first = encoding_info(session, 0);
   assert_string_equal(first.name, "input");
   assert_int_equal(first.role, QSIM_ROLE_MODEL_INPUT);
   assert_int_equal(first.bitwidth, 8);
@@ -112,10 +115,7 @@ static void test_calibrate_and_run(void** state) {
   assert_memory_equal(before, after, sizeof before);
   assert_int_equal(run_logits(session, QSIM_RUN_QUANTIZED, eval_images(), EVAL_IMAGES, quantized),
                    QSIM_OK);
-  int agree = 0;
-  for (int i = 0; i < EVAL_IMAGES; ++i)
-    agree += argmax10(before + 10 * i) == argmax10(quantized + 10 * i);
-  assert_true(agree >= EVAL_IMAGES - 2);
+  assert_true(agreeing_rows(before, quantized) >= EVAL_IMAGES - 2);
   assert_memory_not_equal(before, quantized, sizeof before);
   qsim_destroy(session);
 }
@@ -217,9 +217,7 @@ static void test_nan_excluded(void** state) {
   assert_int_equal(qsim_encoding_count(session, &count), QSIM_OK);
   int64_t downstream = 0;
   for (size_t i = 0; i < count; ++i) {
-    qsim_encoding_info info;
-    info.struct_size = sizeof info;
-    assert_int_equal(qsim_get_encoding(session, i, &info), QSIM_OK);
+    const qsim_encoding_info info = encoding_info(session, i);
     if (i == 0)
       assert_int_equal(info.excluded_values, 5); /* the input: exactly what was put in */
     else
@@ -248,10 +246,7 @@ static void test_nan_excluded(void** state) {
                    QSIM_OK);
   assert_int_equal(run_logits(session, QSIM_RUN_FLOAT, eval_images(), EVAL_IMAGES, reference),
                    QSIM_OK);
-  int agree = 0;
-  for (int i = 0; i < EVAL_IMAGES; ++i)
-    agree += argmax10(logits + 10 * i) == argmax10(reference + 10 * i);
-  assert_true(agree >= EVAL_IMAGES - 2);
+  assert_true(agreeing_rows(logits, reference) >= EVAL_IMAGES - 2);
   for (size_t i = 0; i < EVAL_IMAGES * 10; ++i) assert_true(isfinite(logits[i]));
   qsim_destroy(session);
   free(images);
@@ -264,9 +259,7 @@ static void test_zero_range(void** state) {
   qsim_session* session = open_model(RESNET, NULL);
   batch_source source = make_source(zeros, CALIB_BATCH, CALIB_BATCH);
   assert_int_equal(qsim_calibrate(session, read_source, &source, NULL, NULL), QSIM_OK);
-  qsim_encoding_info info;
-  info.struct_size = sizeof info;
-  assert_int_equal(qsim_get_encoding(session, 0, &info), QSIM_OK);
+  const qsim_encoding_info info = encoding_info(session, 0);
   assert_string_equal(info.name, "input");
   float scale;
   int32_t offset;

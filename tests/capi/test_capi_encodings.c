@@ -42,8 +42,7 @@ static void test_getter_errors(void** state) {
   /* The first weight: per tensor by default, and its channel buffer must be big enough. */
   size_t weight = count;
   for (size_t i = 0; i < count && weight == count; ++i) {
-    info.struct_size = sizeof info;
-    assert_int_equal(qsim_get_encoding(session, i, &info), QSIM_OK);
+    info = encoding_info(session, i);
     if (info.role == QSIM_ROLE_WEIGHT) weight = i;
   }
   assert_true(weight < count);
@@ -70,10 +69,7 @@ static void assert_same_encodings(qsim_session* a, qsim_session* b) {
   static float scales_a[MAX_CHANNELS], scales_b[MAX_CHANNELS];
   static int32_t offsets_a[MAX_CHANNELS], offsets_b[MAX_CHANNELS];
   for (size_t i = 0; i < count_a; ++i) {
-    qsim_encoding_info x, y;
-    x.struct_size = y.struct_size = sizeof x;
-    assert_int_equal(qsim_get_encoding(a, i, &x), QSIM_OK);
-    assert_int_equal(qsim_get_encoding(b, i, &y), QSIM_OK);
+    const qsim_encoding_info x = encoding_info(a, i), y = encoding_info(b, i);
     assert_string_equal(x.name, y.name);
     assert_int_equal(x.role, y.role);
     assert_int_equal(x.quantized, y.quantized);
@@ -138,9 +134,7 @@ static void test_round_trip_mobilenet_per_channel_int32_bias(void** state) {
   size_t count = 0, biases = 0, strict = 0;
   assert_int_equal(qsim_encoding_count(session, &count), QSIM_OK);
   for (size_t i = 0; i < count; ++i) {
-    qsim_encoding_info info;
-    info.struct_size = sizeof info;
-    assert_int_equal(qsim_get_encoding(session, i, &info), QSIM_OK);
+    const qsim_encoding_info info = encoding_info(session, i);
     biases += info.role == QSIM_ROLE_BIAS && info.bitwidth == 32;
     strict += info.role == QSIM_ROLE_WEIGHT && info.symmetry == QSIM_STRICT_SYMMETRIC;
   }

@@ -123,9 +123,7 @@ static void test_config_unused_op_type(void** state) {
   assert_int_equal(qsim_encoding_count(session, &count), QSIM_OK);
   int per_channel_weights = 0;
   for (size_t i = 0; i < count; ++i) {
-    qsim_encoding_info info;
-    info.struct_size = sizeof info;
-    assert_int_equal(qsim_get_encoding(session, i, &info), QSIM_OK);
+    const qsim_encoding_info info = encoding_info(session, i);
     if (info.role == QSIM_ROLE_WEIGHT && info.axis == 0 && info.num_channels > 1)
       per_channel_weights++;
   }

@@ -13,6 +13,7 @@
 #include <span>
 
 #include "runtime/engine.h"
+#include "single_op_model.h"
 #include "techniques/adaround_layer.h"
 #include "techniques/adaround_objective.h"
 #include "techniques/adaround_optimizer.h"
@@ -21,6 +22,7 @@
 #include "techniques/weight_parameters.h"
 
 using namespace qsim;
+using namespace qsim::testing;
 
 namespace {
 
@@ -30,27 +32,6 @@ Tensor random_tensor(Shape shape, uint32_t seed, float low = -1.0f, float high =
   std::uniform_real_distribution<float> dist(low, high);
   for (int64_t i = 0; i < t.size(); ++i) t.data<float>()[i] = dist(rng);
   return t;
-}
-
-Attribute ints(std::vector<int64_t> values) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(values);
-  return a;
-}
-
-Attribute integer(int64_t value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = value;
-  return a;
-}
-
-Attribute real(float value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = value;
-  return a;
 }
 
 // x -> op(x, w[, b]) -> y, optionally followed by `activation` -> z.
@@ -185,17 +166,18 @@ std::vector<int64_t> every_kth(int64_t n, int64_t k) {
 
 TEST_CASE("each layer kind's lowering reproduces the runtime's product") {
   SECTION("grouped, strided, padded Conv") {
-    check_lowering(
-        one_layer("Conv", random_tensor({6, 2, 3, 3}, 1), random_tensor({6}, 2),
-                  {{"group", integer(2)}, {"strides", ints({2, 1})}, {"pads", ints({1, 0, 0, 1})}}),
-        random_tensor({3, 4, 7, 6}, 3));
+    check_lowering(one_layer("Conv", random_tensor({6, 2, 3, 3}, 1), random_tensor({6}, 2),
+                             {{"group", int_attr(2)},
+                              {"strides", ints_attr({2, 1})},
+                              {"pads", ints_attr({1, 0, 0, 1})}}),
+                   random_tensor({3, 4, 7, 6}, 3));
   }
   SECTION("depthwise Conv with a channel multiplier, dilated") {
-    check_lowering(
-        one_layer(
-            "Conv", random_tensor({8, 1, 3, 3}, 4), std::nullopt,
-            {{"group", integer(4)}, {"dilations", ints({2, 2})}, {"pads", ints({2, 2, 2, 2})}}),
-        random_tensor({2, 4, 6, 6}, 5));
+    check_lowering(one_layer("Conv", random_tensor({8, 1, 3, 3}, 4), std::nullopt,
+                             {{"group", int_attr(4)},
+                              {"dilations", ints_attr({2, 2})},
+                              {"pads", ints_attr({2, 2, 2, 2})}}),
+                   random_tensor({2, 4, 6, 6}, 5));
   }
   SECTION("1-D Conv") {
     check_lowering(one_layer("Conv", random_tensor({5, 3, 4}, 6), random_tensor({5}, 7), {}),
@@ -204,18 +186,18 @@ TEST_CASE("each layer kind's lowering reproduces the runtime's product") {
   SECTION("grouped, strided ConvTranspose with output padding") {
     check_lowering(
         one_layer("ConvTranspose", random_tensor({4, 3, 3, 2}, 9), random_tensor({6}, 10),
-                  {{"group", integer(2)},
-                   {"strides", ints({2, 3})},
-                   {"pads", ints({1, 0, 0, 1})},
-                   {"output_padding", ints({1, 1})}}),
+                  {{"group", int_attr(2)},
+                   {"strides", ints_attr({2, 3})},
+                   {"pads", ints_attr({1, 0, 0, 1})},
+                   {"output_padding", ints_attr({1, 1})}}),
         random_tensor({2, 4, 4, 3}, 11));
   }
   SECTION("Gemm with transA, alpha, beta and a broadcast C") {
     check_lowering(one_layer("Gemm", random_tensor({7, 5}, 12), random_tensor({1, 7}, 13),
-                             {{"transA", integer(1)},
-                              {"transB", integer(1)},
-                              {"alpha", real(0.5f)},
-                              {"beta", real(2.0f)}}),
+                             {{"transA", int_attr(1)},
+                              {"transB", int_attr(1)},
+                              {"alpha", float_attr(0.5f)},
+                              {"beta", float_attr(2.0f)}}),
                    random_tensor({5, 3}, 14));
     check_lowering(one_layer("Gemm", random_tensor({5, 7}, 15), std::nullopt, {}),
                    random_tensor({4, 5}, 16));

@@ -41,32 +41,56 @@ TEST_CASE("NaN inputs propagate without crashing") {
   CHECK_FALSE(std::isnan(y.data<float>()[0]));
 }
 
-// Two threads call sgemm at once; a BLAS without locking corrupts results now and then, so
-// the check repeats the run.
-TEST_CASE("reference models give bit-identical results with 1 and 2 threads, run after run") {
-  const std::string file =
-      GENERATE(as<std::string>{}, "resnet_fmnist.onnx", "mobilenet_fmnist.onnx");
-  auto model =
-      std::make_shared<Model>(load_onnx_file(std::string(QSIM_SOURCE_DIR) + "/models/" + file));
-  Tensor images(DType::kFloat32, {64, 1, 28, 28});
-  for (int64_t i = 0; i < images.size(); ++i)
-    images.data<float>()[i] = static_cast<float>((i * 7919) % 256) / 255.0f;
-  Engine serial(model, EngineOptions{1});
-  Engine parallel(model, EngineOptions{2});
-  const Tensor expected = serial.run({images})[0];
-  int differing_runs = 0;
-  for (int run = 0; run < 30; ++run) {
-    const Tensor got = parallel.run({images})[0];
-    differing_runs += std::memcmp(got.raw(), expected.raw(), expected.byte_size()) != 0;
-  }
-  CHECK(differing_runs == 0);
-}
-
 namespace {
 
 std::shared_ptr<const Model> reference_model(const std::string& file) {
   return std::make_shared<const Model>(load_onnx_file(testdata::model_path(file)));
 }
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), b.byte_size()) == 0;
+}
+
+}  // namespace
+
+// Two threads call sgemm at once; a BLAS without locking corrupts results now and then, so
+// the check repeats the run.
+TEST_CASE("reference models give bit-identical results with 1 and 2 threads, run after run") {
+  const Tensor images = testdata::test_images(0, 64);
+  for (const std::string& file : testdata::reference_models()) {
+    INFO(file);
+    auto model = reference_model(file);
+    Engine serial(model, EngineOptions{1});
+    Engine parallel(model, EngineOptions{2});
+    const Tensor expected = serial.run({images})[0];
+    int differing_runs = 0;
+    for (int run = 0; run < 30; ++run) {
+      const Tensor got = parallel.run({images})[0];
+      differing_runs += std::memcmp(got.raw(), expected.raw(), expected.byte_size()) != 0;
+    }
+    CHECK(differing_runs == 0);
+  }
+}
+
+// The plans of a short last batch and of a full one share one arena, which grows (and moves)
+// when the larger plan first runs; each must give the bits a fresh engine gives.
+TEST_CASE("plans of different batch sizes share one arena without changing results") {
+  const Tensor part = testdata::test_images(0, 16);
+  const Tensor full = testdata::test_images(16, 64);
+  for (const std::string& file : testdata::reference_models()) {
+    INFO(file);
+    auto model = reference_model(file);
+    const Tensor expected_part = Engine(model).run({part}).at(0);
+    const Tensor expected_full = Engine(model).run({full}).at(0);
+    Engine engine(model);
+    for (int round = 0; round < 2; ++round) {
+      CHECK(same_bits(engine.run({part}).at(0), expected_part));
+      CHECK(same_bits(engine.run({full}).at(0), expected_full));
+    }
+  }
+}
+
+namespace {
 
 // Runs `engine` and counts the nodes its hooks report.
 Tensor run_counting(Engine& engine, const Tensor& images, size_t* reported) {

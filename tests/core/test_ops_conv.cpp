@@ -8,38 +8,12 @@
 #include <limits>
 
 #include "runtime/engine.h"
+#include "single_op_model.h"
 
 using namespace qsim;
+using namespace qsim::testing;
 
 namespace {
-
-Attribute ints_attr(std::vector<int64_t> values) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(values);
-  return a;
-}
-
-Attribute int_attr(int64_t value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = value;
-  return a;
-}
-
-Attribute float_attr(float value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = value;
-  return a;
-}
-
-Attribute string_attr(std::string value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(value);
-  return a;
-}
 
 // Deterministic values in [-1, 1).
 Tensor random_tensor(Shape shape, uint32_t seed) {
@@ -50,27 +24,6 @@ Tensor random_tensor(Shape shape, uint32_t seed) {
     t.data<float>()[i] = static_cast<float>(state >> 8) / static_cast<float>(1 << 23) - 1.0f;
   }
   return t;
-}
-
-// A model of one node whose inputs are all graph inputs ("" = omitted), with `outputs`.
-std::shared_ptr<Model> one_node(const std::string& op, int64_t opset,
-                                const std::vector<std::string>& inputs,
-                                std::map<std::string, Attribute> attributes,
-                                std::vector<std::string> outputs = {"y"}) {
-  auto model = std::make_shared<Model>();
-  model->opset = opset;
-  Node node;
-  node.name = "n";
-  node.op_type = op;
-  node.inputs = inputs;
-  node.outputs = outputs;
-  node.attributes = std::move(attributes);
-  model->graph.nodes.push_back(node);
-  for (const auto& name : inputs)
-    if (!name.empty()) model->graph.inputs.push_back({name, DType::kUndefined, 0, {}});
-  for (const auto& name : outputs)
-    if (!name.empty()) model->graph.outputs.push_back({name, DType::kUndefined, 0, {}});
-  return model;
 }
 
 std::vector<Tensor> run_model(std::shared_ptr<Model> model, const std::vector<Tensor>& inputs,
@@ -87,11 +40,6 @@ ErrorCode failure_of(std::shared_ptr<Model> model, const std::vector<Tensor>& in
   }
   FAIL("no error");
   return ErrorCode::kInternal;
-}
-
-template <typename T>
-std::vector<T> values_of(const Tensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.size());
 }
 
 void check_close(const Tensor& actual, const Tensor& expected) {
@@ -369,10 +317,9 @@ TEST_CASE("Conv with constant weights, packed once, gives the bits of the same w
       attributes["group"] = int_attr(c.groups);
       const std::string bias = c.bias ? "b" : "";
       auto as_inputs = one_node("Conv", 13, {"x", "w", bias}, attributes);
-      auto as_constants = one_node("Conv", 13, {"x", "w", bias}, attributes);
-      as_constants->graph.inputs.resize(1);
-      as_constants->graph.initializers["w"] = w;
-      if (c.bias) as_constants->graph.initializers["b"] = b;
+      std::map<std::string, Tensor> constants = {{"w", w}};
+      if (c.bias) constants["b"] = b;
+      auto as_constants = one_node("Conv", 13, {"x", "w", bias}, attributes, constants);
       std::vector<Tensor> inputs = {x, w};
       if (c.bias) inputs.push_back(b);
       const std::vector<float> expected = values_of<float>(run_model(as_inputs, inputs, 1).at(0));
@@ -778,13 +725,13 @@ TEST_CASE("BatchNormalization: inference on 2-D and 4-D inputs; training is refu
                                       random_tensor({2}, 5)};
   CHECK(failure_of(one_node("BatchNormalization", 9, inputs, {{"spatial", int_attr(0)}}), values) ==
         ErrorCode::kUnsupported);
-  CHECK(failure_of(one_node("BatchNormalization", 9, inputs, {}, {"y", "mean", "var"}), values) ==
-        ErrorCode::kUnsupported);
-  CHECK(failure_of(one_node("BatchNormalization", 14, inputs, {{"training_mode", int_attr(1)}},
+  CHECK(failure_of(one_node("BatchNormalization", 9, inputs, {}, {}, {"y", "mean", "var"}),
+                   values) == ErrorCode::kUnsupported);
+  CHECK(failure_of(one_node("BatchNormalization", 14, inputs, {{"training_mode", int_attr(1)}}, {},
                             {"y", "mean", "var"}),
                    values) == ErrorCode::kUnsupported);
-  CHECK(failure_of(one_node("BatchNormalization", 14, inputs, {}, {"y", "mean", "var"}), values) ==
-        ErrorCode::kInvalidArgument);
+  CHECK(failure_of(one_node("BatchNormalization", 14, inputs, {}, {}, {"y", "mean", "var"}),
+                   values) == ErrorCode::kInvalidArgument);
 }
 
 namespace {
@@ -919,7 +866,7 @@ TEST_CASE("MaxPool Indices in both storage orders, int8 input, opset 9 attribute
   for (int64_t storage_order : {0, 1}) {
     auto attributes = window;
     attributes["storage_order"] = int_attr(storage_order);
-    auto outputs = run_model(one_node("MaxPool", 12, {"x"}, attributes, {"y", "i"}), {x}, 1);
+    auto outputs = run_model(one_node("MaxPool", 12, {"x"}, attributes, {}, {"y", "i"}), {x}, 1);
     CHECK(values_of<int8_t>(outputs[0]) == std::vector<int8_t>{5, 7, -1, -3});
     // Elements (h, w): 5 at (0, 1), 7 at (2, 0), -1 at (0, 0), -3 at (2, 1); channel 1 adds 6.
     const std::vector<int64_t> row_major = {1, 4, 6, 11}, column_major = {3, 2, 6, 11};

@@ -5,18 +5,12 @@
 #include <limits>
 
 #include "runtime/engine.h"
+#include "single_op_model.h"
 
 using namespace qsim;
+using namespace qsim::testing;
 
 namespace {
-
-template <typename T>
-Tensor make_tensor(Shape shape, const std::vector<T>& values) {
-  Tensor t(dtype_of<T>(), std::move(shape));
-  REQUIRE(static_cast<size_t>(t.size()) == values.size());
-  std::copy(values.begin(), values.end(), t.data<T>());
-  return t;
-}
 
 // Values 0.25 * ((i * 7) % 23 - 11): varied signs, exact in float.
 Tensor pattern(Shape shape) {
@@ -24,55 +18,6 @@ Tensor pattern(Shape shape) {
   for (int64_t i = 0; i < t.size(); ++i)
     t.data<float>()[i] = 0.25f * static_cast<float>((i * 7) % 23 - 11);
   return t;
-}
-
-template <typename T>
-std::vector<T> values_of(const Tensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.size());
-}
-
-Attribute int_attr(int64_t value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = value;
-  return a;
-}
-
-Attribute float_attr(float value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = value;
-  return a;
-}
-
-Attribute ints_attr(std::vector<int64_t> values) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(values);
-  return a;
-}
-
-// A model of one node `op` with inputs named `inputs` ("" = omitted); names found in
-// `constants` are initializers, the others graph inputs in order.
-std::shared_ptr<Model> one_node(const std::string& op, int64_t opset,
-                                const std::vector<std::string>& inputs,
-                                std::map<std::string, Attribute> attributes = {},
-                                std::map<std::string, Tensor> constants = {}) {
-  auto model = std::make_shared<Model>();
-  model->opset = opset;
-  Node node;
-  node.name = "n";
-  node.op_type = op;
-  node.inputs = inputs;
-  node.outputs = {"y"};
-  node.attributes = std::move(attributes);
-  model->graph.nodes.push_back(node);
-  for (const auto& name : inputs)
-    if (!name.empty() && !constants.count(name))
-      model->graph.inputs.push_back({name, DType::kUndefined, 0, {}});
-  model->graph.initializers = std::move(constants);
-  model->graph.outputs.push_back({"y", DType::kUndefined, 0, {}});
-  return model;
 }
 
 Tensor run_one(std::shared_ptr<Model> model, const std::vector<Tensor>& inputs, int threads = 1) {

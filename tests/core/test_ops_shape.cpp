@@ -7,18 +7,12 @@
 #include <map>
 
 #include "runtime/engine.h"
+#include "single_op_model.h"
 
 using namespace qsim;
+using namespace qsim::testing;
 
 namespace {
-
-template <typename T>
-Tensor make_tensor(Shape shape, const std::vector<T>& values) {
-  Tensor t(dtype_of<T>(), std::move(shape));
-  REQUIRE(static_cast<size_t>(t.size()) == values.size());
-  std::copy(values.begin(), values.end(), t.data<T>());
-  return t;
-}
 
 // 0, 1, 2, ... converted to T (wrapping for narrow types).
 template <typename T>
@@ -26,84 +20,6 @@ Tensor iota_tensor(Shape shape) {
   Tensor t(dtype_of<T>(), std::move(shape));
   for (int64_t i = 0; i < t.size(); ++i) t.data<T>()[i] = static_cast<T>(i % 251);
   return t;
-}
-
-template <typename T>
-std::vector<T> values_of(const Tensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.size());
-}
-
-Attribute int_attr(int64_t value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = value;
-  return a;
-}
-
-Attribute float_attr(float value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = value;
-  return a;
-}
-
-Attribute ints_attr(std::vector<int64_t> values) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(values);
-  return a;
-}
-
-Attribute string_attr(std::string value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(value);
-  return a;
-}
-
-Attribute tensor_attr(Tensor value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kTensor;
-  a.t = std::move(value);
-  return a;
-}
-
-struct NodeSpec {
-  NodeSpec(std::string op, int64_t opset, std::vector<std::string> inputs,
-           std::map<std::string, Attribute> attributes = {},
-           std::map<std::string, Tensor> constants = {}, std::vector<std::string> outputs = {"y"})
-      : op(std::move(op)),
-        opset(opset),
-        inputs(std::move(inputs)),
-        attributes(std::move(attributes)),
-        constants(std::move(constants)),
-        outputs(std::move(outputs)) {}
-  std::string op;
-  int64_t opset;
-  std::vector<std::string> inputs;  // "" = omitted
-  std::map<std::string, Attribute> attributes;
-  std::map<std::string, Tensor> constants;  // inputs that are initializers
-  std::vector<std::string> outputs;
-};
-
-// A model of one node; its inputs not in `constants` are graph inputs, in order.
-std::shared_ptr<Model> one_node(NodeSpec spec) {
-  auto model = std::make_shared<Model>();
-  model->opset = spec.opset;
-  Node node;
-  node.name = "n";
-  node.op_type = spec.op;
-  node.inputs = spec.inputs;
-  node.outputs = spec.outputs;
-  node.attributes = std::move(spec.attributes);
-  model->graph.nodes.push_back(node);
-  for (const auto& name : spec.inputs)
-    if (!name.empty() && !spec.constants.count(name))
-      model->graph.inputs.push_back({name, DType::kUndefined, 0, {}});
-  model->graph.initializers = std::move(spec.constants);
-  for (const auto& name : spec.outputs)
-    model->graph.outputs.push_back({name, DType::kUndefined, 0, {}});
-  return model;
 }
 
 std::vector<Tensor> run_all(const NodeSpec& spec, const std::vector<Tensor>& inputs,

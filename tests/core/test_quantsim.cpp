@@ -10,6 +10,8 @@
 #include "util/error.h"
 
 using namespace qsim;
+using testdata::error_code_of;
+using testdata::on_grid;
 
 namespace {
 
@@ -58,15 +60,6 @@ Model reference_model(const std::string& file) {
   return load_onnx_file(testdata::model_path(file));
 }
 
-ErrorCode error_code_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return ErrorCode::kInternal;  // no error: the checks below fail
-}
-
 std::string error_message_of(const std::function<void()>& fn) {
   try {
     fn();
@@ -83,13 +76,6 @@ bool same_tensors(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
         !std::equal(a[i].data<float>(), a[i].data<float>() + a[i].size(), b[i].data<float>()))
       return false;
   return true;
-}
-
-// Whether every value of `t` is (q + offset) * scale for an integer q in [0, 2^bw - 1].
-bool on_grid(const Tensor& t, const Encoding& enc) {
-  Tensor copy = t.clone();
-  fake_quantize(copy, enc);
-  return std::equal(copy.data<float>(), copy.data<float>() + copy.size(), t.data<float>());
 }
 
 }  // namespace

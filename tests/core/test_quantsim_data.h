@@ -1,14 +1,19 @@
-// Real data for the QuantSim and BN-folding tests: the reference models and Fashion-MNIST.
+// Real data for the QuantSim and BN-folding tests (the reference models and Fashion-MNIST), and
+// checks the QuantSim and AdaRound tests share.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "graph/onnx_import.h"
 #include "io/idx.h"
+#include "quant/encoding.h"
 #include "tensor/tensor.h"
+#include "util/error.h"
 
 namespace qsim::testdata {
 
@@ -48,6 +53,24 @@ inline int64_t argmax_row(const Tensor& logits, int64_t row) {
   for (int64_t c = 1; c < classes; ++c)
     if (p[c] > p[best]) best = c;
   return best;
+}
+
+// Whether every value of `t` is (q + offset) * scale for an integer q in [0, 2^bw - 1].
+inline bool on_grid(const Tensor& t, const Encoding& enc) {
+  Tensor copy = t.clone();
+  fake_quantize(copy, enc);
+  return std::equal(copy.data<float>(), copy.data<float>() + copy.size(), t.data<float>());
+}
+
+// The code of the qsim::Error `fn` throws; kInternal when it throws none, which the callers'
+// checks do not expect.
+inline ErrorCode error_code_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ErrorCode::kInternal;
 }
 
 }  // namespace qsim::testdata

@@ -19,17 +19,17 @@
 #include <string>
 #include <vector>
 
+#include "fmnist_data.h"
 #include "graph/onnx_import.h"
 #include "io/atomic_file.h"
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
-#include "test_quantsim_data.h"
 
 using namespace qsim;
 
 namespace {
 
-constexpr int64_t kTestImages = 10000;
+const char* const kReferenceModels[] = {"resnet_fmnist", "mobilenet_fmnist"};
 constexpr double kAllowedLoss = 0.5;  // points of top-1, W8A8 per channel vs float
 
 struct Args {
@@ -124,14 +124,15 @@ using Forward = std::function<Tensor(const Tensor& images)>;
 
 // Top-1 in percent over the whole test set.
 double test_top1(const Forward& forward, int64_t batch) {
+  const int64_t images = tools::fmnist_test_count();
   int64_t correct = 0;
-  for (int64_t first = 0; first < kTestImages; first += batch) {
-    const int64_t count = std::min(batch, kTestImages - first);
-    const Tensor logits = forward(testdata::test_images(first, count));
+  for (int64_t first = 0; first < images; first += batch) {
+    const int64_t count = std::min(batch, images - first);
+    const Tensor logits = forward(tools::fmnist_test_images(first, count));
     for (int64_t i = 0; i < count; ++i)
-      correct += testdata::argmax_row(logits, i) == testdata::test_label(first + i);
+      correct += tools::argmax_row(logits, i) == tools::fmnist_test_label(first + i);
   }
-  return 100.0 * static_cast<double>(correct) / static_cast<double>(kTestImages);
+  return 100.0 * static_cast<double>(correct) / static_cast<double>(images);
 }
 
 double float_top1(const Model& model, const Args& args) {
@@ -150,16 +151,7 @@ double quantized_top1(const Model& model, const QuantConfig& config, const Args&
     options.observer_options.entropy_quantized_bins = config.entropy_quantized_bins;
   options.num_threads = args.threads;
   QuantSim sim(model, options);
-  int64_t next = 0;
-  sim.calibrate(
-      [&](std::vector<Tensor>& inputs) {
-        if (next >= args.calib) return false;
-        const int64_t count = std::min(args.batch, args.calib - next);
-        inputs.push_back(testdata::train_images(next, count));
-        next += count;
-        return true;
-      },
-      nullptr);
+  tools::calibrate_on_training_images(sim, args.calib, args.batch);
   return test_top1([&](const Tensor& images) { return sim.run_quantized({images}).at(0); },
                    args.batch);
 }
@@ -170,11 +162,11 @@ struct ModelColumn {
   std::vector<double> quantized;  // by table_configs() row
 };
 
-ModelColumn measure(const std::string& file, const std::vector<QuantConfig>& configs,
+ModelColumn measure(const std::string& name, const std::vector<QuantConfig>& configs,
                     const Args& args) {
-  const Model model = load_onnx_file(testdata::model_path(file));
+  const Model model = load_onnx_file(std::string(QSIM_SOURCE_DIR) + "/models/" + name + ".onnx");
   ModelColumn column;
-  column.name = file.substr(0, file.rfind(".onnx"));
+  column.name = name;
   column.float_top1 = float_top1(model, args);
   std::fprintf(stderr, "%s: float %.2f\n", column.name.c_str(), column.float_top1);
   for (const QuantConfig& config : configs) {
@@ -258,7 +250,7 @@ std::string page(const Args& args, const std::vector<QuantConfig>& configs,
                  const std::vector<ModelColumn>& columns, double seconds, bool& all_within) {
   std::ostringstream md;
   md << "# Accuracy\n\n"
-     << "Top-1 (%) of the two reference models on all " << kTestImages
+     << "Top-1 (%) of the two reference models on all " << tools::fmnist_test_count()
      << " Fashion-MNIST test images, float and\nunder qsim's quantization simulation "
         "(`QuantSim::run_quantized`). In brackets: points against float;\nin bold: W8A8 per "
         "channel with the best activation method.\n\n"
@@ -321,8 +313,7 @@ int run(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<QuantConfig> configs = table_configs();
   std::vector<ModelColumn> columns;
-  for (const std::string& file : testdata::reference_models())
-    columns.push_back(measure(file, configs, args));
+  for (const char* name : kReferenceModels) columns.push_back(measure(name, configs, args));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bool all_within = false;

@@ -14,10 +14,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
-#include <unistd.h>
 
+#include "fmnist_data.h"
 #include "graph/onnx_import.h"
-#include "io/idx.h"
 #include "io/npy.h"
 #include "ort_process.h"
 #include "runtime/engine.h"
@@ -51,14 +50,22 @@ Args parse(int argc, char** argv) {
       size_t eq = spec.find('=');
       if (eq == std::string::npos) fail(ErrorCode::kInvalidArgument, "--input needs NAME=FILE.npy");
       a.inputs.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
-    } else if (s == "--batch") a.batch = std::stoll(next());
-    else if (s == "--fmnist") a.fmnist_first = std::stoll(next());
-    else if (s == "--threads") a.threads = std::stoi(next());
-    else if (s == "--tolerance") a.tolerance = std::stod(next());
-    else if (s == "--work") a.work = next();
-    else if (s == "--via-cli") a.via_cli = next();
-    else if (a.model.empty()) a.model = s;
-    else fail(ErrorCode::kInvalidArgument, "unexpected argument '" + s + "'");
+    } else if (s == "--batch")
+      a.batch = std::stoll(next());
+    else if (s == "--fmnist")
+      a.fmnist_first = std::stoll(next());
+    else if (s == "--threads")
+      a.threads = std::stoi(next());
+    else if (s == "--tolerance")
+      a.tolerance = std::stod(next());
+    else if (s == "--work")
+      a.work = next();
+    else if (s == "--via-cli")
+      a.via_cli = next();
+    else if (a.model.empty())
+      a.model = s;
+    else
+      fail(ErrorCode::kInvalidArgument, "unexpected argument '" + s + "'");
   }
   if (a.model.empty()) fail(ErrorCode::kInvalidArgument, "usage: qsim_compare_ort MODEL [options]");
   return a;
@@ -69,10 +76,8 @@ Tensor make_input(const ValueInfo& v, const Args& a, std::mt19937& rng) {
   if (v.dims)
     for (size_t d = 0; d < v.dims->size(); ++d)
       shape.push_back((*v.dims)[d].value >= 0 ? (*v.dims)[d].value : (d == 0 ? a.batch : 1));
-  if (a.fmnist_first >= 0) {
-    Tensor images = read_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
-    return idx_images_to_nchw(images, a.fmnist_first, shape.empty() ? a.batch : shape[0]);
-  }
+  if (a.fmnist_first >= 0)
+    return tools::fmnist_test_images(a.fmnist_first, shape.empty() ? a.batch : shape[0]);
   Tensor t(v.dtype == DType::kUndefined ? DType::kFloat32 : v.dtype, shape);
   if (t.dtype() == DType::kFloat32) {
     std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
@@ -82,7 +87,8 @@ Tensor make_input(const ValueInfo& v, const Args& a, std::mt19937& rng) {
 }
 
 // max |a - b| / max |b| (b is the reference); NaN-aware.
-double relative_difference(const Tensor& a, const Tensor& b, double* max_abs_diff, double* max_abs_ref) {
+double relative_difference(const Tensor& a, const Tensor& b, double* max_abs_diff,
+                           double* max_abs_ref) {
   *max_abs_diff = 0;
   *max_abs_ref = 0;
   for (int64_t i = 0; i < b.size(); ++i) {
@@ -102,14 +108,15 @@ std::string safe_file_name(std::string name) {
   return name;
 }
 
-std::vector<Tensor> run_in_process(const std::shared_ptr<Model>& model, const std::vector<Tensor>& inputs,
-                                   int threads) {
+std::vector<Tensor> run_in_process(const std::shared_ptr<Model>& model,
+                                   const std::vector<Tensor>& inputs, int threads) {
   Engine engine(model, EngineOptions{threads});
   return engine.run(inputs);
 }
 
 // Runs `qsim run` with the same --input arguments ONNX Runtime got.
-std::vector<Tensor> run_cli(const Args& a, const std::vector<std::string>& ort_args, const fs::path& out_dir) {
+std::vector<Tensor> run_cli(const Args& a, const std::vector<std::string>& ort_args,
+                            const fs::path& out_dir) {
   std::string command = a.via_cli + " run '" + a.model + "'";
   for (size_t i = 0; i + 1 < ort_args.size(); ++i)
     if (ort_args[i] == "--input") command += " --input '" + ort_args[i + 1] + "'";
@@ -124,20 +131,22 @@ std::vector<Tensor> run_cli(const Args& a, const std::vector<std::string>& ort_a
 
 int compare(const Args& a) {
   auto model = std::make_shared<Model>(load_onnx_file(a.model));
-  fs::path work = a.work.empty() ? fs::temp_directory_path() / ("qsim-compare-" + std::to_string(::getpid())) : fs::path(a.work);
-  fs::create_directories(work / "ort");
+  const tools::WorkFolder folder(a.work, "qsim-compare-");
+  const fs::path& work = folder.path();
   std::mt19937 rng(1234);
   std::vector<Tensor> inputs;
   std::vector<std::string> ort_args = {"run", a.model};
   for (const ValueInfo& v : model->graph.inputs) {
-    auto given = std::find_if(a.inputs.begin(), a.inputs.end(), [&](const auto& p) { return p.first == v.name; });
+    auto given = std::find_if(a.inputs.begin(), a.inputs.end(),
+                              [&](const auto& p) { return p.first == v.name; });
     Tensor t = given != a.inputs.end() ? read_npy(given->second) : make_input(v, a, rng);
     std::string path = (work / (safe_file_name(v.name) + ".input.npy")).string();
     write_npy(path, t);
     ort_args.insert(ort_args.end(), {"--input", v.name + "=" + path});
     inputs.push_back(t);
   }
-  ort_args.insert(ort_args.end(), {"--output", (work / "ort").string(), "--threads", std::to_string(a.threads)});
+  ort_args.insert(ort_args.end(),
+                  {"--output", (work / "ort").string(), "--threads", std::to_string(a.threads)});
   tools::run_ort(ort_args);
   std::vector<Tensor> outputs = a.via_cli.empty() ? run_in_process(model, inputs, a.threads)
                                                   : run_cli(a, ort_args, work / "qsim");
@@ -146,7 +155,8 @@ int compare(const Args& a) {
     const std::string& name = model->graph.outputs[i].name;
     Tensor reference = read_npy((work / "ort" / (safe_file_name(name) + ".npy")).string());
     if (reference.shape() != outputs[i].shape()) {
-      std::printf("output %s: shape %s, ONNX Runtime %s\n", name.c_str(), shape_to_string(outputs[i].shape()).c_str(),
+      std::printf("output %s: shape %s, ONNX Runtime %s\n", name.c_str(),
+                  shape_to_string(outputs[i].shape()).c_str(),
                   shape_to_string(reference.shape()).c_str());
       ++failures;
       continue;
@@ -155,10 +165,11 @@ int compare(const Args& a) {
     double rel = relative_difference(outputs[i], reference, &diff, &ref);
     bool ok = rel <= a.tolerance;
     failures += ok ? 0 : 1;
-    std::printf("output %s %s: max_abs_diff %.3g, max_abs %.3g, relative %.3g (%s, tolerance %.0e)\n", name.c_str(),
-                shape_to_string(reference.shape()).c_str(), diff, ref, rel, ok ? "ok" : "MISMATCH", a.tolerance);
+    std::printf(
+        "output %s %s: max_abs_diff %.3g, max_abs %.3g, relative %.3g (%s, tolerance %.0e)\n",
+        name.c_str(), shape_to_string(reference.shape()).c_str(), diff, ref, rel,
+        ok ? "ok" : "MISMATCH", a.tolerance);
   }
-  if (a.work.empty()) fs::remove_all(work);
   return failures == 0 ? 0 : 1;
 }
 

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include "fmnist_data.h"
 #include "graph/onnx_import.h"
-#include "io/idx.h"
 #include "io/npy.h"
 #include "runtime/engine.h"
 
@@ -14,40 +14,32 @@ using namespace qsim;
 
 namespace {
 
-int64_t argmax(const float* row, int64_t n) {
-  int64_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (row[i] > row[best]) best = i;
-  return best;
-}
-
-int evaluate(const std::string& model_path, const std::string& ort_logits_path, int64_t batch, int threads) {
-  const std::string dir = "/usr/share/datasets/fashion-mnist/";
-  Tensor images = read_idx(dir + "t10k-images-idx3-ubyte.gz");
-  Tensor labels = read_idx(dir + "t10k-labels-idx1-ubyte.gz");
+int evaluate(const std::string& model_path, const std::string& ort_logits_path, int64_t batch,
+             int threads) {
   auto model = std::make_shared<Model>(load_onnx_file(model_path));
   Engine engine(model, EngineOptions{threads});
-  const int64_t n = images.dim(0);
+  const int64_t n = tools::fmnist_test_count();
   Tensor ort;
   if (!ort_logits_path.empty()) ort = read_npy(ort_logits_path);
-  int64_t qsim_correct = 0, ort_correct = 0, agree = 0, classes = 0;
+  int64_t qsim_correct = 0, ort_correct = 0, agree = 0;
   for (int64_t first = 0; first < n; first += batch) {
     int64_t count = std::min(batch, n - first);
-    Tensor logits = engine.run({idx_images_to_nchw(images, first, count)})[0];
-    classes = logits.dim(1);
+    Tensor logits = engine.run({tools::fmnist_test_images(first, count)})[0];
     for (int64_t i = 0; i < count; ++i) {
-      int64_t label = labels.data<uint8_t>()[first + i];
-      int64_t ours = argmax(logits.data<float>() + i * classes, classes);
+      int64_t label = tools::fmnist_test_label(first + i);
+      int64_t ours = tools::argmax_row(logits, i);
       qsim_correct += ours == label;
       if (ort.dtype() == DType::kUndefined) continue;
-      int64_t theirs = argmax(ort.data<float>() + (first + i) * classes, classes);
+      int64_t theirs = tools::argmax_row(ort, first + i);
       ort_correct += theirs == label;
       agree += ours == theirs;
     }
   }
-  std::printf("qsim top-1: %.2f%% (%lld/%lld)\n", 100.0 * qsim_correct / n, (long long)qsim_correct, (long long)n);
+  std::printf("qsim top-1: %.2f%% (%lld/%lld)\n", 100.0 * qsim_correct / n, (long long)qsim_correct,
+              (long long)n);
   if (ort.dtype() == DType::kUndefined) return 0;
-  std::printf("onnxruntime top-1: %.2f%% (%lld/%lld)\n", 100.0 * ort_correct / n, (long long)ort_correct, (long long)n);
+  std::printf("onnxruntime top-1: %.2f%% (%lld/%lld)\n", 100.0 * ort_correct / n,
+              (long long)ort_correct, (long long)n);
   std::printf("same top-1 class: %lld/%lld images\n", (long long)agree, (long long)n);
   return agree == n ? 0 : 1;
 }
@@ -60,13 +52,18 @@ int main(int argc, char** argv) {
   int threads = 1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--ort-logits" && i + 1 < argc) ort = argv[++i];
-    else if (a == "--batch" && i + 1 < argc) batch = std::stoll(argv[++i]);
-    else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
-    else model = a;
+    if (a == "--ort-logits" && i + 1 < argc)
+      ort = argv[++i];
+    else if (a == "--batch" && i + 1 < argc)
+      batch = std::stoll(argv[++i]);
+    else if (a == "--threads" && i + 1 < argc)
+      threads = std::stoi(argv[++i]);
+    else
+      model = a;
   }
   try {
-    if (model.empty()) fail(ErrorCode::kInvalidArgument, "usage: qsim_fmnist_eval MODEL [--ort-logits FILE.npy]");
+    if (model.empty())
+      fail(ErrorCode::kInvalidArgument, "usage: qsim_fmnist_eval MODEL [--ort-logits FILE.npy]");
     return evaluate(model, ort, batch, threads);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qsim_fmnist_eval: %s\n", e.what());

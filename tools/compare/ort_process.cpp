@@ -1,9 +1,10 @@
 #include "ort_process.h"
 
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
-#include <unistd.h>
 
 #include "util/error.h"
 
@@ -13,8 +14,10 @@ namespace {
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   out += "'";
   return out;
@@ -29,7 +32,8 @@ std::string run_ort(const std::vector<std::string>& args) {
     command += ' ';
     command += shell_quote(a);
   }
-  std::string err_file = std::filesystem::temp_directory_path() / ("qsim-ort-err-" + std::to_string(::getpid()));
+  std::string err_file =
+      std::filesystem::temp_directory_path() / ("qsim-ort-err-" + std::to_string(::getpid()));
   command += " 2>" + shell_quote(err_file);
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) fail(ErrorCode::kIo, "cannot start node");
@@ -46,6 +50,21 @@ std::string run_ort(const std::vector<std::string>& args) {
   std::filesystem::remove(err_file);
   if (status != 0) fail(ErrorCode::kIo, "ONNX Runtime reference failed: " + err);
   return out;
+}
+
+WorkFolder::WorkFolder(const std::string& given, const std::string& temporary_prefix)
+    : path_(given) {
+  if (path_.empty()) {
+    path_ =
+        std::filesystem::temp_directory_path() / (temporary_prefix + std::to_string(::getpid()));
+    temporary_ = true;
+  }
+  std::filesystem::create_directories(path_);
+}
+
+WorkFolder::~WorkFolder() {
+  std::error_code ignored;
+  if (temporary_) std::filesystem::remove_all(path_, ignored);
 }
 
 }  // namespace qsim::tools

@@ -12,8 +12,6 @@
 // status 0 when, for every model, agreement and the one-step fraction are both at least 99.9%
 // and every Conv ran as QLinearConv; 1 when not; 2 on error. Work files go to DIR (kept) or to
 // a temporary folder (removed).
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,19 +20,18 @@
 #include <string>
 #include <vector>
 
+#include "fmnist_data.h"
 #include "graph/onnx_import.h"
 #include "io/npy.h"
 #include "ort_process.h"
 #include "quant/qdq_export.h"
 #include "quant/quantsim.h"
-#include "test_quantsim_data.h"
 
 namespace fs = std::filesystem;
 using namespace qsim;
 
 namespace {
 
-constexpr int64_t kTestImages = 10000;
 constexpr double kRequiredFraction = 0.999;
 // One output step, widened for the float noise of dequantizing on two runtimes.
 constexpr double kStepTolerance = 1.001;
@@ -79,43 +76,6 @@ Args parse_args(int argc, char** argv) {
   return a;
 }
 
-// The folder for work files: the one given, kept, or a temporary one removed at the end.
-class WorkFolder {
- public:
-  explicit WorkFolder(const std::string& given) : path_(given) {
-    if (path_.empty()) {
-      path_ = fs::temp_directory_path() / ("qsim-sim-vs-ort-" + std::to_string(::getpid()));
-      temporary_ = true;
-    }
-    fs::create_directories(path_ / "ort");
-  }
-  ~WorkFolder() {
-    std::error_code ignored;
-    if (temporary_) fs::remove_all(path_, ignored);
-  }
-  WorkFolder(const WorkFolder&) = delete;
-  WorkFolder& operator=(const WorkFolder&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-  bool temporary_ = false;
-};
-
-// Calibrates on training images [0, count) in batches of `batch`.
-void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch) {
-  int64_t next = 0;
-  sim.calibrate(
-      [&](std::vector<Tensor>& inputs) {
-        if (next >= count) return false;
-        const int64_t n = std::min(batch, count - next);
-        inputs.push_back(testdata::train_images(next, n));
-        next += n;
-        return true;
-      },
-      nullptr);
-}
-
 // Stacks [n_i, classes] logits into one [sum n_i, classes] tensor.
 Tensor stack_rows(const std::vector<Tensor>& parts) {
   int64_t rows = 0;
@@ -127,31 +87,23 @@ Tensor stack_rows(const std::vector<Tensor>& parts) {
 }
 
 Tensor simulate_test_set(QuantSim& sim, int64_t batch) {
+  const int64_t images = tools::fmnist_test_count();
   std::vector<Tensor> logits;
-  for (int64_t first = 0; first < kTestImages; first += batch) {
-    const Tensor images = testdata::test_images(first, std::min(batch, kTestImages - first));
-    logits.push_back(sim.run_quantized({images}).at(0));
+  for (int64_t first = 0; first < images; first += batch) {
+    const Tensor input = tools::fmnist_test_images(first, std::min(batch, images - first));
+    logits.push_back(sim.run_quantized({input}).at(0));
   }
   return stack_rows(logits);
 }
 
-// ONNX Runtime's logits for the test set, run chunk by chunk; the first chunk also saves the
-// optimized graph to `optimized`.
+// ONNX Runtime's logits for the test set (`run.js fmnist`, chunks of --ort-chunk images); its
+// session also saves the optimized graph to `optimized`.
 Tensor run_ort_on_test_set(const std::string& qdq_path, const fs::path& work, const Args& args,
                            const std::string& optimized) {
-  const std::string input = (work / "input.npy").string();
-  std::vector<Tensor> logits;
-  for (int64_t first = 0; first < kTestImages; first += args.ort_chunk) {
-    write_npy(input, testdata::test_images(first, std::min(args.ort_chunk, kTestImages - first)));
-    std::vector<std::string> ort_args = {"run",       qdq_path,
-                                         "--input",   "input=" + input,
-                                         "--output",  (work / "ort").string(),
-                                         "--threads", std::to_string(args.threads)};
-    if (first == 0) ort_args.insert(ort_args.end(), {"--optimized-model", optimized});
-    tools::run_ort(ort_args);
-    logits.push_back(read_npy((work / "ort" / "logits.npy").string()));
-  }
-  return stack_rows(logits);
+  const std::string logits = (work / "ort_logits.npy").string();
+  tools::run_ort({"fmnist", qdq_path, "--output", logits, "--batch", std::to_string(args.ort_chunk),
+                  "--threads", std::to_string(args.threads), "--optimized-model", optimized});
+  return read_npy(logits);
 }
 
 std::map<std::string, int64_t> op_counts(const Model& model) {
@@ -189,7 +141,7 @@ Agreement compare_logits(const Tensor& sim, const Tensor& ort, float step) {
   a.images = sim.dim(0);
   a.elements = sim.size();
   for (int64_t row = 0; row < a.images; ++row)
-    a.same_class += testdata::argmax_row(sim, row) == testdata::argmax_row(ort, row);
+    a.same_class += tools::argmax_row(sim, row) == tools::argmax_row(ort, row);
   for (int64_t i = 0; i < a.elements; ++i) {
     const double diff = std::fabs(double{sim.data<float>()[i]} - double{ort.data<float>()[i]});
     a.within_one_step += diff <= step * kStepTolerance;
@@ -244,7 +196,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
   options.per_channel = true;
   options.num_threads = args.threads;
   QuantSim sim(model, options);
-  calibrate_on_training_images(sim, args.calib, args.batch);
+  tools::calibrate_on_training_images(sim, args.calib, args.batch);
 
   const std::string qdq_path = (work / "model.qdq.onnx").string();
   const std::string optimized_path = (work / "model.qdq.ort_optimized.onnx").string();
@@ -272,7 +224,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
 int main(int argc, char** argv) {
   try {
     const Args args = parse_args(argc, argv);
-    const WorkFolder work(args.work);
+    const tools::WorkFolder work(args.work, "qsim-sim-vs-ort-");
     bool all_pass = true;
     for (const std::string& model : args.models)
       all_pass = check_model(model, args, work.path()) && all_pass;

@@ -5,6 +5,7 @@
 //   node tools/ort/run.js run MODEL --input [NAME=]FILE.npy [...] --output DIR
 //                         [--threads N] [--optimized-model PATH]
 //   node tools/ort/run.js fmnist MODEL --output FILE.npy [--batch 64] [--threads N] [--limit N]
+//                         [--optimized-model PATH]
 //   node tools/ort/run.js bench MODEL --batch B --threads T [--iters N] [--warmup W]
 //
 // Sessions use graphOptimizationLevel 'all', intraOpNumThreads N (default 1),
@@ -162,7 +163,7 @@ function readIdx(file, magic) {
 }
 
 async function cmdFmnist(argv) {
-  const opts = parseArgs(argv, ['output', 'batch', 'threads', 'limit']);
+  const opts = parseArgs(argv, ['output', 'batch', 'threads', 'limit', 'optimized-model']);
   const model = oneModel(opts, 'fmnist');
   if (!opts.output) throw new Error('fmnist: --output FILE.npy is required');
   const batch = intOpt(opts, 'batch', 64);
@@ -172,7 +173,7 @@ async function cmdFmnist(argv) {
   const [total, rows, cols] = images.dims;
   const n = Math.min(intOpt(opts, 'limit', total), total);
   const pix = rows * cols;
-  const session = await openSession(model, intOpt(opts, 'threads', 1));
+  const session = await openSession(model, intOpt(opts, 'threads', 1), opts['optimized-model']);
   const inName = session.inputNames[0];
   const outName = session.outputNames[0];
   let logits = null;

@@ -4,17 +4,20 @@
 #include <optional>
 
 #include "runtime/ops/broadcast.h"
+#include "runtime/ops/epilogue.h"
 #include "runtime/registry.h"
 
 namespace qsim {
 namespace {
 
+// The expressions of FusedConv's epilogue (epilogue.h), so that fusing changes no bit.
 // `x < 0 ? 0 : x` keeps NaN (a comparison with NaN is false), as the ONNX reference does.
 struct ReluOp {
   using Types = SignedTypes;
   template <typename T>
   T operator()(T x) const {
-    return x < T(0) ? T(0) : x;
+    ReluActivation{}(x);
+    return x;
   }
 };
 
@@ -40,22 +43,22 @@ struct TanhOp {
   float operator()(float x) const { return std::tanh(x); }
 };
 
-float hard_sigmoid(float x, float alpha, float beta) {
-  return std::max(0.0f, std::min(1.0f, alpha * x + beta));
-}
-
 struct HardSigmoidOp {
   using Types = FloatTypes;
   float alpha;
   float beta;
-  float operator()(float x) const { return hard_sigmoid(x, alpha, beta); }
+  float operator()(float x) const { return std::max(0.0f, std::min(1.0f, alpha * x + beta)); }
 };
 
 // ONNX defines HardSwish as x * HardSigmoid(x) with alpha = 1/6 and beta = 0.5 (its function
-// body); so it multiplies by the float 1/6 rather than dividing by 6.
+// body); so it multiplies by the float 1/6 rather than dividing by 6. FusedConv's epilogue
+// computes it, and a fused HardSigmoid + Mul pair, with these expressions.
 struct HardSwishOp {
   using Types = FloatTypes;
-  float operator()(float x) const { return x * hard_sigmoid(x, 1.0f / 6.0f, 0.5f); }
+  float operator()(float x) const {
+    HardSwishActivation{1.0f / 6.0f, 0.5f}(x);
+    return x;
+  }
 };
 
 // The factory of a UnaryKernel whose op is made from the node's attributes by `make_op`,

@@ -111,10 +111,7 @@ WindowAttributes parse_window_attributes(const Node& node) {
   attrs.dilations = node.get_ints("dilations");
   attrs.pads = node.get_ints("pads");
   attrs.auto_pad = parse_auto_pad(node);
-  const int64_t ceil_mode = node.get_int("ceil_mode", 0);
-  require_node(ceil_mode == 0 || ceil_mode == 1, node, ErrorCode::kInvalidArgument,
-               "ceil_mode must be 0 or 1");
-  attrs.ceil_mode = ceil_mode == 1;
+  attrs.ceil_mode = read_flag(node, "ceil_mode");
   require_at_least(node, "kernel_shape", attrs.kernel_shape, 1);
   require_at_least(node, "strides", attrs.strides, 1);
   require_at_least(node, "dilations", attrs.dilations, 1);

@@ -30,24 +30,12 @@ T arithmetic(T a, T b, Fn fn) {
   }
 }
 
-struct AddOp {
+// Add, Sub and Mul: `Fn` (std::plus<> ...) through arithmetic().
+template <typename Fn>
+struct ArithmeticOp {
   template <typename T>
   T operator()(T a, T b) const {
-    return arithmetic(a, b, std::plus<>{});
-  }
-};
-
-struct SubOp {
-  template <typename T>
-  T operator()(T a, T b) const {
-    return arithmetic(a, b, std::minus<>{});
-  }
-};
-
-struct MulOp {
-  template <typename T>
-  T operator()(T a, T b) const {
-    return arithmetic(a, b, std::multiplies<>{});
+    return arithmetic(a, b, Fn{});
   }
 };
 
@@ -200,9 +188,9 @@ class PowKernel : public Kernel {
 }  // namespace
 
 void register_elementwise_ops(KernelRegistry& registry) {
-  registry.add("Add", broadcast_factory<AddOp>(2, 2));
-  registry.add("Sub", broadcast_factory<SubOp>(2, 2));
-  registry.add("Mul", broadcast_factory<MulOp>(2, 2));
+  registry.add("Add", broadcast_factory<ArithmeticOp<std::plus<>>>(2, 2));
+  registry.add("Sub", broadcast_factory<ArithmeticOp<std::minus<>>>(2, 2));
+  registry.add("Mul", broadcast_factory<ArithmeticOp<std::multiplies<>>>(2, 2));
   registry.add("Div", broadcast_factory<DivOp>(2, 2));
   registry.add("Max", broadcast_factory<MaxOp>(1, SIZE_MAX));
   registry.add("Min", broadcast_factory<MinOp>(1, SIZE_MAX));

@@ -1,10 +1,9 @@
 // Gemm and MatMul on float32 through OpenBLAS sgemm (the serial build; qsim threads by
 // cutting products into tiles whose boundaries depend on the shapes only, so each output
 // element is computed by the same call whatever the thread count).
-#include "runtime/blas.h"
-
 #include <algorithm>
 
+#include "runtime/blas.h"
 #include "runtime/ops/conv_params.h"
 #include "runtime/registry.h"
 
@@ -137,13 +136,6 @@ class GemmKernel : public Kernel {
     int64_t col_step = 0;
     float beta = 0.0f;
   };
-
-  static bool read_flag(const Node& node, const char* attr) {
-    const int64_t v = node.get_int(attr, 0);
-    require_node(v == 0 || v == 1, node, ErrorCode::kInvalidArgument,
-                 std::string(attr) + " must be 0 or 1");
-    return v == 1;
-  }
 
   Product product(const Node& node, const Shape& a, const Shape& b) const {
     if (a.size() != 2 || b.size() != 2)

@@ -19,13 +19,6 @@ Shape pooled_shape(const Shape& x, const WindowGeometry& g) {
   return y;
 }
 
-int64_t read_flag(const Node& node, const char* attr) {
-  const int64_t v = node.get_int(attr, 0);
-  require_node(v == 0 || v == 1, node, ErrorCode::kInvalidArgument,
-               std::string(attr) + " must be 0 or 1");
-  return v;
-}
-
 // Shared by MaxPool and AveragePool: attributes and output geometry.
 class WindowPoolKernel : public Kernel {
  protected:
@@ -111,7 +104,7 @@ void max_pool_plane_with_indices(const WindowGeometry& g, const T* in, T* out, i
 class MaxPoolKernel : public WindowPoolKernel {
  public:
   explicit MaxPoolKernel(const Node& node)
-      : WindowPoolKernel(node), column_major_(read_flag(node, "storage_order") == 1) {}
+      : WindowPoolKernel(node), column_major_(read_flag(node, "storage_order")) {}
 
   void infer(InferContext& ctx) override {
     const DType dtype = ctx.input(0).dtype;
@@ -206,7 +199,7 @@ int64_t counted_taps(const WindowGeometry& g, int d, int64_t o, bool include_pad
 class AveragePoolKernel : public WindowPoolKernel {
  public:
   explicit AveragePoolKernel(const Node& node)
-      : WindowPoolKernel(node), include_pad_(read_flag(node, "count_include_pad") == 1) {}
+      : WindowPoolKernel(node), include_pad_(read_flag(node, "count_include_pad")) {}
 
   void infer(InferContext& ctx) override {
     ctx.expect_dtype(0, DType::kFloat32);

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "runtime/ops/broadcast.h"
 #include "runtime/ops/copy_util.h"
 #include "runtime/registry.h"
 
@@ -21,33 +22,7 @@ using copy_util::kFill;
 using copy_util::kMinParallelElements;
 using copy_util::normalize_unique_axes;
 
-// Calls fn(T{}) with the C++ element type of `dtype`.
-template <typename Fn>
-void with_dtype(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32:
-      fn(float{});
-      return;
-    case DType::kUInt8:
-      fn(uint8_t{});
-      return;
-    case DType::kInt8:
-      fn(int8_t{});
-      return;
-    case DType::kInt32:
-      fn(int32_t{});
-      return;
-    case DType::kInt64:
-      fn(int64_t{});
-      return;
-    case DType::kBool:
-      fn(bool{});
-      return;
-    case DType::kUndefined:
-      break;
-  }
-  fail(ErrorCode::kInternal, "no element type for dtype undefined");
-}
+using AllTypes = TypeList<float, uint8_t, int8_t, int32_t, int64_t, bool>;
 
 // One element converted as ONNX Cast does: integers wrap modulo 2^bits (two's complement),
 // anything nonzero (NaN included) is true. ONNX leaves float -> integer out of range undefined
@@ -72,8 +47,8 @@ To convert(From value) {
 // `value` as one element of `dtype`, in an 8-byte buffer (fill values for copy_util gathers).
 uint64_t float_as_element(float value, DType dtype) {
   uint64_t element = 0;
-  with_dtype(dtype, [&](auto tag) {
-    using T = decltype(tag);
+  visit_dtype(AllTypes{}, dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
     const T converted = convert<T>(value);
     std::memcpy(&element, &converted, sizeof(T));
   });
@@ -114,10 +89,10 @@ class CastKernel : public Kernel {
       copy_util::copy_bytes(in, out);
       return;
     }
-    with_dtype(in.dtype(), [&](auto from_tag) {
-      with_dtype(to_, [&](auto to_tag) {
-        using From = decltype(from_tag);
-        using To = decltype(to_tag);
+    visit_dtype(AllTypes{}, in.dtype(), [&](auto from_tag) {
+      visit_dtype(AllTypes{}, to_, [&](auto to_tag) {
+        using From = typename decltype(from_tag)::type;
+        using To = typename decltype(to_tag)::type;
         const From* src = static_cast<const From*>(in.raw());
         To* dst = static_cast<To*>(out.raw());
         ctx.pool().parallel_for(

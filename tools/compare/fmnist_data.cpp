@@ -1,0 +1,68 @@
+#include "fmnist_data.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "io/idx.h"
+
+namespace qsim::tools {
+namespace {
+
+Tensor read_fmnist(const char* file) {
+  return read_idx(std::string("/usr/share/datasets/fashion-mnist/") + file);
+}
+
+const Tensor& test_images() {
+  static const Tensor images = read_fmnist("t10k-images-idx3-ubyte.gz");
+  return images;
+}
+
+const Tensor& train_images() {
+  static const Tensor images = read_fmnist("train-images-idx3-ubyte.gz");
+  return images;
+}
+
+const Tensor& test_labels() {
+  static const Tensor labels = read_fmnist("t10k-labels-idx1-ubyte.gz");
+  return labels;
+}
+
+}  // namespace
+
+Tensor fmnist_test_images(int64_t first, int64_t count) {
+  return idx_images_to_nchw(test_images(), first, count);
+}
+
+Tensor fmnist_train_images(int64_t first, int64_t count) {
+  return idx_images_to_nchw(train_images(), first, count);
+}
+
+int64_t fmnist_test_count() {
+  return test_images().dim(0);
+}
+
+int64_t fmnist_test_label(int64_t i) {
+  return test_labels().int_at(i);
+}
+
+int64_t argmax_row(const Tensor& logits, int64_t row) {
+  const int64_t classes = logits.dim(1);
+  const float* p = logits.data<float>() + row * classes;
+  return std::max_element(p, p + classes) - p;
+}
+
+void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch) {
+  int64_t next = 0;
+  sim.calibrate(
+      [&](std::vector<Tensor>& inputs) {
+        if (next >= count) return false;
+        const int64_t n = std::min(batch, count - next);
+        inputs.push_back(fmnist_train_images(next, n));
+        next += n;
+        return true;
+      },
+      nullptr);
+}
+
+}  // namespace qsim::tools

@@ -1,0 +1,25 @@
+// Fashion-MNIST as the reference models read it (Debian's dataset-fashion-mnist), for the
+// tools and benchmarks that run those models on real images.
+#pragma once
+
+#include <cstdint>
+
+#include "quant/quantsim.h"
+#include "tensor/tensor.h"
+
+namespace qsim::tools {
+
+// Float [count, 1, 28, 28] = pixel / 255: images [first, first + count) of the test or
+// training set. Each file is read once per process.
+Tensor fmnist_test_images(int64_t first, int64_t count);
+Tensor fmnist_train_images(int64_t first, int64_t count);
+int64_t fmnist_test_count();
+int64_t fmnist_test_label(int64_t i);
+
+// The class with the largest logit in row `row` of [N, classes] float logits.
+int64_t argmax_row(const Tensor& logits, int64_t row);
+
+// Calibrates `sim` on training images [0, count) in batches of `batch`.
+void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch);
+
+}  // namespace qsim::tools
