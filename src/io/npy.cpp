@@ -218,9 +218,8 @@ NpyRowReader::NpyRowReader(const std::string& path) : path_(path), in_(open_for_
 Tensor NpyRowReader::read_rows(int64_t first, int64_t count) {
   require(first >= 0 && count >= 0 && first <= rows() && count <= rows() - first,
           ErrorCode::kInvalidArgument,
-          quoted(path_) + ": rows [" + std::to_string(first) + ", " +
-              std::to_string(first + count) + ") are outside the " + std::to_string(rows()) +
-              " rows of the array");
+          quoted(path_) + ": " + std::to_string(count) + " rows from row " + std::to_string(first) +
+              " are outside the " + std::to_string(rows()) + " rows of the array");
   Shape slice_shape = shape_;
   slice_shape[0] = count;
   Tensor slice = Tensor::uninitialized(dtype_, slice_shape);
