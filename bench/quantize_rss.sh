@@ -10,9 +10,9 @@
 # CLI streams the .npy one batch at a time, so the growth must stay under 10 %; the exit
 # status is 1 when any row fails.
 #
-# The batch size divides both set sizes: the runtime keeps one activation arena per input
-# shape, so a short last batch adds a second arena whose size depends on N mod batch (up to
-# 10 % of the peak here), which would hide or fake growth with N.
+# The batch size divides both set sizes, so every batch has the same shape and the figures
+# compare like with like. (The engine's plans share one arena sized for the largest batch, so
+# a short last batch would add no arena either.)
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
