@@ -1,18 +1,44 @@
 #include "util/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace qsim {
 namespace {
+
+// How long a thread spins for the next job, or for the workers of its own, before sleeping.
+constexpr auto kSpinTime = std::chrono::microseconds(200);
 
 std::pair<int64_t, int64_t> chunk_range(int64_t n, int chunks, int index) {
   return {n * index / chunks, n * (index + 1) / chunks};
 }
 
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// Spins until ready() or kSpinTime has passed; returns ready().
+template <typename Ready>
+bool spin_until(const Ready& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  for (int i = 1;; ++i) {
+    if (ready()) return true;
+    cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return ready();
+  }
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
-  if (num_threads <= 0) num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (num_threads <= 0)
+    num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   num_threads_ = num_threads;
   for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -42,11 +68,12 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   job_ = &fn;
   job_size_ = n;
   job_chunks_ = chunks;
-  pending_ = chunks - 1;
+  pending_.store(chunks - 1);
   error_ = nullptr;
-  ++generation_;
+  generation_.fetch_add(1);
+  const bool wake = sleeping_workers_ > 0;
   lock.unlock();
-  wake_.notify_all();
+  if (wake) wake_.notify_all();
 
   std::exception_ptr own_error;
   try {
@@ -55,8 +82,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   } catch (...) {
     own_error = std::current_exception();
   }
-  lock.lock();
-  done_.wait(lock, [this] { return pending_ == 0; });
+  wait_for_workers(lock);
   busy_ = false;
   job_ = nullptr;
   std::exception_ptr error = own_error ? own_error : error_;
@@ -64,14 +90,34 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   if (error) std::rethrow_exception(error);
 }
 
+void ThreadPool::wait_for_workers(std::unique_lock<std::mutex>& lock) {
+  spin_until([this] { return pending_.load() == 0; });
+  lock.lock();
+  done_.wait(lock, [this] { return pending_.load() == 0; });
+}
+
+void ThreadPool::wait_for_job(std::unique_lock<std::mutex>& lock, uint64_t seen) {
+  auto ready = [&] { return stopping_.load() || generation_.load() != seen; };
+  spin_until(ready);
+  lock.lock();
+  if (ready()) return;
+  ++sleeping_workers_;
+  wake_.wait(lock, ready);
+  --sleeping_workers_;
+}
+
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+    wait_for_job(lock, seen);
     if (stopping_) return;
-    seen = generation_;
-    if (index >= job_chunks_) continue;
+    seen = generation_.load();
+    // Not a part of this job: its fields may be replaced as soon as its chunks are done.
+    if (index >= job_chunks_) {
+      lock.unlock();
+      continue;
+    }
     const auto* fn = job_;
     auto [begin, end] = chunk_range(job_size_, job_chunks_, index);
     lock.unlock();
@@ -81,9 +127,14 @@ void ThreadPool::worker_loop(int index) {
     } catch (...) {
       error = std::current_exception();
     }
-    lock.lock();
-    if (error && !error_) error_ = error;
-    if (--pending_ == 0) done_.notify_one();
+    if (error) {
+      std::lock_guard<std::mutex> guard(mutex_);
+      if (!error_) error_ = error;
+    }
+    if (pending_.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> guard(mutex_);  // the waiter checks pending_ under it
+      done_.notify_one();
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "runtime/engine.h"
+#include "runtime/ops/depthwise.h"
 #include "single_op_model.h"
 
 using namespace qsim;
@@ -332,7 +333,8 @@ TEST_CASE("Conv with constant weights, packed once, gives the bits of the same w
 namespace {
 
 // Depthwise convolution in float, as its kernels must compute it: bias, then every tap in
-// (kh, kw) order, a tap in the padding adding 0 * w.
+// (kh, kw) order, a tap in the padding adding 0 * w, each tap one multiply_add (one rounding
+// where the build targets FMA, two otherwise).
 Tensor float_order_depthwise(const Tensor& x, const Tensor& w, const Tensor& b, const Window& win) {
   const int64_t batch = x.dim(0), channels = x.dim(1), h = x.dim(2), width = x.dim(3);
   const int64_t oh = win.out_dim(h, 0), ow = win.out_dim(width, 1);
@@ -350,9 +352,8 @@ Tensor float_order_depthwise(const Tensor& x, const Tensor& w, const Tensor& b, 
               const bool inside = r >= 0 && r < h && q >= 0 && q < width;
               const float v =
                   inside ? x.data<float>()[((n * channels + c) * h + r) * width + q] : 0.0f;
-              const float product =
-                  v * w.data<float>()[(c * win.kernel[0] + kh) * win.kernel[1] + kw];
-              acc += product;
+              const float weight = w.data<float>()[(c * win.kernel[0] + kh) * win.kernel[1] + kw];
+              multiply_add(acc, v, weight);
             }
           *out++ = acc;
         }

@@ -112,8 +112,8 @@ void flat_tile(const FlatArgs& t, Op activation) {
         for (int v = 0; v < NV; ++v)
           x[v] = (Vec)((IntVec)x[v] & t.masks[v][layout.mask_offsets[k]]);
       for (int m = 0; m < kFlatFilters; ++m) {
-        const float wm = w[m];
-        for (int v = 0; v < NV; ++v) acc[m][v] += x[v] * wm;
+        const Vec wm = Vec{} + w[m];
+        for (int v = 0; v < NV; ++v) multiply_add(acc[m][v], x[v], wm);
       }
     }
   }
@@ -167,8 +167,8 @@ void flat_remainder_group(const FlatArgs& t, const int64_t (&positions)[kRemaind
       HalfVec wv[kBlocks];
       for (int b = 0; b < kBlocks; ++b) std::memcpy(&wv[b], w + b * block_floats, sizeof(HalfVec));
       for (int j = 0; j < kRemainderPositions; ++j) {
-        const float x = inside[j][k] ? xc[positions[j] + layout.offsets[k]] : 0.0f;
-        for (int b = 0; b < kBlocks; ++b) acc[j][b] += wv[b] * x;
+        const HalfVec x = HalfVec{} + (inside[j][k] ? xc[positions[j] + layout.offsets[k]] : 0.0f);
+        for (int b = 0; b < kBlocks; ++b) multiply_add(acc[j][b], wv[b], x);
       }
     }
   }
@@ -255,8 +255,8 @@ void window_tile(const WindowArgs& t, float* out) {
         Vec wv[OB];
         for (int b = 0; b < OB; ++b) std::memcpy(&wv[b], w + b * t.block_stride, sizeof(Vec));
         for (int p = 0; p < P; ++p) {
-          const float x = xt[p * S];
-          for (int b = 0; b < OB; ++b) acc[b][p] += wv[b] * x;
+          const Vec x = Vec{} + xt[p * S];
+          for (int b = 0; b < OB; ++b) multiply_add(acc[b][p], wv[b], x);
         }
       }
     }

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <limits>
+#include <type_traits>
 
 namespace qsim {
 namespace {
@@ -94,7 +95,10 @@ void depthwise_conv_plane(const WindowGeometry& g, const PlaneLayout& layout, co
       g, layout, in_plane, bias,
       [weights](int64_t tap) {
         const float weight = weights[tap];
-        return [weight](auto& acc, const auto& x) { acc += weight * x; };
+        return [weight](auto& acc, const auto& x) {
+          using V = std::decay_t<decltype(acc)>;
+          multiply_add(acc, x, V{} + weight);
+        };
       },
       [&](int64_t row, const float* grid_row) {
         copy_strided(out_plane + row * width, grid_row, width, 1);
@@ -178,7 +182,7 @@ void reduce_segment(const WindowGeometry& g, int64_t padded_width, const float* 
         if constexpr (kMax) {
           acc[j] = x > acc[j] ? x : acc[j];
         } else {
-          acc[j] += x * w;
+          multiply_add(acc[j], x, w);
         }
       }
     }

@@ -13,9 +13,14 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 #include "runtime/ops/conv_params.h"
 #include "runtime/ops/epilogue.h"
@@ -41,6 +46,41 @@ template <>
 struct Simd<int8_t> {
   typedef int8_t type __attribute__((vector_size(64)));
 };
+
+// acc += a * b for the convolution kernels, rounded once (FMA) when the build targets a CPU
+// with FMA, as OpenBLAS's sgemm kernels do there, else twice. Only these products fuse: the
+// build keeps -ffp-contract=off, so fused epilogues still compute the standalone activation
+// ops' bits. For floats and 32- and 64-byte float vectors (by reference: see window_plane).
+#if defined(__FMA__)
+constexpr bool kConvFusedMultiplyAdd = true;
+#else
+constexpr bool kConvFusedMultiplyAdd = false;
+#endif
+
+template <typename V>
+inline void multiply_add(V& acc, const V& a, const V& b) {
+#if defined(__FMA__)
+  if constexpr (sizeof(V) == sizeof(float)) {
+    acc = std::fma(a, b, acc);
+  } else if constexpr (sizeof(V) == 32) {
+    acc = (V)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)acc);
+  } else {
+    static_assert(sizeof(V) == 64);
+#if defined(__AVX512F__)
+    acc = (V)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)acc);
+#else
+    __m256 a2[2], b2[2], sum[2];
+    std::memcpy(a2, &a, 64);
+    std::memcpy(b2, &b, 64);
+    std::memcpy(sum, &acc, 64);
+    for (int i = 0; i < 2; ++i) sum[i] = _mm256_fmadd_ps(a2[i], b2[i], sum[i]);
+    std::memcpy(&acc, sum, 64);
+#endif
+  }
+#else
+  acc += a * b;
+#endif
+}
 
 // Where things live in a plane's scratch: the taps' read offsets (int64), where each input
 // element goes in the phases (int32), the phases with one spare element for input no tap
