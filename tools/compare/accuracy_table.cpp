@@ -120,24 +120,10 @@ std::vector<QuantConfig> table_configs() {
   return configs;
 }
 
-using Forward = std::function<Tensor(const Tensor& images)>;
-
-// Top-1 in percent over the whole test set.
-double test_top1(const Forward& forward, int64_t batch) {
-  const int64_t images = tools::fmnist_test_count();
-  int64_t correct = 0;
-  for (int64_t first = 0; first < images; first += batch) {
-    const int64_t count = std::min(batch, images - first);
-    const Tensor logits = forward(tools::fmnist_test_images(first, count));
-    for (int64_t i = 0; i < count; ++i)
-      correct += tools::argmax_row(logits, i) == tools::fmnist_test_label(first + i);
-  }
-  return 100.0 * static_cast<double>(correct) / static_cast<double>(images);
-}
-
 double float_top1(const Model& model, const Args& args) {
   Engine engine(std::make_shared<const Model>(model), EngineOptions{args.threads});
-  return test_top1([&](const Tensor& images) { return engine.run({images}).at(0); }, args.batch);
+  return tools::fmnist_test_top1([&](const Tensor& images) { return engine.run({images}).at(0); },
+                                 args.batch);
 }
 
 double quantized_top1(const Model& model, const QuantConfig& config, const Args& args) {
@@ -152,8 +138,8 @@ double quantized_top1(const Model& model, const QuantConfig& config, const Args&
   options.num_threads = args.threads;
   QuantSim sim(model, options);
   tools::calibrate_on_training_images(sim, args.calib, args.batch);
-  return test_top1([&](const Tensor& images) { return sim.run_quantized({images}).at(0); },
-                   args.batch);
+  return tools::fmnist_test_top1(
+      [&](const Tensor& images) { return sim.run_quantized({images}).at(0); }, args.batch);
 }
 
 struct ModelColumn {

@@ -52,6 +52,18 @@ int64_t argmax_row(const Tensor& logits, int64_t row) {
   return std::max_element(p, p + classes) - p;
 }
 
+double fmnist_test_top1(const std::function<Tensor(const Tensor& images)>& forward, int64_t batch) {
+  const int64_t images = fmnist_test_count();
+  int64_t correct = 0;
+  for (int64_t first = 0; first < images; first += batch) {
+    const int64_t count = std::min(batch, images - first);
+    const Tensor logits = forward(fmnist_test_images(first, count));
+    for (int64_t i = 0; i < count; ++i)
+      correct += argmax_row(logits, i) == fmnist_test_label(first + i);
+  }
+  return 100.0 * static_cast<double>(correct) / static_cast<double>(images);
+}
+
 void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch) {
   int64_t next = 0;
   sim.calibrate(

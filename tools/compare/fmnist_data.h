@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "quant/quantsim.h"
 #include "tensor/tensor.h"
@@ -18,6 +19,10 @@ int64_t fmnist_test_label(int64_t i);
 
 // The class with the largest logit in row `row` of [N, classes] float logits.
 int64_t argmax_row(const Tensor& logits, int64_t row);
+
+// Top-1 in percent over every test image of `forward` (float images -> [N, classes] logits),
+// in batches of `batch`.
+double fmnist_test_top1(const std::function<Tensor(const Tensor& images)>& forward, int64_t batch);
 
 // Calibrates `sim` on training images [0, count) in batches of `batch`.
 void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch);
