@@ -330,7 +330,8 @@ TensorRole default_role(const FileTensor& f, bool params) {
 }
 
 // Per-channel weights and biases follow their output channels (axis 0 for Conv and Gemm);
-// per-channel activations their NCHW channel axis.
+// per-channel activations their NCHW channel axis. A guess, marked axis_implied: loading into
+// a model takes a parameter's axis from the layer reading it.
 int default_axis(TensorRole role) {
   return role == TensorRole::kWeight || role == TensorRole::kBias ? 0 : 1;
 }
@@ -352,6 +353,7 @@ TensorEncoding to_tensor(const FileTensor& f, bool params, const TensorExtras& e
       e.is_symmetric() == f.is_symmetric, ErrorCode::kParse,
       where + ": is_symmetric contradicts the qsim symmetry \"" + symmetry_name(e.symmetry) + "\"");
   e.axis = extras.axis.value_or(f.per_channel ? default_axis(t.role) : -1);
+  t.axis_implied = f.per_channel && !extras.axis;
   t.encoding = std::move(e);
   return t;
 }

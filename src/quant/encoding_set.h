@@ -22,6 +22,10 @@ struct TensorEncoding {
   // Absent: the tensor stays float (float_bitwidth 16 or 32), as encodings files allow.
   std::optional<Encoding> encoding;
   int float_bitwidth = 32;
+  // The file gave a per-channel encoding without its axis (AIMET JSON without qsim's extras):
+  // encoding->axis is a guess that loading replaces by the output-channel axis of the layer
+  // reading the tensor.
+  bool axis_implied = false;
 
   // Same name, role and grid (scales and offsets compared exactly).
   bool operator==(const TensorEncoding& other) const;

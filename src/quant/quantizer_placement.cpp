@@ -279,7 +279,9 @@ class Placer {
       q.role = param == kParamBias ? TensorRole::kBias : TensorRole::kWeight;
       q.bitwidth = options_.weight_bitwidth;
       q.symmetry = param_symmetry(config_, config_.param_symmetric_for(node.op_type, param));
-      q.axis = config_.per_channel_for(node.op_type) ? channel_axis(node, *value) : -1;
+      q.channel_axis =
+          param == kParamBias ? (value->rank() == 1 ? 0 : -1) : channel_axis(node, *value);
+      q.axis = config_.per_channel_for(node.op_type) ? q.channel_axis : -1;
       if (param == kParamBias && weight && has_layer_scale(node) &&
           !make_int32_bias(node, *weight, *value, q))
         continue;

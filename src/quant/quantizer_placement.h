@@ -44,8 +44,11 @@ struct ParamQuantizer {
   std::string tensor;                     // initializer name
   TensorRole role = TensorRole::kWeight;  // or kBias
   Symmetry symmetry = Symmetry::kSymmetric;
-  int bitwidth = 8;   // kBiasBitwidth for int32 biases
-  int axis = -1;      // -1: per tensor
+  int bitwidth = 8;  // kBiasBitwidth for int32 biases
+  int axis = -1;     // -1: per tensor
+  // The axis a per-channel encoding of this parameter follows (the reading layer's output
+  // channels), whether or not the configuration quantizes it per channel; -1 when none.
+  int channel_axis = -1;
   std::string layer;  // label of the node reading it
   // Int32 biases: scale = scale(activation input) * scale(weight), per channel of the weight.
   std::string bias_input;

@@ -320,11 +320,13 @@ void QuantSim::load_encodings(const EncodingSet& file) {
   }
   for (const auto& [owner, t] : by_owner) apply(next.activations, owner, t->encoding);
 
-  for (const TensorEncoding& t : file.params) {
-    const ParamQuantizer* q = placement_.find_param(t.name);
+  for (const TensorEncoding& given : file.params) {
+    const ParamQuantizer* q = placement_.find_param(given.name);
     require(q != nullptr, ErrorCode::kInvalidArgument,
-            "encodings: parameter '" + t.name +
-                "' has no quantizer in this configuration: " + why_not_quantized(t.name));
+            "encodings: parameter '" + given.name +
+                "' has no quantizer in this configuration: " + why_not_quantized(given.name));
+    TensorEncoding t = given;
+    if (t.axis_implied && t.encoding && q->channel_axis >= 0) t.encoding->axis = q->channel_axis;
     if (t.encoding) {
       check_bitwidth(t.encoding->bitwidth, "encodings: parameter '" + t.name + "'",
                      q->role == TensorRole::kBias);

@@ -191,6 +191,9 @@ TEST_CASE("without qsim's extras the reader infers role, symmetry and axis as do
     // The inference really loses these, which is why the extras exist.
     CHECK(plain.find("input")->role == TensorRole::kActivation);
     CHECK(plain.find("deconv.weight")->encoding->axis == 0);
+    CHECK(plain.find("deconv.weight")->axis_implied);  // loading takes the layer's axis
+    const EncodingSet full = parse_encodings_json(encodings_json_text(set, version), "full.json");
+    CHECK_FALSE(full.find("deconv.weight")->axis_implied);
     CHECK(plain.find("/act/bw5/unsigned_symmetric")->encoding->symmetry == Symmetry::kSymmetric);
     CHECK(plain.find("fc16.bias")->role == TensorRole::kWeight);
   }
@@ -235,6 +238,7 @@ TEST_CASE("files from AIMET read as AIMET means them, unknown keys ignored") {
     const TensorEncoding* fc = set.find("fc.weight");
     CHECK(fc->encoding->symmetry == Symmetry::kStrictSymmetric);
     CHECK(fc->encoding->axis == 0);
+    CHECK(fc->axis_implied);
     CHECK(fc->encoding->channels.size() == 2);
     CHECK(set.excluded_layers == std::vector<std::string>{"/head/Softmax"});
     CHECK(set.quantizer_args.param_symmetric);

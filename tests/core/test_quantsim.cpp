@@ -218,6 +218,50 @@ TEST_CASE("calibration needs data, valid bit widths and a model the runtime supp
   }
 }
 
+// AIMET JSON without qsim's extras does not say along which axis a per-channel weight's
+// channels run; the reader guesses axis 0 and marks it, and loading takes the axis of the layer
+// reading the weight: 1 for a Gemm with transB 0.
+TEST_CASE("an implied per-channel axis follows the layer that reads the weight") {
+  Model model = reference_model("resnet_fmnist.onnx");
+  Node* gemm = nullptr;
+  for (Node& n : model.graph.nodes)
+    if (n.op_type == "Gemm") gemm = &n;
+  REQUIRE(gemm != nullptr);
+  REQUIRE(gemm->get_int("transB", 0) == 1);
+  const std::string weight_name = gemm->inputs.at(1);
+  Tensor& weight = model.graph.initializers.at(weight_name);
+  Tensor transposed(DType::kFloat32, {weight.dim(1), weight.dim(0)});
+  for (int64_t r = 0; r < weight.dim(0); ++r)
+    for (int64_t c = 0; c < weight.dim(1); ++c)
+      transposed.data<float>()[c * weight.dim(0) + r] = weight.data<float>()[r * weight.dim(1) + c];
+  weight = transposed;
+  gemm->attributes.erase("transB");
+
+  QuantSim source(model, w8a8_per_channel_minmax());
+  source.calibrate(train_reader(0, 200), nullptr);
+  EncodingSet file = source.encodings();
+  TensorEncoding* fc = nullptr;
+  for (TensorEncoding& t : file.params)
+    if (t.name == weight_name) fc = &t;
+  REQUIRE(fc != nullptr);
+  REQUIRE(fc->encoding->axis == 1);
+  fc->encoding->axis = 0;  // what the JSON reader gives without the extras
+  fc->axis_implied = true;
+
+  QuantSim loaded(model, w8a8_per_channel_minmax());
+  loaded.load_encodings(file);
+  const EncodingSet applied = loaded.encodings();
+  const TensorEncoding* applied_fc = applied.find(weight_name);
+  REQUIRE(applied_fc != nullptr);
+  CHECK(applied_fc->encoding->axis == 1);
+  const std::vector<Tensor> input = {testdata::test_images(0, 32)};
+  CHECK(same_tensors(loaded.run_quantized(input), source.run_quantized(input)));
+
+  fc->axis_implied = false;  // an axis the file states is taken as it is, and refused here
+  QuantSim refused(model, w8a8_per_channel_minmax());
+  CHECK(error_code_of([&] { refused.load_encodings(file); }) == ErrorCode::kInvalidArgument);
+}
+
 TEST_CASE("loaded encodings are frozen and reproduce the simulation") {
   const Model model = reference_model("resnet_fmnist.onnx");
   QuantSim source(model, w8a8_per_channel_minmax());
