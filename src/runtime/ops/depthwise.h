@@ -51,12 +51,6 @@ struct Simd<int8_t> {
 // with FMA, as OpenBLAS's sgemm kernels do there, else twice. Only these products fuse: the
 // build keeps -ffp-contract=off, so fused epilogues still compute the standalone activation
 // ops' bits. For floats and 32- and 64-byte float vectors (by reference: see window_plane).
-#if defined(__FMA__)
-constexpr bool kConvFusedMultiplyAdd = true;
-#else
-constexpr bool kConvFusedMultiplyAdd = false;
-#endif
-
 template <typename V>
 inline void multiply_add(V& acc, const V& a, const V& b) {
 #if defined(__FMA__)
