@@ -24,6 +24,7 @@
 #include "io/atomic_file.h"
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
+#include "tool_args.h"
 
 using namespace qsim;
 
@@ -41,28 +42,10 @@ struct Args {
 
 Args parse_args(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      require(i + 1 < argc, ErrorCode::kInvalidArgument, arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--out")
-      a.out = value();
-    else if (arg == "--calib")
-      a.calib = std::stoll(value());
-    else if (arg == "--batch")
-      a.batch = std::stoll(value());
-    else if (arg == "--threads")
-      a.threads = std::stoi(value());
-    else
-      fail(ErrorCode::kInvalidArgument,
-           "unexpected argument '" + arg +
-               "'; usage: qsim_accuracy_table [--out FILE.md] [--calib N] [--batch B] "
-               "[--threads T]");
-  }
-  require(a.calib > 0 && a.batch > 0 && a.threads > 0, ErrorCode::kInvalidArgument,
-          "--calib, --batch and --threads must be > 0");
+  tools::parse_options(
+      argc, argv,
+      {{"--out", &a.out}, {"--calib", &a.calib}, {"--batch", &a.batch}, {"--threads", &a.threads}},
+      "qsim_accuracy_table [--out FILE.md] [--calib N] [--batch B] [--threads T]");
   return a;
 }
 
@@ -312,10 +295,5 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse_args(argc, argv));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qsim_accuracy_table: %s\n", e.what());
-    return 2;
-  }
+  return tools::run_tool("qsim_accuracy_table", [&] { return run(parse_args(argc, argv)); });
 }

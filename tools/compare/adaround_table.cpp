@@ -24,6 +24,7 @@
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
 #include "techniques/adaround.h"
+#include "tool_args.h"
 
 using namespace qsim;
 
@@ -45,43 +46,19 @@ struct Args {
 
 Args parse_args(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      require(i + 1 < argc, ErrorCode::kInvalidArgument, arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--out")
-      a.out = value();
-    else if (arg == "--iterations")
-      a.iterations = std::stoll(value());
-    else if (arg == "--samples")
-      a.samples = std::stoll(value());
-    else if (arg == "--threads")
-      a.threads = std::stoi(value());
-    else
-      fail(ErrorCode::kInvalidArgument,
-           "unexpected argument '" + arg +
-               "'; usage: qsim_adaround_table [--out FILE.md] [--iterations N] [--samples N] "
-               "[--threads T]");
-  }
+  tools::parse_options(
+      argc, argv,
+      {{"--out", &a.out},
+       {"--iterations", &a.iterations},
+       {"--samples", &a.samples},
+       {"--threads", &a.threads}},
+      "qsim_adaround_table [--out FILE.md] [--iterations N] [--samples N] [--threads T]");
   return a;
 }
 
 struct Result {
   double a32 = 0.0, a8 = 0.0, seconds = 0.0;
 };
-
-// Training images [0, count) in batches of kBatch, as AdaRound's data reader.
-BatchReader training_images(int64_t count) {
-  return [count, next = int64_t{0}](std::vector<Tensor>& inputs) mutable {
-    if (next >= count) return false;
-    const int64_t n = std::min(kBatch, count - next);
-    inputs.push_back(tools::fmnist_train_images(next, n));
-    next += n;
-    return true;
-  };
-}
 
 Result measure(const Model& model, int weight_bits, const std::string& rounding, const Args& args) {
   QuantSimOptions options;
@@ -99,7 +76,7 @@ Result measure(const Model& model, int weight_bits, const std::string& rounding,
     ada.samples = args.samples;
     ada.num_threads = args.threads;
     const auto start = std::chrono::steady_clock::now();
-    adaround(sim, training_images(args.samples), ada, nullptr);
+    adaround(sim, tools::training_batches(args.samples, kBatch), ada, nullptr);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   Engine weights_only(std::make_shared<const Model>(sim.prepared_model()),
@@ -174,10 +151,5 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse_args(argc, argv));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qsim_adaround_table: %s\n", e.what());
-    return 2;
-  }
+  return tools::run_tool("qsim_adaround_table", [&] { return run(parse_args(argc, argv)); });
 }

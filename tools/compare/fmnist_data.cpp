@@ -64,17 +64,18 @@ double fmnist_test_top1(const std::function<Tensor(const Tensor& images)>& forwa
   return 100.0 * static_cast<double>(correct) / static_cast<double>(images);
 }
 
+BatchReader training_batches(int64_t count, int64_t batch) {
+  return [count, batch, next = int64_t{0}](std::vector<Tensor>& inputs) mutable {
+    if (next >= count) return false;
+    const int64_t n = std::min(batch, count - next);
+    inputs.push_back(fmnist_train_images(next, n));
+    next += n;
+    return true;
+  };
+}
+
 void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch) {
-  int64_t next = 0;
-  sim.calibrate(
-      [&](std::vector<Tensor>& inputs) {
-        if (next >= count) return false;
-        const int64_t n = std::min(batch, count - next);
-        inputs.push_back(fmnist_train_images(next, n));
-        next += n;
-        return true;
-      },
-      nullptr);
+  sim.calibrate(training_batches(count, batch), nullptr);
 }
 
 }  // namespace qsim::tools

@@ -24,6 +24,10 @@ int64_t argmax_row(const Tensor& logits, int64_t row);
 // in batches of `batch`.
 double fmnist_test_top1(const std::function<Tensor(const Tensor& images)>& forward, int64_t batch);
 
+// A reader of training images [0, count) in batches of `batch` (QuantSim's and AdaRound's
+// data reader).
+BatchReader training_batches(int64_t count, int64_t batch);
+
 // Calibrates `sim` on training images [0, count) in batches of `batch`.
 void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch);
 

@@ -26,6 +26,7 @@
 #include "ort_process.h"
 #include "quant/qdq_export.h"
 #include "quant/quantsim.h"
+#include "tool_args.h"
 
 namespace fs = std::filesystem;
 using namespace qsim;
@@ -47,32 +48,17 @@ struct Args {
 
 Args parse_args(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      require(i + 1 < argc, ErrorCode::kInvalidArgument, arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--calib")
-      a.calib = std::stoll(value());
-    else if (arg == "--batch")
-      a.batch = std::stoll(value());
-    else if (arg == "--ort-chunk")
-      a.ort_chunk = std::stoll(value());
-    else if (arg == "--threads")
-      a.threads = std::stoi(value());
-    else if (arg == "--work")
-      a.work = value();
-    else if (arg.rfind("--", 0) != 0)
-      a.models.push_back(arg);
-    else
-      fail(ErrorCode::kInvalidArgument, "unknown option '" + arg + "'");
-  }
-  require(!a.models.empty(), ErrorCode::kInvalidArgument,
-          "usage: qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] "
-          "[--threads T] [--work DIR]");
-  require(a.calib > 0 && a.batch > 0 && a.ort_chunk > 0 && a.threads > 0,
-          ErrorCode::kInvalidArgument, "--calib, --batch, --ort-chunk and --threads must be > 0");
+  const std::string usage =
+      "qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] [--threads T] "
+      "[--work DIR]";
+  tools::parse_options(argc, argv,
+                       {{"--calib", &a.calib},
+                        {"--batch", &a.batch},
+                        {"--ort-chunk", &a.ort_chunk},
+                        {"--threads", &a.threads},
+                        {"--work", &a.work}},
+                       usage, &a.models);
+  require(!a.models.empty(), ErrorCode::kInvalidArgument, "usage: " + usage);
   return a;
 }
 
@@ -222,15 +208,12 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return tools::run_tool("qsim_sim_vs_ort", [&] {
     const Args args = parse_args(argc, argv);
     const tools::WorkFolder work(args.work, "qsim-sim-vs-ort-");
     bool all_pass = true;
     for (const std::string& model : args.models)
       all_pass = check_model(model, args, work.path()) && all_pass;
     return all_pass ? 0 : 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qsim_sim_vs_ort: %s\n", e.what());
-    return 2;
-  }
+  });
 }
