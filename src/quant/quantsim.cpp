@@ -368,6 +368,7 @@ std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs) {
     for (const FakeQuantStep& step : fake_quant_steps_[n])
       fake_quantize(*outputs[step.output], *step.encoding);
   };
+  hooks.reentrant = true;  // fake quantization reads the encodings, nothing else
   return quant_engine_->run(quantized_inputs, hooks);
 }
 

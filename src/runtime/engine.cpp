@@ -4,35 +4,12 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "runtime/batch_slices.h"
 #include "runtime/blas.h"
 #include "runtime/graph_fusion.h"
 #include "runtime/memory_plan.h"
 
 namespace qsim {
-
-struct Engine::Plan {
-  struct Step {
-    size_t node;
-    std::vector<int> inputs;   // value ids, -1 for absent
-    std::vector<int> outputs;  // value ids, -1 for unused
-    size_t workspace_bytes = 0;
-    // The views of those values (nullptr for absent or unused), set when memory is assigned.
-    std::vector<const Tensor*> input_views;
-    std::vector<Tensor*> output_views;
-  };
-  std::vector<ValueType> types;   // by value id
-  std::vector<Tensor> constants;  // by value id; empty when not constant
-  std::vector<Tensor> views;      // by value id; arena views, constants, inputs
-  std::vector<Step> steps;
-  std::vector<int> input_ids, output_ids;
-  // The values held in the engine's arena, at these offsets; views of them point into the
-  // arena whose data is `bound_arena`.
-  std::vector<size_t> arena_ids;
-  std::vector<size_t> arena_offsets;
-  size_t arena_bytes = 0;
-  size_t workspace_bytes = 0;
-  const void* bound_arena = nullptr;
-};
 
 std::map<std::string, std::string> find_unsupported_ops(const Model& model,
                                                         const KernelRegistry& registry) {
@@ -88,10 +65,10 @@ void Engine::check_inputs(const std::vector<Shape>& shapes,
   }
 }
 
-std::unique_ptr<Engine::Plan> Engine::make_plan(const std::vector<Shape>& shapes,
-                                                const std::vector<DType>& dtypes) {
+std::unique_ptr<ExecutionPlan> Engine::make_plan(const std::vector<Shape>& shapes,
+                                                 const std::vector<DType>& dtypes, int threads) {
   const Graph& g = model_->graph;
-  auto plan = std::make_unique<Plan>();
+  auto plan = std::make_unique<ExecutionPlan>();
   std::unordered_map<std::string, int> ids;
   auto new_value = [&](const std::string& name) {
     int id = static_cast<int>(plan->types.size());
@@ -113,7 +90,7 @@ std::unique_ptr<Engine::Plan> Engine::make_plan(const std::vector<Shape>& shapes
   }
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     const Node& node = g.nodes[n];
-    Plan::Step step{n, {}, {}, 0, {}, {}};
+    ExecutionPlan::Step step{n, {}, {}, 0, {}, {}};
     std::vector<const ValueType*> in_types;
     bool all_constant = true;
     for (const auto& name : node.inputs) {
@@ -130,7 +107,7 @@ std::unique_ptr<Engine::Plan> Engine::make_plan(const std::vector<Shape>& shapes
       step.inputs.push_back(id);
       in_types.push_back(&t);
     }
-    InferContext ctx(node, in_types, pool_.size());
+    InferContext ctx(node, in_types, threads);
     kernels_[n]->infer(ctx);
     bool folded_by_kernel = false;
     for (size_t o = 0; o < node.outputs.size(); ++o) {
@@ -171,16 +148,16 @@ std::unique_ptr<Engine::Plan> Engine::make_plan(const std::vector<Shape>& shapes
   return plan;
 }
 
-Engine::Plan& Engine::plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) {
-  check_inputs(shapes, dtypes);
-  auto it = plans_.find(shapes);
-  if (it == plans_.end()) {
-    auto plan = make_plan(shapes, dtypes);
+ExecutionPlan& Engine::plan_for(Runner& runner, const std::vector<Shape>& shapes,
+                                const std::vector<DType>& dtypes, int threads) {
+  auto it = runner.plans.find(shapes);
+  if (it == runner.plans.end()) {
+    auto plan = make_plan(shapes, dtypes, threads);
     plan_memory(*plan);
-    it = plans_.emplace(shapes, std::move(plan)).first;
+    it = runner.plans.emplace(shapes, std::move(plan)).first;
   }
-  last_plan_ = it->second.get();
-  return *last_plan_;
+  runner.last_plan = it->second.get();
+  return *runner.last_plan;
 }
 
 namespace {
@@ -191,7 +168,7 @@ size_t round_up(size_t bytes) {
 
 }  // namespace
 
-void Engine::plan_memory(Plan& plan) {
+void Engine::plan_memory(ExecutionPlan& plan) {
   const size_t n_values = plan.types.size();
   std::vector<Lifetime> lifetimes(n_values);
   std::vector<bool> in_arena(n_values, false);
@@ -239,17 +216,17 @@ void grow(Tensor& buffer, size_t bytes) {
 
 }  // namespace
 
-void Engine::bind_memory(Plan& plan) {
-  grow(arena_, plan.arena_bytes);
-  grow(workspace_, plan.workspace_bytes);
-  if (plan.bound_arena == arena_.raw()) return;
-  auto* base = static_cast<uint8_t*>(arena_.raw());
+void Engine::bind_memory(Runner& runner, ExecutionPlan& plan) {
+  grow(runner.arena, plan.arena_bytes);
+  grow(runner.workspace, plan.workspace_bytes);
+  if (plan.bound_arena == runner.arena.raw()) return;
+  auto* base = static_cast<uint8_t*>(runner.arena.raw());
   for (size_t k = 0; k < plan.arena_ids.size(); ++k) {
     const size_t id = plan.arena_ids[k];
     plan.views[id] =
         Tensor::view(plan.types[id].dtype, plan.types[id].shape, base + plan.arena_offsets[k]);
   }
-  plan.bound_arena = arena_.raw();
+  plan.bound_arena = runner.arena.raw();
 }
 
 namespace {
@@ -272,25 +249,132 @@ void Engine::check_inputs(const std::vector<Tensor>& inputs) const {
 
 std::vector<Tensor> Engine::run(const std::vector<Tensor>& inputs, const RunHooks& hooks) {
   const auto [shapes, dtypes] = types_of(inputs);
-  Plan& plan = plan_for(shapes, dtypes);
-  bind_memory(plan);
-  for (size_t i = 0; i < inputs.size(); ++i) plan.views[plan.input_ids[i]] = inputs[i];
+  check_inputs(shapes, dtypes);
+  if (hooks.after_node && !hooks.reentrant) return run_whole(inputs, shapes, dtypes, hooks);
+  const std::vector<int64_t>& slices = slices_for(shapes, dtypes);
+  if (slices.empty()) return run_whole(inputs, shapes, dtypes, hooks);
+  return run_sliced(inputs, shapes, dtypes, slices, hooks);
+}
+
+void Engine::execute(Runner& runner, ExecutionPlan& plan, const RunHooks& hooks, ThreadPool& pool) {
   const Graph& g = model_->graph;
   for (const auto& step : plan.steps) {
-    RunContext ctx(g.nodes[step.node], step.input_views, step.output_views, workspace_.raw(),
-                   step.workspace_bytes, pool_);
+    RunContext ctx(g.nodes[step.node], step.input_views, step.output_views, runner.workspace.raw(),
+                   step.workspace_bytes, pool);
     kernels_[step.node]->run(ctx);
     if (hooks.after_node) hooks.after_node(step.node, g.nodes[step.node], step.output_views);
   }
+}
+
+std::vector<Tensor> Engine::run_whole(const std::vector<Tensor>& inputs,
+                                      const std::vector<Shape>& shapes,
+                                      const std::vector<DType>& dtypes, const RunHooks& hooks) {
+  ExecutionPlan& plan = plan_for(whole_, shapes, dtypes, pool_.size());
+  bind_memory(whole_, plan);
+  for (size_t i = 0; i < inputs.size(); ++i) plan.views[plan.input_ids[i]] = inputs[i];
+  execute(whole_, plan, hooks, pool_);
   std::vector<Tensor> outputs;
   for (int id : plan.output_ids) outputs.push_back(plan.views[id].clone());
   for (int id : plan.input_ids) plan.views[id] = Tensor();  // drop references to caller memory
   return outputs;
 }
 
+namespace {
+
+std::vector<Shape> with_batch(std::vector<Shape> shapes, int64_t batch) {
+  for (Shape& s : shapes) s[0] = batch;
+  return shapes;
+}
+
+// The first dimension all `shapes` share; -1 when they do not.
+int64_t common_batch(const std::vector<Shape>& shapes) {
+  int64_t batch = -1;
+  for (const Shape& s : shapes) {
+    if (s.empty() || (batch >= 0 && s[0] != batch)) return -1;
+    batch = s[0];
+  }
+  return batch;
+}
+
+// Rows [first, first + count) of a batch-leading tensor, viewed in place.
+Tensor batch_rows(const Tensor& t, int64_t first, int64_t count) {
+  Shape shape = t.shape();
+  const size_t row_bytes = t.byte_size() / static_cast<size_t>(shape[0]);
+  shape[0] = count;
+  // Kernels only read their inputs; the view is non-const because Tensor views are.
+  auto* data = const_cast<uint8_t*>(static_cast<const uint8_t*>(t.raw()));
+  return Tensor::view(t.dtype(), shape, data + static_cast<size_t>(first) * row_bytes);
+}
+
+}  // namespace
+
+const std::vector<int64_t>& Engine::slices_for(const std::vector<Shape>& shapes,
+                                               const std::vector<DType>& dtypes) {
+  auto it = slicing_.find(shapes);
+  if (it != slicing_.end()) return it->second;
+  std::vector<int64_t> sizes = batch_slice_sizes(common_batch(shapes));
+  if (!sizes.empty() && !can_slice(shapes, dtypes, sizes)) sizes.clear();
+  return slicing_.emplace(shapes, std::move(sizes)).first->second;
+}
+
+bool Engine::can_slice(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes,
+                       const std::vector<int64_t>& slice_sizes) {
+  // The whole batch's plan first: an error there is the caller's, whether or not it slices.
+  const ExecutionPlan& whole = plan_for(whole_, shapes, dtypes, pool_.size());
+  if (slice_runners_.empty()) slice_runners_.resize(static_cast<size_t>(pool_.size()));
+  for (int64_t size : {slice_sizes.front(), slice_sizes.back()}) {
+    const ExecutionPlan* slice = nullptr;
+    try {
+      slice = &plan_for(slice_runners_[0], with_batch(shapes, size), dtypes, 1);
+    } catch (const Error&) {
+      return false;  // e.g. a Reshape to a fixed batch size
+    }
+    if (!runs_image_by_image(model_->graph, model_->opset, whole, *slice, shapes[0][0], size))
+      return false;
+  }
+  return true;
+}
+
+std::vector<Tensor> Engine::run_sliced(const std::vector<Tensor>& inputs,
+                                       const std::vector<Shape>& shapes,
+                                       const std::vector<DType>& dtypes,
+                                       const std::vector<int64_t>& slice_sizes,
+                                       const RunHooks& hooks) {
+  const int64_t slices = static_cast<int64_t>(slice_sizes.size());
+  const int runners = static_cast<int>(std::min<int64_t>(pool_.size(), slices));
+  // Plans and memory for every runner before any runs: making a plan runs the kernels'
+  // infer(), which may pack weights into the kernel.
+  for (int r = 0; r < runners; ++r)
+    for (int64_t size : {slice_sizes.front(), slice_sizes.back()})
+      bind_memory(slice_runners_[r],
+                  plan_for(slice_runners_[r], with_batch(shapes, size), dtypes, 1));
+  std::vector<Tensor> outputs;
+  for (const ValueType& type : output_types(shapes, dtypes))
+    outputs.emplace_back(type.dtype, type.shape);
+  auto run_slice = [&](Runner& runner, int64_t first, int64_t size) {
+    ExecutionPlan& plan = plan_for(runner, with_batch(shapes, size), dtypes, 1);
+    bind_memory(runner, plan);
+    for (size_t i = 0; i < inputs.size(); ++i)
+      plan.views[plan.input_ids[i]] = batch_rows(inputs[i], first, size);
+    execute(runner, plan, hooks, serial_pool_);
+    for (size_t o = 0; o < outputs.size(); ++o) {
+      Tensor rows = batch_rows(outputs[o], first, size);
+      std::memcpy(rows.raw(), plan.views[plan.output_ids[o]].raw(), rows.byte_size());
+    }
+    for (int id : plan.input_ids) plan.views[id] = Tensor();
+  };
+  pool_.parallel_for(runners, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t s = slices * r / runners; s < slices * (r + 1) / runners; ++s)
+        run_slice(slice_runners_[static_cast<size_t>(r)], s * kSliceImages, slice_sizes[s]);
+  });
+  return outputs;
+}
+
 std::vector<ValueType> Engine::output_types(const std::vector<Shape>& input_shapes,
                                             const std::vector<DType>& input_dtypes) {
-  Plan& plan = plan_for(input_shapes, input_dtypes);
+  check_inputs(input_shapes, input_dtypes);
+  ExecutionPlan& plan = plan_for(whole_, input_shapes, input_dtypes, pool_.size());
   std::vector<ValueType> types;
   for (int id : plan.output_ids)
     types.push_back({plan.types[id].dtype, plan.types[id].shape, nullptr});
@@ -298,7 +382,7 @@ std::vector<ValueType> Engine::output_types(const std::vector<Shape>& input_shap
 }
 
 size_t Engine::arena_bytes() const {
-  return last_plan_ ? last_plan_->arena_bytes : 0;
+  return whole_.last_plan ? whole_.last_plan->arena_bytes : 0;
 }
 
 }  // namespace qsim

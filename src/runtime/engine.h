@@ -1,8 +1,11 @@
 // Executes a Model: kernels are made (and attributes validated) at construction; a plan
 // (value types, constant folding, arena offsets from tensor lifetimes) is made per set of
 // input shapes and cached. The plans share one activation arena and one workspace, sized
-// for the largest plan run so far, so a short last batch costs no memory of its own. One
-// Engine must not run on two threads at once; separate Engines are independent.
+// for the largest plan run so far, so a short last batch costs no memory of its own.
+// A batch of two slices or more (runtime/batch_slices.h) whose graph treats images apart
+// runs slice by slice, each pool thread taking whole slices with an arena of its own; other
+// runs split each node's work over the pool. One Engine must not run on two threads at
+// once; separate Engines are independent.
 #pragma once
 
 #include <functional>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "runtime/execution_plan.h"
 #include "runtime/kernel.h"
 #include "runtime/registry.h"
 #include "util/thread_pool.h"
@@ -34,6 +38,10 @@ struct RunHooks {
   // constant) never reach it.
   std::function<void(size_t node_index, const Node& node, const std::vector<Tensor*>& outputs)>
       after_node;
+  // after_node keeps no state between calls (it only reads and rewrites the tensors it is
+  // given), so it may be called from several threads at once, each time with the tensors of
+  // one slice of the batch. Runs with a hook that is not reentrant are never sliced.
+  bool reentrant = false;
 };
 
 // Op types of `model` the registry lacks, each with the first node using it.
@@ -60,24 +68,45 @@ class Engine {
   size_t arena_bytes() const;
 
  private:
-  struct Plan;
-  Plan& plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes);
-  std::unique_ptr<Plan> make_plan(const std::vector<Shape>& shapes,
-                                  const std::vector<DType>& dtypes);
+  // Plans for sets of input shapes and the memory they run in: the engine's own, for whole
+  // batches, and one per pool thread for batch slices.
+  struct Runner {
+    std::map<std::vector<Shape>, std::unique_ptr<ExecutionPlan>> plans;
+    ExecutionPlan* last_plan = nullptr;
+    Tensor arena;      // activations of the plan running
+    Tensor workspace;  // kernel scratch of the step running
+  };
+
+  ExecutionPlan& plan_for(Runner& runner, const std::vector<Shape>& shapes,
+                          const std::vector<DType>& dtypes, int threads);
+  std::unique_ptr<ExecutionPlan> make_plan(const std::vector<Shape>& shapes,
+                                           const std::vector<DType>& dtypes, int threads);
   // Arena offsets and workspace size of a new plan.
-  void plan_memory(Plan& plan);
-  // Before a run: grows the shared arena and workspace to what `plan` needs and points the
+  void plan_memory(ExecutionPlan& plan);
+  // Before a run: grows the runner's arena and workspace to what `plan` needs and points the
   // plan's views into the arena (again, when it has moved since the plan last ran).
-  void bind_memory(Plan& plan);
+  void bind_memory(Runner& runner, ExecutionPlan& plan);
   void check_inputs(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) const;
+  // Runs the steps of a bound plan whose inputs are set.
+  void execute(Runner& runner, ExecutionPlan& plan, const RunHooks& hooks, ThreadPool& pool);
+  // The slice sizes a batch of these shapes runs as; empty: it runs whole.
+  const std::vector<int64_t>& slices_for(const std::vector<Shape>& shapes,
+                                         const std::vector<DType>& dtypes);
+  bool can_slice(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes,
+                 const std::vector<int64_t>& slice_sizes);
+  std::vector<Tensor> run_whole(const std::vector<Tensor>& inputs, const std::vector<Shape>& shapes,
+                                const std::vector<DType>& dtypes, const RunHooks& hooks);
+  std::vector<Tensor> run_sliced(const std::vector<Tensor>& inputs,
+                                 const std::vector<Shape>& shapes, const std::vector<DType>& dtypes,
+                                 const std::vector<int64_t>& slice_sizes, const RunHooks& hooks);
 
   std::shared_ptr<const Model> model_;
   std::vector<std::unique_ptr<Kernel>> kernels_;  // one per node
   ThreadPool pool_;
-  std::map<std::vector<Shape>, std::unique_ptr<Plan>> plans_;
-  Plan* last_plan_ = nullptr;
-  Tensor arena_;      // activations of the plan running
-  Tensor workspace_;  // kernel scratch of the step running
+  Runner whole_;
+  std::vector<Runner> slice_runners_;  // one per pool thread
+  ThreadPool serial_pool_{1};          // what a slice's nodes split their work over
+  std::map<std::vector<Shape>, std::vector<int64_t>> slicing_;
 };
 
 }  // namespace qsim

@@ -57,9 +57,15 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   if (n <= 0) return;
   int64_t by_size = std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk));
   int chunks = static_cast<int>(std::min<int64_t>(num_threads_, by_size));
+  // A pool of one, or a job too small to split, runs inline without taking the lock (so one
+  // pool of one thread may serve several threads at once).
+  if (chunks <= 1) {
+    fn(0, n);
+    return;
+  }
   std::unique_lock<std::mutex> lock(mutex_);
-  // A nested call (from inside a chunk) or a pool of one runs inline.
-  if (chunks <= 1 || busy_) {
+  // A nested call (from inside a chunk) runs inline.
+  if (busy_) {
     lock.unlock();
     fn(0, n);
     return;

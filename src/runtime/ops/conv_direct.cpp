@@ -211,6 +211,33 @@ void flat_remainder(const FlatArgs& t, int64_t width, int64_t begin, int64_t end
   }
 }
 
+// Phase rows [begin, end) of a stride-2 input (input rows 2 i + a, columns 2 j + b): zero
+// past the input's last row and column. Returns false when the rows do not fit one vector
+// pair (or there is no AVX-512 to pick columns with); the caller then copies element-wise.
+bool copy_stride2_phase_rows(const WindowGeometry& g, const float* in, int64_t a, int64_t b,
+                             int64_t begin, int64_t end, float* phase) {
+#if defined(__AVX512F__)
+  if (g.stride[1] != 2 || g.stride[2] != 2 || g.in[2] > 2 * kLanes || g.out[2] > kLanes)
+    return false;
+  const __mmask16 low = first_lanes(g.in[2]), high = first_lanes(g.in[2] - kLanes);
+  const __mmask16 stored = first_lanes(g.out[2]);
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t row = 2 * i + a;
+    __m512 columns = _mm512_setzero_ps();
+    if (row < g.in[1]) {
+      const float* x = in + row * g.in[2];
+      columns = every_other(_mm512_maskz_loadu_ps(low, x), _mm512_maskz_loadu_ps(high, x + kLanes),
+                            static_cast<int>(b));
+    }
+    _mm512_mask_storeu_ps(phase + i * g.out[2], stored, columns);
+  }
+  return true;
+#else
+  (void)g, (void)in, (void)a, (void)b, (void)begin, (void)end, (void)phase;
+  return false;
+#endif
+}
+
 // ----- Window: lanes over output channels -----
 
 // Accumulator vectors a window tile may hold (out of 32 registers, leaving room for the
@@ -468,6 +495,7 @@ void DirectConv::copy_phases(const float* image, int64_t position_begin, int64_t
       const int64_t inside = std::clamp<int64_t>(ceil_div(g_.in[2] - b, g_.stride[2]), 0, width);
       const int64_t begin = std::max<int64_t>(0, row_begin + flat_.first_row[q]);
       const int64_t end = std::min(g_.out[1], row_end + flat_.last_row[q]);
+      if (copy_stride2_phase_rows(g_, in, a, b, begin, end, phase)) continue;
       if (block && b == 0) {
         const int64_t copied_end = std::max(begin, std::min(end, g_.in[1] - a));
         std::memcpy(phase + begin * width, in + (begin + a) * width,

@@ -76,6 +76,21 @@ inline void multiply_add(V& acc, const V& a, const V& b) {
 #endif
 }
 
+#if defined(__AVX512F__)
+// The first `count` lanes of a 16-lane vector (none for count <= 0), for masked loads and
+// stores of a row's end.
+inline __mmask16 first_lanes(int64_t count) {
+  if (count <= 0) return 0;
+  return count >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << count) - 1);
+}
+
+// Lane j picks element 2j + odd of the 32 in (low, high): a row's even or odd columns.
+inline __m512 every_other(__m512 low, __m512 high, int odd) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  return _mm512_permutex2var_ps(low, _mm512_add_epi32(even, _mm512_set1_epi32(odd)), high);
+}
+#endif
+
 // Where things live in a plane's scratch: the taps' read offsets (int64), where each input
 // element goes in the phases (int32), the phases with one spare element for input no tap
 // reads, then the grid (elements of element_size bytes).

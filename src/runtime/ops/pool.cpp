@@ -70,6 +70,46 @@ auto copy_row_to(T* out, int64_t width) {
 // For scalars and Simd vectors alike. NaN inputs are skipped, as in ONNX Runtime.
 constexpr auto larger = [](auto& acc, const auto& x) { acc = x > acc ? x : acc; };
 
+#if defined(__AVX512F__)
+// 2x2 windows at stride 2 that all lie inside the input (ResNet's stem pool): each row of
+// outputs from two input rows, deinterleaved into the windows' even and odd columns in
+// registers, with no transposes. Only where AVX-512 is there for the deinterleave; the
+// general kernels do the same elsewhere.
+bool fits_2x2(const WindowGeometry& g) {
+  return g.kernel[0] == 1 && g.stride[0] == 1 && g.pad_begin[0] == 0 && g.out[0] == g.in[0] &&
+         g.kernel[1] == 2 && g.kernel[2] == 2 && g.stride[1] == 2 && g.stride[2] == 2 &&
+         g.dilation[1] == 1 && g.dilation[2] == 1 && g.pad_begin[1] == 0 && g.pad_begin[2] == 0 &&
+         2 * g.out[1] <= g.in[1] && 2 * g.out[2] <= g.in[2];
+}
+
+// Taps in the general kernel's order, (0,0) (0,1) (1,0) (1,1), each kept only when larger, so
+// NaNs and ties give the same bits.
+void max_pool_2x2_plane(const WindowGeometry& g, const float* in, float* out) {
+  for (int64_t d = 0; d < g.out[0]; ++d)
+    for (int64_t h = 0; h < g.out[1]; ++h) {
+      const float* top = in + (d * g.in[1] + 2 * h) * g.in[2];
+      float* y = out + (d * g.out[1] + h) * g.out[2];
+      for (int64_t w = 0; w < g.out[2]; w += 16) {
+        const int64_t outputs = std::min<int64_t>(16, g.out[2] - w);
+        const __mmask16 low = first_lanes(2 * outputs), high = first_lanes(2 * outputs - 16);
+        __m512 best = _mm512_set1_ps(std::numeric_limits<float>::lowest());
+        for (const float* row : {top + 2 * w, top + g.in[2] + 2 * w}) {
+          const __m512 a = _mm512_maskz_loadu_ps(low, row);
+          const __m512 b = _mm512_maskz_loadu_ps(high, row + 16);
+          for (const __m512 x : {every_other(a, b, 0), every_other(a, b, 1)})
+            best = _mm512_mask_mov_ps(best, _mm512_cmp_ps_mask(x, best, _CMP_GT_OQ), x);
+        }
+        _mm512_mask_storeu_ps(y + w, first_lanes(outputs), best);
+      }
+    }
+}
+#else
+bool fits_2x2(const WindowGeometry&) {
+  return false;
+}
+void max_pool_2x2_plane(const WindowGeometry&, const float*, float*) {}
+#endif
+
 // Index of input element (d, h, w) of a plane in the Indices output's storage order:
 // row-major, or column-major over the spatial dimensions when storage_order is 1.
 int64_t storage_index(const WindowGeometry& g, int64_t input_row, int64_t w, bool column_major) {
@@ -113,13 +153,16 @@ class MaxPoolKernel : public WindowPoolKernel {
                 std::string("input type ") + dtype_name(dtype) + " is not supported");
     ctx.set_output(1, DType::kInt64, infer_pooled(ctx, dtype));
     const WindowGeometry g = geometry(ctx.node(), ctx.input(0).shape);
-    if (blocked(dtype, ctx.node().outputs.size() > 1 && !ctx.node().outputs[1].empty(), g))
+    const bool with_indices = ctx.node().outputs.size() > 1 && !ctx.node().outputs[1].empty();
+    if (dtype == DType::kFloat32 && !with_indices && fits_2x2(g)) return;
+    if (blocked(dtype, with_indices, g))
       request_thread_scratch(ctx, BlockedWindow(g).scratch_bytes());
   }
 
   void run(RunContext& ctx) override {
     const Tensor& x = ctx.input(0);
     const WindowGeometry g = geometry(ctx.node(), x.shape());
+    if (x.dtype() == DType::kFloat32 && !ctx.has_output(1) && fits_2x2(g)) return run_2x2(ctx, g);
     if (blocked(x.dtype(), ctx.has_output(1), g)) return run_blocked(ctx, g);
     switch (x.dtype()) {
       case DType::kUInt8:
@@ -134,6 +177,16 @@ class MaxPoolKernel : public WindowPoolKernel {
  private:
   static bool blocked(DType dtype, bool with_indices, const WindowGeometry& g) {
     return dtype == DType::kFloat32 && !with_indices && BlockedWindow::fits(g);
+  }
+
+  // One task per plane.
+  static void run_2x2(RunContext& ctx, const WindowGeometry& g) {
+    const float* in = ctx.input(0).data<float>();
+    float* out = ctx.output(0).data<float>();
+    run_tasks(ctx, ctx.input(0).dim(0) * ctx.input(0).dim(1), 4 * g.out_size(), 0,
+              [&](int64_t p, std::byte*) {
+                max_pool_2x2_plane(g, in + p * g.in_size(), out + p * g.out_size());
+              });
   }
 
   // One task per block of 16 channels of an image.
