@@ -1,6 +1,7 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <unordered_map>
 
@@ -363,9 +364,12 @@ std::vector<Tensor> Engine::run_sliced(const std::vector<Tensor>& inputs,
     }
     for (int id : plan.input_ids) plan.views[id] = Tensor();
   };
+  // Threads take the next slice as they become free, so one the machine holds back takes
+  // fewer; which thread runs a slice never changes its result.
+  std::atomic<int64_t> next_slice{0};
   pool_.parallel_for(runners, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r)
-      for (int64_t s = slices * r / runners; s < slices * (r + 1) / runners; ++s)
+      for (int64_t s = next_slice++; s < slices; s = next_slice++)
         run_slice(slice_runners_[static_cast<size_t>(r)], s * kSliceImages, slice_sizes[s]);
   });
   return outputs;

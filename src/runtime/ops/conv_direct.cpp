@@ -450,12 +450,16 @@ void DirectConv::prepare_scratch(std::byte* scratch) const {
     return;
   }
   IntVec* masks = reinterpret_cast<IntVec*>(scratch);
-  for (int row = 0; row < flat_.mask_rows; ++row)
+  const int64_t width = g_.out[2];
+  for (int row = 0; row < flat_.mask_rows; ++row) {
+    int64_t column = 0;  // of position v * kLanes + lane in its output row
     for (int64_t v = 0; v < flat_.vectors; ++v)
       for (int lane = 0; lane < kLanes; ++lane) {
-        const int64_t column = (v * kLanes + lane) % g_.out[2] + flat_.mask_shift[row];
-        masks[row * flat_.vectors + v][lane] = column >= 0 && column < g_.out[2] ? -1 : 0;
+        const int64_t shifted = column + flat_.mask_shift[row];
+        masks[row * flat_.vectors + v][lane] = shifted >= 0 && shifted < width ? -1 : 0;
+        if (++column == width) column = 0;
       }
+  }
   std::memset(scratch + masks_bytes(), 0, scratch_bytes() - masks_bytes());
 }
 
