@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "runtime/engine.h"
-#include "runtime/ops/depthwise.h"
+#include "runtime/ops/simd.h"
 #include "single_op_model.h"
 
 using namespace qsim;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "runtime/ops/depthwise.h"
+#include "runtime/ops/simd.h"
 
 namespace qsim {
 namespace {

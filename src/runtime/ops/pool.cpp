@@ -8,6 +8,7 @@
 
 #include "runtime/ops/conv_params.h"
 #include "runtime/ops/depthwise.h"
+#include "runtime/ops/simd.h"
 #include "runtime/registry.h"
 
 namespace qsim {

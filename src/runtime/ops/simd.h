@@ -1,0 +1,77 @@
+// The vector types and the few vector operations the direct kernels share (conv_direct,
+// depthwise, pool): GCC/Clang vector extensions of 64 bytes, AVX-512 where the build targets
+// it and the same arithmetic on narrower registers elsewhere.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__FMA__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace qsim {
+
+// 64-byte vectors (GCC/Clang vector extensions) for the tap loops: written plainly, the
+// compiler vectorizes those across taps with gathers instead of keeping a block in registers.
+template <typename T>
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct Simd<uint8_t> {
+  typedef uint8_t type __attribute__((vector_size(64)));
+};
+template <>
+struct Simd<int8_t> {
+  typedef int8_t type __attribute__((vector_size(64)));
+};
+
+// acc += a * b for the convolution kernels, rounded once (FMA) when the build targets a CPU
+// with FMA, as OpenBLAS's sgemm kernels do there, else twice. Only these products fuse: the
+// build keeps -ffp-contract=off, so fused epilogues still compute the standalone activation
+// ops' bits. For floats and 32- and 64-byte float vectors (by reference: see window_plane).
+template <typename V>
+inline void multiply_add(V& acc, const V& a, const V& b) {
+#if defined(__FMA__)
+  if constexpr (sizeof(V) == sizeof(float)) {
+    acc = std::fma(a, b, acc);
+  } else if constexpr (sizeof(V) == 32) {
+    acc = (V)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)acc);
+  } else {
+    static_assert(sizeof(V) == 64);
+#if defined(__AVX512F__)
+    acc = (V)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)acc);
+#else
+    __m256 a2[2], b2[2], sum[2];
+    std::memcpy(a2, &a, 64);
+    std::memcpy(b2, &b, 64);
+    std::memcpy(sum, &acc, 64);
+    for (int i = 0; i < 2; ++i) sum[i] = _mm256_fmadd_ps(a2[i], b2[i], sum[i]);
+    std::memcpy(&acc, sum, 64);
+#endif
+  }
+#else
+  acc += a * b;
+#endif
+}
+
+#if defined(__AVX512F__)
+// The first `count` lanes of a 16-lane vector (none for count <= 0), for masked loads and
+// stores of a row's end.
+inline __mmask16 first_lanes(int64_t count) {
+  if (count <= 0) return 0;
+  return count >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << count) - 1);
+}
+
+// Lane j picks element 2j + odd of the 32 in (low, high): a row's even or odd columns.
+inline __m512 every_other(__m512 low, __m512 high, int odd) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  return _mm512_permutex2var_ps(low, _mm512_add_epi32(even, _mm512_set1_epi32(odd)), high);
+}
+#endif
+
+}  // namespace qsim
