@@ -248,11 +248,12 @@ class AdaRoundRun {
   }
 
   // Runs the partly optimized model (for the layer's inputs) and the float model (for its
-  // targets) over every sample, and hands each run's lowered inputs ([groups * depth] rows)
-  // and targets ([groups * rows] rows), `columns` values each, to `consume` with the index of
-  // the run's first layer sample.
-  void capture(size_t i, const ModelSamples& samples, const Model& current,
-               const std::function<void(const float*, const float*, int64_t, int64_t)>& consume) {
+  // targets) over every sample, and hands each run's lowered inputs ([groups * depth] rows;
+  // left out unless `lower_inputs`) and targets ([groups * rows] rows), `columns` values
+  // each, the input tensor itself, and the index of the run's first layer sample to `consume`.
+  using Consumer = std::function<void(const float*, const float*, const Tensor&, int64_t, int64_t)>;
+  void capture(size_t i, const ModelSamples& samples, const Model& current, bool lower_inputs,
+               const Consumer& consume) {
     const LinearLayer& layer = *layers_[i];
     const TensorSource input(current, layer.input(), pool_.size());
     const TensorSource target(*float_model_, layer.target(), pool_.size());
@@ -267,9 +268,10 @@ class AdaRoundRun {
       const int64_t count = std::min(run, samples.count() - first);
       const int64_t products = count * per_sample;
       const int64_t columns = products * shape.positions;
-      x.resize(static_cast<size_t>(shape.groups * shape.depth * columns));
+      if (lower_inputs) x.resize(static_cast<size_t>(shape.groups * shape.depth * columns));
       t.resize(static_cast<size_t>(shape.outputs() * columns));
       const std::vector<Tensor> inputs = samples.batch(first, count);
+      // Checks the sample count, then lowers unless it is the input and that is left out.
       auto lower = [&](const Tensor& tensor, bool input) {
         const int64_t held = input ? layer.samples_in(tensor) : layer.output_samples_in(tensor);
         require(held == products, ErrorCode::kShape,
@@ -277,6 +279,7 @@ class AdaRoundRun {
                     (input ? layer.input() : layer.target()) + "' holds " + std::to_string(held) +
                     " samples for " + std::to_string(count) + " model samples, not " +
                     std::to_string(products));
+        if (input && !lower_inputs) return;
         for (int64_t j = 0; j < products; ++j) {
           if (input) {
             layer.lower_input(tensor, j, x.data() + j * shape.positions, columns);
@@ -285,9 +288,10 @@ class AdaRoundRun {
           }
         }
       };
-      lower(input(inputs), true);
+      const Tensor layer_input = input(inputs);
+      lower(layer_input, true);
       lower(target(inputs), false);
-      consume(x.data(), t.data(), first * per_sample, products);
+      consume(x.data(), t.data(), layer_input, first * per_sample, products);
       check_cancel(layer_text(i) + ": caching inputs, " + std::to_string(first + count) + "/" +
                    std::to_string(samples.count()) + " samples");
     }
@@ -299,21 +303,24 @@ class AdaRoundRun {
     const LinearLayer& layer = *layers_[i];
     const LayerShape& shape = layer.shape();
     auto moments = std::make_unique<SecondMoments>(shape, train_bias);
-    capture(i, samples, current, [&](const float* x, const float* t, int64_t, int64_t products) {
-      const int64_t columns = products * shape.positions;
-      std::vector<float> residual(t, t + shape.outputs() * columns);
-      for (int64_t m = 0; m < shape.outputs(); ++m)
-        for (int64_t p = 0; p < columns; ++p)
-          residual[static_cast<size_t>(m * columns + p)] -= layer.bias()[m];
-      moments->add(x, residual.data(), columns, pool_);
-    });
+    capture(i, samples, current, true,
+            [&](const float* x, const float* t, const Tensor&, int64_t, int64_t products) {
+              const int64_t columns = products * shape.positions;
+              std::vector<float> residual(t, t + shape.outputs() * columns);
+              for (int64_t m = 0; m < shape.outputs(); ++m)
+                for (int64_t p = 0; p < columns; ++p)
+                  residual[static_cast<size_t>(m * columns + p)] -= layer.bias()[m];
+              moments->add(x, residual.data(), columns, pool_);
+            });
     return moments;
   }
 
-  // Every sample's lowered input and target, for layers with an activation after them.
+  // Every sample's lowered (or compact) input and target, for layers with an activation
+  // after them.
   void cache_samples(size_t i, const ModelSamples& samples, const Model& current,
                      SampleCache& inputs, SampleCache& targets) {
     const LayerShape& shape = layers_[i]->shape();
+    const CompactInput* compact = layers_[i]->compact_input();
     std::vector<float> block;
     auto store = [&](const float* rows, int64_t count, int64_t columns, int64_t j,
                      SampleCache& cache, int64_t sample) {
@@ -324,14 +331,21 @@ class AdaRoundRun {
                   block.data() + r * shape.positions);
       cache.write(sample, block.data());
     };
-    capture(i, samples, current,
-            [&](const float* x, const float* t, int64_t first, int64_t products) {
-              const int64_t columns = products * shape.positions;
-              for (int64_t j = 0; j < products; ++j) {
-                store(x, shape.groups * shape.depth, columns, j, inputs, first + j);
-                store(t, shape.outputs(), columns, j, targets, first + j);
-              }
-            });
+    std::vector<float> compact_block(compact ? static_cast<size_t>(compact->floats()) : 0);
+    capture(
+        i, samples, current, compact == nullptr,
+        [&](const float* x, const float* t, const Tensor& input, int64_t first, int64_t products) {
+          const int64_t columns = products * shape.positions;
+          for (int64_t j = 0; j < products; ++j) {
+            if (compact != nullptr) {
+              compact->store(input, j, compact_block.data());
+              inputs.write(first + j, compact_block.data());
+            } else {
+              store(x, shape.groups * shape.depth, columns, j, inputs, first + j);
+            }
+            store(t, shape.outputs(), columns, j, targets, first + j);
+          }
+        });
   }
 
   void optimize(size_t i, const ModelSamples& samples, Model& current) {
@@ -359,13 +373,15 @@ class AdaRoundRun {
       loss = std::make_unique<SecondMomentLoss>(*moments, grid.weights, layer.bias(), pool_);
     } else {
       const int64_t products = samples.count() * per_model_sample_[i];
-      inputs = std::make_unique<SampleCache>(products, shape.input_floats(), budget_,
-                                             "inputs of " + layer.node().label());
+      const CompactInput* compact = layer.compact_input();
+      inputs = std::make_unique<SampleCache>(products,
+                                             compact ? compact->floats() : shape.input_floats(),
+                                             budget_, "inputs of " + layer.node().label());
       targets = std::make_unique<SampleCache>(products, shape.output_floats(), budget_,
                                               "targets of " + layer.node().label());
       cache_samples(i, samples, current, *inputs, *targets);
       loss = std::make_unique<MinibatchLoss>(shape, layer.activation(), *inputs, *targets,
-                                             options_.batch_samples, pool_);
+                                             options_.batch_samples, pool_, compact);
     }
 
     const int64_t iterations = options_.mode_iterations();

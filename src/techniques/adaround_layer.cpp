@@ -133,6 +133,31 @@ std::vector<int64_t> identity_order(int64_t size) {
 
 // ----- Conv: X_g is the group's im2col column matrix -----
 
+// A Conv sample's input planes, im2col'd when a minibatch draws them.
+class ConvInputPlanes : public CompactInput {
+ public:
+  ConvInputPlanes(const WindowGeometry& g, const LayerShape& shape)
+      : g_(g), shape_(shape), group_channels_(shape.depth / g.kernel_size()) {}
+
+  int64_t floats() const override { return shape_.groups * group_channels_ * g_.in_size(); }
+  void store(const Tensor& x, int64_t sample, float* dst) const override {
+    const float* image = x.data<float>() + sample * floats();
+    std::copy(image, image + floats(), dst);
+  }
+  size_t scratch_bytes() const override { return im2col_scratch_bytes(g_); }
+  void prepare_scratch(std::byte* scratch) const override { prepare_im2col_scratch(g_, scratch); }
+  void lower(const float* compact, float* dst, int64_t ld, std::byte* scratch) const override {
+    for (int64_t g = 0; g < shape_.groups; ++g)
+      im2col(g_, compact + g * group_channels_ * g_.in_size(), group_channels_, 0, g_.out_rows(),
+             dst + g * shape_.depth * ld, ld, scratch);
+  }
+
+ private:
+  WindowGeometry g_;
+  LayerShape shape_;
+  int64_t group_channels_;
+};
+
 class ConvLayer : public LinearLayer {
  public:
   ConvLayer(const Node& node, const Tensor& weight, const Tensor* bias, FollowingActivation f)
@@ -160,7 +185,11 @@ class ConvLayer : public LinearLayer {
     shape_.positions = geometry_.out_size();
     scratch_.assign((im2col_scratch_bytes(geometry_) + sizeof(float) - 1) / sizeof(float), 0.0f);
     prepare_im2col_scratch(geometry_, reinterpret_cast<std::byte*>(scratch_.data()));
+    planes_ = std::make_unique<ConvInputPlanes>(geometry_, shape_);
+    if (planes_->floats() >= shape_.input_floats()) planes_.reset();  // e.g. 1x1, unit strides
   }
+
+  const CompactInput* compact_input() const override { return planes_.get(); }
 
   int64_t samples_in(const Tensor& x) const override { return x.dim(0); }
 
@@ -182,6 +211,7 @@ class ConvLayer : public LinearLayer {
   Shape kernel_;
   WindowGeometry geometry_;
   mutable std::vector<float> scratch_;
+  std::unique_ptr<ConvInputPlanes> planes_;
 };
 
 // ----- ConvTranspose: X_g[(c, tap), y] is the input value tap `tap` carries to output y -----

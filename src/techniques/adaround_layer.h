@@ -42,6 +42,21 @@ struct LayerShape {
   int64_t output_floats() const { return groups * rows * positions; }
 };
 
+// A form of one sample's input smaller than its lowered rows, cached instead of them and
+// lowered again whenever a minibatch draws the sample (a Conv's input planes, 1/9 of a 3x3
+// window's columns). Thread-safe: each thread passes its own scratch.
+class CompactInput {
+ public:
+  virtual ~CompactInput() = default;
+  virtual int64_t floats() const = 0;  // per sample
+  // Sample `sample` of the layer's input tensor `x`, in the compact form.
+  virtual void store(const Tensor& x, int64_t sample, float* dst) const = 0;
+  virtual size_t scratch_bytes() const = 0;
+  virtual void prepare_scratch(std::byte* scratch) const = 0;
+  // The sample's [groups * depth] rows of positions, `ld` apart, as lower_input writes them.
+  virtual void lower(const float* compact, float* dst, int64_t ld, std::byte* scratch) const = 0;
+};
+
 class LinearLayer {
  public:
   virtual ~LinearLayer() = default;
@@ -71,6 +86,8 @@ class LinearLayer {
   // Not thread-safe (Conv lowers through a scratch buffer it owns).
   virtual void lower_input(const Tensor& x, int64_t sample, float* dst, int64_t ld) const = 0;
   virtual void lower_output(const Tensor& y, int64_t sample, float* dst, int64_t ld) const = 0;
+  // What to cache per sample instead of its lowered rows, once bound; nullptr: the rows.
+  virtual const CompactInput* compact_input() const { return nullptr; }
 
  protected:
   LinearLayer(const Node& node, Activation activation, std::string target)

@@ -175,8 +175,13 @@ double sum_in_order(const std::vector<double>& parts) {
 
 MinibatchLoss::MinibatchLoss(const LayerShape& shape, const Activation& activation,
                              const SampleCache& inputs, const SampleCache& targets,
-                             int64_t max_batch, ThreadPool& pool)
-    : shape_(shape), activation_(activation), inputs_(inputs), targets_(targets), pool_(pool) {
+                             int64_t max_batch, ThreadPool& pool, const CompactInput* compact)
+    : shape_(shape),
+      activation_(activation),
+      inputs_(inputs),
+      targets_(targets),
+      pool_(pool),
+      compact_(compact) {
   const int64_t tasks = (max_batch + kSamplesPerTask - 1) / kSamplesPerTask;
   partials_.resize(static_cast<size_t>(tasks));
   for (Partial& p : partials_) {
@@ -199,7 +204,11 @@ std::unique_ptr<MinibatchLoss::Scratch> MinibatchLoss::take_scratch() {
   s->x.resize(static_cast<size_t>(shape_.groups * shape_.depth * cols));
   s->t.resize(static_cast<size_t>(shape_.output_floats() * kSamplesPerTask));
   s->z.resize(s->t.size());
-  if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(shape_.input_floats()));
+  if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(inputs_.sample_floats()));
+  if (compact_ != nullptr) {
+    s->lowering.resize(compact_->scratch_bytes());
+    compact_->prepare_scratch(s->lowering.data());
+  }
   if (!targets_.in_memory()) s->sample_t.resize(static_cast<size_t>(shape_.output_floats()));
   return s;
 }
@@ -218,8 +227,12 @@ void MinibatchLoss::gather(std::span<const int64_t> samples, Scratch& scratch) c
   };
   for (size_t j = 0; j < samples.size(); ++j) {
     const int64_t column = static_cast<int64_t>(j) * positions;
-    place(inputs_.read(samples[j], scratch.sample_x.data()), shape_.groups * shape_.depth, column,
-          scratch.x.data());
+    const float* input = inputs_.read(samples[j], scratch.sample_x.data());
+    if (compact_ != nullptr) {
+      compact_->lower(input, scratch.x.data() + column, cols, scratch.lowering.data());
+    } else {
+      place(input, shape_.groups * shape_.depth, column, scratch.x.data());
+    }
     place(targets_.read(samples[j], scratch.sample_t.data()), shape_.outputs(), column,
           scratch.t.data());
   }

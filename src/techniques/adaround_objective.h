@@ -39,11 +39,12 @@ class ReconstructionLoss {
 
 class MinibatchLoss : public ReconstructionLoss {
  public:
-  // `inputs` hold each sample's lowered input ([groups * depth] x positions), `targets` its
-  // target ([groups * rows] x positions); gradients are asked for minibatches of at most
-  // `max_batch` samples.
+  // `inputs` hold each sample's lowered input ([groups * depth] x positions), or its compact
+  // form when `compact` is given, `targets` its target ([groups * rows] x positions);
+  // gradients are asked for minibatches of at most `max_batch` samples.
   MinibatchLoss(const LayerShape& shape, const Activation& activation, const SampleCache& inputs,
-                const SampleCache& targets, int64_t max_batch, ThreadPool& pool);
+                const SampleCache& targets, int64_t max_batch, ThreadPool& pool,
+                const CompactInput* compact = nullptr);
 
   int64_t samples() const override { return inputs_.samples(); }
   double evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
@@ -56,6 +57,7 @@ class MinibatchLoss : public ReconstructionLoss {
   struct Scratch {
     std::vector<float> x, t, z;             // gathered inputs, targets, products
     std::vector<float> sample_x, sample_t;  // a sample read back from a file cache
+    std::vector<std::byte> lowering;        // CompactInput::lower's scratch
   };
   struct Partial {
     std::vector<float> weights, bias;  // one task's gradient
@@ -73,6 +75,7 @@ class MinibatchLoss : public ReconstructionLoss {
   const SampleCache& inputs_;
   const SampleCache& targets_;
   ThreadPool& pool_;
+  const CompactInput* compact_;
   std::vector<Partial> partials_;
   std::mutex scratch_mutex_;
   std::vector<std::unique_ptr<Scratch>> free_scratch_;
