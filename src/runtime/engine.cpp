@@ -157,8 +157,7 @@ ExecutionPlan& Engine::plan_for(Runner& runner, const std::vector<Shape>& shapes
     plan_memory(*plan);
     it = runner.plans.emplace(shapes, std::move(plan)).first;
   }
-  runner.last_plan = it->second.get();
-  return *runner.last_plan;
+  return *it->second;
 }
 
 namespace {
@@ -252,9 +251,9 @@ std::vector<Tensor> Engine::run(const std::vector<Tensor>& inputs, const RunHook
   const auto [shapes, dtypes] = types_of(inputs);
   check_inputs(shapes, dtypes);
   if (hooks.after_node && !hooks.reentrant) return run_whole(inputs, shapes, dtypes, hooks);
-  const std::vector<int64_t>& slices = slices_for(shapes, dtypes);
-  if (slices.empty()) return run_whole(inputs, shapes, dtypes, hooks);
-  return run_sliced(inputs, shapes, dtypes, slices, hooks);
+  const Slicing& slicing = slicing_for(shapes, dtypes);
+  if (slicing.sizes.empty()) return run_whole(inputs, shapes, dtypes, hooks);
+  return run_sliced(inputs, slicing, hooks);
 }
 
 void Engine::execute(Runner& runner, ExecutionPlan& plan, const RunHooks& hooks, ThreadPool& pool) {
@@ -309,13 +308,23 @@ Tensor batch_rows(const Tensor& t, int64_t first, int64_t count) {
 
 }  // namespace
 
-const std::vector<int64_t>& Engine::slices_for(const std::vector<Shape>& shapes,
-                                               const std::vector<DType>& dtypes) {
+const Engine::Slicing& Engine::slicing_for(const std::vector<Shape>& shapes,
+                                           const std::vector<DType>& dtypes) {
   auto it = slicing_.find(shapes);
   if (it != slicing_.end()) return it->second;
-  std::vector<int64_t> sizes = batch_slice_sizes(common_batch(shapes));
-  if (!sizes.empty() && !can_slice(shapes, dtypes, sizes)) sizes.clear();
-  return slicing_.emplace(shapes, std::move(sizes)).first->second;
+  Slicing slicing;
+  slicing.sizes = batch_slice_sizes(common_batch(shapes));
+  if (!slicing.sizes.empty() && !can_slice(shapes, dtypes, slicing.sizes)) slicing.sizes.clear();
+  if (!slicing.sizes.empty()) {
+    slicing.outputs = output_types(shapes, dtypes);
+    const auto full = with_batch(shapes, kSliceImages);
+    const auto last = with_batch(shapes, slicing.sizes.back());
+    const size_t runners = std::min(slice_runners_.size(), slicing.sizes.size());
+    for (size_t r = 0; r < runners; ++r)
+      slicing.plans.emplace_back(&plan_for(slice_runners_[r], full, dtypes, 1),
+                                 &plan_for(slice_runners_[r], last, dtypes, 1));
+  }
+  return slicing_.emplace(shapes, std::move(slicing)).first->second;
 }
 
 bool Engine::can_slice(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes,
@@ -336,24 +345,14 @@ bool Engine::can_slice(const std::vector<Shape>& shapes, const std::vector<DType
   return true;
 }
 
-std::vector<Tensor> Engine::run_sliced(const std::vector<Tensor>& inputs,
-                                       const std::vector<Shape>& shapes,
-                                       const std::vector<DType>& dtypes,
-                                       const std::vector<int64_t>& slice_sizes,
+std::vector<Tensor> Engine::run_sliced(const std::vector<Tensor>& inputs, const Slicing& slicing,
                                        const RunHooks& hooks) {
-  const int64_t slices = static_cast<int64_t>(slice_sizes.size());
-  const int runners = static_cast<int>(std::min<int64_t>(pool_.size(), slices));
-  // Plans and memory for every runner before any runs: making a plan runs the kernels'
-  // infer(), which may pack weights into the kernel.
-  for (int r = 0; r < runners; ++r)
-    for (int64_t size : {slice_sizes.front(), slice_sizes.back()})
-      bind_memory(slice_runners_[r],
-                  plan_for(slice_runners_[r], with_batch(shapes, size), dtypes, 1));
   std::vector<Tensor> outputs;
-  for (const ValueType& type : output_types(shapes, dtypes))
-    outputs.emplace_back(type.dtype, type.shape);
-  auto run_slice = [&](Runner& runner, int64_t first, int64_t size) {
-    ExecutionPlan& plan = plan_for(runner, with_batch(shapes, size), dtypes, 1);
+  for (const ValueType& type : slicing.outputs) outputs.emplace_back(type.dtype, type.shape);
+  auto run_slice = [&](size_t r, int64_t first, int64_t size) {
+    Runner& runner = slice_runners_[r];
+    const auto [full, last] = slicing.plans[r];
+    ExecutionPlan& plan = size == kSliceImages ? *full : *last;
     bind_memory(runner, plan);
     for (size_t i = 0; i < inputs.size(); ++i)
       plan.views[plan.input_ids[i]] = batch_rows(inputs[i], first, size);
@@ -366,11 +365,12 @@ std::vector<Tensor> Engine::run_sliced(const std::vector<Tensor>& inputs,
   };
   // Threads take the next slice as they become free, so one the machine holds back takes
   // fewer; which thread runs a slice never changes its result.
+  const int64_t slices = static_cast<int64_t>(slicing.sizes.size());
   std::atomic<int64_t> next_slice{0};
-  pool_.parallel_for(runners, [&](int64_t begin, int64_t end) {
+  pool_.parallel_for(static_cast<int64_t>(slicing.plans.size()), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r)
       for (int64_t s = next_slice++; s < slices; s = next_slice++)
-        run_slice(slice_runners_[static_cast<size_t>(r)], s * kSliceImages, slice_sizes[s]);
+        run_slice(static_cast<size_t>(r), s * kSliceImages, slicing.sizes[s]);
   });
   return outputs;
 }
@@ -383,10 +383,6 @@ std::vector<ValueType> Engine::output_types(const std::vector<Shape>& input_shap
   for (int id : plan.output_ids)
     types.push_back({plan.types[id].dtype, plan.types[id].shape, nullptr});
   return types;
-}
-
-size_t Engine::arena_bytes() const {
-  return whole_.last_plan ? whole_.last_plan->arena_bytes : 0;
 }
 
 }  // namespace qsim

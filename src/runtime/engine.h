@@ -64,15 +64,12 @@ class Engine {
   // Output types for these input shapes (plans without running).
   std::vector<ValueType> output_types(const std::vector<Shape>& input_shapes,
                                       const std::vector<DType>& input_dtypes);
-  // Bytes of the activation arena for the current plan (for tests of buffer reuse).
-  size_t arena_bytes() const;
 
  private:
   // Plans for sets of input shapes and the memory they run in: the engine's own, for whole
   // batches, and one per pool thread for batch slices.
   struct Runner {
     std::map<std::vector<Shape>, std::unique_ptr<ExecutionPlan>> plans;
-    ExecutionPlan* last_plan = nullptr;
     Tensor arena;      // activations of the plan running
     Tensor workspace;  // kernel scratch of the step running
   };
@@ -89,16 +86,22 @@ class Engine {
   void check_inputs(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) const;
   // Runs the steps of a bound plan whose inputs are set.
   void execute(Runner& runner, ExecutionPlan& plan, const RunHooks& hooks, ThreadPool& pool);
-  // The slice sizes a batch of these shapes runs as; empty: it runs whole.
-  const std::vector<int64_t>& slices_for(const std::vector<Shape>& shapes,
-                                         const std::vector<DType>& dtypes);
+  // How a batch of some input shapes runs: whole (no sizes), or as slices of these sizes
+  // with the whole batch's output types and, per runner, its plans for a slice of
+  // kSliceImages and for the last slice; all made once, on the calling thread (making a plan
+  // runs the kernels' infer(), which may pack weights into the kernel).
+  struct Slicing {
+    std::vector<int64_t> sizes;
+    std::vector<ValueType> outputs;
+    std::vector<std::pair<ExecutionPlan*, ExecutionPlan*>> plans;
+  };
+  const Slicing& slicing_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes);
   bool can_slice(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes,
                  const std::vector<int64_t>& slice_sizes);
   std::vector<Tensor> run_whole(const std::vector<Tensor>& inputs, const std::vector<Shape>& shapes,
                                 const std::vector<DType>& dtypes, const RunHooks& hooks);
-  std::vector<Tensor> run_sliced(const std::vector<Tensor>& inputs,
-                                 const std::vector<Shape>& shapes, const std::vector<DType>& dtypes,
-                                 const std::vector<int64_t>& slice_sizes, const RunHooks& hooks);
+  std::vector<Tensor> run_sliced(const std::vector<Tensor>& inputs, const Slicing& slicing,
+                                 const RunHooks& hooks);
 
   std::shared_ptr<const Model> model_;
   std::vector<std::unique_ptr<Kernel>> kernels_;  // one per node
@@ -106,7 +109,7 @@ class Engine {
   Runner whole_;
   std::vector<Runner> slice_runners_;  // one per pool thread
   ThreadPool serial_pool_{1};          // what a slice's nodes split their work over
-  std::map<std::vector<Shape>, std::vector<int64_t>> slicing_;
+  std::map<std::vector<Shape>, Slicing> slicing_;
 };
 
 }  // namespace qsim

@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "fmnist_data.h"
-#include "graph/onnx_import.h"
 #include "io/atomic_file.h"
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
@@ -30,7 +29,6 @@ using namespace qsim;
 
 namespace {
 
-const char* const kReferenceModels[] = {"resnet_fmnist", "mobilenet_fmnist"};
 constexpr double kAllowedLoss = 0.5;  // points of top-1, W8A8 per channel vs float
 
 struct Args {
@@ -133,7 +131,7 @@ struct ModelColumn {
 
 ModelColumn measure(const std::string& name, const std::vector<QuantConfig>& configs,
                     const Args& args) {
-  const Model model = load_onnx_file(std::string(QSIM_SOURCE_DIR) + "/models/" + name + ".onnx");
+  const Model model = tools::load_reference_model(name);
   ModelColumn column;
   column.name = name;
   column.float_top1 = float_top1(model, args);
@@ -282,7 +280,7 @@ int run(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<QuantConfig> configs = table_configs();
   std::vector<ModelColumn> columns;
-  for (const char* name : kReferenceModels) columns.push_back(measure(name, configs, args));
+  for (const char* name : tools::kReferenceModels) columns.push_back(measure(name, configs, args));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bool all_within = false;

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "fmnist_data.h"
-#include "graph/onnx_import.h"
 #include "io/atomic_file.h"
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
@@ -30,7 +29,6 @@ using namespace qsim;
 
 namespace {
 
-const char* const kModels[] = {"resnet_fmnist", "mobilenet_fmnist"};
 const int kWeightBits[] = {4, 3};
 const char* const kRoundings[] = {"nearest", "AdaRound", "AdaQuant"};
 constexpr int64_t kCalibImages = 1000;
@@ -97,8 +95,8 @@ std::string points(double value, double reference) {
 int run(const Args& args) {
   std::map<std::string, double> float_top1;
   std::map<std::string, Result> results;  // by "model W<b> rounding"
-  for (const char* name : kModels) {
-    const Model model = load_onnx_file(std::string(QSIM_SOURCE_DIR) + "/models/" + name + ".onnx");
+  for (const char* name : tools::kReferenceModels) {
+    const Model model = tools::load_reference_model(name);
     Engine engine(std::make_shared<const Model>(model), EngineOptions{args.threads});
     float_top1[name] = tools::fmnist_test_top1(
         [&](const Tensor& images) { return engine.run({images}).at(0); }, kBatch);
@@ -120,7 +118,7 @@ int run(const Args& args) {
     for (int bits : kWeightBits)
       for (const char* rounding : kRoundings) {
         md << "| W" << bits << activations << " per-channel | " << rounding;
-        for (const char* name : kModels) {
+        for (const char* name : tools::kReferenceModels) {
           const std::string key = std::string(name) + " W" + std::to_string(bits) + " ";
           const Result& r = results[key + rounding];
           const double top1 = std::string(activations) == "A8" ? r.a8 : r.a32;
@@ -133,7 +131,7 @@ int run(const Args& args) {
       }
   md << "\nAdaRound / AdaQuant wall seconds (" << args.threads << " thread(s), " << args.iterations
      << " AdaRound iterations, " << args.samples << " samples):";
-  for (const char* name : kModels)
+  for (const char* name : tools::kReferenceModels)
     for (int bits : kWeightBits)
       for (const char* rounding : {"AdaRound", "AdaQuant"}) {
         const std::string key = std::string(name) + " W" + std::to_string(bits) + " " + rounding;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/onnx_import.h"
 #include "io/idx.h"
 
 namespace qsim::tools {
@@ -76,6 +77,10 @@ BatchReader training_batches(int64_t count, int64_t batch) {
 
 void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch) {
   sim.calibrate(training_batches(count, batch), nullptr);
+}
+
+Model load_reference_model(const std::string& name) {
+  return load_onnx_file(std::string(QSIM_SOURCE_DIR) + "/models/" + name + ".onnx");
 }
 
 }  // namespace qsim::tools

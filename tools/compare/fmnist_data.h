@@ -4,11 +4,17 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "quant/quantsim.h"
 #include "tensor/tensor.h"
 
 namespace qsim::tools {
+
+// The reference models trained on Fashion-MNIST (models/NAME.onnx), in the tables' order.
+inline constexpr const char* kReferenceModels[] = {"resnet_fmnist", "mobilenet_fmnist"};
+// models/NAME.onnx of this source tree.
+Model load_reference_model(const std::string& name);
 
 // Float [count, 1, 28, 28] = pixel / 255: images [first, first + count) of the test or
 // training set. Each file is read once per process.

@@ -211,14 +211,22 @@ void flat_remainder(const FlatArgs& t, int64_t width, int64_t begin, int64_t end
   }
 }
 
-// Phase rows [begin, end) of a stride-2 input (input rows 2 i + a, columns 2 j + b): zero
-// past the input's last row and column. Returns false when the rows do not fit one vector
-// pair (or there is no AVX-512 to pick columns with); the caller then copies element-wise.
-bool copy_stride2_phase_rows(const WindowGeometry& g, const float* in, int64_t a, int64_t b,
+// Whether copy_stride2_phase_rows takes this input: stride 2, rows that fit one vector pair,
+// and AVX-512 to pick their columns with.
+bool stride2_rows_fit(const WindowGeometry& g) {
+#if defined(__AVX512F__)
+  return g.stride[1] == 2 && g.stride[2] == 2 && g.in[2] <= 2 * kLanes && g.out[2] <= kLanes;
+#else
+  (void)g;
+  return false;
+#endif
+}
+
+// Phase rows [begin, end) of a stride-2 input that stride2_rows_fit (input rows 2 i + a,
+// columns 2 j + b): zero past the input's last row and column.
+void copy_stride2_phase_rows(const WindowGeometry& g, const float* in, int64_t a, int64_t b,
                              int64_t begin, int64_t end, float* phase) {
 #if defined(__AVX512F__)
-  if (g.stride[1] != 2 || g.stride[2] != 2 || g.in[2] > 2 * kLanes || g.out[2] > kLanes)
-    return false;
   const __mmask16 low = first_lanes(g.in[2]), high = first_lanes(g.in[2] - kLanes);
   const __mmask16 stored = first_lanes(g.out[2]);
   for (int64_t i = begin; i < end; ++i) {
@@ -231,10 +239,8 @@ bool copy_stride2_phase_rows(const WindowGeometry& g, const float* in, int64_t a
     }
     _mm512_mask_storeu_ps(phase + i * g.out[2], stored, columns);
   }
-  return true;
 #else
   (void)g, (void)in, (void)a, (void)b, (void)begin, (void)end, (void)phase;
-  return false;
 #endif
 }
 
@@ -488,6 +494,7 @@ void DirectConv::copy_phases(const float* image, int64_t position_begin, int64_t
   // Unit strides over whole rows: the rows a task reads are one block in the input and in the
   // phase, the rows past the input's end zero.
   const bool block = g_.stride[1] == 1 && g_.stride[2] == 1 && width == g_.in[2];
+  const bool stride2_rows = stride2_rows_fit(g_);
   for (int64_t c = 0; c < channels_; ++c) {
     const float* in = image + c * g_.in_size();
     for (int q = 0; q < flat_.phases; ++q) {
@@ -499,7 +506,10 @@ void DirectConv::copy_phases(const float* image, int64_t position_begin, int64_t
       const int64_t inside = std::clamp<int64_t>(ceil_div(g_.in[2] - b, g_.stride[2]), 0, width);
       const int64_t begin = std::max<int64_t>(0, row_begin + flat_.first_row[q]);
       const int64_t end = std::min(g_.out[1], row_end + flat_.last_row[q]);
-      if (copy_stride2_phase_rows(g_, in, a, b, begin, end, phase)) continue;
+      if (stride2_rows) {
+        copy_stride2_phase_rows(g_, in, a, b, begin, end, phase);
+        continue;
+      }
       if (block && b == 0) {
         const int64_t copied_end = std::max(begin, std::min(end, g_.in[1] - a));
         std::memcpy(phase + begin * width, in + (begin + a) * width,
