@@ -9,9 +9,11 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <set>
 
 #include "runtime/engine.h"
+#include "techniques/adaround_direct_conv.h"
 #include "techniques/adaround_layer.h"
 #include "techniques/adaround_objective.h"
 #include "techniques/adaround_optimizer.h"
@@ -317,11 +319,23 @@ class AdaRoundRun {
 
   // Every sample's lowered (or compact) input and target, for layers with an activation
   // after them.
+  // A covered Conv's samples go into the caches as `direct` lays them out.
   void cache_samples(size_t i, const ModelSamples& samples, const Model& current,
-                     SampleCache& inputs, SampleCache& targets) {
+                     SampleCache& inputs, SampleCache& targets, const DirectConvLayout* direct) {
     const LayerShape& shape = layers_[i]->shape();
     const CompactInput* compact = layers_[i]->compact_input();
-    std::vector<float> block;
+    std::vector<float> block, laid_out;
+    auto write = [&](SampleCache& cache, int64_t sample, const float* data, bool target) {
+      if (direct != nullptr) {
+        laid_out.resize(static_cast<size_t>(cache.sample_floats()));
+        if (target)
+          direct->transpose_target(data, laid_out.data());
+        else
+          direct->pad(data, laid_out.data());
+        data = laid_out.data();
+      }
+      cache.write(sample, data);
+    };
     auto store = [&](const float* rows, int64_t count, int64_t columns, int64_t j,
                      SampleCache& cache, int64_t sample) {
       block.resize(static_cast<size_t>(count * shape.positions));
@@ -329,7 +343,7 @@ class AdaRoundRun {
         std::copy(rows + r * columns + j * shape.positions,
                   rows + r * columns + (j + 1) * shape.positions,
                   block.data() + r * shape.positions);
-      cache.write(sample, block.data());
+      write(cache, sample, block.data(), &cache == &targets);
     };
     std::vector<float> compact_block(compact ? static_cast<size_t>(compact->floats()) : 0);
     capture(
@@ -339,7 +353,7 @@ class AdaRoundRun {
           for (int64_t j = 0; j < products; ++j) {
             if (compact != nullptr) {
               compact->store(input, j, compact_block.data());
-              inputs.write(first + j, compact_block.data());
+              write(inputs, first + j, compact_block.data(), false);
             } else {
               store(x, shape.groups * shape.depth, columns, j, inputs, first + j);
             }
@@ -374,14 +388,24 @@ class AdaRoundRun {
     } else {
       const int64_t products = samples.count() * per_model_sample_[i];
       const CompactInput* compact = layer.compact_input();
-      inputs = std::make_unique<SampleCache>(products,
-                                             compact ? compact->floats() : shape.input_floats(),
-                                             budget_, "inputs of " + layer.node().label());
+      const WindowGeometry* window = compact ? compact->window() : nullptr;
+      std::optional<DirectConvLayout> direct;
+      if (window != nullptr && DirectConvLayout::covers(shape, *window, layer.activation()))
+        direct.emplace(shape, *window);
+      const int64_t input_floats = direct    ? direct->input_floats()
+                                   : compact ? compact->floats()
+                                             : shape.input_floats();
+      inputs = std::make_unique<SampleCache>(products, input_floats, budget_,
+                                             "inputs of " + layer.node().label());
       targets = std::make_unique<SampleCache>(products, shape.output_floats(), budget_,
                                               "targets of " + layer.node().label());
-      cache_samples(i, samples, current, *inputs, *targets);
-      loss = std::make_unique<MinibatchLoss>(shape, layer.activation(), *inputs, *targets,
-                                             options_.batch_samples, pool_, compact);
+      cache_samples(i, samples, current, *inputs, *targets, direct ? &*direct : nullptr);
+      if (direct)
+        loss = std::make_unique<DirectConvLoss>(*direct, layer.activation(), *inputs, *targets,
+                                                options_.batch_samples, pool_);
+      else
+        loss = std::make_unique<MinibatchLoss>(shape, layer.activation(), *inputs, *targets,
+                                               options_.batch_samples, pool_, compact);
     }
 
     const int64_t iterations = options_.mode_iterations();

@@ -151,6 +151,7 @@ class ConvInputPlanes : public CompactInput {
       im2col(g_, compact + g * group_channels_ * g_.in_size(), group_channels_, 0, g_.out_rows(),
              dst + g * shape_.depth * ld, ld, scratch);
   }
+  const WindowGeometry* window() const override { return &g_; }
 
  private:
   WindowGeometry g_;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "runtime/ops/conv_params.h"
 
 namespace qsim {
 
@@ -55,6 +56,8 @@ class CompactInput {
   virtual void prepare_scratch(std::byte* scratch) const = 0;
   // The sample's [groups * depth] rows of positions, `ld` apart, as lower_input writes them.
   virtual void lower(const float* compact, float* dst, int64_t ld, std::byte* scratch) const = 0;
+  // A Conv's window, when the compact form is its input planes ([channels][spatial]).
+  virtual const WindowGeometry* window() const { return nullptr; }
 };
 
 class LinearLayer {

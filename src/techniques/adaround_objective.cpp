@@ -10,8 +10,6 @@
 namespace qsim {
 namespace {
 
-// A minibatch is cut into tasks of this many samples (the last may hold fewer).
-constexpr int64_t kSamplesPerTask = 8;
 // Groups with fewer output channels than this (depthwise convolutions) use direct loops:
 // sgemm's per-call packing costs more than such products.
 constexpr int64_t kMinGemmRows = 8;
@@ -154,35 +152,13 @@ double fuse_rows(const Activation& activation, int64_t first_channel, const floa
   return sum;
 }
 
-// dst[i] = sum over parts of part[i], parts added in order.
-void sum_in_order(ThreadPool& pool, const std::vector<const float*>& parts, int64_t n, float* dst) {
-  for_element_chunks(pool, n, [&](int64_t, int64_t begin, int64_t end) {
-    std::copy(parts[0] + begin, parts[0] + end, dst + begin);
-    for (size_t p = 1; p < parts.size(); ++p)
-      for (int64_t i = begin; i < end; ++i) dst[i] += parts[p][i];
-  });
-}
-
-double sum_in_order(const std::vector<double>& parts) {
-  double sum = 0.0;
-  for (double part : parts) sum += part;
-  return sum;
-}
-
 }  // namespace
 
-// ----- MinibatchLoss -----
+// ----- TaskedLoss -----
 
-MinibatchLoss::MinibatchLoss(const LayerShape& shape, const Activation& activation,
-                             const SampleCache& inputs, const SampleCache& targets,
-                             int64_t max_batch, ThreadPool& pool, const CompactInput* compact)
-    : shape_(shape),
-      activation_(activation),
-      inputs_(inputs),
-      targets_(targets),
-      pool_(pool),
-      compact_(compact) {
-  const int64_t tasks = (max_batch + kSamplesPerTask - 1) / kSamplesPerTask;
+TaskedLoss::TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& pool)
+    : shape_(shape), pool_(pool) {
+  const int64_t tasks = (max_batch + kSamplesPerLossTask - 1) / kSamplesPerLossTask;
   partials_.resize(static_cast<size_t>(tasks));
   for (Partial& p : partials_) {
     p.weights.resize(static_cast<size_t>(shape_.weights()));
@@ -190,19 +166,59 @@ MinibatchLoss::MinibatchLoss(const LayerShape& shape, const Activation& activati
   }
 }
 
-std::unique_ptr<MinibatchLoss::Scratch> MinibatchLoss::take_scratch() {
-  {
-    std::lock_guard<std::mutex> lock(scratch_mutex_);
-    if (!free_scratch_.empty()) {
-      auto s = std::move(free_scratch_.back());
-      free_scratch_.pop_back();
-      return s;
+void TaskedLoss::sum_weight_gradients(const std::vector<const float*>& parts, float* grad_weights) {
+  sum_in_order(pool_, parts, shape_.weights(), grad_weights);
+}
+
+double TaskedLoss::evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
+                            float* grad_weights, float* grad_bias) {
+  const int64_t n = static_cast<int64_t>(batch.size());
+  const int64_t tasks = (n + kSamplesPerLossTask - 1) / kSamplesPerLossTask;
+  const bool gradient = grad_weights != nullptr || grad_bias != nullptr;
+  require(n > 0 && (!gradient || tasks <= static_cast<int64_t>(partials_.size())),
+          ErrorCode::kInternal, "adaround: minibatch of " + std::to_string(n) + " samples");
+  prepare(weights);
+  const float scale = 2.0f / static_cast<float>(n * shape_.positions);
+  std::vector<double> losses(static_cast<size_t>(tasks));
+  pool_.parallel_for(
+      tasks,
+      [&](int64_t first, int64_t last) {
+        for (int64_t t = first; t < last; ++t) {
+          const int64_t begin = t * kSamplesPerLossTask;
+          losses[static_cast<size_t>(t)] = run_task(
+              weights, bias, batch.subspan(begin, std::min(kSamplesPerLossTask, n - begin)), scale,
+              gradient ? &partials_[static_cast<size_t>(t)] : nullptr);
+        }
+      },
+      tasks_per_thread(flops(kSamplesPerLossTask)));
+  if (gradient) {
+    std::vector<const float*> weight_parts, bias_parts;
+    for (int64_t t = 0; t < tasks; ++t) {
+      weight_parts.push_back(partials_[static_cast<size_t>(t)].weights.data());
+      bias_parts.push_back(partials_[static_cast<size_t>(t)].bias.data());
     }
+    if (grad_weights != nullptr) sum_weight_gradients(weight_parts, grad_weights);
+    if (grad_bias != nullptr) sum_in_order(pool_, bias_parts, shape_.outputs(), grad_bias);
   }
+  return sum_in_order(losses) / static_cast<double>(n * shape_.positions);
+}
+
+// ----- MinibatchLoss -----
+
+MinibatchLoss::MinibatchLoss(const LayerShape& shape, const Activation& activation,
+                             const SampleCache& inputs, const SampleCache& targets,
+                             int64_t max_batch, ThreadPool& pool, const CompactInput* compact)
+    : TaskedLoss(shape, max_batch, pool),
+      activation_(activation),
+      inputs_(inputs),
+      targets_(targets),
+      compact_(compact) {}
+
+std::unique_ptr<MinibatchLoss::Scratch> MinibatchLoss::make_scratch() const {
   auto s = std::make_unique<Scratch>();
-  const int64_t cols = kSamplesPerTask * shape_.positions;
+  const int64_t cols = kSamplesPerLossTask * shape_.positions;
   s->x.resize(static_cast<size_t>(shape_.groups * shape_.depth * cols));
-  s->t.resize(static_cast<size_t>(shape_.output_floats() * kSamplesPerTask));
+  s->t.resize(static_cast<size_t>(shape_.output_floats() * kSamplesPerLossTask));
   s->z.resize(s->t.size());
   if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(inputs_.sample_floats()));
   if (compact_ != nullptr) {
@@ -211,11 +227,6 @@ std::unique_ptr<MinibatchLoss::Scratch> MinibatchLoss::take_scratch() {
   }
   if (!targets_.in_memory()) s->sample_t.resize(static_cast<size_t>(shape_.output_floats()));
   return s;
-}
-
-void MinibatchLoss::return_scratch(std::unique_ptr<Scratch> scratch) {
-  std::lock_guard<std::mutex> lock(scratch_mutex_);
-  free_scratch_.push_back(std::move(scratch));
 }
 
 void MinibatchLoss::gather(std::span<const int64_t> samples, Scratch& scratch) const {
@@ -239,8 +250,9 @@ void MinibatchLoss::gather(std::span<const int64_t> samples, Scratch& scratch) c
 }
 
 double MinibatchLoss::run_task(const float* weights, const float* bias,
-                               std::span<const int64_t> samples, float scale, Partial* partial,
-                               Scratch& scratch) const {
+                               std::span<const int64_t> samples, float scale, Partial* partial) {
+  std::unique_ptr<Scratch> held = scratch_.take([this] { return make_scratch(); });
+  Scratch& scratch = *held;
   gather(samples, scratch);
   const int64_t rows = shape_.rows, depth = shape_.depth;
   const int64_t cols = static_cast<int64_t>(samples.size()) * shape_.positions;
@@ -255,42 +267,8 @@ double MinibatchLoss::run_task(const float* weights, const float* bias,
     if (partial)
       multiply_transposed(z, x, partial->weights.data() + g * rows * depth, rows, depth, cols);
   }
+  scratch_.give(std::move(held));
   return loss;
-}
-
-double MinibatchLoss::evaluate(const float* weights, const float* bias,
-                               std::span<const int64_t> batch, float* grad_weights,
-                               float* grad_bias) {
-  const int64_t n = static_cast<int64_t>(batch.size());
-  const int64_t tasks = (n + kSamplesPerTask - 1) / kSamplesPerTask;
-  const bool gradient = grad_weights != nullptr || grad_bias != nullptr;
-  require(n > 0 && (!gradient || tasks <= static_cast<int64_t>(partials_.size())),
-          ErrorCode::kInternal, "adaround: minibatch of " + std::to_string(n) + " samples");
-  const float scale = 2.0f / static_cast<float>(n * shape_.positions);
-  std::vector<double> losses(static_cast<size_t>(tasks));
-  pool_.parallel_for(
-      tasks,
-      [&](int64_t first, int64_t last) {
-        std::unique_ptr<Scratch> scratch = take_scratch();
-        for (int64_t t = first; t < last; ++t) {
-          const int64_t begin = t * kSamplesPerTask;
-          losses[static_cast<size_t>(t)] =
-              run_task(weights, bias, batch.subspan(begin, std::min(kSamplesPerTask, n - begin)),
-                       scale, gradient ? &partials_[static_cast<size_t>(t)] : nullptr, *scratch);
-        }
-        return_scratch(std::move(scratch));
-      },
-      tasks_per_thread(flops(kSamplesPerTask)));
-  if (gradient) {
-    std::vector<const float*> weight_parts, bias_parts;
-    for (int64_t t = 0; t < tasks; ++t) {
-      weight_parts.push_back(partials_[static_cast<size_t>(t)].weights.data());
-      bias_parts.push_back(partials_[static_cast<size_t>(t)].bias.data());
-    }
-    if (grad_weights != nullptr) sum_in_order(pool_, weight_parts, shape_.weights(), grad_weights);
-    if (grad_bias != nullptr) sum_in_order(pool_, bias_parts, shape_.outputs(), grad_bias);
-  }
-  return sum_in_order(losses) / static_cast<double>(n * shape_.positions);
 }
 
 // ----- SecondMoments -----
@@ -386,6 +364,8 @@ SecondMomentLoss::SecondMomentLoss(const SecondMoments& moments,
     }
   }
   residual_square_ = residual_square;
+  for (int64_t g = 0; g < shape_.groups; ++g)
+    products_.emplace_back(&inputs_[g * da * da], da, da, da);
   delta_.resize(residual_.size());
   product_.resize(residual_.size());
 }
@@ -412,10 +392,8 @@ double SecondMomentLoss::evaluate(const float* weights, const float* bias, std::
           const int64_t g = t / blocks, r0 = t % blocks * kProductRowsPerTask;
           const int64_t count = std::min(kProductRowsPerTask, rows - r0);
           const int64_t offset = (g * rows + r0) * da;
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(count), blas_int(da),
-                      blas_int(da), 1.0f, delta_.data() + offset, blas_int(da),
-                      inputs_.data() + g * da * da, blas_int(da), 0.0f, product_.data() + offset,
-                      blas_int(da));
+          products_[static_cast<size_t>(g)].multiply(delta_.data() + offset, count, da,
+                                                     product_.data() + offset, da);
           double part = 0.0;
           for (int64_t i = offset; i < offset + count * da; ++i) {
             part += static_cast<double>(delta_[i]) * (product_[i] + 2.0 * residual_[i]);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "techniques/adaround_layer.h"
+#include "techniques/fixed_product.h"
 #include "techniques/layer_input_cache.h"
 #include "util/thread_pool.h"
 
@@ -37,7 +38,69 @@ class ReconstructionLoss {
   virtual double flops(int64_t batch) const = 0;
 };
 
-class MinibatchLoss : public ReconstructionLoss {
+// A minibatch is cut into tasks of this many samples (the last may hold fewer).
+constexpr int64_t kSamplesPerLossTask = 8;
+
+// Per-thread scratch kept between calls: take() one, give() it back.
+template <typename Scratch>
+class ScratchPool {
+ public:
+  template <typename Make>
+  std::unique_ptr<Scratch> take(const Make& make) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        std::unique_ptr<Scratch> s = std::move(free_.back());
+        free_.pop_back();
+        return s;
+      }
+    }
+    return make();
+  }
+  void give(std::unique_ptr<Scratch> scratch) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(std::move(scratch));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Scratch>> free_;
+};
+
+// A loss over a random minibatch of cached samples, summed over tasks of kSamplesPerLossTask
+// samples, each with its own partial gradient; the partials are added in task order.
+class TaskedLoss : public ReconstructionLoss {
+ public:
+  double evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
+                  float* grad_weights, float* grad_bias) final;
+  double flops(int64_t batch) const override {  // the forward and the backward product
+    return 4.0 * static_cast<double>(shape_.weights() * batch * shape_.positions);
+  }
+
+ protected:
+  struct Partial {
+    std::vector<float> weights, bias;  // one task's gradient
+  };
+
+  TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& pool);
+
+  // Called once per evaluate() before its tasks.
+  virtual void prepare(const float* /*weights*/) {}
+  // The loss summed over `samples` (scaled by `scale` in the gradient), and its gradient into
+  // `partial` when that is not null. Runs on several threads at once.
+  virtual double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
+                          float scale, Partial* partial) = 0;
+  // dL/dweights (view order) from the tasks' partial.weights, added in order.
+  virtual void sum_weight_gradients(const std::vector<const float*>& parts, float* grad_weights);
+
+  LayerShape shape_;
+  ThreadPool& pool_;
+
+ private:
+  std::vector<Partial> partials_;
+};
+
+class MinibatchLoss : public TaskedLoss {
  public:
   // `inputs` hold each sample's lowered input ([groups * depth] x positions), or its compact
   // form when `compact` is given, `targets` its target ([groups * rows] x positions);
@@ -47,11 +110,6 @@ class MinibatchLoss : public ReconstructionLoss {
                 const CompactInput* compact = nullptr);
 
   int64_t samples() const override { return inputs_.samples(); }
-  double evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
-                  float* grad_weights, float* grad_bias) override;
-  double flops(int64_t batch) const override {  // the forward and the backward product
-    return 4.0 * static_cast<double>(shape_.weights() * batch * shape_.positions);
-  }
 
  private:
   struct Scratch {
@@ -59,26 +117,17 @@ class MinibatchLoss : public ReconstructionLoss {
     std::vector<float> sample_x, sample_t;  // a sample read back from a file cache
     std::vector<std::byte> lowering;        // CompactInput::lower's scratch
   };
-  struct Partial {
-    std::vector<float> weights, bias;  // one task's gradient
-  };
 
-  // The loss summed over `samples`, and their gradient into `partial` when it is not null.
   double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
-                  float scale, Partial* partial, Scratch& scratch) const;
+                  float scale, Partial* partial) override;
   void gather(std::span<const int64_t> samples, Scratch& scratch) const;
-  std::unique_ptr<Scratch> take_scratch();
-  void return_scratch(std::unique_ptr<Scratch> scratch);
+  std::unique_ptr<Scratch> make_scratch() const;
 
-  LayerShape shape_;
   Activation activation_;
   const SampleCache& inputs_;
   const SampleCache& targets_;
-  ThreadPool& pool_;
   const CompactInput* compact_;
-  std::vector<Partial> partials_;
-  std::mutex scratch_mutex_;
-  std::vector<std::unique_ptr<Scratch>> free_scratch_;
+  ScratchPool<Scratch> scratch_;
 };
 
 // Sums of one layer's inputs' second moments over every sample, per group, in double:
@@ -129,7 +178,8 @@ class SecondMomentLoss : public ReconstructionLoss {
   double positions_;
   std::vector<float> float_weights_;
   std::vector<float> float_bias_;
-  std::vector<float> inputs_;    // C per group, float
+  std::vector<float> inputs_;                // C per group, float
+  std::vector<FixedRightProduct> products_;  // by C, per group
   std::vector<float> residual_;  // F = W C - E per group: the gradient at W~ = W, times P / 2
   double residual_square_;       // sum |W x~ + b - t|^2
   std::vector<float> delta_, product_;

@@ -47,6 +47,21 @@ std::unique_ptr<WeightParameters> make_parameters(const WeightGrid& grid,
   return std::make_unique<StraightThroughWeights>(grid, pool);
 }
 
+// torch.optim.Adam's default betas (as floats, also where the bias corrections take them).
+constexpr float kBeta1 = 0.9f, kBeta2 = 0.999f;
+
+// PyTorch's Adam update of n elements (no aliasing, so that it vectorizes).
+void adam_update(float* __restrict values, const float* __restrict grads, float* __restrict mean,
+                 float* __restrict square, int64_t n, float step_size, float correction) {
+  constexpr float kEpsilon = 1e-8f;
+  for (int64_t i = 0; i < n; ++i) {
+    mean[i] = mean[i] * kBeta1 + grads[i] * (1.0f - kBeta1);
+    square[i] = square[i] * kBeta2 + grads[i] * grads[i] * (1.0f - kBeta2);
+    const float denominator = __builtin_sqrtf(square[i]) / correction + kEpsilon;
+    values[i] -= step_size * (mean[i] / denominator);
+  }
+}
+
 }  // namespace
 
 uint64_t splitmix64_mix(uint64_t z) {
@@ -91,22 +106,23 @@ Adam::Adam(int64_t size, double learning_rate)
       mean_(static_cast<size_t>(size), 0.0f),
       square_(static_cast<size_t>(size), 0.0f) {}
 
-void Adam::step(float* values, const float* grads, ThreadPool& pool) {
-  constexpr float kBeta1 = 0.9f, kBeta2 = 0.999f, kEpsilon = 1e-8f;
+void Adam::begin_step() {
   ++steps_;
   const double steps = static_cast<double>(steps_);
-  const float step_size =
-      static_cast<float>(learning_rate_ / (1.0 - std::pow(double{kBeta1}, steps)));
-  const float correction = static_cast<float>(std::sqrt(1.0 - std::pow(double{kBeta2}, steps)));
-  for_element_chunks(pool, static_cast<int64_t>(mean_.size()),
-                     [&](int64_t, int64_t begin, int64_t end) {
-                       for (int64_t i = begin; i < end; ++i) {
-                         mean_[i] = mean_[i] * kBeta1 + grads[i] * (1.0f - kBeta1);
-                         square_[i] = square_[i] * kBeta2 + grads[i] * grads[i] * (1.0f - kBeta2);
-                         const float denominator = std::sqrt(square_[i]) / correction + kEpsilon;
-                         values[i] -= step_size * (mean_[i] / denominator);
-                       }
-                     });
+  step_size_ = static_cast<float>(learning_rate_ / (1.0 - std::pow(double{kBeta1}, steps)));
+  correction_ = static_cast<float>(std::sqrt(1.0 - std::pow(double{kBeta2}, steps)));
+}
+
+void Adam::update(float* values, const float* grads, int64_t begin, int64_t end) {
+  adam_update(values + begin, grads + begin, mean_.data() + begin, square_.data() + begin,
+              end - begin, step_size_, correction_);
+}
+
+void Adam::step(float* values, const float* grads, ThreadPool& pool) {
+  begin_step();
+  for_element_chunks(
+      pool, static_cast<int64_t>(mean_.size()),
+      [&](int64_t, int64_t begin, int64_t end) { update(values, grads, begin, end); });
 }
 
 TunedLayer optimize_layer(const WeightGrid& grid, const std::vector<float>& bias, bool train_bias,
@@ -124,14 +140,17 @@ TunedLayer optimize_layer(const WeightGrid& grid, const std::vector<float>& bias
   Adam adam(n, learning_rate), bias_adam(static_cast<int64_t>(bias.size()), learning_rate);
   SampleDraw draw(loss.samples(), options.batch_samples, seed);
   EarlyStop early_stop(iterations);
+  parameters->forward(weights.data());
   for (int64_t it = 0; it < iterations; ++it) {
-    parameters->forward(weights.data());
     const std::span<const int64_t> batch =
         loss.samples() > 0 ? draw.next() : std::span<const int64_t>();
     double value = loss.evaluate(weights.data(), current_bias.data(), batch, grad_weights.data(),
                                  train_bias ? grad_bias.data() : nullptr);
-    value += parameters->backward(it, grad_weights.data(), grad_values.data());
-    adam.step(parameters->values().data(), grad_values.data(), pool);
+    adam.begin_step();
+    float* values = parameters->values().data();
+    value += parameters->step(
+        it, grad_weights.data(), grad_values.data(), weights.data(),
+        [&](int64_t begin, int64_t end) { adam.update(values, grad_values.data(), begin, end); });
     if (train_bias) bias_adam.step(current_bias.data(), grad_bias.data(), pool);
     result.iterations = it + 1;
     after_iteration(it, value);

@@ -40,8 +40,12 @@ class Adam {
  public:
   Adam(int64_t size, double learning_rate);
   void step(float* values, const float* grads, ThreadPool& pool);
+  // step() in parts: begin_step() once, then update() of every element range.
+  void begin_step();
+  void update(float* values, const float* grads, int64_t begin, int64_t end);
 
  private:
+  float step_size_ = 0.0f, correction_ = 0.0f;  // of the current step
   double learning_rate_;
   int64_t steps_ = 0;
   std::vector<float> mean_, square_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "util/thread_pool.h"
 
@@ -32,6 +33,22 @@ void for_element_chunks(ThreadPool& pool, int64_t n, const Fn& fn) {
           fn(c, c * kElementChunk, std::min(n, (c + 1) * kElementChunk));
       },
       kMinChunksPerThread);
+}
+
+// dst[i] = sum over parts of part[i], parts added in order.
+inline void sum_in_order(ThreadPool& pool, const std::vector<const float*>& parts, int64_t n,
+                         float* dst) {
+  for_element_chunks(pool, n, [&](int64_t, int64_t begin, int64_t end) {
+    std::copy(parts[0] + begin, parts[0] + end, dst + begin);
+    for (size_t p = 1; p < parts.size(); ++p)
+      for (int64_t i = begin; i < end; ++i) dst[i] += parts[p][i];
+  });
+}
+
+inline double sum_in_order(const std::vector<double>& parts) {
+  double sum = 0.0;
+  for (double part : parts) sum += part;
+  return sum;
 }
 
 // Independent partial sums per reduction: the compiler vectorizes them, and their number (not

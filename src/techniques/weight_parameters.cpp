@@ -98,13 +98,28 @@ SoftRounding::SoftRounding(const WeightGrid& grid, const AdaRoundOptions& option
   }
 }
 
-void SoftRounding::forward(float* weights) {
-  const float zeta = static_cast<float>(options_.zeta), gamma = static_cast<float>(options_.gamma);
-  for_element_chunks(pool_, grid_.size(), [&](int64_t, int64_t begin, int64_t end) {
-    soft_weights(begin, end, zeta, gamma, grid_.quant_max, values_.data(), floor_.data(),
-                 grid_.scale.data(), grid_.offset.data(), weights, sigmoid_.data(), h_.data(),
-                 chain_.data());
+void WeightParameters::forward(float* weights) {
+  for_element_chunks(
+      pool_, static_cast<int64_t>(values_.size()),
+      [&](int64_t, int64_t begin, int64_t end) { forward_range(begin, end, weights); });
+}
+
+double WeightParameters::backward(int64_t iteration, const float* grad_weights,
+                                  float* grad_values) {
+  const int64_t n = static_cast<int64_t>(values_.size());
+  std::vector<double> terms(static_cast<size_t>(element_chunks(n)), 0.0);
+  for_element_chunks(pool_, n, [&](int64_t chunk, int64_t begin, int64_t end) {
+    terms[static_cast<size_t>(chunk)] =
+        backward_range(iteration, begin, end, grad_weights, grad_values);
   });
+  return total_term(terms);
+}
+
+void SoftRounding::forward_range(int64_t begin, int64_t end, float* weights) {
+  const float zeta = static_cast<float>(options_.zeta), gamma = static_cast<float>(options_.gamma);
+  soft_weights(begin, end, zeta, gamma, grid_.quant_max, values_.data(), floor_.data(),
+               grid_.scale.data(), grid_.offset.data(), weights, sigmoid_.data(), h_.data(),
+               chain_.data());
 }
 
 double SoftRounding::beta(int64_t iteration) const {
@@ -117,18 +132,12 @@ double SoftRounding::beta(int64_t iteration) const {
          0.5 * (options_.beta_start - options_.beta_end) * (1.0 + std::cos(rel * pi));
 }
 
-double SoftRounding::backward(int64_t iteration, const float* grad_weights, float* grad_values) {
+double SoftRounding::backward_range(int64_t iteration, int64_t begin, int64_t end,
+                                    const float* grad_weights, float* grad_values) {
   const double beta_value = beta(iteration);
-  std::vector<double> terms(static_cast<size_t>(element_chunks(grid_.size())), 0.0);
-  for_element_chunks(pool_, grid_.size(), [&](int64_t chunk, int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) grad_values[i] = grad_weights[i] * chain_[i];
-    if (beta_value != 0.0)
-      terms[static_cast<size_t>(chunk)] =
-          add_rounding_term(static_cast<float>(beta_value), begin, end, grad_values);
-  });
-  double sum = 0.0;
-  for (double term : terms) sum += term;
-  return options_.regularization * sum;
+  for (int64_t i = begin; i < end; ++i) grad_values[i] = grad_weights[i] * chain_[i];
+  if (beta_value == 0.0) return 0.0;
+  return add_rounding_term(static_cast<float>(beta_value), begin, end, grad_values);
 }
 
 // d/dV lambda (1 - |2h - 1|^beta) = -lambda beta |2h - 1|^(beta - 1) sign(2h - 1) 2 dh/dV, zero
@@ -167,21 +176,18 @@ StraightThroughWeights::StraightThroughWeights(const WeightGrid& grid, ThreadPoo
   inside_.resize(values_.size());
 }
 
-void StraightThroughWeights::forward(float* weights) {
-  for_element_chunks(pool_, grid_.size(), [&](int64_t, int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float level = nearest_index(grid_, i, values_[i]);
-      const float clamped = std::clamp(level, 0.0f, grid_.quant_max);
-      weights[i] = grid_value(grid_, i, clamped);
-      inside_[i] = level == clamped ? 1.0f : 0.0f;
-    }
-  });
+void StraightThroughWeights::forward_range(int64_t begin, int64_t end, float* weights) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float level = nearest_index(grid_, i, values_[i]);
+    const float clamped = std::clamp(level, 0.0f, grid_.quant_max);
+    weights[i] = grid_value(grid_, i, clamped);
+    inside_[i] = level == clamped ? 1.0f : 0.0f;
+  }
 }
 
-double StraightThroughWeights::backward(int64_t, const float* grad_weights, float* grad_values) {
-  for_element_chunks(pool_, grid_.size(), [&](int64_t, int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) grad_values[i] = grad_weights[i] * inside_[i];
-  });
+double StraightThroughWeights::backward_range(int64_t, int64_t begin, int64_t end,
+                                              const float* grad_weights, float* grad_values) {
+  for (int64_t i = begin; i < end; ++i) grad_values[i] = grad_weights[i] * inside_[i];
   return 0.0;
 }
 

@@ -35,19 +35,49 @@ class WeightParameters {
   // The trained values (AdaRound's V, AdaQuant's weights), which the optimizer updates.
   std::vector<float>& values() { return values_; }
   // The weights at the current values (soft ones for AdaRound).
-  virtual void forward(float* weights) = 0;
+  void forward(float* weights);
   // dLoss/dvalues from dLoss/dweights at the last forward(), plus the gradient of any
   // regularization term at `iteration`; returns that term's value.
-  virtual double backward(int64_t iteration, const float* grad_weights, float* grad_values) = 0;
+  double backward(int64_t iteration, const float* grad_weights, float* grad_values);
+  // backward(), then update(begin, end) of the values, then forward() for the next iteration,
+  // chunk by chunk while the chunk is in cache; returns the regularization term's value.
+  template <typename Update>
+  double step(int64_t iteration, const float* grad_weights, float* grad_values, float* weights,
+              const Update& update);
   // The final weights, on the grid.
   virtual void final_weights(float* weights) const = 0;
 
  protected:
   explicit WeightParameters(ThreadPool& pool) : pool_(pool) {}
 
+  // forward() and backward() over elements [begin, end); backward_range returns the chunk's
+  // unweighted regularization term.
+  virtual void forward_range(int64_t begin, int64_t end, float* weights) = 0;
+  virtual double backward_range(int64_t iteration, int64_t begin, int64_t end,
+                                const float* grad_weights, float* grad_values) = 0;
+  virtual double regularization() const { return 0.0; }
+  // The chunks' terms, added in order and weighted.
+  double total_term(const std::vector<double>& terms) const {
+    return regularization() * sum_in_order(terms);
+  }
+
   ThreadPool& pool_;
   std::vector<float> values_;
 };
+
+template <typename Update>
+double WeightParameters::step(int64_t iteration, const float* grad_weights, float* grad_values,
+                              float* weights, const Update& update) {
+  const int64_t n = static_cast<int64_t>(values_.size());
+  std::vector<double> terms(static_cast<size_t>(element_chunks(n)), 0.0);
+  for_element_chunks(pool_, n, [&](int64_t chunk, int64_t begin, int64_t end) {
+    terms[static_cast<size_t>(chunk)] =
+        backward_range(iteration, begin, end, grad_weights, grad_values);
+    update(begin, end);
+    forward_range(begin, end, weights);
+  });
+  return total_term(terms);
+}
 
 // AdaRound (Nagel et al. 2020, as AIMET runs it): W~ = s (clamp(floor(W / s) - offset + h(V),
 // 0, qmax) + offset), h(V) = clamp(sigmoid(V) (zeta - gamma) + gamma, 0, 1), V starting where h
@@ -57,13 +87,15 @@ class WeightParameters {
 class SoftRounding : public WeightParameters {
  public:
   SoftRounding(const WeightGrid& grid, const AdaRoundOptions& options, ThreadPool& pool);
-  void forward(float* weights) override;
-  double backward(int64_t iteration, const float* grad_weights, float* grad_values) override;
   void final_weights(float* weights) const override;
   // beta at `iteration`, or 0 while the rounding term is off.
   double beta(int64_t iteration) const;
 
  private:
+  void forward_range(int64_t begin, int64_t end, float* weights) override;
+  double backward_range(int64_t iteration, int64_t begin, int64_t end, const float* grad_weights,
+                        float* grad_values) override;
+  double regularization() const override { return options_.regularization; }
   double add_rounding_term(float beta, int64_t begin, int64_t end, float* grad_values);
 
   const WeightGrid& grid_;
@@ -78,11 +110,13 @@ class SoftRounding : public WeightParameters {
 class StraightThroughWeights : public WeightParameters {
  public:
   StraightThroughWeights(const WeightGrid& grid, ThreadPool& pool);
-  void forward(float* weights) override;
-  double backward(int64_t iteration, const float* grad_weights, float* grad_values) override;
   void final_weights(float* weights) const override;
 
  private:
+  void forward_range(int64_t begin, int64_t end, float* weights) override;
+  double backward_range(int64_t iteration, int64_t begin, int64_t end, const float* grad_weights,
+                        float* grad_values) override;
+
   const WeightGrid& grid_;
   std::vector<float> inside_;  // 1 where the last forward() did not clamp, else 0
 };

@@ -14,6 +14,7 @@
 
 #include "runtime/engine.h"
 #include "single_op_model.h"
+#include "techniques/adaround_direct_conv.h"
 #include "techniques/adaround_layer.h"
 #include "techniques/adaround_objective.h"
 #include "techniques/adaround_optimizer.h"
@@ -381,6 +382,156 @@ TEST_CASE("losses, gradients and draws are the same bytes for any thread count o
       gradients.push_back(g);
     }
   }
+  for (size_t i = 1; i < losses.size(); ++i) {
+    CHECK(losses[i] == losses[0]);
+    CHECK(gradients[i] == gradients[0]);
+  }
+}
+
+// A Conv's cached input planes and random targets, as AdaRound caches them.
+struct ConvData {
+  std::unique_ptr<LinearLayer> layer;
+  MemoryBudget budget;
+  SampleCache planes;
+  SampleCache targets;
+  ConvData(const Model& model, const Tensor& x, int64_t budget_bytes = int64_t{1} << 30)
+      : layer(std::move(find_adaround_layers(model, {"w"}).layers.at(0))),
+        budget(budget_bytes),
+        planes(x.dim(0), bound(*layer, x)->floats(), budget, "planes"),
+        targets(x.dim(0), layer->shape().output_floats(), budget, "targets") {
+    const Tensor t = random_tensor({x.dim(0), layer->shape().output_floats()}, 40, -0.5f, 1.5f);
+    std::vector<float> stored(static_cast<size_t>(planes.sample_floats()));
+    for (int64_t n = 0; n < x.dim(0); ++n) {
+      layer->compact_input()->store(x, n, stored.data());
+      planes.write(n, stored.data());
+      targets.write(n, t.data<float>() + n * layer->shape().output_floats());
+    }
+  }
+  static const CompactInput* bound(LinearLayer& layer, const Tensor& x) {
+    layer.bind(x.shape());
+    REQUIRE(layer.compact_input() != nullptr);
+    return layer.compact_input();
+  }
+  const WindowGeometry& window() const { return *layer->compact_input()->window(); }
+};
+
+// The same samples as DirectConvLoss caches them.
+struct DirectData {
+  DirectConvLayout layout;
+  MemoryBudget budget;
+  SampleCache inputs;
+  SampleCache targets;
+  DirectData(const ConvData& data, int64_t budget_bytes = int64_t{1} << 30)
+      : layout(data.layer->shape(), data.window()),
+        budget(budget_bytes),
+        inputs(data.planes.samples(), layout.input_floats(), budget, "padded"),
+        targets(data.targets.samples(), data.targets.sample_floats(), budget, "transposed") {
+    std::vector<float> x(data.planes.sample_floats()), t(data.targets.sample_floats()),
+        laid_out(std::max(inputs.sample_floats(), targets.sample_floats()));
+    for (int64_t n = 0; n < data.planes.samples(); ++n) {
+      layout.pad(data.planes.read(n, x.data()), laid_out.data());
+      inputs.write(n, laid_out.data());
+      layout.transpose_target(data.targets.read(n, t.data()), laid_out.data());
+      targets.write(n, laid_out.data());
+    }
+  }
+};
+
+TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
+  struct Case {
+    const char* name;
+    Shape weight;
+    std::map<std::string, Attribute> attributes;
+    Shape input;
+  };
+  const Case cases[] = {
+      {"3x3, padded", {16, 3, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, {9, 3, 9, 11}},
+      {"strided, dilated, uneven pads",
+       {32, 4, 3, 3},
+       {{"strides", ints_attr({2, 2})},
+        {"dilations", ints_attr({1, 2})},
+        {"pads", ints_attr({1, 0, 1, 2})}},
+       {10, 4, 13, 17}},
+      {"2x3 kernel, column stride, rows of several tiles",
+       {64, 2, 2, 3},
+       {{"strides", ints_attr({1, 2})}},
+       {9, 2, 5, 40}},
+      {"1-D, strided",
+       {48, 3, 5},
+       {{"strides", ints_attr({3})}, {"pads", ints_attr({2, 2})}},
+       {9, 3, 50}},
+  };
+  const ActivationKind kinds[] = {ActivationKind::kIdentity, ActivationKind::kRelu,
+                                  ActivationKind::kClip, ActivationKind::kPRelu};
+  ThreadPool pool(2);
+  for (const Case& c : cases) {
+    const Tensor x = random_tensor(c.input, 41);
+    ConvData data(one_layer("Conv", random_tensor(c.weight, 42), random_tensor({c.weight[0]}, 43),
+                            c.attributes),
+                  x);
+    DirectData direct_data(data);
+    const LayerShape& shape = data.layer->shape();
+    const std::vector<int64_t> batch = {0, 2, 3, 4, 5, 6, 7, 8, 1};  // 2 tasks
+    const Tensor w = random_tensor({shape.weights()}, 44, -0.5f, 0.5f);
+    const Tensor b = random_tensor({shape.outputs()}, 45, -0.2f, 0.2f);
+    for (ActivationKind kind : kinds) {
+      INFO(c.name << ", activation " << activation_name(kind));
+      const Activation activation = activation_of(kind, shape.outputs());
+      REQUIRE(DirectConvLayout::covers(shape, data.window(), activation));
+      DirectConvLoss direct(direct_data.layout, activation, direct_data.inputs, direct_data.targets,
+                            9, pool);
+      MinibatchLoss lowered(shape, activation, data.planes, data.targets, 9, pool,
+                            data.layer->compact_input());
+      std::vector<float> g1(shape.weights()), g2(g1.size()), b1(shape.outputs()), b2(b1.size());
+      const double l1 =
+          direct.evaluate(w.data<float>(), b.data<float>(), batch, g1.data(), b1.data());
+      const double l2 =
+          lowered.evaluate(w.data<float>(), b.data<float>(), batch, g2.data(), b2.data());
+      CHECK(l1 == Approx(l2).epsilon(1e-5));
+      CHECK(direct.evaluate(w.data<float>(), b.data<float>(), batch, nullptr, nullptr) == l1);
+      CHECK(relative_error({g1.begin(), g1.end()}, {g2.begin(), g2.end()}) < 1e-5);
+      CHECK(relative_error({b1.begin(), b1.end()}, {b2.begin(), b2.end()}) < 1e-5);
+    }
+  }
+  SECTION("what it does not cover") {
+    const Tensor x = random_tensor({2, 4, 6, 6}, 46);
+    ConvData grouped(
+        one_layer("Conv", random_tensor({32, 2, 3, 3}, 47), std::nullopt, {{"group", int_attr(2)}}),
+        x);
+    CHECK_FALSE(DirectConvLayout::covers(grouped.layer->shape(), grouped.window(), Activation{}));
+    ConvData narrow(one_layer("Conv", random_tensor({8, 4, 3, 3}, 48), std::nullopt, {}), x);
+    CHECK_FALSE(DirectConvLayout::covers(narrow.layer->shape(), narrow.window(), Activation{}));
+    ConvData wide(one_layer("Conv", random_tensor({16, 4, 3, 3}, 49), std::nullopt, {}), x);
+    CHECK(DirectConvLayout::covers(wide.layer->shape(), wide.window(), Activation{}));
+    CHECK_FALSE(DirectConvLayout::covers(wide.layer->shape(), wide.window(),
+                                         activation_of(ActivationKind::kTanh, 16)));
+  }
+}
+
+TEST_CASE("the direct Conv loss is the same bytes for any thread count or cache") {
+  const Tensor x = random_tensor({40, 3, 8, 8}, 50);
+  const Model model = one_layer("Conv", random_tensor({32, 3, 3, 3}, 51), random_tensor({32}, 52),
+                                {{"pads", ints_attr({1, 1, 1, 1})}});
+  const ConvData planes(model, x);
+  DirectData in_memory(planes), on_file(planes, 0);
+  REQUIRE_FALSE(on_file.inputs.in_memory());
+  const LayerShape& shape = planes.layer->shape();
+  const Tensor w = random_tensor({shape.weights()}, 53);
+  const std::vector<float> bias(shape.outputs(), 0.1f);
+  SampleDraw draw(40, 32, 9);
+  const std::span<const int64_t> drawn = draw.next();
+  const std::vector<int64_t> batch(drawn.begin(), drawn.end());
+  std::vector<std::vector<float>> gradients;
+  std::vector<double> losses;
+  for (int threads : {1, 2, 3})
+    for (DirectData* data : {&in_memory, &on_file}) {
+      ThreadPool pool(threads);
+      const Activation relu = activation_of(ActivationKind::kRelu, shape.outputs());
+      DirectConvLoss loss(data->layout, relu, data->inputs, data->targets, 32, pool);
+      std::vector<float> g(shape.weights());
+      losses.push_back(loss.evaluate(w.data<float>(), bias.data(), batch, g.data(), nullptr));
+      gradients.push_back(g);
+    }
   for (size_t i = 1; i < losses.size(); ++i) {
     CHECK(losses[i] == losses[0]);
     CHECK(gradients[i] == gradients[0]);

@@ -59,6 +59,37 @@ inline void multiply_add(V& acc, const V& a, const V& b) {
 #endif
 }
 
+// A 64-byte float vector from and to memory (any alignment), and one value in every lane.
+using FloatVector = Simd<float>::type;
+inline FloatVector load_vector(const float* p) {
+  FloatVector v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_vector(float* p, const FloatVector& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+// Not FloatVector{} + x: that adds to +0.0 (turning -0.0 into +0.0) before broadcasting, and
+// the compiler cannot fold it into a multiply-add's memory operand.
+inline FloatVector splat(float x) {
+#if defined(__AVX512F__)
+  return (FloatVector)_mm512_set1_ps(x);
+#else
+  FloatVector v;
+  for (int i = 0; i < 16; ++i) v[i] = x;
+  return v;
+#endif
+}
+
+// Keeps `v` in a register: without this the compiler may fold a vector used several times
+// into each multiply-add as a memory operand, loading it again each time (from L2 when the
+// operand matrix does not fit L1).
+inline void in_register([[maybe_unused]] FloatVector& v) {
+#if defined(__AVX512F__)
+  asm("" : "+v"(v));
+#endif
+}
+
 #if defined(__AVX512F__)
 // The first `count` lanes of a 16-lane vector (none for count <= 0), for masked loads and
 // stores of a row's end.

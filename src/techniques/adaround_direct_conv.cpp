@@ -1,0 +1,360 @@
+#include "techniques/adaround_direct_conv.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "runtime/ops/simd.h"
+#include "techniques/element_chunks.h"
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+using V = FloatVector;
+constexpr int kLanes = 16;
+constexpr int kMaxVectors = 4;
+
+// Positions per kernel call with 1, 2 or 4 output channel vectors: the accumulators (positions
+// times vectors) take most of the 32 vector registers.
+constexpr int max_tile(int vectors) {
+  return vectors == 1 ? 16 : vectors == 2 ? 12 : 6;
+}
+constexpr int kMaxTileVectors = 24;
+
+// z[r * OV + v] = sum over taps k of weights[k][v-th vector] * window[taps[k] + r], for the
+// R consecutive positions of a tile.
+template <int OV, int R>
+void forward_tile(const float* window, const int64_t* taps, int64_t depth, const float* weights,
+                  int64_t outputs, V* z) {
+  V acc[R][OV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) acc[r][v] = V{};
+  for (int64_t k = 0; k < depth; ++k) {
+    const float* x = window + taps[k];
+    V w[OV];
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) {
+      w[v] = load_vector(weights + k * outputs + v * kLanes);
+      in_register(w[v]);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const V xr = splat(x[r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < OV; ++v) multiply_add(acc[r][v], w[v], xr);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) z[r * OV + v] = acc[r][v];
+}
+
+// grads[k][v-th vector] += sum over the tile's positions r of g[r * OV + v] * window[taps[k] + r].
+template <int OV, int R>
+void backward_tile(const float* window, const int64_t* taps, int64_t depth, const V* g,
+                   float* grads, int64_t outputs) {
+  // Few vectors give few independent sums per tap: split each in two to hide the FMA latency.
+  constexpr int kChains = OV >= 4 ? 1 : 2;
+  V gr[R][OV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) gr[r][v] = g[r * OV + v];
+  for (int64_t k = 0; k < depth; ++k) {
+    const float* x = window + taps[k];
+    float* d = grads + k * outputs;
+    V acc[kChains][OV];
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) {
+      acc[0][v] = load_vector(d + v * kLanes);
+      if constexpr (kChains == 2) acc[1][v] = V{};
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const V xr = splat(x[r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < OV; ++v) multiply_add(acc[r % kChains][v], gr[r][v], xr);
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) {
+      if constexpr (kChains == 2) acc[0][v] += acc[1][v];
+      store_vector(d + v * kLanes, acc[0][v]);
+    }
+  }
+}
+
+struct TileKernels {
+  void (*forward)(const float*, const int64_t*, int64_t, const float*, int64_t, V*);
+  void (*backward)(const float*, const int64_t*, int64_t, const V*, float*, int64_t);
+};
+
+template <int OV, size_t... I>
+std::array<TileKernels, sizeof...(I)> kernels_for(std::index_sequence<I...>) {
+  return {TileKernels{&forward_tile<OV, static_cast<int>(I) + 1>,
+                      &backward_tile<OV, static_cast<int>(I) + 1>}...};
+}
+
+const TileKernels& kernels(int vectors, int count) {
+  static const auto one = kernels_for<1>(std::make_index_sequence<max_tile(1)>());
+  static const auto two = kernels_for<2>(std::make_index_sequence<max_tile(2)>());
+  static const auto four = kernels_for<4>(std::make_index_sequence<max_tile(4)>());
+  const size_t i = static_cast<size_t>(count - 1);
+  return vectors == 1 ? one[i] : vectors == 2 ? two[i] : four[i];
+}
+
+// The tile's products z ([count][OV]) become dL/dz, as fuse_row computes them; `act(z, v, a,
+// da)` gives f(z) and f'(z) for vector v. The sums stay in registers over the tile.
+template <int OV, typename Act>
+void fuse_tile(const Act& act, int count, V* z, const float* targets, int64_t outputs,
+               const V* bias, float scale, V* squares, V* bias_grads) {
+  V square_sums[OV], bias_sums[OV], b[OV];
+  for (int v = 0; v < OV; ++v) {
+    square_sums[v] = squares[v];
+    bias_sums[v] = bias_grads[v];
+    b[v] = bias[v];
+  }
+  for (int r = 0; r < count; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) {
+      V& zv = z[r * OV + v];
+      V a, da;
+      act(zv + b[v], v, a, da);
+      const V diff = a - load_vector(targets + r * outputs + v * kLanes);
+      square_sums[v] += diff * diff;
+      zv = scale * diff * da;
+      bias_sums[v] += zv;
+    }
+  for (int v = 0; v < OV; ++v) {
+    squares[v] = square_sums[v];
+    bias_grads[v] = bias_sums[v];
+  }
+}
+
+struct TileLoss {
+  const Activation& activation;
+  int vectors;
+  const V* bias;   // of the block's channels
+  const V* slope;  // PRelu's, of the block's channels
+  float scale;
+
+  void run(int count, V* z, const float* targets, int64_t outputs, V* squares,
+           V* bias_grads) const {
+    const V one = splat(1.0f), zero = V{};
+    auto fuse = [&](const auto& act) {
+      if (vectors == 1)
+        fuse_tile<1>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+      else if (vectors == 2)
+        fuse_tile<2>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+      else
+        fuse_tile<4>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+    };
+    switch (activation.kind) {
+      case ActivationKind::kIdentity:
+        fuse([&](V x, int, V& a, V& da) { a = x, da = one; });
+        break;
+      case ActivationKind::kRelu:
+        fuse([&](V x, int, V& a, V& da) {
+          const auto positive = x > zero;
+          a = positive ? x : zero;
+          da = positive ? one : zero;
+        });
+        break;
+      case ActivationKind::kClip: {
+        const V lo = splat(activation.lower), hi = splat(activation.upper);
+        fuse([&](V x, int, V& a, V& da) {
+          const V above = x < lo ? lo : x;  // std::min(std::max(x, lo), hi)
+          a = hi < above ? hi : above;
+          da = (x > lo) & (x < hi) ? one : zero;
+        });
+        break;
+      }
+      case ActivationKind::kPRelu:
+        fuse([&](V x, int v, V& a, V& da) {
+          const auto positive = x > zero;
+          a = positive ? x : slope[v] * x;
+          da = positive ? one : slope[v];
+        });
+        break;
+      default:
+        fail(ErrorCode::kInternal, "adaround: no vector form of activation " +
+                                       std::string(activation_name(activation.kind)));
+    }
+  }
+};
+
+// Asks for an in-memory cached sample to be brought into the CPU's caches.
+void prefetch(const SampleCache& cache, int64_t sample) {
+  if (!cache.in_memory()) return;
+  const char* bytes = reinterpret_cast<const char*>(cache.read(sample, nullptr));
+  const int64_t size = cache.sample_floats() * static_cast<int64_t>(sizeof(float));
+  for (int64_t at = 0; at < size; at += 64) __builtin_prefetch(bytes + at, 0, 2);
+}
+
+bool has_vector_form(const Activation& activation) {
+  return activation.kind == ActivationKind::kIdentity || activation.kind == ActivationKind::kRelu ||
+         activation.kind == ActivationKind::kClip || activation.kind == ActivationKind::kPRelu;
+}
+
+}  // namespace
+
+bool DirectConvLayout::covers(const LayerShape& shape, const WindowGeometry& window,
+                              const Activation& activation) {
+  return shape.groups == 1 && shape.rows % kLanes == 0 && window.in[0] == 1 && window.out[0] == 1 &&
+         window.kernel[0] == 1 && has_vector_form(activation);
+}
+
+DirectConvLayout::DirectConvLayout(const LayerShape& shape, const WindowGeometry& window)
+    : shape_(shape) {
+  require(covers(shape, window, Activation{}), ErrorCode::kInternal,
+          "adaround: the direct Conv loss does not cover this layer");
+  const int64_t outputs = shape.outputs();
+  vectors_ = outputs % (4 * kLanes) == 0 ? 4 : outputs % (2 * kLanes) == 0 ? 2 : 1;
+  const int64_t kernel_rows = window.kernel[1], kernel_cols = window.kernel[2];
+  channels_ = shape.depth / (kernel_rows * kernel_cols);
+  in_rows_ = window.in[1];
+  in_cols_ = window.in[2];
+  pad_top_ = window.pad_begin[1];
+  pad_left_ = window.pad_begin[2];
+  stride_cols_ = window.stride[2];
+  const int64_t padded_rows = in_rows_ + pad_top_ + window.pad_end[1];
+  const int64_t padded_cols = in_cols_ + pad_left_ + window.pad_end[2];
+  phase_floats_ = (padded_cols + stride_cols_ - 1) / stride_cols_;
+  row_floats_ = stride_cols_ * phase_floats_;
+  plane_floats_ = padded_rows * row_floats_;
+  const int64_t out_rows = window.out[1], out_cols = window.out[2];
+  require(
+      (out_rows - 1) * window.stride[1] + (kernel_rows - 1) * window.dilation[1] < padded_rows &&
+          (out_cols - 1) * stride_cols_ + (kernel_cols - 1) * window.dilation[2] < padded_cols,
+      ErrorCode::kInternal, "adaround: a Conv window reaches past its padded input");
+
+  for (int64_t c = 0; c < channels_; ++c)
+    for (int64_t ky = 0; ky < kernel_rows; ++ky)
+      for (int64_t kx = 0; kx < kernel_cols; ++kx) {
+        const int64_t col = kx * window.dilation[2];
+        taps_.push_back(c * plane_floats_ + ky * window.dilation[1] * row_floats_ +
+                        col % stride_cols_ * phase_floats_ + col / stride_cols_);
+      }
+  const int64_t per_row = (out_cols + max_tile(vectors_) - 1) / max_tile(vectors_);
+  for (int64_t oy = 0; oy < out_rows; ++oy)
+    for (int64_t i = 0, ox = 0; i < per_row; ++i) {
+      const int count = static_cast<int>(out_cols / per_row + (i < out_cols % per_row ? 1 : 0));
+      tiles_.push_back({oy * out_cols + ox, oy * window.stride[1] * row_floats_ + ox, count});
+      ox += count;
+    }
+}
+
+void DirectConvLayout::pad(const float* planes, float* dst) const {
+  std::fill(dst, dst + input_floats(), 0.0f);
+  for (int64_t c = 0; c < channels_; ++c)
+    for (int64_t y = 0; y < in_rows_; ++y) {
+      const float* src = planes + (c * in_rows_ + y) * in_cols_;
+      float* row = dst + c * plane_floats_ + (y + pad_top_) * row_floats_;
+      for (int64_t x = 0; x < in_cols_; ++x) {
+        const int64_t col = x + pad_left_;
+        row[col % stride_cols_ * phase_floats_ + col / stride_cols_] = src[x];
+      }
+    }
+}
+
+void DirectConvLayout::transpose_target(const float* rows, float* dst) const {
+  const int64_t outputs = shape_.outputs(), positions = shape_.positions;
+  for (int64_t o = 0; o < outputs; ++o)
+    for (int64_t p = 0; p < positions; ++p) dst[p * outputs + o] = rows[o * positions + p];
+}
+
+DirectConvLoss::DirectConvLoss(const DirectConvLayout& layout, const Activation& activation,
+                               const SampleCache& inputs, const SampleCache& targets,
+                               int64_t max_batch, ThreadPool& pool)
+    : TaskedLoss(layout.shape(), max_batch, pool),
+      layout_(layout),
+      activation_(activation),
+      inputs_(inputs),
+      targets_(targets),
+      transposed_(static_cast<size_t>(shape_.weights())),
+      summed_(transposed_.size()) {
+  require(has_vector_form(activation) && inputs.sample_floats() == layout.input_floats() &&
+              targets.sample_floats() == shape_.output_floats(),
+          ErrorCode::kInternal, "adaround: the direct Conv loss does not cover this layer");
+}
+
+void DirectConvLoss::prepare(const float* weights) {
+  const int64_t outputs = shape_.outputs(), depth = shape_.depth;
+  for (int64_t o = 0; o < outputs; ++o)
+    for (int64_t k = 0; k < depth; ++k) transposed_[k * outputs + o] = weights[o * depth + k];
+}
+
+void DirectConvLoss::sum_weight_gradients(const std::vector<const float*>& parts,
+                                          float* grad_weights) {
+  const int64_t outputs = shape_.outputs(), depth = shape_.depth;
+  sum_in_order(pool_, parts, shape_.weights(), summed_.data());
+  for (int64_t o = 0; o < outputs; ++o)
+    for (int64_t k = 0; k < depth; ++k) grad_weights[o * depth + k] = summed_[k * outputs + o];
+}
+
+double DirectConvLoss::run_sample(const float* input, const float* target, const float* bias,
+                                  float scale, Partial* partial) const {
+  const int64_t outputs = shape_.outputs(), depth = shape_.depth;
+  const int vectors = layout_.vectors_;
+  const int64_t block = vectors * kLanes;
+  const int64_t* taps = layout_.taps_.data();
+  double loss = 0.0;
+  V z[kMaxTileVectors];
+  for (int64_t first = 0; first < outputs; first += block) {
+    V block_bias[kMaxVectors], slope[kMaxVectors], squares[kMaxVectors] = {},
+                                                   bias_grads[kMaxVectors] = {};
+    for (int v = 0; v < vectors; ++v) {
+      block_bias[v] = load_vector(bias + first + v * kLanes);
+      slope[v] = activation_.kind == ActivationKind::kPRelu
+                     ? load_vector(activation_.slope.data() + first + v * kLanes)
+                     : V{};
+    }
+    const TileLoss tile_loss{activation_, vectors, block_bias, slope, scale};
+    for (const DirectConvLayout::Tile& tile : layout_.tiles_) {
+      const TileKernels& k = kernels(vectors, tile.count);
+      const float* window = input + tile.offset;
+      k.forward(window, taps, depth, transposed_.data() + first, outputs, z);
+      tile_loss.run(tile.count, z, target + tile.position * outputs + first, outputs, squares,
+                    bias_grads);
+      if (partial != nullptr)
+        k.backward(window, taps, depth, z, partial->weights.data() + first, outputs);
+    }
+    for (int v = 0; v < vectors; ++v)
+      for (int lane = 0; lane < kLanes; ++lane) {
+        loss += squares[v][lane];
+        if (partial != nullptr) partial->bias[first + v * kLanes + lane] += bias_grads[v][lane];
+      }
+  }
+  return loss;
+}
+
+double DirectConvLoss::run_task(const float* /*weights: transposed by prepare()*/,
+                                const float* bias, std::span<const int64_t> samples, float scale,
+                                Partial* partial) {
+  std::unique_ptr<Scratch> held = scratch_.take([this] {
+    auto s = std::make_unique<Scratch>();
+    if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(inputs_.sample_floats()));
+    if (!targets_.in_memory()) s->sample_t.resize(static_cast<size_t>(targets_.sample_floats()));
+    return s;
+  });
+  if (partial != nullptr) {
+    std::fill(partial->weights.begin(), partial->weights.end(), 0.0f);
+    std::fill(partial->bias.begin(), partial->bias.end(), 0.0f);
+  }
+  double loss = 0.0;
+  for (size_t j = 0; j < samples.size(); ++j) {
+    // The caches are far larger than the CPU's: fetch the next sample's input while this one
+    // runs (its target is read in order, which the hardware prefetcher follows).
+    if (j + 1 < samples.size()) prefetch(inputs_, samples[j + 1]);
+    loss += run_sample(inputs_.read(samples[j], held->sample_x.data()),
+                       targets_.read(samples[j], held->sample_t.data()), bias, scale, partial);
+  }
+  scratch_.give(std::move(held));
+  return loss;
+}
+
+}  // namespace qsim

@@ -1,0 +1,86 @@
+// The reconstruction loss of a Conv computed straight from its cached input planes, without
+// im2col columns or sgemm's packing: per row segment of output positions, the forward
+// product, the activation, the loss and dL/dZ, and the weight gradient's update are done in
+// registers, vectorized across output channels (16 per vector), with the input values
+// broadcast from a zero-padded copy of the planes. The same loss as MinibatchLoss (the sums in
+// another order), for the layers DirectConvLayout::covers() accepts.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "techniques/adaround_objective.h"
+
+namespace qsim {
+
+// How a covered Conv's samples are cached for DirectConvLoss, and its tiles of positions.
+class DirectConvLayout {
+ public:
+  // One group, a multiple of 16 output channels, a 1-D or 2-D window, and an activation with a
+  // vector form (identity, Relu, Clip, PRelu).
+  static bool covers(const LayerShape& shape, const WindowGeometry& window,
+                     const Activation& activation);
+
+  DirectConvLayout(const LayerShape& shape, const WindowGeometry& window);
+
+  // A sample's cached input: its planes zero-padded, in rows of row_floats() floats that
+  // hold the input row's columns split by their remainder modulo the stride (so that a
+  // strided window reads consecutive floats).
+  int64_t input_floats() const { return channels_ * plane_floats_; }
+  // `planes` ([channels][spatial], CompactInput's form) into `dst` (input_floats()).
+  void pad(const float* planes, float* dst) const;
+  // A sample's target ([outputs] x positions) into `dst` as [positions][outputs].
+  void transpose_target(const float* rows, float* dst) const;
+
+  const LayerShape& shape() const { return shape_; }
+
+ private:
+  friend class DirectConvLoss;
+  // A segment of one output row, as many positions as a kernel keeps in registers.
+  struct Tile {
+    int64_t position;  // of its first output, in the sample
+    int64_t offset;    // of its first output's window in the padded planes
+    int count;
+  };
+
+  LayerShape shape_;
+  int vectors_;  // output channel vectors per kernel call: 1, 2 or 4
+  int64_t channels_, in_rows_, in_cols_, pad_top_, pad_left_, stride_cols_, phase_floats_;
+  int64_t row_floats_, plane_floats_;
+  std::vector<int64_t> taps_;  // per depth index: its input's offset from the window's
+  std::vector<Tile> tiles_;
+};
+
+class DirectConvLoss : public TaskedLoss {
+ public:
+  // `inputs` and `targets` hold each sample as `layout` caches them.
+  DirectConvLoss(const DirectConvLayout& layout, const Activation& activation,
+                 const SampleCache& inputs, const SampleCache& targets, int64_t max_batch,
+                 ThreadPool& pool);
+
+  int64_t samples() const override { return inputs_.samples(); }
+
+ private:
+  struct Scratch {
+    std::vector<float> sample_x, sample_t;  // a sample read back from a file cache
+  };
+
+  void prepare(const float* weights) override;
+  double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
+                  float scale, Partial* partial) override;
+  void sum_weight_gradients(const std::vector<const float*>& parts, float* grad_weights) override;
+  double run_sample(const float* input, const float* target, const float* bias, float scale,
+                    Partial* partial) const;
+
+  DirectConvLayout layout_;
+  Activation activation_;
+  const SampleCache& inputs_;
+  const SampleCache& targets_;
+  std::vector<float> transposed_;  // the weights as [depth][outputs]
+  std::vector<float> summed_;      // the gradient as [depth][outputs]
+  ScratchPool<Scratch> scratch_;
+};
+
+}  // namespace qsim
