@@ -7,6 +7,7 @@
 
 #include "runtime/ops/simd.h"
 #include "techniques/element_chunks.h"
+#include "techniques/register_tile.h"
 #include "util/error.h"
 
 namespace qsim {
@@ -28,30 +29,8 @@ constexpr int kMaxTileVectors = 24;
 template <int OV, int R>
 void forward_tile(const float* window, const int64_t* taps, int64_t depth, const float* weights,
                   int64_t outputs, V* z) {
-  V acc[R][OV];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < OV; ++v) acc[r][v] = V{};
-  for (int64_t k = 0; k < depth; ++k) {
-    const float* x = window + taps[k];
-    V w[OV];
-#pragma GCC unroll 4
-    for (int v = 0; v < OV; ++v) {
-      w[v] = load_vector(weights + k * outputs + v * kLanes);
-      in_register(w[v]);
-    }
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const V xr = splat(x[r]);
-#pragma GCC unroll 4
-      for (int v = 0; v < OV; ++v) multiply_add(acc[r][v], w[v], xr);
-    }
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < OV; ++v) z[r * OV + v] = acc[r][v];
+  multiply_tile<R, OV>(
+      depth, [&](int64_t k, int r) { return window[taps[k] + r]; }, weights, outputs, z, OV);
 }
 
 // grads[k][v-th vector] += sum over the tile's positions r of g[r * OV + v] * window[taps[k] + r].

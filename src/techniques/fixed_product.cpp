@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "runtime/ops/simd.h"
+#include "techniques/register_tile.h"
 
 namespace qsim {
 namespace {
@@ -17,29 +18,8 @@ constexpr int kTileVectors = 4;
 
 template <int R, int VC>
 void product_tile(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t depth, V* out) {
-  V acc[R][VC];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < VC; ++v) acc[r][v] = V{};
-  for (int64_t k = 0; k < depth; ++k) {
-    V bv[VC];
-#pragma GCC unroll 4
-    for (int v = 0; v < VC; ++v) {
-      bv[v] = load_vector(b + k * ldb + v * kLanes);
-      in_register(bv[v]);
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const V ar = splat(a[r * lda + k]);
-#pragma GCC unroll 4
-      for (int v = 0; v < VC; ++v) multiply_add(acc[r][v], bv[v], ar);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < VC; ++v) out[r * kTileVectors + v] = acc[r][v];
+  multiply_tile<R, VC>(
+      depth, [&](int64_t k, int r) { return a[r * lda + k]; }, b, ldb, out, kTileVectors);
 }
 
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, V*);
