@@ -318,8 +318,7 @@ class AdaRoundRun {
   }
 
   // Every sample's lowered (or compact) input and target, for layers with an activation
-  // after them.
-  // A covered Conv's samples go into the caches as `direct` lays them out.
+  // after them; a covered Conv's as `direct` lays them out.
   void cache_samples(size_t i, const ModelSamples& samples, const Model& current,
                      SampleCache& inputs, SampleCache& targets, const DirectConvLayout* direct) {
     const LayerShape& shape = layers_[i]->shape();
@@ -337,13 +336,13 @@ class AdaRoundRun {
       cache.write(sample, data);
     };
     auto store = [&](const float* rows, int64_t count, int64_t columns, int64_t j,
-                     SampleCache& cache, int64_t sample) {
+                     SampleCache& cache, int64_t sample, bool target) {
       block.resize(static_cast<size_t>(count * shape.positions));
       for (int64_t r = 0; r < count; ++r)
         std::copy(rows + r * columns + j * shape.positions,
                   rows + r * columns + (j + 1) * shape.positions,
                   block.data() + r * shape.positions);
-      write(cache, sample, block.data(), &cache == &targets);
+      write(cache, sample, block.data(), target);
     };
     std::vector<float> compact_block(compact ? static_cast<size_t>(compact->floats()) : 0);
     capture(
@@ -355,9 +354,9 @@ class AdaRoundRun {
               compact->store(input, j, compact_block.data());
               write(inputs, first + j, compact_block.data(), false);
             } else {
-              store(x, shape.groups * shape.depth, columns, j, inputs, first + j);
+              store(x, shape.groups * shape.depth, columns, j, inputs, first + j, false);
             }
-            store(t, shape.outputs(), columns, j, targets, first + j);
+            store(t, shape.outputs(), columns, j, targets, first + j, true);
           }
         });
   }
