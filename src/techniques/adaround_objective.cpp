@@ -344,7 +344,6 @@ SecondMomentLoss::SecondMomentLoss(const SecondMoments& moments,
       float_bias_(float_bias),
       pool_(pool) {
   const int64_t rows = shape_.rows, depth = shape_.depth, da = depth_;
-  inputs_.assign(moments.inputs_.begin(), moments.inputs_.end());
   residual_.resize(static_cast<size_t>(shape_.groups * rows * da));
   // F = W C - E and sum |R|^2 = sum W (F - E) + sum |t - b|^2, in double: F is the difference
   // of two nearly equal products.
@@ -364,8 +363,9 @@ SecondMomentLoss::SecondMomentLoss(const SecondMoments& moments,
     }
   }
   residual_square_ = residual_square;
+  const std::vector<float> inputs(moments.inputs_.begin(), moments.inputs_.end());  // C, float
   for (int64_t g = 0; g < shape_.groups; ++g)
-    products_.emplace_back(&inputs_[g * da * da], da, da, da);
+    products_.emplace_back(&inputs[g * da * da], da, da, da);
   delta_.resize(residual_.size());
   product_.resize(residual_.size());
 }

@@ -178,8 +178,7 @@ class SecondMomentLoss : public ReconstructionLoss {
   double positions_;
   std::vector<float> float_weights_;
   std::vector<float> float_bias_;
-  std::vector<float> inputs_;                // C per group, float
-  std::vector<FixedRightProduct> products_;  // by C, per group
+  std::vector<FixedRightProduct> products_;  // by C (in float), per group
   std::vector<float> residual_;  // F = W C - E per group: the gradient at W~ = W, times P / 2
   double residual_square_;       // sum |W x~ + b - t|^2
   std::vector<float> delta_, product_;
