@@ -180,15 +180,13 @@ double TaskedLoss::evaluate(const float* weights, const float* bias, std::span<c
   prepare(weights);
   const float scale = 2.0f / static_cast<float>(n * shape_.positions);
   std::vector<double> losses(static_cast<size_t>(tasks));
-  pool_.parallel_for(
+  pool_.parallel_tasks(
       tasks,
-      [&](int64_t first, int64_t last) {
-        for (int64_t t = first; t < last; ++t) {
-          const int64_t begin = t * kSamplesPerLossTask;
-          losses[static_cast<size_t>(t)] = run_task(
-              weights, bias, batch.subspan(begin, std::min(kSamplesPerLossTask, n - begin)), scale,
-              gradient ? &partials_[static_cast<size_t>(t)] : nullptr);
-        }
+      [&](int64_t t) {
+        const int64_t begin = t * kSamplesPerLossTask;
+        losses[static_cast<size_t>(t)] =
+            run_task(weights, bias, batch.subspan(begin, std::min(kSamplesPerLossTask, n - begin)),
+                     scale, gradient ? &partials_[static_cast<size_t>(t)] : nullptr);
       },
       tasks_per_thread(flops(kSamplesPerLossTask)));
   if (gradient) {
@@ -375,40 +373,39 @@ double SecondMomentLoss::evaluate(const float* weights, const float* bias, std::
   require(grad_bias == nullptr || with_bias_, ErrorCode::kInternal,
           "adaround: a bias gradient from moments summed without the bias");
   const int64_t rows = shape_.rows, depth = shape_.depth, da = depth_;
-  for (int64_t i = 0; i < shape_.outputs(); ++i) {
-    for (int64_t k = 0; k < depth; ++k)
-      delta_[static_cast<size_t>(i * da + k)] =
-          weights[i * depth + k] - float_weights_[i * depth + k];
-    if (with_bias_) delta_[static_cast<size_t>(i * da + depth)] = bias[i] - float_bias_[i];
-  }
   const int64_t blocks = (rows + kProductRowsPerTask - 1) / kProductRowsPerTask;
   const int64_t tasks = shape_.groups * blocks;
   const float scale = static_cast<float>(2.0 / positions_);
   std::vector<double> parts(static_cast<size_t>(tasks));
-  pool_.parallel_for(
+  // Task t: outputs [first, first + count) of one group, from their (W~ - W) to their gradient.
+  pool_.parallel_tasks(
       tasks,
-      [&](int64_t first, int64_t last) {
-        for (int64_t t = first; t < last; ++t) {
-          const int64_t g = t / blocks, r0 = t % blocks * kProductRowsPerTask;
-          const int64_t count = std::min(kProductRowsPerTask, rows - r0);
-          const int64_t offset = (g * rows + r0) * da;
-          products_[static_cast<size_t>(g)].multiply(delta_.data() + offset, count, da,
-                                                     product_.data() + offset, da);
-          double part = 0.0;
-          for (int64_t i = offset; i < offset + count * da; ++i) {
-            part += static_cast<double>(delta_[i]) * (product_[i] + 2.0 * residual_[i]);
-            product_[i] = scale * (product_[i] + residual_[i]);  // the gradient
-          }
-          parts[static_cast<size_t>(t)] = part;
+      [&](int64_t t) {
+        const int64_t g = t / blocks, first = g * rows + t % blocks * kProductRowsPerTask;
+        const int64_t count = std::min(kProductRowsPerTask, (g + 1) * rows - first);
+        for (int64_t i = first; i < first + count; ++i) {
+          for (int64_t k = 0; k < depth; ++k)
+            delta_[static_cast<size_t>(i * da + k)] =
+                weights[i * depth + k] - float_weights_[i * depth + k];
+          if (with_bias_) delta_[static_cast<size_t>(i * da + depth)] = bias[i] - float_bias_[i];
+        }
+        const int64_t offset = first * da;
+        products_[static_cast<size_t>(g)].multiply(delta_.data() + offset, count, da,
+                                                   product_.data() + offset, da);
+        double part = 0.0;
+        for (int64_t i = offset; i < offset + count * da; ++i) {
+          part += static_cast<double>(delta_[i]) * (product_[i] + 2.0 * residual_[i]);
+          product_[i] = scale * (product_[i] + residual_[i]);  // the gradient
+        }
+        parts[static_cast<size_t>(t)] = part;
+        for (int64_t i = first; i < first + count; ++i) {
+          if (grad_weights != nullptr)
+            std::copy(product_.data() + i * da, product_.data() + i * da + depth,
+                      grad_weights + i * depth);
+          if (grad_bias != nullptr) grad_bias[i] = product_[i * da + depth];
         }
       },
       tasks_per_thread(flops(0) / static_cast<double>(tasks)));
-  for (int64_t i = 0; i < shape_.outputs(); ++i) {
-    if (grad_weights != nullptr)
-      std::copy(product_.data() + i * da, product_.data() + i * da + depth,
-                grad_weights + i * depth);
-    if (grad_bias != nullptr) grad_bias[i] = product_[i * da + depth];
-  }
   return (sum_in_order(parts) + residual_square_) / positions_;
 }
 

@@ -12,9 +12,10 @@
 namespace qsim {
 
 constexpr int64_t kElementChunk = 4096;
-// A thread is woken for at least this many chunks: element-wise passes are cheap next to the
-// tens of microseconds a wake-up costs.
-constexpr int64_t kMinChunksPerThread = 16;
+// A thread is handed at least this many chunks. AdaRound's passes come every few hundred
+// microseconds, while the pool's threads still spin, so a hand-off costs microseconds; 16
+// (measured) kept the soft rounding and Adam of layers under 131072 weights on one thread.
+constexpr int64_t kMinChunksPerThread = 2;
 // Work units (matrix products) go to another thread only with at least this many
 // floating-point operations each.
 constexpr double kMinFlopsPerThread = 4e6;

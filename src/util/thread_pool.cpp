@@ -96,6 +96,16 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   if (error) std::rethrow_exception(error);
 }
 
+void ThreadPool::parallel_tasks(int64_t n, const std::function<void(int64_t)>& fn,
+                                int64_t min_tasks) {
+  std::atomic<int64_t> next{0};
+  const int64_t threads =
+      std::min<int64_t>(num_threads_, std::max<int64_t>(1, n / std::max<int64_t>(1, min_tasks)));
+  parallel_for(threads, [&](int64_t, int64_t) {
+    for (int64_t t = next.fetch_add(1); t < n; t = next.fetch_add(1)) fn(t);
+  });
+}
+
 void ThreadPool::wait_for_workers(std::unique_lock<std::mutex>& lock) {
   spin_until([this] { return pending_.load() == 0; });
   lock.lock();

@@ -31,6 +31,11 @@ class ThreadPool {
   // `min_chunk` indices. Blocks until all are done; rethrows the first exception.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn,
                     int64_t min_chunk = 1);
+  // Calls fn(t) once for every task t in [0, n), each thread taking the next unclaimed task
+  // until none are left, on at most n / min_tasks threads. Which thread runs a task varies
+  // from run to run, so fn(t) must depend on t alone; a late or preempted thread then costs
+  // its share of the tasks instead of the whole job's wall time.
+  void parallel_tasks(int64_t n, const std::function<void(int64_t)>& fn, int64_t min_tasks = 1);
 
  private:
   void worker_loop(int index);
