@@ -28,6 +28,16 @@ namespace {
 constexpr int64_t kMaxRunSamples = 32;
 constexpr int64_t kRunBytes = int64_t{64} << 20;
 
+// `view_order` (a [rows][depth] view, one group) rearranged as [depth][rows].
+std::vector<int64_t> by_depth(const std::vector<int64_t>& view_order, const LayerShape& shape) {
+  std::vector<int64_t> order(view_order.size());
+  for (int64_t r = 0; r < shape.rows; ++r)
+    for (int64_t k = 0; k < shape.depth; ++k)
+      order[static_cast<size_t>(k * shape.rows + r)] =
+          view_order[static_cast<size_t>(r * shape.depth + k)];
+  return order;
+}
+
 std::string number_text(double value) {
   char text[32];
   const auto end = std::to_chars(text, text + sizeof text, value).ptr;
@@ -361,52 +371,77 @@ class AdaRoundRun {
         });
   }
 
-  void optimize(size_t i, const ModelSamples& samples, Model& current) {
+  // A layer's loss and what it reads.
+  struct LayerLoss {
+    std::unique_ptr<SecondMoments> moments;
+    std::unique_ptr<SampleCache> inputs, targets;
+    std::unique_ptr<ReconstructionLoss> loss;
+  };
+
+  // The direct loss's layout when it covers layer i (a Conv with an activation after it).
+  std::optional<DirectConvLayout> direct_layout(size_t i) const {
+    const LinearLayer& layer = *layers_[i];
+    const CompactInput* compact = layer.compact_input();
+    const WindowGeometry* window = compact ? compact->window() : nullptr;
+    if (layer.activation().kind == ActivationKind::kIdentity || window == nullptr ||
+        !DirectConvLayout::covers(layer.shape(), *window, layer.activation()))
+      return std::nullopt;
+    return DirectConvLayout(layer.shape(), *window);
+  }
+
+  LayerLoss make_loss(size_t i, const ModelSamples& samples, const Model& current,
+                      bool bias_trained, const WeightGrid& grid,
+                      const std::optional<DirectConvLayout>& direct) {
     const LinearLayer& layer = *layers_[i];
     const LayerShape& shape = layer.shape();
+    LayerLoss made;
+    if (layer.activation().kind == ActivationKind::kIdentity) {
+      made.moments = moments_of(i, samples, current, bias_trained);
+      made.loss =
+          std::make_unique<SecondMomentLoss>(*made.moments, grid.weights, layer.bias(), pool_);
+      return made;
+    }
+    const int64_t products = samples.count() * per_model_sample_[i];
+    const CompactInput* compact = layer.compact_input();
+    const int64_t input_floats = direct    ? direct->input_floats()
+                                 : compact ? compact->floats()
+                                           : shape.input_floats();
+    made.inputs = std::make_unique<SampleCache>(products, input_floats, budget_,
+                                                "inputs of " + layer.node().label());
+    made.targets = std::make_unique<SampleCache>(products, shape.output_floats(), budget_,
+                                                 "targets of " + layer.node().label());
+    cache_samples(i, samples, current, *made.inputs, *made.targets, direct ? &*direct : nullptr);
+    if (direct)
+      made.loss = std::make_unique<DirectConvLoss>(*direct, layer.activation(), *made.inputs,
+                                                   *made.targets, options_.batch_samples, pool_);
+    else
+      made.loss =
+          std::make_unique<MinibatchLoss>(shape, layer.activation(), *made.inputs, *made.targets,
+                                          options_.batch_samples, pool_, compact);
+    return made;
+  }
+
+  void optimize(size_t i, const ModelSamples& samples, Model& current) {
+    const LinearLayer& layer = *layers_[i];
     const bool train_bias = !adaround() && options_.adaquant.train_bias;
     const bool bias_trained = train_bias && !layer.trainable_bias().empty();
     if (train_bias && !bias_trained)
       report_.notes.push_back(std::string(name()) + ": " + layer.node().label() +
                               ": the bias is not trained (it is not a plain per-channel vector)");
     const Tensor& weight = *float_model_->graph.find_initializer(layer.weight());
-    const WeightGrid grid =
-        weight_grid(weight, weight_encodings_.at(layer.weight()), layer.weight_order());
+    const std::optional<DirectConvLayout> direct = direct_layout(i);
+    // Element k of the grid (and of the optimizer's arrays) is element order[k] of the weight.
+    const std::vector<int64_t> order =
+        direct ? by_depth(layer.weight_order(), layer.shape()) : layer.weight_order();
+    const WeightGrid grid = weight_grid(weight, weight_encodings_.at(layer.weight()), order);
+    const LayerLoss made = make_loss(i, samples, current, bias_trained, grid, direct);
+    ReconstructionLoss* loss = made.loss.get();
 
     AdaRoundLayerReport entry;
     entry.layer = layer.node().label();
     entry.weight = layer.weight();
     entry.activation = activation_name(layer.activation().kind);
-    entry.second_moments = layer.activation().kind == ActivationKind::kIdentity;
-    std::unique_ptr<SecondMoments> moments;
-    std::unique_ptr<SampleCache> inputs, targets;
-    std::unique_ptr<ReconstructionLoss> loss;
-    if (entry.second_moments) {
-      moments = moments_of(i, samples, current, bias_trained);
-      loss = std::make_unique<SecondMomentLoss>(*moments, grid.weights, layer.bias(), pool_);
-    } else {
-      const int64_t products = samples.count() * per_model_sample_[i];
-      const CompactInput* compact = layer.compact_input();
-      const WindowGeometry* window = compact ? compact->window() : nullptr;
-      std::optional<DirectConvLayout> direct;
-      if (window != nullptr && DirectConvLayout::covers(shape, *window, layer.activation()))
-        direct.emplace(shape, *window);
-      const int64_t input_floats = direct    ? direct->input_floats()
-                                   : compact ? compact->floats()
-                                             : shape.input_floats();
-      inputs = std::make_unique<SampleCache>(products, input_floats, budget_,
-                                             "inputs of " + layer.node().label());
-      targets = std::make_unique<SampleCache>(products, shape.output_floats(), budget_,
-                                              "targets of " + layer.node().label());
-      cache_samples(i, samples, current, *inputs, *targets, direct ? &*direct : nullptr);
-      if (direct)
-        loss = std::make_unique<DirectConvLoss>(*direct, layer.activation(), *inputs, *targets,
-                                                options_.batch_samples, pool_);
-      else
-        loss = std::make_unique<MinibatchLoss>(shape, layer.activation(), *inputs, *targets,
-                                               options_.batch_samples, pool_, compact);
-    }
-
+    entry.second_moments = made.moments != nullptr;
     const int64_t iterations = options_.mode_iterations();
     const std::string text = layer_text(i);
     const uint64_t seed = splitmix64_mix(options_.seed ^ splitmix64_mix(i + 1));  // per layer
@@ -430,7 +465,7 @@ class AdaRoundRun {
 
     Tensor tuned_weight = weight.clone();
     for (size_t k = 0; k < tuned.weights.size(); ++k)
-      tuned_weight.data<float>()[layer.weight_order()[k]] = tuned.weights[k];
+      tuned_weight.data<float>()[order[k]] = tuned.weights[k];
     keep(layer.weight(), tuned_weight, current);
     if (bias_trained) {
       Tensor bias = float_model_->graph.find_initializer(layer.trainable_bias())->clone();

@@ -253,30 +253,14 @@ DirectConvLoss::DirectConvLoss(const DirectConvLayout& layout, const Activation&
       layout_(layout),
       activation_(activation),
       inputs_(inputs),
-      targets_(targets),
-      transposed_(static_cast<size_t>(shape_.weights())),
-      summed_(transposed_.size()) {
+      targets_(targets) {
   require(has_vector_form(activation) && inputs.sample_floats() == layout.input_floats() &&
               targets.sample_floats() == shape_.output_floats(),
           ErrorCode::kInternal, "adaround: the direct Conv loss does not cover this layer");
 }
 
-void DirectConvLoss::prepare(const float* weights) {
-  const int64_t outputs = shape_.outputs(), depth = shape_.depth;
-  for (int64_t o = 0; o < outputs; ++o)
-    for (int64_t k = 0; k < depth; ++k) transposed_[k * outputs + o] = weights[o * depth + k];
-}
-
-void DirectConvLoss::sum_weight_gradients(const std::vector<const float*>& parts,
-                                          float* grad_weights) {
-  const int64_t outputs = shape_.outputs(), depth = shape_.depth;
-  sum_in_order(pool_, parts, shape_.weights(), summed_.data());
-  for (int64_t o = 0; o < outputs; ++o)
-    for (int64_t k = 0; k < depth; ++k) grad_weights[o * depth + k] = summed_[k * outputs + o];
-}
-
-double DirectConvLoss::run_sample(const float* input, const float* target, const float* bias,
-                                  float scale, Partial* partial) const {
+double DirectConvLoss::run_sample(const float* input, const float* target, const float* weights,
+                                  const float* bias, float scale, Partial* partial) const {
   const int64_t outputs = shape_.outputs(), depth = shape_.depth;
   const int vectors = layout_.vectors_;
   const int64_t block = vectors * kLanes;
@@ -296,7 +280,7 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
     for (const DirectConvLayout::Tile& tile : layout_.tiles_) {
       const TileKernels& k = kernels(vectors, tile.count);
       const float* window = input + tile.offset;
-      k.forward(window, taps, depth, transposed_.data() + first, outputs, z);
+      k.forward(window, taps, depth, weights + first, outputs, z);
       tile_loss.run(tile.count, z, target + tile.position * outputs + first, outputs, squares,
                     bias_grads);
       if (partial != nullptr)
@@ -311,9 +295,8 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
   return loss;
 }
 
-double DirectConvLoss::run_task(const float* /*weights: transposed by prepare()*/,
-                                const float* bias, std::span<const int64_t> samples, float scale,
-                                Partial* partial) {
+double DirectConvLoss::run_task(const float* weights, const float* bias,
+                                std::span<const int64_t> samples, float scale, Partial* partial) {
   std::unique_ptr<Scratch> held = scratch_.take([this] {
     auto s = std::make_unique<Scratch>();
     if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(inputs_.sample_floats()));
@@ -329,8 +312,9 @@ double DirectConvLoss::run_task(const float* /*weights: transposed by prepare()*
     // The caches are far larger than the CPU's: fetch the next sample's input while this one
     // runs (its target is read in order, which the hardware prefetcher follows).
     if (j + 1 < samples.size()) prefetch(inputs_, samples[j + 1]);
-    loss += run_sample(inputs_.read(samples[j], held->sample_x.data()),
-                       targets_.read(samples[j], held->sample_t.data()), bias, scale, partial);
+    loss +=
+        run_sample(inputs_.read(samples[j], held->sample_x.data()),
+                   targets_.read(samples[j], held->sample_t.data()), weights, bias, scale, partial);
   }
   scratch_.give(std::move(held));
   return loss;

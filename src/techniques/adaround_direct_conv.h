@@ -3,7 +3,9 @@
 // product, the activation, the loss and dL/dZ, and the weight gradient's update are done in
 // registers, vectorized across output channels (16 per vector), with the input values
 // broadcast from a zero-padded copy of the planes. The same loss as MinibatchLoss (the sums in
-// another order), for the layers DirectConvLayout::covers() accepts.
+// another order), for the layers DirectConvLayout::covers() accepts. It takes the weights, and
+// writes their gradient, as [depth][outputs] (weights_by_depth()): the optimizer keeps them in
+// that order, so no pass per iteration transposes them.
 #pragma once
 
 #include <cstdint>
@@ -61,25 +63,22 @@ class DirectConvLoss : public TaskedLoss {
                  ThreadPool& pool);
 
   int64_t samples() const override { return inputs_.samples(); }
+  bool weights_by_depth() const override { return true; }
 
  private:
   struct Scratch {
     std::vector<float> sample_x, sample_t;  // a sample read back from a file cache
   };
 
-  void prepare(const float* weights) override;
   double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
                   float scale, Partial* partial) override;
-  void sum_weight_gradients(const std::vector<const float*>& parts, float* grad_weights) override;
-  double run_sample(const float* input, const float* target, const float* bias, float scale,
-                    Partial* partial) const;
+  double run_sample(const float* input, const float* target, const float* weights,
+                    const float* bias, float scale, Partial* partial) const;
 
   DirectConvLayout layout_;
   Activation activation_;
   const SampleCache& inputs_;
   const SampleCache& targets_;
-  std::vector<float> transposed_;  // the weights as [depth][outputs]
-  std::vector<float> summed_;      // the gradient as [depth][outputs]
   ScratchPool<Scratch> scratch_;
 };
 

@@ -166,10 +166,6 @@ TaskedLoss::TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& p
   }
 }
 
-void TaskedLoss::sum_weight_gradients(const std::vector<const float*>& parts, float* grad_weights) {
-  sum_in_order(pool_, parts, shape_.weights(), grad_weights);
-}
-
 double TaskedLoss::evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
                             float* grad_weights, float* grad_bias) {
   const int64_t n = static_cast<int64_t>(batch.size());
@@ -177,7 +173,6 @@ double TaskedLoss::evaluate(const float* weights, const float* bias, std::span<c
   const bool gradient = grad_weights != nullptr || grad_bias != nullptr;
   require(n > 0 && (!gradient || tasks <= static_cast<int64_t>(partials_.size())),
           ErrorCode::kInternal, "adaround: minibatch of " + std::to_string(n) + " samples");
-  prepare(weights);
   const float scale = 2.0f / static_cast<float>(n * shape_.positions);
   std::vector<double> losses(static_cast<size_t>(tasks));
   pool_.parallel_tasks(
@@ -195,7 +190,7 @@ double TaskedLoss::evaluate(const float* weights, const float* bias, std::span<c
       weight_parts.push_back(partials_[static_cast<size_t>(t)].weights.data());
       bias_parts.push_back(partials_[static_cast<size_t>(t)].bias.data());
     }
-    if (grad_weights != nullptr) sum_weight_gradients(weight_parts, grad_weights);
+    if (grad_weights != nullptr) sum_in_order(pool_, weight_parts, shape_.weights(), grad_weights);
     if (grad_bias != nullptr) sum_in_order(pool_, bias_parts, shape_.outputs(), grad_bias);
   }
   return sum_in_order(losses) / static_cast<double>(n * shape_.positions);

@@ -29,7 +29,10 @@ class ReconstructionLoss {
   virtual ~ReconstructionLoss() = default;
   // Samples a minibatch may draw from; 0 when evaluate() sums over all of them itself.
   virtual int64_t samples() const = 0;
-  // The loss at `weights` ([groups][rows][depth]) and `bias` (per output channel) over the
+  // Whether evaluate() takes the weights (and writes their gradient) as [depth][outputs], the
+  // order its kernel reads them in, instead of the view order [groups][rows][depth].
+  virtual bool weights_by_depth() const { return false; }
+  // The loss at `weights` (in the order above) and `bias` (per output channel) over the
   // minibatch `batch`; writes dL/dweights when grad_weights is not null, and dL/dbias when
   // grad_bias is not null.
   virtual double evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
@@ -84,14 +87,10 @@ class TaskedLoss : public ReconstructionLoss {
 
   TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& pool);
 
-  // Called once per evaluate() before its tasks.
-  virtual void prepare(const float* /*weights*/) {}
   // The loss summed over `samples` (scaled by `scale` in the gradient), and its gradient into
   // `partial` when that is not null. Runs on several threads at once.
   virtual double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
                           float scale, Partial* partial) = 0;
-  // dL/dweights (view order) from the tasks' partial.weights, added in order.
-  virtual void sum_weight_gradients(const std::vector<const float*>& parts, float* grad_weights);
 
   LayerShape shape_;
   ThreadPool& pool_;

@@ -450,6 +450,18 @@ struct DirectData {
   }
 };
 
+namespace {
+
+// A [rows][cols] matrix as [cols][rows].
+std::vector<float> transposed(const float* m, int64_t rows, int64_t cols) {
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[static_cast<size_t>(c * rows + r)] = m[r * cols + c];
+  return out;
+}
+
+}  // namespace
+
 TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
   struct Case {
     const char* name;
@@ -495,14 +507,17 @@ TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
                             9, pool);
       MinibatchLoss lowered(shape, activation, data.planes, data.targets, 9, pool,
                             data.layer->compact_input());
+      REQUIRE(direct.weights_by_depth());
+      const std::vector<float> w_by_depth = transposed(w.data<float>(), shape.rows, shape.depth);
       std::vector<float> g1(shape.weights()), g2(g1.size()), b1(shape.outputs()), b2(b1.size());
       const double l1 =
-          direct.evaluate(w.data<float>(), b.data<float>(), batch, g1.data(), b1.data());
+          direct.evaluate(w_by_depth.data(), b.data<float>(), batch, g1.data(), b1.data());
       const double l2 =
           lowered.evaluate(w.data<float>(), b.data<float>(), batch, g2.data(), b2.data());
       CHECK(l1 == Approx(l2).epsilon(1e-5));
-      CHECK(direct.evaluate(w.data<float>(), b.data<float>(), batch, nullptr, nullptr) == l1);
-      CHECK(relative_error({g1.begin(), g1.end()}, {g2.begin(), g2.end()}) < 1e-5);
+      CHECK(direct.evaluate(w_by_depth.data(), b.data<float>(), batch, nullptr, nullptr) == l1);
+      const std::vector<float> g1_by_rows = transposed(g1.data(), shape.depth, shape.rows);
+      CHECK(relative_error({g1_by_rows.begin(), g1_by_rows.end()}, {g2.begin(), g2.end()}) < 1e-5);
       CHECK(relative_error({b1.begin(), b1.end()}, {b2.begin(), b2.end()}) < 1e-5);
     }
   }
