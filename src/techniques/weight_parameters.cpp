@@ -1,6 +1,7 @@
 #include "techniques/weight_parameters.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "techniques/fast_math.h"
@@ -15,13 +16,6 @@ float nearest_index(const WeightGrid& grid, int64_t i, float x) {
 
 float grid_value(const WeightGrid& grid, int64_t i, float level) {
   return (level + grid.offset[i]) * grid.scale[i];
-}
-
-// The sum of n values in a fixed order: lane sums, which vectorize, then their total.
-double lane_sum(const float* values, int64_t n) {
-  double sum = 0.0;
-  for (float lane : lane_sums(n, [&](int64_t i) { return values[i]; })) sum += lane;
-  return sum;
 }
 
 float nearest_on_grid(const WeightGrid& grid, int64_t i, float x) {
@@ -49,6 +43,34 @@ void soft_weights(int64_t begin, int64_t end, float zeta, float gamma, float top
     chain[i] = inside ? scale[i] * (zeta - gamma) * sigmoid * (1.0f - sigmoid) : 0.0f;
   }
 }
+
+// The rounding term of SoftRounding at one beta (see add_rounding_term()).
+struct RoundingTerm {
+  float lambda, beta, zeta, gamma;
+
+  bool inside(float sigmoid) const {  // h(V) not clamped
+    const float stretched = sigmoid * (zeta - gamma) + gamma;
+    return (stretched >= 0.0f) & (stretched <= 1.0f);
+  }
+  bool all_clamped(const float* __restrict sigmoid) const {
+    bool any = false;
+    for (int64_t j = 0; j < kSumLanes; ++j) any |= inside(sigmoid[j]);
+    return !any;
+  }
+  // Elements [0, count) (count <= kSumLanes): each term into its lane, its gradient into grad.
+  void add_block(int64_t count, const float* __restrict h, const float* __restrict sigmoid,
+                 float* __restrict grad, float* __restrict lanes) const {
+    for (int64_t j = 0; j < count; ++j) {
+      const float centered = 2.0f * h[j] - 1.0f;
+      const float magnitude = std::fabs(centered);
+      const float power = fast::pow(magnitude, beta - 1.0f);  // |2h - 1|^(beta - 1)
+      lanes[j] += 1.0f - power * magnitude;
+      const float sign = std::copysign(1.0f, centered);  // centered = 0 has power 0
+      const float h_slope = (zeta - gamma) * sigmoid[j] * (1.0f - sigmoid[j]);
+      grad[j] -= inside(sigmoid[j]) ? lambda * beta * power * sign * 2.0f * h_slope : 0.0f;
+    }
+  }
+};
 
 }  // namespace
 
@@ -85,7 +107,6 @@ SoftRounding::SoftRounding(const WeightGrid& grid, const AdaRoundOptions& option
   floor_.resize(n);
   sigmoid_.resize(n);
   h_.resize(n);
-  term_.resize(n);
   chain_.resize(n);
   const float zeta = static_cast<float>(options.zeta), gamma = static_cast<float>(options.gamma);
   for (size_t i = 0; i < n; ++i) {
@@ -141,24 +162,25 @@ double SoftRounding::backward_range(int64_t iteration, int64_t begin, int64_t en
 }
 
 // d/dV lambda (1 - |2h - 1|^beta) = -lambda beta |2h - 1|^(beta - 1) sign(2h - 1) 2 dh/dV, zero
-// where h is clamped; returns the chunk's sum of 1 - |2h - 1|^beta. Branch-free, so that it
-// vectorizes.
+// where h is clamped; returns the chunk's sum of 1 - |2h - 1|^beta, added as lane_sums() adds.
+// Blocks of kSumLanes elements, branch-free within, so that they vectorize; a block whose every
+// h is clamped adds nothing (h = 0 or 1: its terms are 1 - 1^beta = 0, its gradient zero) and
+// is skipped, which late in the anneal is most blocks.
 double SoftRounding::add_rounding_term(float beta, int64_t begin, int64_t end, float* grad_values) {
-  const float lambda = static_cast<float>(options_.regularization);
-  const float zeta = static_cast<float>(options_.zeta), gamma = static_cast<float>(options_.gamma);
-  for (int64_t i = begin; i < end; ++i) {
-    const float centered = 2.0f * h_[i] - 1.0f;
-    const float magnitude = std::fabs(centered);
-    const float power = fast::pow(magnitude, beta - 1.0f);  // |2h - 1|^(beta - 1)
-    term_[i] = 1.0f - power * magnitude;
-    const float sigmoid = sigmoid_[i];
-    const float stretched = sigmoid * (zeta - gamma) + gamma;
-    const bool inside = (stretched >= 0.0f) & (stretched <= 1.0f);
-    const float sign = std::copysign(1.0f, centered);  // centered = 0 has power 0
-    const float h_slope = (zeta - gamma) * sigmoid * (1.0f - sigmoid);
-    grad_values[i] -= inside ? lambda * beta * power * sign * 2.0f * h_slope : 0.0f;
+  const RoundingTerm term{static_cast<float>(options_.regularization), beta,
+                          static_cast<float>(options_.zeta), static_cast<float>(options_.gamma)};
+  std::array<float, kSumLanes> lanes{};
+  for (int64_t i = begin; i < end; i += kSumLanes) {
+    const float* sigmoid = sigmoid_.data() + i;
+    if (end - i < kSumLanes) {
+      term.add_block(end - i, h_.data() + i, sigmoid, grad_values + i, lanes.data());
+    } else if (!term.all_clamped(sigmoid)) {
+      term.add_block(kSumLanes, h_.data() + i, sigmoid, grad_values + i, lanes.data());
+    }
   }
-  return lane_sum(term_.data() + begin, end - begin);
+  double sum = 0.0;
+  for (float lane : lanes) sum += lane;
+  return sum;
 }
 
 void SoftRounding::final_weights(float* weights) const {

@@ -102,7 +102,6 @@ class SoftRounding : public WeightParameters {
   AdaRoundOptions options_;
   std::vector<float> floor_;                // floor(W / s) - offset: the grid index rounding down
   std::vector<float> sigmoid_, h_, chain_;  // sigmoid(V), h(V), dW~/dV at the last forward()
-  std::vector<float> term_;                 // 1 - |2h - 1|^beta at the last backward()
 };
 
 // AdaQuant (Quark's fast finetune): the weights themselves, quantized on their fixed grid in

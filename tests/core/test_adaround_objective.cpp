@@ -334,6 +334,43 @@ TEST_CASE("soft rounding's gradient, rounding term included, matches finite diff
   CHECK(rounding.beta(99) == Approx(2.0).epsilon(0.01));
 }
 
+TEST_CASE("the rounding term of blocks whose every h is clamped is zero, as is its gradient") {
+  // Two full blocks of kSumLanes (the first clamped throughout, the second half clamped) and a
+  // partial one; V = +-12 puts sigmoid(V) (zeta - gamma) + gamma outside [0, 1].
+  const int64_t n = 2 * kSumLanes + 7;
+  WeightGrid grid;
+  for (int64_t i = 0; i < n; ++i) grid.weights.push_back(0.013f * static_cast<float>(i) - 0.2f);
+  grid.scale.assign(n, 0.1f);
+  grid.offset.assign(n, -8.0f);
+  grid.quant_max = 15.0f;
+  AdaRoundOptions options;
+  options.iterations = 100;
+  ThreadPool pool(1);
+  SoftRounding rounding(grid, options, pool);
+  auto clamped = [](int64_t i) { return i < kSumLanes || (i < 2 * kSumLanes && i % 2 == 0); };
+  for (int64_t i = 0; i < n; ++i)
+    if (clamped(i)) rounding.values()[i] = i % 3 == 0 ? 12.0f : -12.0f;
+  std::vector<float> weights(n), grad_weights(n, 1.0f), grad_values(n);
+  rounding.forward(weights.data());
+  const int64_t iteration = 60;
+  const double beta = rounding.beta(iteration);
+  const double term = rounding.backward(iteration, grad_weights.data(), grad_values.data());
+  const double zeta = options.zeta, gamma = options.gamma;
+  double expected = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    INFO("element " << i);
+    const double sigmoid = 1.0 / (1.0 + std::exp(-static_cast<double>(rounding.values()[i])));
+    const double h = std::clamp(sigmoid * (zeta - gamma) + gamma, 0.0, 1.0);
+    expected += 1.0 - std::pow(std::fabs(2.0 * h - 1.0), beta);
+    if (clamped(i))
+      CHECK(grad_values[i] == 0.0f);
+    else
+      CHECK(grad_values[i] != 0.0f);
+  }
+  CHECK(term == Approx(options.regularization * expected).epsilon(1e-5));
+  for (float y = 1.0f; y <= 19.0f; y += 0.25f) CHECK(fast::pow(1.0f, y) == 1.0f);
+}
+
 TEST_CASE("the second-moment loss equals the minibatch loss over every sample") {
   ThreadPool pool(2);
   for (bool with_bias : {false, true}) {
