@@ -11,11 +11,12 @@
 
 namespace qsim {
 
-constexpr int64_t kElementChunk = 4096;
-// A thread is handed at least this many chunks. AdaRound's passes come every few hundred
-// microseconds, while the pool's threads still spin, so a hand-off costs microseconds; 16
-// (measured) kept the soft rounding and Adam of layers under 131072 weights on one thread.
-constexpr int64_t kMinChunksPerThread = 2;
+// Chunks small enough that two threads split a layer's weights nearly evenly, ...
+constexpr int64_t kElementChunk = 1024;
+// ... and a thread is handed at least this many: a hand-off (the weights' data moving to the
+// other core's cache with it) costs microseconds. Measured on AdaRound's step of 9216 to 36864
+// weights on two threads (docs/PERFORMANCE.md): 10% faster than chunks of 4096, at least 2.
+constexpr int64_t kMinChunksPerThread = 4;
 // Work units (matrix products) go to another thread only with at least this many
 // floating-point operations each.
 constexpr double kMinFlopsPerThread = 4e6;
