@@ -1,5 +1,6 @@
 // What AdaRound and AdaQuant train for one layer, and the weights that follows from it, over the
-// layer's weights in their [groups][rows][depth] view (adaround_layer.h). Element-wise work is
+// layer's weights in the order its loss reads them: the [groups][rows][depth] view
+// (adaround_layer.h), or [depth][outputs] (ReconstructionLoss::weights_by_depth()). Work is
 // split over fixed chunks; the only sum (the rounding term's value) adds chunks in order.
 #pragma once
 
@@ -22,7 +23,7 @@ struct WeightGrid {
   int64_t size() const { return static_cast<int64_t>(weights.size()); }
 };
 
-// The grid of `weight`'s elements in view order (`order`, as LinearLayer::weight_order()).
+// The grid of `weight`'s elements in `order` (element k is element order[k] of the weight).
 WeightGrid weight_grid(const Tensor& weight, const Encoding& encoding,
                        const std::vector<int64_t>& order);
 
