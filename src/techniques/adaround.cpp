@@ -30,6 +30,7 @@ constexpr int64_t kRunBytes = int64_t{64} << 20;
 
 // `view_order` (a [rows][depth] view, one group) rearranged as [depth][rows].
 std::vector<int64_t> by_depth(const std::vector<int64_t>& view_order, const LayerShape& shape) {
+  require(shape.groups == 1, ErrorCode::kInternal, "adaround: a [depth][outputs] order of groups");
   std::vector<int64_t> order(view_order.size());
   for (int64_t r = 0; r < shape.rows; ++r)
     for (int64_t k = 0; k < shape.depth; ++k)

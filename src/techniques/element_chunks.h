@@ -15,7 +15,7 @@ namespace qsim {
 constexpr int64_t kElementChunk = 1024;
 // ... and a thread is handed at least this many: a hand-off (the weights' data moving to the
 // other core's cache with it) costs microseconds. Measured on AdaRound's step of 9216 to 36864
-// weights on two threads (docs/PERFORMANCE.md): 10% faster than chunks of 4096, at least 2.
+// weights on two threads (docs/PERFORMANCE.md): 10% faster than the earlier 4096 x 2.
 constexpr int64_t kMinChunksPerThread = 4;
 // Work units (matrix products) go to another thread only with at least this many
 // floating-point operations each.

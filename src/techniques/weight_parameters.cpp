@@ -22,6 +22,15 @@ float nearest_on_grid(const WeightGrid& grid, int64_t i, float x) {
   return grid_value(grid, i, std::clamp(nearest_index(grid, i, x), 0.0f, grid.quant_max));
 }
 
+// sigmoid(V) (zeta - gamma) + gamma: h(V) before its clamp to [0, 1].
+float stretched_sigmoid(float sigmoid, float zeta, float gamma) {
+  return sigmoid * (zeta - gamma) + gamma;
+}
+
+bool within_unit(float x) {
+  return (x >= 0.0f) & (x <= 1.0f);
+}
+
 // W~, sigmoid(V), h(V) and dW~/dV of elements [begin, end), with plain pointers so that the
 // loop vectorizes.
 void soft_weights(int64_t begin, int64_t end, float zeta, float gamma, float top,
@@ -31,13 +40,12 @@ void soft_weights(int64_t begin, int64_t end, float zeta, float gamma, float top
                   float* __restrict chain) {
   for (int64_t i = begin; i < end; ++i) {
     const float sigmoid = 1.0f / (1.0f + fast::exp(-values[i]));
-    const float stretched = sigmoid * (zeta - gamma) + gamma;
+    const float stretched = stretched_sigmoid(sigmoid, zeta, gamma);
     const float h = std::min(std::max(stretched, 0.0f), 1.0f);
     const float level = floor[i] + h;
     weights[i] = (std::min(std::max(level, 0.0f), top) + offset[i]) * scale[i];
     // PyTorch's clamp passes the gradient on its bounds too.
-    const bool inside =
-        (stretched >= 0.0f) & (stretched <= 1.0f) & (level >= 0.0f) & (level <= top);
+    const bool inside = within_unit(stretched) & (level >= 0.0f) & (level <= top);
     sigmoids[i] = sigmoid;
     hs[i] = h;
     chain[i] = inside ? scale[i] * (zeta - gamma) * sigmoid * (1.0f - sigmoid) : 0.0f;
@@ -49,8 +57,7 @@ struct RoundingTerm {
   float lambda, beta, zeta, gamma;
 
   bool inside(float sigmoid) const {  // h(V) not clamped
-    const float stretched = sigmoid * (zeta - gamma) + gamma;
-    return (stretched >= 0.0f) & (stretched <= 1.0f);
+    return within_unit(stretched_sigmoid(sigmoid, zeta, gamma));
   }
   bool all_clamped(const float* __restrict sigmoid) const {
     bool any = false;
