@@ -479,7 +479,7 @@ class AdaRoundRun {
                        const std::vector<float>& bias) const {
     std::vector<int64_t> all(static_cast<size_t>(loss.samples()));
     std::iota(all.begin(), all.end(), int64_t{0});
-    return loss.evaluate(weights.data(), bias.data(), all, nullptr, nullptr);
+    return loss.evaluate(weights.data(), bias.data(), all, nullptr, nullptr, nullptr);
   }
 
   void keep(const std::string& name, const Tensor& value, Model& current) {

@@ -33,10 +33,11 @@ void forward_tile(const float* window, const int64_t* taps, int64_t depth, const
       depth, [&](int64_t k, int r) { return window[taps[k] + r]; }, weights, outputs, z, OV);
 }
 
-// grads[k][v-th vector] += sum over the tile's positions r of g[r * OV + v] * window[taps[k] + r].
+// grads[k][v-th vector] += sum over the tile's positions r of g[r * OV + v] * window[taps[k] + r],
+// for the `count` depth indices k in `depths`.
 template <int OV, int R>
-void backward_tile(const float* window, const int64_t* taps, int64_t depth, const V* g,
-                   float* grads, int64_t outputs) {
+void backward_tile(const float* window, const int64_t* taps, const int64_t* depths, int64_t count,
+                   const V* g, float* grads, int64_t outputs) {
   // Few vectors give few independent sums per tap: split each in two to hide the FMA latency.
   constexpr int kChains = OV >= 4 ? 1 : 2;
   V gr[R][OV];
@@ -44,7 +45,8 @@ void backward_tile(const float* window, const int64_t* taps, int64_t depth, cons
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < OV; ++v) gr[r][v] = g[r * OV + v];
-  for (int64_t k = 0; k < depth; ++k) {
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t k = depths[i];
     const float* x = window + taps[k];
     float* d = grads + k * outputs;
     V acc[kChains][OV];
@@ -69,7 +71,8 @@ void backward_tile(const float* window, const int64_t* taps, int64_t depth, cons
 
 struct TileKernels {
   void (*forward)(const float*, const int64_t*, int64_t, const float*, int64_t, V*);
-  void (*backward)(const float*, const int64_t*, int64_t, const V*, float*, int64_t);
+  void (*backward)(const float*, const int64_t*, const int64_t*, int64_t, const V*, float*,
+                   int64_t);
 };
 
 template <int OV, size_t... I>
@@ -259,8 +262,28 @@ DirectConvLoss::DirectConvLoss(const DirectConvLayout& layout, const Activation&
           ErrorCode::kInternal, "adaround: the direct Conv loss does not cover this layer");
 }
 
+// Per block of output channels, the depth indices whose gradient row in the block is needed:
+// those with a live block of weights (all of them without `live_blocks`).
+void DirectConvLoss::find_needed_depths(const uint8_t* live_blocks, Scratch& scratch) const {
+  const int64_t outputs = shape_.outputs(), depth = shape_.depth;
+  const int64_t block = layout_.vectors_ * kLanes, blocks = outputs / block;
+  scratch.depths.resize(static_cast<size_t>(blocks * depth));
+  scratch.depth_counts.assign(static_cast<size_t>(blocks), 0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    int64_t* depths = scratch.depths.data() + b * depth;
+    int64_t& count = scratch.depth_counts[static_cast<size_t>(b)];
+    for (int64_t k = 0; k < depth; ++k) {
+      const uint8_t* live = live_blocks + (k * outputs + b * block) / kLiveBlock;
+      if (live_blocks == nullptr ||
+          std::any_of(live, live + layout_.vectors_, [](uint8_t l) { return l != 0; }))
+        depths[count++] = k;
+    }
+  }
+}
+
 double DirectConvLoss::run_sample(const float* input, const float* target, const float* weights,
-                                  const float* bias, float scale, Partial* partial) const {
+                                  const float* bias, float scale, const Scratch& scratch,
+                                  Partial* partial) const {
   const int64_t outputs = shape_.outputs(), depth = shape_.depth;
   const int vectors = layout_.vectors_;
   const int64_t block = vectors * kLanes;
@@ -277,6 +300,9 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
                      : V{};
     }
     const TileLoss tile_loss{activation_, vectors, block_bias, slope, scale};
+    const int64_t* needed = scratch.depths.data() + first / block * depth;
+    const int64_t needed_count =
+        partial ? scratch.depth_counts[static_cast<size_t>(first / block)] : 0;
     for (const DirectConvLayout::Tile& tile : layout_.tiles_) {
       const TileKernels& k = kernels(vectors, tile.count);
       const float* window = input + tile.offset;
@@ -284,7 +310,7 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
       tile_loss.run(tile.count, z, target + tile.position * outputs + first, outputs, squares,
                     bias_grads);
       if (partial != nullptr)
-        k.backward(window, taps, depth, z, partial->weights.data() + first, outputs);
+        k.backward(window, taps, needed, needed_count, z, partial->weights.data() + first, outputs);
     }
     for (int v = 0; v < vectors; ++v)
       for (int lane = 0; lane < kLanes; ++lane) {
@@ -296,7 +322,8 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
 }
 
 double DirectConvLoss::run_task(const float* weights, const float* bias,
-                                std::span<const int64_t> samples, float scale, Partial* partial) {
+                                std::span<const int64_t> samples, float scale, Partial* partial,
+                                const uint8_t* live_blocks) {
   std::unique_ptr<Scratch> held = scratch_.take([this] {
     auto s = std::make_unique<Scratch>();
     if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(inputs_.sample_floats()));
@@ -304,6 +331,7 @@ double DirectConvLoss::run_task(const float* weights, const float* bias,
     return s;
   });
   if (partial != nullptr) {
+    find_needed_depths(live_blocks, *held);
     std::fill(partial->weights.begin(), partial->weights.end(), 0.0f);
     std::fill(partial->bias.begin(), partial->bias.end(), 0.0f);
   }
@@ -312,9 +340,9 @@ double DirectConvLoss::run_task(const float* weights, const float* bias,
     // The caches are far larger than the CPU's: fetch the next sample's input while this one
     // runs (its target is read in order, which the hardware prefetcher follows).
     if (j + 1 < samples.size()) prefetch(inputs_, samples[j + 1]);
-    loss +=
-        run_sample(inputs_.read(samples[j], held->sample_x.data()),
-                   targets_.read(samples[j], held->sample_t.data()), weights, bias, scale, partial);
+    loss += run_sample(inputs_.read(samples[j], held->sample_x.data()),
+                       targets_.read(samples[j], held->sample_t.data()), weights, bias, scale,
+                       *held, partial);
   }
   scratch_.give(std::move(held));
   return loss;

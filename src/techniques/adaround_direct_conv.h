@@ -68,12 +68,15 @@ class DirectConvLoss : public TaskedLoss {
  private:
   struct Scratch {
     std::vector<float> sample_x, sample_t;  // a sample read back from a file cache
+    std::vector<int64_t> depths;            // [output blocks][depth]: the needed ones first
+    std::vector<int64_t> depth_counts;      // per output block
   };
 
   double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
-                  float scale, Partial* partial) override;
+                  float scale, Partial* partial, const uint8_t* live_blocks) override;
+  void find_needed_depths(const uint8_t* live_blocks, Scratch& scratch) const;
   double run_sample(const float* input, const float* target, const float* weights,
-                    const float* bias, float scale, Partial* partial) const;
+                    const float* bias, float scale, const Scratch& scratch, Partial* partial) const;
 
   DirectConvLayout layout_;
   Activation activation_;

@@ -167,7 +167,7 @@ TaskedLoss::TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& p
 }
 
 double TaskedLoss::evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
-                            float* grad_weights, float* grad_bias) {
+                            float* grad_weights, float* grad_bias, const uint8_t* live_blocks) {
   const int64_t n = static_cast<int64_t>(batch.size());
   const int64_t tasks = (n + kSamplesPerLossTask - 1) / kSamplesPerLossTask;
   const bool gradient = grad_weights != nullptr || grad_bias != nullptr;
@@ -181,7 +181,7 @@ double TaskedLoss::evaluate(const float* weights, const float* bias, std::span<c
         const int64_t begin = t * kSamplesPerLossTask;
         losses[static_cast<size_t>(t)] =
             run_task(weights, bias, batch.subspan(begin, std::min(kSamplesPerLossTask, n - begin)),
-                     scale, gradient ? &partials_[static_cast<size_t>(t)] : nullptr);
+                     scale, gradient ? &partials_[static_cast<size_t>(t)] : nullptr, live_blocks);
       },
       tasks_per_thread(flops(kSamplesPerLossTask)));
   if (gradient) {
@@ -243,7 +243,8 @@ void MinibatchLoss::gather(std::span<const int64_t> samples, Scratch& scratch) c
 }
 
 double MinibatchLoss::run_task(const float* weights, const float* bias,
-                               std::span<const int64_t> samples, float scale, Partial* partial) {
+                               std::span<const int64_t> samples, float scale, Partial* partial,
+                               const uint8_t*) {
   std::unique_ptr<Scratch> held = scratch_.take([this] { return make_scratch(); });
   Scratch& scratch = *held;
   gather(samples, scratch);
@@ -364,7 +365,7 @@ SecondMomentLoss::SecondMomentLoss(const SecondMoments& moments,
 }
 
 double SecondMomentLoss::evaluate(const float* weights, const float* bias, std::span<const int64_t>,
-                                  float* grad_weights, float* grad_bias) {
+                                  float* grad_weights, float* grad_bias, const uint8_t*) {
   require(grad_bias == nullptr || with_bias_, ErrorCode::kInternal,
           "adaround: a bias gradient from moments summed without the bias");
   const int64_t rows = shape_.rows, depth = shape_.depth, da = depth_;

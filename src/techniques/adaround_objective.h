@@ -34,9 +34,10 @@ class ReconstructionLoss {
   virtual bool weights_by_depth() const { return false; }
   // The loss at `weights` (in the order above) and `bias` (per output channel) over the
   // minibatch `batch`; writes dL/dweights when grad_weights is not null, and dL/dbias when
-  // grad_bias is not null.
+  // grad_bias is not null. `live_blocks` (null: all) names the blocks of kLiveBlock weights
+  // whose gradient the caller needs; the others' may be left zero.
   virtual double evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
-                          float* grad_weights, float* grad_bias) = 0;
+                          float* grad_weights, float* grad_bias, const uint8_t* live_blocks) = 0;
   // Floating-point operations of the matrix products of one evaluate() with a gradient.
   virtual double flops(int64_t batch) const = 0;
 };
@@ -75,7 +76,7 @@ class ScratchPool {
 class TaskedLoss : public ReconstructionLoss {
  public:
   double evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
-                  float* grad_weights, float* grad_bias) final;
+                  float* grad_weights, float* grad_bias, const uint8_t* live_blocks) final;
   double flops(int64_t batch) const override {  // the forward and the backward product
     return 4.0 * static_cast<double>(shape_.weights() * batch * shape_.positions);
   }
@@ -88,9 +89,10 @@ class TaskedLoss : public ReconstructionLoss {
   TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& pool);
 
   // The loss summed over `samples` (scaled by `scale` in the gradient), and its gradient into
-  // `partial` when that is not null. Runs on several threads at once.
+  // `partial` when that is not null (as evaluate() does, with `live_blocks`). Runs on several
+  // threads at once.
   virtual double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
-                          float scale, Partial* partial) = 0;
+                          float scale, Partial* partial, const uint8_t* live_blocks) = 0;
 
   LayerShape shape_;
   ThreadPool& pool_;
@@ -118,7 +120,7 @@ class MinibatchLoss : public TaskedLoss {
   };
 
   double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
-                  float scale, Partial* partial) override;
+                  float scale, Partial* partial, const uint8_t* live_blocks) override;
   void gather(std::span<const int64_t> samples, Scratch& scratch) const;
   std::unique_ptr<Scratch> make_scratch() const;
 
@@ -165,7 +167,7 @@ class SecondMomentLoss : public ReconstructionLoss {
 
   int64_t samples() const override { return 0; }
   double evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
-                  float* grad_weights, float* grad_bias) override;
+                  float* grad_weights, float* grad_bias, const uint8_t* live_blocks) override;
   double flops(int64_t) const override {  // (W~ - W) C
     return 2.0 * static_cast<double>(shape_.outputs() * depth_ * depth_);
   }

@@ -144,8 +144,9 @@ TunedLayer optimize_layer(const WeightGrid& grid, const std::vector<float>& bias
   for (int64_t it = 0; it < iterations; ++it) {
     const std::span<const int64_t> batch =
         loss.samples() > 0 ? draw.next() : std::span<const int64_t>();
-    double value = loss.evaluate(weights.data(), current_bias.data(), batch, grad_weights.data(),
-                                 train_bias ? grad_bias.data() : nullptr);
+    double value =
+        loss.evaluate(weights.data(), current_bias.data(), batch, grad_weights.data(),
+                      train_bias ? grad_bias.data() : nullptr, parameters->live_blocks());
     adam.begin_step();
     float* values = parameters->values().data();
     value += parameters->step(

@@ -12,7 +12,7 @@
 namespace qsim {
 
 // Chunks small enough that two threads split a layer's weights nearly evenly, ...
-constexpr int64_t kElementChunk = 1024;
+constexpr int64_t kElementChunk = 1024;  // a multiple of kLiveBlock
 // ... and a thread is handed at least this many: a hand-off (the weights' data moving to the
 // other core's cache with it) costs microseconds. Measured on AdaRound's step of 9216 to 36864
 // weights on two threads (docs/PERFORMANCE.md): 10% faster than the earlier 4096 x 2.
@@ -66,6 +66,14 @@ std::array<float, kSumLanes> lane_sums(int64_t n, const Term& term) {
     for (int j = 0; j < kSumLanes; ++j) lanes[j] += term(i + j);
   for (int j = 0; i < n; ++i, ++j) lanes[j] += term(i);
   return lanes;
+}
+
+// Weights whose gradient a caller needs are named in blocks of this many consecutive ones
+// (WeightParameters::live_blocks(), ReconstructionLoss::evaluate()).
+constexpr int64_t kLiveBlock = 16;
+
+inline int64_t live_block_count(int64_t n) {
+  return (n + kLiveBlock - 1) / kLiveBlock;
 }
 
 // The min_chunk for ThreadPool::parallel_for over tasks of `task_flops` each.

@@ -115,6 +115,7 @@ SoftRounding::SoftRounding(const WeightGrid& grid, const AdaRoundOptions& option
   sigmoid_.resize(n);
   h_.resize(n);
   chain_.resize(n);
+  live_.resize(static_cast<size_t>(live_block_count(grid.size())));
   const float zeta = static_cast<float>(options.zeta), gamma = static_cast<float>(options.gamma);
   for (size_t i = 0; i < n; ++i) {
     const float ratio = grid.weights[i] / grid.scale[i];
@@ -148,6 +149,11 @@ void SoftRounding::forward_range(int64_t begin, int64_t end, float* weights) {
   soft_weights(begin, end, zeta, gamma, grid_.quant_max, values_.data(), floor_.data(),
                grid_.scale.data(), grid_.offset.data(), weights, sigmoid_.data(), h_.data(),
                chain_.data());
+  for (int64_t i = begin; i < end; i += kLiveBlock) {
+    bool live = false;
+    for (int64_t j = i; j < std::min(end, i + kLiveBlock); ++j) live |= chain_[j] != 0.0f;
+    live_[static_cast<size_t>(i / kLiveBlock)] = live;
+  }
 }
 
 double SoftRounding::beta(int64_t iteration) const {

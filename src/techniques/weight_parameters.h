@@ -47,6 +47,9 @@ class WeightParameters {
               const Update& update);
   // The final weights, on the grid.
   virtual void final_weights(float* weights) const = 0;
+  // Per block of kLiveBlock weights, 0 when no weight of the block passes its gradient on to
+  // the values at the last forward() (AdaRound: every h clamped); null when all do.
+  virtual const uint8_t* live_blocks() const { return nullptr; }
 
  protected:
   explicit WeightParameters(ThreadPool& pool) : pool_(pool) {}
@@ -91,6 +94,7 @@ class SoftRounding : public WeightParameters {
   void final_weights(float* weights) const override;
   // beta at `iteration`, or 0 while the rounding term is off.
   double beta(int64_t iteration) const;
+  const uint8_t* live_blocks() const override { return live_.data(); }
 
  private:
   void forward_range(int64_t begin, int64_t end, float* weights) override;
@@ -103,6 +107,7 @@ class SoftRounding : public WeightParameters {
   AdaRoundOptions options_;
   std::vector<float> floor_;                // floor(W / s) - offset: the grid index rounding down
   std::vector<float> sigmoid_, h_, chain_;  // sigmoid(V), h(V), dW~/dV at the last forward()
+  std::vector<uint8_t> live_;               // per kLiveBlock weights: any dW~/dV not zero
 };
 
 // AdaQuant (Quark's fast finetune): the weights themselves, quantized on their fixed grid in

@@ -192,7 +192,7 @@ void check_same_bytes(std::initializer_list<Data*> data, int64_t weight_count, c
       ThreadPool pool(threads);
       const auto loss = make_loss(*d, pool);
       std::vector<float> g(static_cast<size_t>(weight_count));
-      losses.push_back(loss->evaluate(weights, bias, batch, g.data(), nullptr));
+      losses.push_back(loss->evaluate(weights, bias, batch, g.data(), nullptr, nullptr));
       gradients.push_back(g);
     }
   for (size_t i = 1; i < losses.size(); ++i) {
@@ -287,8 +287,10 @@ TEST_CASE("the fused loss gradient matches finite differences") {
       std::vector<float> w(w0.data<float>(), w0.data<float>() + w0.size());
       std::vector<float> b(b0.data<float>(), b0.data<float>() + b0.size());
       std::vector<float> gw(w.size()), gb(b.size());
-      loss.evaluate(w.data(), b.data(), batch, gw.data(), gb.data());
-      auto value = [&] { return loss.evaluate(w.data(), b.data(), batch, nullptr, nullptr); };
+      loss.evaluate(w.data(), b.data(), batch, gw.data(), gb.data(), nullptr);
+      auto value = [&] {
+        return loss.evaluate(w.data(), b.data(), batch, nullptr, nullptr, nullptr);
+      };
       // Steps small enough that few products cross a kink of Relu, Clip or PRelu.
       CHECK(finite_difference_error(w, every_kth(shape.weights(), 3), gw, 3e-4f, value) < 2e-2);
       CHECK(finite_difference_error(b, every_kth(shape.outputs(), 1), gb, 3e-4f, value) < 2e-2);
@@ -319,11 +321,12 @@ TEST_CASE("soft rounding's gradient, rounding term included, matches finite diff
     std::vector<float> weights(grid.weights.size()), gw(weights.size()), gv(weights.size()),
         unused(weights.size());
     rounding.forward(weights.data());
-    loss.evaluate(weights.data(), bias.data(), batch, gw.data(), nullptr);
+    loss.evaluate(weights.data(), bias.data(), batch, gw.data(), nullptr, nullptr);
     rounding.backward(iteration, gw.data(), gv.data());
     auto total = [&] {
       rounding.forward(weights.data());
-      const double value = loss.evaluate(weights.data(), bias.data(), batch, nullptr, nullptr);
+      const double value =
+          loss.evaluate(weights.data(), bias.data(), batch, nullptr, nullptr, nullptr);
       return value + rounding.backward(iteration, gw.data(), unused.data());
     };
     CHECK(finite_difference_error(rounding.values(), every_kth(shape.weights(), 2), gv, 1e-2f,
@@ -369,6 +372,11 @@ TEST_CASE("the rounding term of blocks whose every h is clamped is zero, as is i
   }
   CHECK(term == Approx(options.regularization * expected).epsilon(1e-5));
   for (float y = 1.0f; y <= 19.0f; y += 0.25f) CHECK(fast::pow(1.0f, y) == 1.0f);
+  REQUIRE(kLiveBlock == kSumLanes);
+  const uint8_t* live = rounding.live_blocks();
+  CHECK(live[0] == 0);
+  CHECK(live[1] != 0);
+  CHECK(live[2] != 0);
 }
 
 TEST_CASE("the second-moment loss equals the minibatch loss over every sample") {
@@ -401,9 +409,9 @@ TEST_CASE("the second-moment loss equals the minibatch loss over every sample") 
     std::vector<float> g1(shape.weights()), g2(shape.weights()), b1(shape.outputs()),
         b2(shape.outputs());
     const double l1 = shortcut.evaluate(w.data<float>(), bias.data(), {}, g1.data(),
-                                        with_bias ? b1.data() : nullptr);
+                                        with_bias ? b1.data() : nullptr, nullptr);
     const double l2 =
-        explicit_loss.evaluate(w.data<float>(), bias.data(), all, g2.data(), b2.data());
+        explicit_loss.evaluate(w.data<float>(), bias.data(), all, g2.data(), b2.data(), nullptr);
     CHECK(l1 == Approx(l2).epsilon(1e-4));
     std::vector<double> d1(g1.begin(), g1.end()), d2(g2.begin(), g2.end());
     CHECK(relative_error(d1, d2) < 1e-4);
@@ -548,11 +556,12 @@ TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
       const std::vector<float> w_by_depth = transposed(w.data<float>(), shape.rows, shape.depth);
       std::vector<float> g1(shape.weights()), g2(g1.size()), b1(shape.outputs()), b2(b1.size());
       const double l1 =
-          direct.evaluate(w_by_depth.data(), b.data<float>(), batch, g1.data(), b1.data());
+          direct.evaluate(w_by_depth.data(), b.data<float>(), batch, g1.data(), b1.data(), nullptr);
       const double l2 =
-          lowered.evaluate(w.data<float>(), b.data<float>(), batch, g2.data(), b2.data());
+          lowered.evaluate(w.data<float>(), b.data<float>(), batch, g2.data(), b2.data(), nullptr);
       CHECK(l1 == Approx(l2).epsilon(1e-5));
-      CHECK(direct.evaluate(w_by_depth.data(), b.data<float>(), batch, nullptr, nullptr) == l1);
+      CHECK(direct.evaluate(w_by_depth.data(), b.data<float>(), batch, nullptr, nullptr, nullptr) ==
+            l1);
       const std::vector<float> g1_by_rows = transposed(g1.data(), shape.depth, shape.rows);
       CHECK(relative_error({g1_by_rows.begin(), g1_by_rows.end()}, {g2.begin(), g2.end()}) < 1e-5);
       CHECK(relative_error({b1.begin(), b1.end()}, {b2.begin(), b2.end()}) < 1e-5);
@@ -571,6 +580,43 @@ TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
     CHECK_FALSE(DirectConvLayout::covers(wide.layer->shape(), wide.window(),
                                          activation_of(ActivationKind::kTanh, 16)));
   }
+}
+
+TEST_CASE("the direct Conv loss leaves out just the gradient rows no live block needs") {
+  const Tensor x = random_tensor({12, 3, 7, 9}, 54);
+  const Model model = one_layer("Conv", random_tensor({32, 3, 3, 3}, 55), random_tensor({32}, 56),
+                                {{"pads", ints_attr({1, 1, 1, 1})}});
+  const ConvData planes(model, x);
+  DirectData data(planes);
+  const LayerShape& shape = planes.layer->shape();
+  const Tensor w = random_tensor({shape.weights()}, 57);
+  const std::vector<float> bias(shape.outputs(), 0.1f);
+  const std::vector<int64_t> batch = {0, 3, 4, 5, 7, 8, 9, 10, 11};
+  ThreadPool pool(2);
+  DirectConvLoss loss(data.layout, activation_of(ActivationKind::kRelu, shape.outputs()),
+                      data.inputs, data.targets, 9, pool);
+  // [depth][32 outputs]: two blocks of kLiveBlock per depth index, which one kernel block
+  // covers; a depth index is left out only when both are dead.
+  REQUIRE(shape.outputs() == 2 * kLiveBlock);
+  std::vector<uint8_t> live(static_cast<size_t>(live_block_count(shape.weights())));
+  for (size_t i = 0; i < live.size(); ++i) live[i] = (i % 6 == 1 || i % 6 == 4) ? 1 : 0;
+  std::vector<float> all(shape.weights()), some(all.size(), -1.0f);
+  const double l1 =
+      loss.evaluate(w.data<float>(), bias.data(), batch, all.data(), nullptr, nullptr);
+  const double l2 =
+      loss.evaluate(w.data<float>(), bias.data(), batch, some.data(), nullptr, live.data());
+  CHECK(l1 == l2);
+  int64_t left_out = 0;
+  for (int64_t k = 0; k < shape.depth; ++k) {
+    const bool needed = live[static_cast<size_t>(2 * k)] || live[static_cast<size_t>(2 * k + 1)];
+    left_out += needed ? 0 : 1;
+    for (int64_t o = 0; o < shape.outputs(); ++o) {
+      const size_t i = static_cast<size_t>(k * shape.outputs() + o);
+      INFO("depth " << k << ", output " << o);
+      CHECK(some[i] == (needed ? all[i] : 0.0f));
+    }
+  }
+  CHECK(left_out == shape.depth / 3);
 }
 
 TEST_CASE("the direct Conv loss is the same bytes for any thread count or cache") {
