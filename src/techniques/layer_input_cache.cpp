@@ -1,11 +1,15 @@
 #include "techniques/layer_input_cache.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <new>
 
 #include "util/error.h"
 
@@ -40,7 +44,33 @@ void transfer_all(int fd, Byte* bytes, size_t size, off_t at, const Io& io, cons
   }
 }
 
+constexpr int64_t kHugePage = int64_t{2} << 20;
+constexpr int64_t kCacheLine = 64;
+
+int64_t round_up(int64_t bytes, int64_t unit) {
+  return (bytes + unit - 1) / unit * unit;
+}
+
+// The bytes an in-memory cache of `bytes` reserves: whole huge pages from kHugePage on.
+int64_t reserved_bytes(int64_t bytes) {
+  return std::max(kCacheLine, round_up(bytes, bytes >= kHugePage ? kHugePage : kCacheLine));
+}
+
+// Uninitialized (zeroing would touch every page once more before the writes do), aligned to
+// its page size; advice failing (no transparent huge pages) leaves ordinary pages.
+float* allocate_cache(int64_t reserved) {
+  const int64_t alignment = reserved >= kHugePage ? kHugePage : kCacheLine;
+  void* memory = std::aligned_alloc(static_cast<size_t>(alignment), static_cast<size_t>(reserved));
+  if (memory == nullptr) throw std::bad_alloc();
+  if (alignment == kHugePage) ::madvise(memory, static_cast<size_t>(reserved), MADV_HUGEPAGE);
+  return static_cast<float*>(memory);
+}
+
 }  // namespace
+
+void SampleCache::Release::operator()(float* memory) const {
+  std::free(memory);
+}
 
 bool MemoryBudget::try_take(int64_t bytes) {
   if (bytes > available_) return false;
@@ -51,10 +81,16 @@ bool MemoryBudget::try_take(int64_t bytes) {
 SampleCache::SampleCache(int64_t samples, int64_t sample_floats, MemoryBudget& budget,
                          std::string what)
     : samples_(samples), sample_floats_(sample_floats), budget_(budget), what_(std::move(what)) {
-  const int64_t bytes = samples * sample_floats * static_cast<int64_t>(sizeof(float));
-  if (budget_.try_take(bytes)) {
-    // Uninitialized: zeroing would touch every page once more before the writes do.
-    memory_ = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(samples * sample_floats));
+  const int64_t reserved =
+      reserved_bytes(samples * sample_floats * static_cast<int64_t>(sizeof(float)));
+  if (budget_.try_take(reserved)) {
+    reserved_bytes_ = reserved;
+    try {
+      memory_.reset(allocate_cache(reserved));
+    } catch (...) {
+      budget_.give_back(reserved);
+      throw;
+    }
     return;
   }
   fd_ = open_unlinked_temp_file(path_);
@@ -62,7 +98,7 @@ SampleCache::SampleCache(int64_t samples, int64_t sample_floats, MemoryBudget& b
 
 SampleCache::~SampleCache() {
   if (in_memory()) {
-    budget_.give_back(samples_ * sample_floats_ * static_cast<int64_t>(sizeof(float)));
+    budget_.give_back(reserved_bytes_);
   } else {
     ::close(fd_);
   }
