@@ -262,6 +262,9 @@ DirectConvLoss::DirectConvLoss(const DirectConvLayout& layout, const Activation&
           ErrorCode::kInternal, "adaround: the direct Conv loss does not cover this layer");
 }
 
+// A kernel block's output channels are whole live blocks of one depth index.
+static_assert(kLanes == kLiveBlock);
+
 // Per block of output channels, the depth indices whose gradient row in the block is needed:
 // those with a live block of weights (all of them without `live_blocks`).
 void DirectConvLoss::find_needed_depths(const uint8_t* live_blocks, Scratch& scratch) const {
@@ -300,7 +303,8 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
                      : V{};
     }
     const TileLoss tile_loss{activation_, vectors, block_bias, slope, scale};
-    const int64_t* needed = scratch.depths.data() + first / block * depth;
+    // The depth indices whose gradient rows this block needs (find_needed_depths()).
+    const int64_t* needed = partial ? scratch.depths.data() + first / block * depth : nullptr;
     const int64_t needed_count =
         partial ? scratch.depth_counts[static_cast<size_t>(first / block)] : 0;
     for (const DirectConvLayout::Tile& tile : layout_.tiles_) {

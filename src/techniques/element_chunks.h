@@ -72,6 +72,9 @@ std::array<float, kSumLanes> lane_sums(int64_t n, const Term& term) {
 // (WeightParameters::live_blocks(), ReconstructionLoss::evaluate()).
 constexpr int64_t kLiveBlock = 16;
 
+// A chunk of the element passes holds whole live blocks.
+static_assert(kElementChunk % kLiveBlock == 0);
+
 inline int64_t live_block_count(int64_t n) {
   return (n + kLiveBlock - 1) / kLiveBlock;
 }
