@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 
 #include "techniques/fast_math.h"
@@ -25,6 +26,14 @@ float nearest_on_grid(const WeightGrid& grid, int64_t i, float x) {
 // sigmoid(V) (zeta - gamma) + gamma: h(V) before its clamp to [0, 1].
 float stretched_sigmoid(float sigmoid, float zeta, float gamma) {
   return sigmoid * (zeta - gamma) + gamma;
+}
+
+// Whether any of values[0, count) is not zero (NaN counts, -0 does not), as a bit-OR that
+// vectorizes: a float is zero exactly when its bits shifted past the sign are.
+bool any_nonzero(const float* values, int64_t count) {
+  uint32_t bits = 0;
+  for (int64_t i = 0; i < count; ++i) bits |= std::bit_cast<uint32_t>(values[i]) << 1;
+  return bits != 0;
 }
 
 bool within_unit(float x) {
@@ -149,11 +158,11 @@ void SoftRounding::forward_range(int64_t begin, int64_t end, float* weights) {
   soft_weights(begin, end, zeta, gamma, grid_.quant_max, values_.data(), floor_.data(),
                grid_.scale.data(), grid_.offset.data(), weights, sigmoid_.data(), h_.data(),
                chain_.data());
-  for (int64_t i = begin; i < end; i += kLiveBlock) {
-    bool live = false;
-    for (int64_t j = i; j < std::min(end, i + kLiveBlock); ++j) live |= chain_[j] != 0.0f;
-    live_[static_cast<size_t>(i / kLiveBlock)] = live;
-  }
+  // Whole blocks with a constant count, which the compiler turns into one vector test.
+  int64_t i = begin;
+  for (; i + kLiveBlock <= end; i += kLiveBlock)
+    live_[static_cast<size_t>(i / kLiveBlock)] = any_nonzero(chain_.data() + i, kLiveBlock);
+  if (i < end) live_[static_cast<size_t>(i / kLiveBlock)] = any_nonzero(chain_.data() + i, end - i);
 }
 
 double SoftRounding::beta(int64_t iteration) const {
