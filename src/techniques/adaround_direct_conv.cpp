@@ -69,6 +69,61 @@ void backward_tile(const float* window, const int64_t* taps, const int64_t* dept
   }
 }
 
+#if defined(__AVX512F__)
+// With one vector of output channels, forward_tile() loads a broadcast input for each
+// multiply-add, and on two busy cores that load traffic, not the arithmetic, sets the pace.
+// forward_pairs() broadcasts two neighbouring positions' inputs at once (64 bits, adjacent in
+// the padded rows) against each weight doubled: `paired` is [depth][2 halves][8 channels x 2],
+// w[k][8 h + c] in lanes 2c and 2c + 1 of half h. Lane 2c of half h then sums channel 8 h + c
+// at the pair's first position, lane 2c + 1 at its second: the same products in the same
+// order as forward_tile<1, 2 P>, so the same bits. z is written in forward_tile's layout.
+constexpr bool kPairedForward = true;
+
+template <int P>
+void forward_pairs(const float* window, const int64_t* taps, int64_t depth, const float* paired,
+                   V* z) {
+  __m512 acc[2][P];
+#pragma GCC unroll 8
+  for (int j = 0; j < P; ++j) acc[0][j] = acc[1][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < depth; ++k) {
+    const __m512 w0 = _mm512_loadu_ps(paired + k * 2 * kLanes);
+    const __m512 w1 = _mm512_loadu_ps(paired + k * 2 * kLanes + kLanes);
+    const float* x = window + taps[k];
+#pragma GCC unroll 8
+    for (int j = 0; j < P; ++j) {
+      double two_inputs;
+      std::memcpy(&two_inputs, x + 2 * j, sizeof two_inputs);
+      const __m512 pair = _mm512_castpd_ps(_mm512_set1_pd(two_inputs));
+      acc[0][j] = _mm512_fmadd_ps(w0, pair, acc[0][j]);
+      acc[1][j] = _mm512_fmadd_ps(w1, pair, acc[1][j]);
+    }
+  }
+  const __m512i first =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(1));
+#pragma GCC unroll 8
+  for (int j = 0; j < P; ++j) {
+    z[2 * j] = (V)_mm512_permutex2var_ps(acc[0][j], first, acc[1][j]);
+    z[2 * j + 1] = (V)_mm512_permutex2var_ps(acc[0][j], second, acc[1][j]);
+  }
+}
+
+using PairedForward = void (*)(const float*, const int64_t*, int64_t, const float*, V*);
+
+template <size_t... I>
+std::array<PairedForward, sizeof...(I)> paired_forwards_for(std::index_sequence<I...>) {
+  return {&forward_pairs<static_cast<int>(I) + 1>...};
+}
+
+// forward_pairs() for an even `count` of positions.
+PairedForward paired_forward(int count) {
+  static const auto all = paired_forwards_for(std::make_index_sequence<max_tile(1) / 2>());
+  return all[static_cast<size_t>(count / 2 - 1)];
+}
+#else
+constexpr bool kPairedForward = false;
+#endif
+
 struct TileKernels {
   void (*forward)(const float*, const int64_t*, int64_t, const float*, int64_t, V*);
   void (*backward)(const float*, const int64_t*, const int64_t*, int64_t, const V*, float*,
@@ -267,14 +322,14 @@ static_assert(kLanes == kLiveBlock);
 
 // Per block of output channels, the depth indices whose gradient row in the block is needed:
 // those with a live block of weights (all of them without `live_blocks`).
-void DirectConvLoss::find_needed_depths(const uint8_t* live_blocks, Scratch& scratch) const {
+void DirectConvLoss::find_needed_depths(const uint8_t* live_blocks) {
   const int64_t outputs = shape_.outputs(), depth = shape_.depth;
   const int64_t block = layout_.vectors_ * kLanes, blocks = outputs / block;
-  scratch.depths.resize(static_cast<size_t>(blocks * depth));
-  scratch.depth_counts.assign(static_cast<size_t>(blocks), 0);
+  depths_.resize(static_cast<size_t>(blocks * depth));
+  depth_counts_.assign(static_cast<size_t>(blocks), 0);
   for (int64_t b = 0; b < blocks; ++b) {
-    int64_t* depths = scratch.depths.data() + b * depth;
-    int64_t& count = scratch.depth_counts[static_cast<size_t>(b)];
+    int64_t* depths = depths_.data() + b * depth;
+    int64_t& count = depth_counts_[static_cast<size_t>(b)];
     for (int64_t k = 0; k < depth; ++k) {
       const uint8_t* live = live_blocks + (k * outputs + b * block) / kLiveBlock;
       if (live_blocks == nullptr ||
@@ -284,9 +339,24 @@ void DirectConvLoss::find_needed_depths(const uint8_t* live_blocks, Scratch& scr
   }
 }
 
+void DirectConvLoss::prepare(const float* weights, const uint8_t* live_blocks) {
+  find_needed_depths(live_blocks);
+  if (!kPairedForward || layout_.vectors_ != 1) return;
+  // forward_pairs()' layout, per block of kLanes output channels: [block][depth][32].
+  const int64_t outputs = shape_.outputs(), depth = shape_.depth;
+  paired_weights_.resize(static_cast<size_t>(outputs * depth * 2));
+  float* paired = paired_weights_.data();
+  for (int64_t first = 0; first < outputs; first += kLanes)
+    for (int64_t k = 0; k < depth; ++k, paired += 2 * kLanes)
+      for (int64_t c = 0; c < kLanes; ++c) {
+        const float w = weights[k * outputs + first + c];
+        paired[c / 8 * kLanes + 2 * (c % 8)] = w;
+        paired[c / 8 * kLanes + 2 * (c % 8) + 1] = w;
+      }
+}
+
 double DirectConvLoss::run_sample(const float* input, const float* target, const float* weights,
-                                  const float* bias, float scale, const Scratch& scratch,
-                                  Partial* partial) const {
+                                  const float* bias, float scale, Partial* partial) const {
   const int64_t outputs = shape_.outputs(), depth = shape_.depth;
   const int vectors = layout_.vectors_;
   const int64_t block = vectors * kLanes;
@@ -304,13 +374,19 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
     }
     const TileLoss tile_loss{activation_, vectors, block_bias, slope, scale};
     // The depth indices whose gradient rows this block needs (find_needed_depths()).
-    const int64_t* needed = partial ? scratch.depths.data() + first / block * depth : nullptr;
-    const int64_t needed_count =
-        partial ? scratch.depth_counts[static_cast<size_t>(first / block)] : 0;
+    const int64_t* needed = partial ? depths_.data() + first / block * depth : nullptr;
+    const int64_t needed_count = partial ? depth_counts_[static_cast<size_t>(first / block)] : 0;
+    const float* paired =
+        paired_weights_.empty() ? nullptr : paired_weights_.data() + first * depth * 2;
     for (const DirectConvLayout::Tile& tile : layout_.tiles_) {
       const TileKernels& k = kernels(vectors, tile.count);
       const float* window = input + tile.offset;
-      k.forward(window, taps, depth, weights + first, outputs, z);
+#if defined(__AVX512F__)
+      if (paired != nullptr && tile.count % 2 == 0)
+        paired_forward(tile.count)(window, taps, depth, paired, z);
+      else
+#endif
+        k.forward(window, taps, depth, weights + first, outputs, z);
       tile_loss.run(tile.count, z, target + tile.position * outputs + first, outputs, squares,
                     bias_grads);
       if (partial != nullptr)
@@ -326,8 +402,7 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
 }
 
 double DirectConvLoss::run_task(const float* weights, const float* bias,
-                                std::span<const int64_t> samples, float scale, Partial* partial,
-                                const uint8_t* live_blocks) {
+                                std::span<const int64_t> samples, float scale, Partial* partial) {
   std::unique_ptr<Scratch> held = scratch_.take([this] {
     auto s = std::make_unique<Scratch>();
     if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(inputs_.sample_floats()));
@@ -335,7 +410,6 @@ double DirectConvLoss::run_task(const float* weights, const float* bias,
     return s;
   });
   if (partial != nullptr) {
-    find_needed_depths(live_blocks, *held);
     std::fill(partial->weights.begin(), partial->weights.end(), 0.0f);
     std::fill(partial->bias.begin(), partial->bias.end(), 0.0f);
   }
@@ -344,9 +418,9 @@ double DirectConvLoss::run_task(const float* weights, const float* bias,
     // The caches are far larger than the CPU's: fetch the next sample's input while this one
     // runs (its target is read in order, which the hardware prefetcher follows).
     if (j + 1 < samples.size()) prefetch(inputs_, samples[j + 1]);
-    loss += run_sample(inputs_.read(samples[j], held->sample_x.data()),
-                       targets_.read(samples[j], held->sample_t.data()), weights, bias, scale,
-                       *held, partial);
+    loss +=
+        run_sample(inputs_.read(samples[j], held->sample_x.data()),
+                   targets_.read(samples[j], held->sample_t.data()), weights, bias, scale, partial);
   }
   scratch_.give(std::move(held));
   return loss;

@@ -68,21 +68,24 @@ class DirectConvLoss : public TaskedLoss {
  private:
   struct Scratch {
     std::vector<float> sample_x, sample_t;  // a sample read back from a file cache
-    std::vector<int64_t> depths;            // [output blocks][depth]: the needed ones first
-    std::vector<int64_t> depth_counts;      // per output block
   };
 
+  void prepare(const float* weights, const uint8_t* live_blocks) override;
   double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
-                  float scale, Partial* partial, const uint8_t* live_blocks) override;
-  void find_needed_depths(const uint8_t* live_blocks, Scratch& scratch) const;
+                  float scale, Partial* partial) override;
+  void find_needed_depths(const uint8_t* live_blocks);
   double run_sample(const float* input, const float* target, const float* weights,
-                    const float* bias, float scale, const Scratch& scratch, Partial* partial) const;
+                    const float* bias, float scale, Partial* partial) const;
 
   DirectConvLayout layout_;
   Activation activation_;
   const SampleCache& inputs_;
   const SampleCache& targets_;
   ScratchPool<Scratch> scratch_;
+  // Per evaluate(), from prepare():
+  std::vector<int64_t> depths_;        // [output blocks][depth]: the needed ones first
+  std::vector<int64_t> depth_counts_;  // per output block
+  std::vector<float> paired_weights_;  // the weights in forward_pairs()' layout, when it runs
 };
 
 }  // namespace qsim

@@ -175,13 +175,14 @@ double TaskedLoss::evaluate(const float* weights, const float* bias, std::span<c
           ErrorCode::kInternal, "adaround: minibatch of " + std::to_string(n) + " samples");
   const float scale = 2.0f / static_cast<float>(n * shape_.positions);
   std::vector<double> losses(static_cast<size_t>(tasks));
+  prepare(weights, live_blocks);
   pool_.parallel_tasks(
       tasks,
       [&](int64_t t) {
         const int64_t begin = t * kSamplesPerLossTask;
         losses[static_cast<size_t>(t)] =
             run_task(weights, bias, batch.subspan(begin, std::min(kSamplesPerLossTask, n - begin)),
-                     scale, gradient ? &partials_[static_cast<size_t>(t)] : nullptr, live_blocks);
+                     scale, gradient ? &partials_[static_cast<size_t>(t)] : nullptr);
       },
       tasks_per_thread(flops(kSamplesPerLossTask)));
   if (gradient) {
@@ -243,8 +244,7 @@ void MinibatchLoss::gather(std::span<const int64_t> samples, Scratch& scratch) c
 }
 
 double MinibatchLoss::run_task(const float* weights, const float* bias,
-                               std::span<const int64_t> samples, float scale, Partial* partial,
-                               const uint8_t*) {
+                               std::span<const int64_t> samples, float scale, Partial* partial) {
   std::unique_ptr<Scratch> held = scratch_.take([this] { return make_scratch(); });
   Scratch& scratch = *held;
   gather(samples, scratch);

@@ -88,11 +88,14 @@ class TaskedLoss : public ReconstructionLoss {
 
   TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& pool);
 
+  // Called by evaluate() before its tasks, on one thread, with its weights and `live_blocks`:
+  // what the tasks share.
+  virtual void prepare(const float* /*weights*/, const uint8_t* /*live_blocks*/) {}
   // The loss summed over `samples` (scaled by `scale` in the gradient), and its gradient into
-  // `partial` when that is not null (as evaluate() does, with `live_blocks`). Runs on several
-  // threads at once.
+  // `partial` when that is not null (as evaluate() does, for the blocks prepare() was given).
+  // Runs on several threads at once.
   virtual double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
-                          float scale, Partial* partial, const uint8_t* live_blocks) = 0;
+                          float scale, Partial* partial) = 0;
 
   LayerShape shape_;
   ThreadPool& pool_;
@@ -120,7 +123,7 @@ class MinibatchLoss : public TaskedLoss {
   };
 
   double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
-                  float scale, Partial* partial, const uint8_t* live_blocks) override;
+                  float scale, Partial* partial) override;
   void gather(std::span<const int64_t> samples, Scratch& scratch) const;
   std::unique_ptr<Scratch> make_scratch() const;
 

@@ -516,6 +516,8 @@ TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
   };
   const Case cases[] = {
       {"3x3, padded", {16, 3, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, {9, 3, 9, 11}},
+      // 16 channels in rows of an even count: the forward takes positions in pairs.
+      {"3x3, padded, even rows", {16, 2, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, {9, 2, 5, 14}},
       {"strided, dilated, uneven pads",
        {32, 4, 3, 3},
        {{"strides", ints_attr({2, 2})},
