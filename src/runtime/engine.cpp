@@ -160,14 +160,6 @@ ExecutionPlan& Engine::plan_for(Runner& runner, const std::vector<Shape>& shapes
   return *it->second;
 }
 
-namespace {
-
-size_t round_up(size_t bytes) {
-  return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
-}
-
-}  // namespace
-
 void Engine::plan_memory(ExecutionPlan& plan) {
   const size_t n_values = plan.types.size();
   std::vector<Lifetime> lifetimes(n_values);
@@ -179,9 +171,9 @@ void Engine::plan_memory(ExecutionPlan& plan) {
       in_arena[id] = true;
       lifetimes[id] = {
           s, s,
-          round_up(plan.types[id].shape.empty()
-                       ? dtype_size(plan.types[id].dtype)
-                       : element_count(plan.types[id].shape) * dtype_size(plan.types[id].dtype))};
+          round_to_line(plan.types[id].shape.empty() ? dtype_size(plan.types[id].dtype)
+                                                     : element_count(plan.types[id].shape) *
+                                                           dtype_size(plan.types[id].dtype))};
     }
     for (int id : plan.steps[s].inputs)
       if (id >= 0 && in_arena[id]) lifetimes[id].last = s;

@@ -9,6 +9,7 @@
 #include "techniques/element_chunks.h"
 #include "techniques/register_tile.h"
 #include "util/error.h"
+#include "util/integer_math.h"
 
 namespace qsim {
 namespace {
@@ -260,7 +261,7 @@ DirectConvLayout::DirectConvLayout(const LayerShape& shape, const WindowGeometry
   stride_cols_ = window.stride[2];
   const int64_t padded_rows = in_rows_ + pad_top_ + window.pad_end[1];
   const int64_t padded_cols = in_cols_ + pad_left_ + window.pad_end[2];
-  phase_floats_ = (padded_cols + stride_cols_ - 1) / stride_cols_;
+  phase_floats_ = ceil_div(padded_cols, stride_cols_);
   row_floats_ = stride_cols_ * phase_floats_;
   plane_floats_ = padded_rows * row_floats_;
   const int64_t out_rows = window.out[1], out_cols = window.out[2];
@@ -276,7 +277,7 @@ DirectConvLayout::DirectConvLayout(const LayerShape& shape, const WindowGeometry
         taps_.push_back(c * plane_floats_ + ky * window.dilation[1] * row_floats_ +
                         col % stride_cols_ * phase_floats_ + col / stride_cols_);
       }
-  const int64_t per_row = (out_cols + max_tile(vectors_) - 1) / max_tile(vectors_);
+  const int64_t per_row = ceil_div(out_cols, max_tile(vectors_));
   for (int64_t oy = 0; oy < out_rows; ++oy)
     for (int64_t i = 0, ox = 0; i < per_row; ++i) {
       const int count = static_cast<int>(out_cols / per_row + (i < out_cols % per_row ? 1 : 0));

@@ -6,6 +6,7 @@
 #include "runtime/blas.h"
 #include "techniques/element_chunks.h"
 #include "util/error.h"
+#include "util/integer_math.h"
 
 namespace qsim {
 namespace {
@@ -158,7 +159,7 @@ double fuse_rows(const Activation& activation, int64_t first_channel, const floa
 
 TaskedLoss::TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& pool)
     : shape_(shape), pool_(pool) {
-  const int64_t tasks = (max_batch + kSamplesPerLossTask - 1) / kSamplesPerLossTask;
+  const int64_t tasks = ceil_div(max_batch, kSamplesPerLossTask);
   partials_.resize(static_cast<size_t>(tasks));
   for (Partial& p : partials_) {
     p.weights.resize(static_cast<size_t>(shape_.weights()));
@@ -169,7 +170,7 @@ TaskedLoss::TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& p
 double TaskedLoss::evaluate(const float* weights, const float* bias, std::span<const int64_t> batch,
                             float* grad_weights, float* grad_bias, const uint8_t* live_blocks) {
   const int64_t n = static_cast<int64_t>(batch.size());
-  const int64_t tasks = (n + kSamplesPerLossTask - 1) / kSamplesPerLossTask;
+  const int64_t tasks = ceil_div(n, kSamplesPerLossTask);
   const bool gradient = grad_weights != nullptr || grad_bias != nullptr;
   require(n > 0 && (!gradient || tasks <= static_cast<int64_t>(partials_.size())),
           ErrorCode::kInternal, "adaround: minibatch of " + std::to_string(n) + " samples");
@@ -276,7 +277,7 @@ SecondMoments::SecondMoments(const LayerShape& shape, bool with_bias)
 void SecondMoments::add(const float* inputs, const float* targets, int64_t columns,
                         ThreadPool& pool) {
   const int64_t depth = shape_.depth, rows = shape_.rows, da = depth_;
-  const int64_t blocks = (depth + kMomentRowsPerTask - 1) / kMomentRowsPerTask;
+  const int64_t blocks = ceil_div(depth, kMomentRowsPerTask);
   // Per group: `blocks` tasks of C rows, then one task for E.
   const int64_t tasks = shape_.groups * (blocks + 1);
   auto row_sum = [columns](const float* row) {
@@ -369,7 +370,7 @@ double SecondMomentLoss::evaluate(const float* weights, const float* bias, std::
   require(grad_bias == nullptr || with_bias_, ErrorCode::kInternal,
           "adaround: a bias gradient from moments summed without the bias");
   const int64_t rows = shape_.rows, depth = shape_.depth, da = depth_;
-  const int64_t blocks = (rows + kProductRowsPerTask - 1) / kProductRowsPerTask;
+  const int64_t blocks = ceil_div(rows, kProductRowsPerTask);
   const int64_t tasks = shape_.groups * blocks;
   const float scale = static_cast<float>(2.0 / positions_);
   std::vector<double> parts(static_cast<size_t>(tasks));

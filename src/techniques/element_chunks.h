@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "util/integer_math.h"
 #include "util/thread_pool.h"
 
 namespace qsim {
@@ -22,7 +23,7 @@ constexpr int64_t kMinChunksPerThread = 4;
 constexpr double kMinFlopsPerThread = 4e6;
 
 inline int64_t element_chunks(int64_t n) {
-  return (n + kElementChunk - 1) / kElementChunk;
+  return ceil_div(n, kElementChunk);
 }
 
 // fn(chunk, begin, end) for every chunk of [0, n).
@@ -76,7 +77,7 @@ constexpr int64_t kLiveBlock = 16;
 static_assert(kElementChunk % kLiveBlock == 0);
 
 inline int64_t live_block_count(int64_t n) {
-  return (n + kLiveBlock - 1) / kLiveBlock;
+  return ceil_div(n, kLiveBlock);
 }
 
 // The min_chunk for ThreadPool::parallel_for over tasks of `task_flops` each.

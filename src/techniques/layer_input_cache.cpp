@@ -12,6 +12,7 @@
 #include <new>
 
 #include "util/error.h"
+#include "util/integer_math.h"
 
 namespace qsim {
 namespace {
@@ -46,10 +47,6 @@ void transfer_all(int fd, Byte* bytes, size_t size, off_t at, const Io& io, cons
 
 constexpr int64_t kHugePage = int64_t{2} << 20;
 constexpr int64_t kCacheLine = 64;
-
-int64_t round_up(int64_t bytes, int64_t unit) {
-  return (bytes + unit - 1) / unit * unit;
-}
 
 // The bytes an in-memory cache of `bytes` reserves: whole huge pages from kHugePage on.
 int64_t reserved_bytes(int64_t bytes) {

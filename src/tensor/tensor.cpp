@@ -9,7 +9,7 @@ namespace qsim {
 namespace {
 
 std::shared_ptr<void> allocate_aligned(size_t bytes, bool zero) {
-  size_t rounded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+  size_t rounded = round_to_line(bytes);
   if (rounded == 0) rounded = kTensorAlignment;
   void* memory = std::aligned_alloc(kTensorAlignment, rounded);
   if (memory == nullptr)
@@ -36,7 +36,9 @@ Tensor::Tensor(DType dtype, Shape shape, bool zero) : dtype_(dtype), shape_(std:
   data_ = storage_.get();
 }
 
-Tensor Tensor::uninitialized(DType dtype, Shape shape) { return Tensor(dtype, std::move(shape), false); }
+Tensor Tensor::uninitialized(DType dtype, Shape shape) {
+  return Tensor(dtype, std::move(shape), false);
+}
 
 Tensor Tensor::view(DType dtype, Shape shape, void* data) {
   Tensor t;
@@ -62,12 +64,18 @@ Tensor Tensor::reshaped(Shape shape) const {
 
 int64_t Tensor::int_at(int64_t i) const {
   switch (dtype_) {
-    case DType::kInt64: return static_cast<const int64_t*>(data_)[i];
-    case DType::kInt32: return static_cast<const int32_t*>(data_)[i];
-    case DType::kUInt8: return static_cast<const uint8_t*>(data_)[i];
-    case DType::kInt8: return static_cast<const int8_t*>(data_)[i];
-    case DType::kBool: return static_cast<const bool*>(data_)[i] ? 1 : 0;
-    default: fail(ErrorCode::kInvalidArgument, "expected an integer tensor, got " + describe());
+    case DType::kInt64:
+      return static_cast<const int64_t*>(data_)[i];
+    case DType::kInt32:
+      return static_cast<const int32_t*>(data_)[i];
+    case DType::kUInt8:
+      return static_cast<const uint8_t*>(data_)[i];
+    case DType::kInt8:
+      return static_cast<const int8_t*>(data_)[i];
+    case DType::kBool:
+      return static_cast<const bool*>(data_)[i] ? 1 : 0;
+    default:
+      fail(ErrorCode::kInvalidArgument, "expected an integer tensor, got " + describe());
   }
 }
 
@@ -77,11 +85,14 @@ std::vector<int64_t> Tensor::to_int64_vector() const {
   return values;
 }
 
-std::string Tensor::describe() const { return std::string(dtype_name(dtype_)) + shape_to_string(shape_); }
+std::string Tensor::describe() const {
+  return std::string(dtype_name(dtype_)) + shape_to_string(shape_);
+}
 
 void Tensor::check_type(DType requested) const {
   if (requested != dtype_)
-    fail(ErrorCode::kInternal, std::string("tensor ") + describe() + " read as " + dtype_name(requested));
+    fail(ErrorCode::kInternal,
+         std::string("tensor ") + describe() + " read as " + dtype_name(requested));
 }
 
 Tensor make_int64_tensor(const std::vector<int64_t>& values) {

@@ -11,10 +11,17 @@
 #include "tensor/dtype.h"
 #include "tensor/shape.h"
 #include "util/error.h"
+#include "util/integer_math.h"
 
 namespace qsim {
 
 constexpr size_t kTensorAlignment = 64;
+
+// `bytes` rounded up to whole cache lines (kTensorAlignment), so that areas laid out one after
+// another stay aligned.
+constexpr size_t round_to_line(size_t bytes) {
+  return round_up(bytes, kTensorAlignment);
+}
 // No single tensor may exceed this many bytes (a corrupt shape must not exhaust memory).
 constexpr int64_t kMaxTensorBytes = int64_t{1} << 40;
 

@@ -80,15 +80,6 @@ WindowGeometry transpose_window(const Node& node, const WindowAttributes& attrs,
 // Throws kUnsupported unless `x_shape` has 1 to kMaxSpatialRank spatial dimensions.
 void check_spatial_rank(const Node& node, const Shape& x_shape);
 
-// For a >= 0 and b > 0.
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// `bytes` rounded up to whole cache lines, so that scratch areas laid out one after another
-// stay aligned.
-inline size_t round_to_line(size_t bytes) {
-  return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
-}
-
 struct IndexRange {
   int64_t begin;
   int64_t end;

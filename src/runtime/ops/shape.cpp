@@ -8,6 +8,7 @@
 
 #include "runtime/ops/copy_util.h"
 #include "runtime/registry.h"
+#include "util/integer_math.h"
 
 namespace qsim {
 namespace {
@@ -242,7 +243,7 @@ class UnsqueezeKernel : public ShapeOnlyKernel {
 void transpose_batched_2d(const void* src, void* dst, int64_t batch, int64_t rows, int64_t cols,
                           size_t element_size, ThreadPool& pool) {
   constexpr int64_t kTile = 16;
-  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  const int64_t row_tiles = ceil_div(rows, kTile);
   copy_util::with_element_type(element_size, [&](auto tag) {
     using T = decltype(tag);
     const T* in = static_cast<const T*>(src);
