@@ -389,12 +389,19 @@ double SecondMomentLoss::evaluate(const float* weights, const float* bias, std::
         const int64_t offset = first * da;
         products_[static_cast<size_t>(g)].multiply(delta_.data() + offset, count, da,
                                                    product_.data() + offset, da);
+        const float* delta = delta_.data() + offset;
+        float* product = product_.data() + offset;
+        const float* residual = residual_.data() + offset;
+        // In lanes, as the direct losses sum theirs: one running sum would be a chain of
+        // dependent double additions, slower than the product's share of the task.
         double part = 0.0;
-        for (int64_t i = offset; i < offset + count * da; ++i) {
-          part += static_cast<double>(delta_[i]) * (product_[i] + 2.0 * residual_[i]);
-          product_[i] = scale * (product_[i] + residual_[i]);  // the gradient
-        }
+        for (double lane : lane_sums<double>(count * da, [&](int64_t i) {
+               return static_cast<double>(delta[i]) * (product[i] + 2.0 * residual[i]);
+             }))
+          part += lane;
         parts[static_cast<size_t>(t)] = part;
+        for (int64_t i = 0; i < count * da; ++i)
+          product[i] = scale * (product[i] + residual[i]);  // the gradient
         for (int64_t i = first; i < first + count; ++i) {
           if (grad_weights != nullptr)
             std::copy(product_.data() + i * da, product_.data() + i * da + depth,

@@ -58,10 +58,11 @@ inline double sum_in_order(const std::vector<double>& parts) {
 // the thread count) fixes the order of additions.
 constexpr int kSumLanes = 16;
 
-// term(i) for i in [0, n) added into kSumLanes float partial sums, term i into lane i % kSumLanes.
-template <typename Term>
-std::array<float, kSumLanes> lane_sums(int64_t n, const Term& term) {
-  std::array<float, kSumLanes> lanes{};
+// term(i) for i in [0, n) added into kSumLanes partial sums of type T, term i into lane
+// i % kSumLanes.
+template <typename T = float, typename Term>
+std::array<T, kSumLanes> lane_sums(int64_t n, const Term& term) {
+  std::array<T, kSumLanes> lanes{};
   int64_t i = 0;
   for (; i + kSumLanes <= n; i += kSumLanes)
     for (int j = 0; j < kSumLanes; ++j) lanes[j] += term(i + j);
