@@ -394,12 +394,9 @@ double SecondMomentLoss::evaluate(const float* weights, const float* bias, std::
         const float* residual = residual_.data() + offset;
         // In lanes, as the direct losses sum theirs: one running sum would be a chain of
         // dependent double additions, slower than the product's share of the task.
-        double part = 0.0;
-        for (double lane : lane_sums<double>(count * da, [&](int64_t i) {
-               return static_cast<double>(delta[i]) * (product[i] + 2.0 * residual[i]);
-             }))
-          part += lane;
-        parts[static_cast<size_t>(t)] = part;
+        parts[static_cast<size_t>(t)] = lane_total(lane_sums<double>(count * da, [&](int64_t i) {
+          return static_cast<double>(delta[i]) * (product[i] + 2.0 * residual[i]);
+        }));
         for (int64_t i = 0; i < count * da; ++i)
           product[i] = scale * (product[i] + residual[i]);  // the gradient
         for (int64_t i = first; i < first + count; ++i) {

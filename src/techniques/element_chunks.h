@@ -70,6 +70,14 @@ std::array<T, kSumLanes> lane_sums(int64_t n, const Term& term) {
   return lanes;
 }
 
+// The lanes of lane_sums() added in lane order, in double.
+template <typename T>
+double lane_total(const std::array<T, kSumLanes>& lanes) {
+  double sum = 0.0;
+  for (T lane : lanes) sum += lane;
+  return sum;
+}
+
 // Weights whose gradient a caller needs are named in blocks of this many consecutive ones
 // (WeightParameters::live_blocks(), ReconstructionLoss::evaluate()).
 constexpr int64_t kLiveBlock = 16;

@@ -144,13 +144,7 @@ void WeightParameters::forward(float* weights) {
 
 double WeightParameters::backward(int64_t iteration, const float* grad_weights,
                                   float* grad_values) {
-  const int64_t n = static_cast<int64_t>(values_.size());
-  std::vector<double> terms(static_cast<size_t>(element_chunks(n)), 0.0);
-  for_element_chunks(pool_, n, [&](int64_t chunk, int64_t begin, int64_t end) {
-    terms[static_cast<size_t>(chunk)] =
-        backward_range(iteration, begin, end, grad_weights, grad_values);
-  });
-  return total_term(terms);
+  return step(iteration, grad_weights, grad_values, nullptr, [](int64_t, int64_t) {});
 }
 
 void SoftRounding::forward_range(int64_t begin, int64_t end, float* weights) {
@@ -200,9 +194,7 @@ double SoftRounding::add_rounding_term(float beta, int64_t begin, int64_t end, f
       term.add_block(kSumLanes, h_.data() + i, sigmoid, grad_values + i, lanes.data());
     }
   }
-  double sum = 0.0;
-  for (float lane : lanes) sum += lane;
-  return sum;
+  return lane_total(lanes);
 }
 
 void SoftRounding::final_weights(float* weights) const {

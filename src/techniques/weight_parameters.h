@@ -40,8 +40,9 @@ class WeightParameters {
   // dLoss/dvalues from dLoss/dweights at the last forward(), plus the gradient of any
   // regularization term at `iteration`; returns that term's value.
   double backward(int64_t iteration, const float* grad_weights, float* grad_values);
-  // backward(), then update(begin, end) of the values, then forward() for the next iteration,
-  // chunk by chunk while the chunk is in cache; returns the regularization term's value.
+  // backward(), then update(begin, end) of the values, then forward() for the next iteration
+  // (unless `weights` is null), chunk by chunk while the chunk is in cache; returns the
+  // regularization term's value.
   template <typename Update>
   double step(int64_t iteration, const float* grad_weights, float* grad_values, float* weights,
               const Update& update);
@@ -78,7 +79,7 @@ double WeightParameters::step(int64_t iteration, const float* grad_weights, floa
     terms[static_cast<size_t>(chunk)] =
         backward_range(iteration, begin, end, grad_weights, grad_values);
     update(begin, end);
-    forward_range(begin, end, weights);
+    if (weights != nullptr) forward_range(begin, end, weights);
   });
   return total_term(terms);
 }
