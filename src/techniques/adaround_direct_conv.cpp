@@ -70,6 +70,8 @@ void backward_tile(const float* window, const int64_t* taps, const int64_t* dept
   }
 }
 
+using PairedForward = void (*)(const float*, const int64_t*, int64_t, const float*, V*);
+
 #if defined(__AVX512F__)
 // With one vector of output channels, forward_tile() loads a broadcast input for each
 // multiply-add, and on two busy cores that load traffic, not the arithmetic, sets the pace.
@@ -109,8 +111,6 @@ void forward_pairs(const float* window, const int64_t* taps, int64_t depth, cons
   }
 }
 
-using PairedForward = void (*)(const float*, const int64_t*, int64_t, const float*, V*);
-
 template <size_t... I>
 std::array<PairedForward, sizeof...(I)> paired_forwards_for(std::index_sequence<I...>) {
   return {&forward_pairs<static_cast<int>(I) + 1>...};
@@ -122,7 +122,11 @@ PairedForward paired_forward(int count) {
   return all[static_cast<size_t>(count / 2 - 1)];
 }
 #else
-constexpr bool kPairedForward = false;
+constexpr bool kPairedForward = false;  // prepare() leaves the paired weights empty
+
+PairedForward paired_forward(int) {
+  return nullptr;
+}
 #endif
 
 struct TileKernels {
@@ -382,11 +386,9 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
     for (const DirectConvLayout::Tile& tile : layout_.tiles_) {
       const TileKernels& k = kernels(vectors, tile.count);
       const float* window = input + tile.offset;
-#if defined(__AVX512F__)
       if (paired != nullptr && tile.count % 2 == 0)
         paired_forward(tile.count)(window, taps, depth, paired, z);
       else
-#endif
         k.forward(window, taps, depth, weights + first, outputs, z);
       tile_loss.run(tile.count, z, target + tile.position * outputs + first, outputs, squares,
                     bias_grads);
