@@ -80,8 +80,6 @@ using PairedForward = void (*)(const float*, const int64_t*, int64_t, const floa
 // w[k][8 h + c] in lanes 2c and 2c + 1 of half h. Lane 2c of half h then sums channel 8 h + c
 // at the pair's first position, lane 2c + 1 at its second: the same products in the same
 // order as forward_tile<1, 2 P>, so the same bits. z is written in forward_tile's layout.
-constexpr bool kPairedForward = true;
-
 template <int P>
 void forward_pairs(const float* window, const int64_t* taps, int64_t depth, const float* paired,
                    V* z) {
@@ -122,8 +120,7 @@ PairedForward paired_forward(int count) {
   return all[static_cast<size_t>(count / 2 - 1)];
 }
 #else
-constexpr bool kPairedForward = false;  // prepare() leaves the paired weights empty
-
+// Without AVX-512 there is no paired forward: prepare() leaves the paired weights empty.
 PairedForward paired_forward(int) {
   return nullptr;
 }
@@ -346,7 +343,7 @@ void DirectConvLoss::find_needed_depths(const uint8_t* live_blocks) {
 
 void DirectConvLoss::prepare(const float* weights, const uint8_t* live_blocks) {
   find_needed_depths(live_blocks);
-  if (!kPairedForward || layout_.vectors_ != 1) return;
+  if (layout_.vectors_ != 1 || paired_forward(2) == nullptr) return;
   // forward_pairs()' layout, per block of kLanes output channels: [block][depth][32].
   const int64_t outputs = shape_.outputs(), depth = shape_.depth;
   paired_weights_.resize(static_cast<size_t>(outputs * depth * 2));
