@@ -17,6 +17,7 @@
 #include "techniques/adaround_layer.h"
 #include "techniques/adaround_objective.h"
 #include "techniques/adaround_optimizer.h"
+#include "techniques/adaround_winograd_conv.h"
 #include "techniques/layer_input_cache.h"
 #include "util/error.h"
 
@@ -329,20 +330,20 @@ class AdaRoundRun {
   }
 
   // Every sample's lowered (or compact) input and target, for layers with an activation
-  // after them; a covered Conv's as `direct` lays them out.
+  // after them; a Conv's as `laid_out` lays them out when its loss has a layout of its own.
   void cache_samples(size_t i, const ModelSamples& samples, const Model& current,
-                     SampleCache& inputs, SampleCache& targets, const DirectConvLayout* direct) {
+                     SampleCache& inputs, SampleCache& targets, const ConvSampleLayout* laid_out) {
     const LayerShape& shape = layers_[i]->shape();
     const CompactInput* compact = layers_[i]->compact_input();
-    std::vector<float> block, laid_out;
+    std::vector<float> block, arranged;
     auto write = [&](SampleCache& cache, int64_t sample, const float* data, bool target) {
-      if (direct != nullptr) {
-        laid_out.resize(static_cast<size_t>(cache.sample_floats()));
+      if (laid_out != nullptr) {
+        arranged.resize(static_cast<size_t>(cache.sample_floats()));
         if (target)
-          direct->transpose_target(data, laid_out.data());
+          laid_out->lay_out_target(data, arranged.data());
         else
-          direct->pad(data, laid_out.data());
-        data = laid_out.data();
+          laid_out->lay_out_input(data, arranged.data());
+        data = arranged.data();
       }
       cache.write(sample, data);
     };
@@ -404,15 +405,26 @@ class AdaRoundRun {
     }
     const int64_t products = samples.count() * per_model_sample_[i];
     const CompactInput* compact = layer.compact_input();
-    const int64_t input_floats = direct    ? direct->input_floats()
+    // Of the layers the direct loss covers (weights by depth), 3x3 stride-1 Convs take the
+    // Winograd form: the same loss in 16 products per 2x2 block instead of 36.
+    std::optional<WinogradConvLayout> winograd;
+    if (direct && WinogradConvLayout::covers(shape, *compact->window(), layer.activation()))
+      winograd.emplace(shape, *compact->window());
+    const ConvSampleLayout* laid_out = winograd ? &*winograd
+                                       : direct ? static_cast<const ConvSampleLayout*>(&*direct)
+                                                : nullptr;
+    const int64_t input_floats = laid_out  ? laid_out->input_floats()
                                  : compact ? compact->floats()
                                            : shape.input_floats();
     made.inputs = std::make_unique<SampleCache>(products, input_floats, budget_,
                                                 "inputs of " + layer.node().label());
     made.targets = std::make_unique<SampleCache>(products, shape.output_floats(), budget_,
                                                  "targets of " + layer.node().label());
-    cache_samples(i, samples, current, *made.inputs, *made.targets, direct ? &*direct : nullptr);
-    if (direct)
+    cache_samples(i, samples, current, *made.inputs, *made.targets, laid_out);
+    if (winograd)
+      made.loss = std::make_unique<WinogradConvLoss>(*winograd, layer.activation(), *made.inputs,
+                                                     *made.targets, options_.batch_samples, pool_);
+    else if (direct)
       made.loss = std::make_unique<DirectConvLoss>(*direct, layer.activation(), *made.inputs,
                                                    *made.targets, options_.batch_samples, pool_);
     else

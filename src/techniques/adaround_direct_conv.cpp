@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "runtime/ops/simd.h"
+#include "techniques/conv_tile_loss.h"
 #include "techniques/element_chunks.h"
 #include "techniques/register_tile.h"
 #include "util/error.h"
@@ -15,15 +16,11 @@ namespace qsim {
 namespace {
 
 using V = FloatVector;
-constexpr int kLanes = 16;
-constexpr int kMaxVectors = 4;
-
-// Positions per kernel call with 1, 2 or 4 output channel vectors: the accumulators (positions
-// times vectors) take most of the 32 vector registers.
-constexpr int max_tile(int vectors) {
-  return vectors == 1 ? 16 : vectors == 2 ? 12 : 6;
-}
-constexpr int kMaxTileVectors = 24;
+using conv_tiles::kLanes;
+using conv_tiles::kMaxTileVectors;
+using conv_tiles::kMaxVectors;
+using conv_tiles::max_tile;
+using conv_tiles::TileLoss;
 
 // z[r * OV + v] = sum over taps k of weights[k][v-th vector] * window[taps[k] + r], for the
 // R consecutive positions of a tile.
@@ -146,105 +143,12 @@ const TileKernels& kernels(int vectors, int count) {
   return vectors == 1 ? one[i] : vectors == 2 ? two[i] : four[i];
 }
 
-// The tile's products z ([count][OV]) become dL/dz, as fuse_row computes them; `act(z, v, a,
-// da)` gives f(z) and f'(z) for vector v. The sums stay in registers over the tile.
-template <int OV, typename Act>
-void fuse_tile(const Act& act, int count, V* z, const float* targets, int64_t outputs,
-               const V* bias, float scale, V* squares, V* bias_grads) {
-  V square_sums[OV], bias_sums[OV], b[OV];
-  for (int v = 0; v < OV; ++v) {
-    square_sums[v] = squares[v];
-    bias_sums[v] = bias_grads[v];
-    b[v] = bias[v];
-  }
-  for (int r = 0; r < count; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < OV; ++v) {
-      V& zv = z[r * OV + v];
-      V a, da;
-      act(zv + b[v], v, a, da);
-      const V diff = a - load_vector(targets + r * outputs + v * kLanes);
-      square_sums[v] += diff * diff;
-      zv = scale * diff * da;
-      bias_sums[v] += zv;
-    }
-  for (int v = 0; v < OV; ++v) {
-    squares[v] = square_sums[v];
-    bias_grads[v] = bias_sums[v];
-  }
-}
-
-struct TileLoss {
-  const Activation& activation;
-  int vectors;
-  const V* bias;   // of the block's channels
-  const V* slope;  // PRelu's, of the block's channels
-  float scale;
-
-  void run(int count, V* z, const float* targets, int64_t outputs, V* squares,
-           V* bias_grads) const {
-    const V one = splat(1.0f), zero = V{};
-    auto fuse = [&](const auto& act) {
-      if (vectors == 1)
-        fuse_tile<1>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
-      else if (vectors == 2)
-        fuse_tile<2>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
-      else
-        fuse_tile<4>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
-    };
-    switch (activation.kind) {
-      case ActivationKind::kIdentity:
-        fuse([&](V x, int, V& a, V& da) { a = x, da = one; });
-        break;
-      case ActivationKind::kRelu:
-        fuse([&](V x, int, V& a, V& da) {
-          const auto positive = x > zero;
-          a = positive ? x : zero;
-          da = positive ? one : zero;
-        });
-        break;
-      case ActivationKind::kClip: {
-        const V lo = splat(activation.lower), hi = splat(activation.upper);
-        fuse([&](V x, int, V& a, V& da) {
-          const V above = x < lo ? lo : x;  // std::min(std::max(x, lo), hi)
-          a = hi < above ? hi : above;
-          da = (x > lo) & (x < hi) ? one : zero;
-        });
-        break;
-      }
-      case ActivationKind::kPRelu:
-        fuse([&](V x, int v, V& a, V& da) {
-          const auto positive = x > zero;
-          a = positive ? x : slope[v] * x;
-          da = positive ? one : slope[v];
-        });
-        break;
-      default:
-        fail(ErrorCode::kInternal, "adaround: no vector form of activation " +
-                                       std::string(activation_name(activation.kind)));
-    }
-  }
-};
-
-// Asks for an in-memory cached sample to be brought into the CPU's caches.
-void prefetch(const SampleCache& cache, int64_t sample) {
-  if (!cache.in_memory()) return;
-  const char* bytes = reinterpret_cast<const char*>(cache.read(sample, nullptr));
-  const int64_t size = cache.sample_floats() * static_cast<int64_t>(sizeof(float));
-  for (int64_t at = 0; at < size; at += 64) __builtin_prefetch(bytes + at, 0, 2);
-}
-
-bool has_vector_form(const Activation& activation) {
-  return activation.kind == ActivationKind::kIdentity || activation.kind == ActivationKind::kRelu ||
-         activation.kind == ActivationKind::kClip || activation.kind == ActivationKind::kPRelu;
-}
-
 }  // namespace
 
 bool DirectConvLayout::covers(const LayerShape& shape, const WindowGeometry& window,
                               const Activation& activation) {
   return shape.groups == 1 && shape.rows % kLanes == 0 && window.in[0] == 1 && window.out[0] == 1 &&
-         window.kernel[0] == 1 && has_vector_form(activation);
+         window.kernel[0] == 1 && conv_tiles::has_vector_form(activation);
 }
 
 DirectConvLayout::DirectConvLayout(const LayerShape& shape, const WindowGeometry& window)
@@ -287,7 +191,7 @@ DirectConvLayout::DirectConvLayout(const LayerShape& shape, const WindowGeometry
     }
 }
 
-void DirectConvLayout::pad(const float* planes, float* dst) const {
+void DirectConvLayout::lay_out_input(const float* planes, float* dst) const {
   std::fill(dst, dst + input_floats(), 0.0f);
   for (int64_t c = 0; c < channels_; ++c)
     for (int64_t y = 0; y < in_rows_; ++y) {
@@ -300,7 +204,7 @@ void DirectConvLayout::pad(const float* planes, float* dst) const {
     }
 }
 
-void DirectConvLayout::transpose_target(const float* rows, float* dst) const {
+void DirectConvLayout::lay_out_target(const float* rows, float* dst) const {
   const int64_t outputs = shape_.outputs(), positions = shape_.positions;
   for (int64_t o = 0; o < outputs; ++o)
     for (int64_t p = 0; p < positions; ++p) dst[p * outputs + o] = rows[o * positions + p];
@@ -314,7 +218,8 @@ DirectConvLoss::DirectConvLoss(const DirectConvLayout& layout, const Activation&
       activation_(activation),
       inputs_(inputs),
       targets_(targets) {
-  require(has_vector_form(activation) && inputs.sample_floats() == layout.input_floats() &&
+  require(conv_tiles::has_vector_form(activation) &&
+              inputs.sample_floats() == layout.input_floats() &&
               targets.sample_floats() == shape_.output_floats(),
           ErrorCode::kInternal, "adaround: the direct Conv loss does not cover this layer");
 }
@@ -417,7 +322,7 @@ double DirectConvLoss::run_task(const float* weights, const float* bias,
   for (size_t j = 0; j < samples.size(); ++j) {
     // The caches are far larger than the CPU's: fetch the next sample's input while this one
     // runs (its target is read in order, which the hardware prefetcher follows).
-    if (j + 1 < samples.size()) prefetch(inputs_, samples[j + 1]);
+    if (j + 1 < samples.size()) conv_tiles::prefetch(inputs_, samples[j + 1]);
     loss +=
         run_sample(inputs_.read(samples[j], held->sample_x.data()),
                    targets_.read(samples[j], held->sample_t.data()), weights, bias, scale, partial);

@@ -17,8 +17,20 @@
 
 namespace qsim {
 
+// How a Conv loss that reads a layout of its own has each sample's input and target cached.
+class ConvSampleLayout {
+ public:
+  virtual ~ConvSampleLayout() = default;
+  virtual int64_t input_floats() const = 0;
+  // A sample's input planes ([channels][spatial], CompactInput's form) into `dst`
+  // (input_floats()).
+  virtual void lay_out_input(const float* planes, float* dst) const = 0;
+  // A sample's target ([outputs] x positions) into `dst` (as many floats).
+  virtual void lay_out_target(const float* rows, float* dst) const = 0;
+};
+
 // How a covered Conv's samples are cached for DirectConvLoss, and its tiles of positions.
-class DirectConvLayout {
+class DirectConvLayout : public ConvSampleLayout {
  public:
   // One group, a multiple of 16 output channels, a 1-D or 2-D window, and an activation with a
   // vector form (identity, Relu, Clip, PRelu).
@@ -30,11 +42,10 @@ class DirectConvLayout {
   // A sample's cached input: its planes zero-padded, in rows of row_floats() floats that
   // hold the input row's columns split by their remainder modulo the stride (so that a
   // strided window reads consecutive floats).
-  int64_t input_floats() const { return channels_ * plane_floats_; }
-  // `planes` ([channels][spatial], CompactInput's form) into `dst` (input_floats()).
-  void pad(const float* planes, float* dst) const;
-  // A sample's target ([outputs] x positions) into `dst` as [positions][outputs].
-  void transpose_target(const float* rows, float* dst) const;
+  int64_t input_floats() const override { return channels_ * plane_floats_; }
+  void lay_out_input(const float* planes, float* dst) const override;
+  // The target as [positions][outputs].
+  void lay_out_target(const float* rows, float* dst) const override;
 
   const LayerShape& shape() const { return shape_; }
 

@@ -19,6 +19,7 @@
 #include "techniques/adaround_layer.h"
 #include "techniques/adaround_objective.h"
 #include "techniques/adaround_optimizer.h"
+#include "techniques/adaround_winograd_conv.h"
 #include "techniques/fast_math.h"
 #include "techniques/layer_input_cache.h"
 #include "techniques/weight_parameters.h"
@@ -473,13 +474,14 @@ struct ConvData {
   const WindowGeometry& window() const { return *layer->compact_input()->window(); }
 };
 
-// The same samples as DirectConvLoss caches them.
-struct DirectData {
-  DirectConvLayout layout;
+// The same samples as DirectConvLoss (or WinogradConvLoss) caches them.
+template <typename Layout>
+struct LaidOutData {
+  Layout layout;
   MemoryBudget budget;
   SampleCache inputs;
   SampleCache targets;
-  DirectData(const ConvData& data, int64_t budget_bytes = int64_t{1} << 30)
+  LaidOutData(const ConvData& data, int64_t budget_bytes = int64_t{1} << 30)
       : layout(data.layer->shape(), data.window()),
         budget(budget_bytes),
         inputs(data.planes.samples(), layout.input_floats(), budget, "padded"),
@@ -487,13 +489,15 @@ struct DirectData {
     std::vector<float> x(data.planes.sample_floats()), t(data.targets.sample_floats()),
         laid_out(std::max(inputs.sample_floats(), targets.sample_floats()));
     for (int64_t n = 0; n < data.planes.samples(); ++n) {
-      layout.pad(data.planes.read(n, x.data()), laid_out.data());
+      layout.lay_out_input(data.planes.read(n, x.data()), laid_out.data());
       inputs.write(n, laid_out.data());
-      layout.transpose_target(data.targets.read(n, t.data()), laid_out.data());
+      layout.lay_out_target(data.targets.read(n, t.data()), laid_out.data());
       targets.write(n, laid_out.data());
     }
   }
 };
+using DirectData = LaidOutData<DirectConvLayout>;
+using WinogradData = LaidOutData<WinogradConvLayout>;
 
 namespace {
 
@@ -637,6 +641,101 @@ TEST_CASE("the direct Conv loss is the same bytes for any thread count or cache"
   check_same_bytes({&in_memory, &on_file}, shape.weights(), w.data<float>(), bias.data(), batch,
                    [&](DirectData& data, ThreadPool& pool) {
                      return std::make_unique<DirectConvLoss>(
+                         data.layout, activation_of(ActivationKind::kRelu, shape.outputs()),
+                         data.inputs, data.targets, 32, pool);
+                   });
+}
+
+TEST_CASE("the Winograd Conv loss equals the direct Conv loss") {
+  struct Case {
+    const char* name;
+    Shape weight;
+    std::map<std::string, Attribute> attributes;
+    Shape input;
+  };
+  const Case cases[] = {
+      {"16 channels, padded", {16, 16, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, {9, 16, 6, 10}},
+      {"32 outputs, uneven pads",
+       {32, 16, 3, 3},
+       {{"pads", ints_attr({0, 2, 2, 0})}},
+       {9, 16, 8, 6}},
+      {"64 outputs, 32 channels, no pads, groups of several sizes",
+       {64, 32, 3, 3},
+       {},
+       {9, 32, 16, 12}},
+  };
+  const ActivationKind kinds[] = {ActivationKind::kIdentity, ActivationKind::kRelu,
+                                  ActivationKind::kClip, ActivationKind::kPRelu};
+  ThreadPool pool(2);
+  for (const Case& c : cases) {
+    const Tensor x = random_tensor(c.input, 61);
+    ConvData data(one_layer("Conv", random_tensor(c.weight, 62), random_tensor({c.weight[0]}, 63),
+                            c.attributes),
+                  x);
+    DirectData direct_data(data);
+    WinogradData winograd_data(data);
+    const LayerShape& shape = data.layer->shape();
+    const std::vector<int64_t> batch = {0, 2, 3, 4, 5, 6, 7, 8, 1};  // 2 tasks
+    const Tensor w = random_tensor({shape.weights()}, 64, -0.5f, 0.5f);
+    const Tensor b = random_tensor({shape.outputs()}, 65, -0.2f, 0.2f);
+    for (ActivationKind kind : kinds) {
+      INFO(c.name << ", activation " << activation_name(kind));
+      const Activation activation = activation_of(kind, shape.outputs());
+      REQUIRE(WinogradConvLayout::covers(shape, data.window(), activation));
+      WinogradConvLoss winograd(winograd_data.layout, activation, winograd_data.inputs,
+                                winograd_data.targets, 9, pool);
+      DirectConvLoss direct(direct_data.layout, activation, direct_data.inputs, direct_data.targets,
+                            9, pool);
+      REQUIRE(winograd.weights_by_depth());
+      const std::vector<float> w_by_depth = transposed(w.data<float>(), shape.rows, shape.depth);
+      std::vector<float> g1(shape.weights()), g2(g1.size()), b1(shape.outputs()), b2(b1.size());
+      const double l1 = winograd.evaluate(w_by_depth.data(), b.data<float>(), batch, g1.data(),
+                                          b1.data(), nullptr);
+      const double l2 =
+          direct.evaluate(w_by_depth.data(), b.data<float>(), batch, g2.data(), b2.data(), nullptr);
+      CHECK(l1 == Approx(l2).epsilon(1e-5));
+      CHECK(winograd.evaluate(w_by_depth.data(), b.data<float>(), batch, nullptr, nullptr,
+                              nullptr) == l1);
+      CHECK(relative_error({g1.begin(), g1.end()}, {g2.begin(), g2.end()}) < 1e-5);
+      CHECK(relative_error({b1.begin(), b1.end()}, {b2.begin(), b2.end()}) < 1e-5);
+      CHECK(winograd.flops(9) * 9 == Approx(direct.flops(9) * 4));
+    }
+  }
+  SECTION("what it does not cover") {
+    const Tensor x = random_tensor({2, 16, 6, 6}, 66);
+    const auto covered = [&](const Shape& weight, std::map<std::string, Attribute> attributes,
+                             const Tensor& input) {
+      ConvData data(one_layer("Conv", random_tensor(weight, 67), std::nullopt, attributes), input);
+      return WinogradConvLayout::covers(data.layer->shape(), data.window(), Activation{});
+    };
+    CHECK(covered({16, 16, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, x));
+    CHECK_FALSE(covered({16, 16, 3, 3}, {}, random_tensor({2, 16, 7, 6}, 68)));  // 5 rows out
+    CHECK_FALSE(covered({16, 16, 3, 3},
+                        {{"strides", ints_attr({2, 2})}, {"pads", ints_attr({1, 1, 1, 1})}}, x));
+    CHECK_FALSE(covered({16, 16, 3, 3}, {{"dilations", ints_attr({2, 2})}},
+                        random_tensor({2, 16, 12, 12}, 74)));
+    CHECK_FALSE(covered({16, 16, 5, 5}, {{"pads", ints_attr({2, 2, 2, 2})}}, x));
+    CHECK_FALSE(covered({16, 8, 3, 3}, {}, random_tensor({2, 8, 6, 6}, 69)));
+    CHECK_FALSE(covered({32, 8, 3, 3}, {{"group", int_attr(2)}}, x));
+  }
+}
+
+TEST_CASE("the Winograd Conv loss is the same bytes for any thread count or cache") {
+  const Tensor x = random_tensor({40, 16, 6, 6}, 70);
+  const Model model = one_layer("Conv", random_tensor({32, 16, 3, 3}, 71), random_tensor({32}, 72),
+                                {{"pads", ints_attr({1, 1, 1, 1})}});
+  const ConvData planes(model, x);
+  WinogradData in_memory(planes), on_file(planes, 0);
+  REQUIRE_FALSE(on_file.inputs.in_memory());
+  const LayerShape& shape = planes.layer->shape();
+  const Tensor w = random_tensor({shape.weights()}, 73);
+  const std::vector<float> bias(shape.outputs(), 0.1f);
+  SampleDraw draw(40, 32, 9);
+  const std::span<const int64_t> drawn = draw.next();
+  const std::vector<int64_t> batch(drawn.begin(), drawn.end());
+  check_same_bytes({&in_memory, &on_file}, shape.weights(), w.data<float>(), bias.data(), batch,
+                   [&](WinogradData& data, ThreadPool& pool) {
+                     return std::make_unique<WinogradConvLoss>(
                          data.layout, activation_of(ActivationKind::kRelu, shape.outputs()),
                          data.inputs, data.targets, 32, pool);
                    });

@@ -1,0 +1,120 @@
+// What the direct and the Winograd Conv losses share: the reconstruction loss and dL/dz of a
+// tile of output positions, vectorized across output channels (16 per vector), and the sizes
+// of the register tiles their kernels keep.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "runtime/ops/simd.h"
+#include "techniques/adaround_layer.h"
+#include "techniques/layer_input_cache.h"
+#include "util/error.h"
+
+namespace qsim::conv_tiles {
+
+using V = FloatVector;
+constexpr int kLanes = 16;
+constexpr int kMaxVectors = 4;
+
+// Positions per kernel call with 1, 2 or 4 output channel vectors: the accumulators (positions
+// times vectors) take most of the 32 vector registers.
+constexpr int max_tile(int vectors) {
+  return vectors == 1 ? 16 : vectors == 2 ? 12 : 6;
+}
+constexpr int kMaxTileVectors = 24;
+
+// The tile's products z ([count][OV]) become dL/dz, as fuse_row computes them; `act(z, v, a,
+// da)` gives f(z) and f'(z) for vector v. The sums stay in registers over the tile.
+template <int OV, typename Act>
+inline void fuse_tile(const Act& act, int count, V* z, const float* targets, int64_t outputs,
+                      const V* bias, float scale, V* squares, V* bias_grads) {
+  V square_sums[OV], bias_sums[OV], b[OV];
+  for (int v = 0; v < OV; ++v) {
+    square_sums[v] = squares[v];
+    bias_sums[v] = bias_grads[v];
+    b[v] = bias[v];
+  }
+  for (int r = 0; r < count; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < OV; ++v) {
+      V& zv = z[r * OV + v];
+      V a, da;
+      act(zv + b[v], v, a, da);
+      const V diff = a - load_vector(targets + r * outputs + v * kLanes);
+      square_sums[v] += diff * diff;
+      zv = scale * diff * da;
+      bias_sums[v] += zv;
+    }
+  for (int v = 0; v < OV; ++v) {
+    squares[v] = square_sums[v];
+    bias_grads[v] = bias_sums[v];
+  }
+}
+
+struct TileLoss {
+  const Activation& activation;
+  int vectors;
+  const V* bias;   // of the block's channels
+  const V* slope;  // PRelu's, of the block's channels
+  float scale;
+
+  void run(int count, V* z, const float* targets, int64_t outputs, V* squares,
+           V* bias_grads) const {
+    const V one = splat(1.0f), zero = V{};
+    auto fuse = [&](const auto& act) {
+      if (vectors == 1)
+        fuse_tile<1>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+      else if (vectors == 2)
+        fuse_tile<2>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+      else
+        fuse_tile<4>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+    };
+    switch (activation.kind) {
+      case ActivationKind::kIdentity:
+        fuse([&](V x, int, V& a, V& da) { a = x, da = one; });
+        break;
+      case ActivationKind::kRelu:
+        fuse([&](V x, int, V& a, V& da) {
+          const auto positive = x > zero;
+          a = positive ? x : zero;
+          da = positive ? one : zero;
+        });
+        break;
+      case ActivationKind::kClip: {
+        const V lo = splat(activation.lower), hi = splat(activation.upper);
+        fuse([&](V x, int, V& a, V& da) {
+          const V above = x < lo ? lo : x;  // std::min(std::max(x, lo), hi)
+          a = hi < above ? hi : above;
+          da = (x > lo) & (x < hi) ? one : zero;
+        });
+        break;
+      }
+      case ActivationKind::kPRelu:
+        fuse([&](V x, int v, V& a, V& da) {
+          const auto positive = x > zero;
+          a = positive ? x : slope[v] * x;
+          da = positive ? one : slope[v];
+        });
+        break;
+      default:
+        fail(ErrorCode::kInternal, "adaround: no vector form of activation " +
+                                       std::string(activation_name(activation.kind)));
+    }
+  }
+};
+
+// Asks for an in-memory cached sample to be brought into the CPU's caches.
+inline void prefetch(const SampleCache& cache, int64_t sample) {
+  if (!cache.in_memory()) return;
+  const char* bytes = reinterpret_cast<const char*>(cache.read(sample, nullptr));
+  const int64_t size = cache.sample_floats() * static_cast<int64_t>(sizeof(float));
+  for (int64_t at = 0; at < size; at += 64) __builtin_prefetch(bytes + at, 0, 2);
+}
+
+inline bool has_vector_form(const Activation& activation) {
+  return activation.kind == ActivationKind::kIdentity || activation.kind == ActivationKind::kRelu ||
+         activation.kind == ActivationKind::kClip || activation.kind == ActivationKind::kPRelu;
+}
+
+}  // namespace qsim::conv_tiles
