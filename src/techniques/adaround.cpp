@@ -13,6 +13,7 @@
 #include <set>
 
 #include "runtime/engine.h"
+#include "techniques/adaround_depthwise_conv.h"
 #include "techniques/adaround_direct_conv.h"
 #include "techniques/adaround_layer.h"
 #include "techniques/adaround_objective.h"
@@ -29,15 +30,23 @@ namespace {
 constexpr int64_t kMaxRunSamples = 32;
 constexpr int64_t kRunBytes = int64_t{64} << 20;
 
-// `view_order` (a [rows][depth] view, one group) rearranged as [depth][rows].
+// `view_order` (a [groups][rows][depth] view) rearranged as [depth][groups x rows].
 std::vector<int64_t> by_depth(const std::vector<int64_t>& view_order, const LayerShape& shape) {
-  require(shape.groups == 1, ErrorCode::kInternal, "adaround: a [depth][outputs] order of groups");
+  const int64_t outputs = shape.outputs();  // the view is [groups][rows][depth]
   std::vector<int64_t> order(view_order.size());
-  for (int64_t r = 0; r < shape.rows; ++r)
+  for (int64_t o = 0; o < outputs; ++o)
     for (int64_t k = 0; k < shape.depth; ++k)
-      order[static_cast<size_t>(k * shape.rows + r)] =
-          view_order[static_cast<size_t>(r * shape.depth + k)];
+      order[static_cast<size_t>(k * outputs + o)] =
+          view_order[static_cast<size_t>(o * shape.depth + k)];
   return order;
+}
+
+bool lowered_rows_are_planes(const WindowGeometry& window) {
+  for (int d = 0; d < 3; ++d)
+    if (window.kernel[d] != 1 || window.stride[d] != 1 || window.pad_begin[d] != 0 ||
+        window.pad_end[d] != 0)
+      return false;
+  return true;
 }
 
 std::string number_text(double value) {
@@ -380,20 +389,44 @@ class AdaRoundRun {
     std::unique_ptr<ReconstructionLoss> loss;
   };
 
-  // The direct loss's layout when it covers layer i (a Conv with an activation after it).
-  std::optional<DirectConvLayout> direct_layout(size_t i) const {
+  // The layouts of the Conv losses that read their own (all take weights by depth), when one
+  // covers layer i (a Conv with an activation after it): depthwise Convs take the depthwise
+  // loss, 3x3 stride-1 Convs the Winograd form (16 products per 2x2 block instead of 36), other
+  // Convs with 16k output channels the direct loss.
+  struct ConvPlan {
+    std::optional<DepthwiseConvLayout> depthwise;
+    std::optional<WinogradConvLayout> winograd;
+    std::optional<DirectConvLayout> direct;
+    const ConvSampleLayout* layout() const {
+      if (depthwise) return &*depthwise;
+      if (winograd) return &*winograd;
+      if (direct) return &*direct;
+      return nullptr;
+    }
+  };
+  ConvPlan conv_plan(size_t i) const {
     const LinearLayer& layer = *layers_[i];
     const CompactInput* compact = layer.compact_input();
-    const WindowGeometry* window = compact ? compact->window() : nullptr;
-    if (layer.activation().kind == ActivationKind::kIdentity || window == nullptr ||
-        !DirectConvLayout::covers(layer.shape(), *window, layer.activation()))
-      return std::nullopt;
-    return DirectConvLayout(layer.shape(), *window);
+    // The layouts read input planes: the compact form, or the lowered rows when those are the
+    // planes themselves (a 1x1 window with unit strides and no padding).
+    const WindowGeometry* window = compact ? compact->window() : layer.window();
+    if (compact == nullptr && window != nullptr && !lowered_rows_are_planes(*window))
+      window = nullptr;
+    ConvPlan plan;
+    const LayerShape& shape = layer.shape();
+    const Activation& activation = layer.activation();
+    if (activation.kind == ActivationKind::kIdentity || window == nullptr) return plan;
+    if (DepthwiseConvLayout::covers(shape, *window, activation))
+      plan.depthwise.emplace(shape, *window);
+    else if (WinogradConvLayout::covers(shape, *window, activation))
+      plan.winograd.emplace(shape, *window);
+    else if (DirectConvLayout::covers(shape, *window, activation))
+      plan.direct.emplace(shape, *window);
+    return plan;
   }
 
   LayerLoss make_loss(size_t i, const ModelSamples& samples, const Model& current,
-                      bool bias_trained, const WeightGrid& grid,
-                      const std::optional<DirectConvLayout>& direct) {
+                      bool bias_trained, const WeightGrid& grid, const ConvPlan& plan) {
     const LinearLayer& layer = *layers_[i];
     const LayerShape& shape = layer.shape();
     LayerLoss made;
@@ -405,14 +438,7 @@ class AdaRoundRun {
     }
     const int64_t products = samples.count() * per_model_sample_[i];
     const CompactInput* compact = layer.compact_input();
-    // Of the layers the direct loss covers (weights by depth), 3x3 stride-1 Convs take the
-    // Winograd form: the same loss in 16 products per 2x2 block instead of 36.
-    std::optional<WinogradConvLayout> winograd;
-    if (direct && WinogradConvLayout::covers(shape, *compact->window(), layer.activation()))
-      winograd.emplace(shape, *compact->window());
-    const ConvSampleLayout* laid_out = winograd ? &*winograd
-                                       : direct ? static_cast<const ConvSampleLayout*>(&*direct)
-                                                : nullptr;
+    const ConvSampleLayout* laid_out = plan.layout();
     const int64_t input_floats = laid_out  ? laid_out->input_floats()
                                  : compact ? compact->floats()
                                            : shape.input_floats();
@@ -421,16 +447,20 @@ class AdaRoundRun {
     made.targets = std::make_unique<SampleCache>(products, shape.output_floats(), budget_,
                                                  "targets of " + layer.node().label());
     cache_samples(i, samples, current, *made.inputs, *made.targets, laid_out);
-    if (winograd)
-      made.loss = std::make_unique<WinogradConvLoss>(*winograd, layer.activation(), *made.inputs,
-                                                     *made.targets, options_.batch_samples, pool_);
-    else if (direct)
-      made.loss = std::make_unique<DirectConvLoss>(*direct, layer.activation(), *made.inputs,
-                                                   *made.targets, options_.batch_samples, pool_);
+    const Activation& activation = layer.activation();
+    const int64_t batch = options_.batch_samples;
+    if (plan.depthwise)
+      made.loss = std::make_unique<DepthwiseConvLoss>(*plan.depthwise, activation, *made.inputs,
+                                                      *made.targets, batch, pool_);
+    else if (plan.winograd)
+      made.loss = std::make_unique<WinogradConvLoss>(*plan.winograd, activation, *made.inputs,
+                                                     *made.targets, batch, pool_);
+    else if (plan.direct)
+      made.loss = std::make_unique<DirectConvLoss>(*plan.direct, activation, *made.inputs,
+                                                   *made.targets, batch, pool_);
     else
-      made.loss =
-          std::make_unique<MinibatchLoss>(shape, layer.activation(), *made.inputs, *made.targets,
-                                          options_.batch_samples, pool_, compact);
+      made.loss = std::make_unique<MinibatchLoss>(shape, activation, *made.inputs, *made.targets,
+                                                  batch, pool_, compact);
     return made;
   }
 
@@ -442,12 +472,12 @@ class AdaRoundRun {
       report_.notes.push_back(std::string(name()) + ": " + layer.node().label() +
                               ": the bias is not trained (it is not a plain per-channel vector)");
     const Tensor& weight = *float_model_->graph.find_initializer(layer.weight());
-    const std::optional<DirectConvLayout> direct = direct_layout(i);
+    const ConvPlan plan = conv_plan(i);
     // Element k of the grid (and of the optimizer's arrays) is element order[k] of the weight.
     const std::vector<int64_t> order =
-        direct ? by_depth(layer.weight_order(), layer.shape()) : layer.weight_order();
+        plan.layout() ? by_depth(layer.weight_order(), layer.shape()) : layer.weight_order();
     const WeightGrid grid = weight_grid(weight, weight_encodings_.at(layer.weight()), order);
-    const LayerLoss made = make_loss(i, samples, current, bias_trained, grid, direct);
+    const LayerLoss made = make_loss(i, samples, current, bias_trained, grid, plan);
     ReconstructionLoss* loss = made.loss.get();
 
     AdaRoundLayerReport entry;

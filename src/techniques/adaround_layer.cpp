@@ -191,6 +191,7 @@ class ConvLayer : public LinearLayer {
   }
 
   const CompactInput* compact_input() const override { return planes_.get(); }
+  const WindowGeometry* window() const override { return &geometry_; }
 
   int64_t samples_in(const Tensor& x) const override { return x.dim(0); }
 

@@ -91,6 +91,8 @@ class LinearLayer {
   virtual void lower_output(const Tensor& y, int64_t sample, float* dst, int64_t ld) const = 0;
   // What to cache per sample instead of its lowered rows, once bound; nullptr: the rows.
   virtual const CompactInput* compact_input() const { return nullptr; }
+  // A Conv's window, once bound; nullptr for other layers.
+  virtual const WindowGeometry* window() const { return nullptr; }
 
  protected:
   LinearLayer(const Node& node, Activation activation, std::string target)

@@ -59,23 +59,18 @@ struct TileLoss {
   const V* slope;  // PRelu's, of the block's channels
   float scale;
 
-  void run(int count, V* z, const float* targets, int64_t outputs, V* squares,
-           V* bias_grads) const {
+  // fn(act) with the activation's vector form act(z, v, a, da) (f(z) and f'(z) for vector v
+  // of the block), so that a kernel can be made for each activation instead of asking at
+  // every tile.
+  template <typename Fn>
+  void visit(const Fn& fn) const {
     const V one = splat(1.0f), zero = V{};
-    auto fuse = [&](const auto& act) {
-      if (vectors == 1)
-        fuse_tile<1>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
-      else if (vectors == 2)
-        fuse_tile<2>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
-      else
-        fuse_tile<4>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
-    };
     switch (activation.kind) {
       case ActivationKind::kIdentity:
-        fuse([&](V x, int, V& a, V& da) { a = x, da = one; });
+        fn([=](V x, int, V& a, V& da) { a = x, da = one; });
         break;
       case ActivationKind::kRelu:
-        fuse([&](V x, int, V& a, V& da) {
+        fn([=](V x, int, V& a, V& da) {
           const auto positive = x > zero;
           a = positive ? x : zero;
           da = positive ? one : zero;
@@ -83,24 +78,38 @@ struct TileLoss {
         break;
       case ActivationKind::kClip: {
         const V lo = splat(activation.lower), hi = splat(activation.upper);
-        fuse([&](V x, int, V& a, V& da) {
+        fn([=](V x, int, V& a, V& da) {
           const V above = x < lo ? lo : x;  // std::min(std::max(x, lo), hi)
           a = hi < above ? hi : above;
           da = (x > lo) & (x < hi) ? one : zero;
         });
         break;
       }
-      case ActivationKind::kPRelu:
-        fuse([&](V x, int v, V& a, V& da) {
+      case ActivationKind::kPRelu: {
+        const V* slopes = slope;
+        fn([=](V x, int v, V& a, V& da) {
           const auto positive = x > zero;
-          a = positive ? x : slope[v] * x;
-          da = positive ? one : slope[v];
+          a = positive ? x : slopes[v] * x;
+          da = positive ? one : slopes[v];
         });
         break;
+      }
       default:
         fail(ErrorCode::kInternal, "adaround: no vector form of activation " +
                                        std::string(activation_name(activation.kind)));
     }
+  }
+
+  void run(int count, V* z, const float* targets, int64_t outputs, V* squares,
+           V* bias_grads) const {
+    visit([&](const auto& act) {
+      if (vectors == 1)
+        fuse_tile<1>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+      else if (vectors == 2)
+        fuse_tile<2>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+      else
+        fuse_tile<4>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+    });
   }
 };
 

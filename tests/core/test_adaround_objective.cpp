@@ -15,6 +15,7 @@
 
 #include "runtime/engine.h"
 #include "single_op_model.h"
+#include "techniques/adaround_depthwise_conv.h"
 #include "techniques/adaround_direct_conv.h"
 #include "techniques/adaround_layer.h"
 #include "techniques/adaround_objective.h"
@@ -498,6 +499,7 @@ struct LaidOutData {
 };
 using DirectData = LaidOutData<DirectConvLayout>;
 using WinogradData = LaidOutData<WinogradConvLayout>;
+using DepthwiseData = LaidOutData<DepthwiseConvLayout>;
 
 namespace {
 
@@ -736,6 +738,103 @@ TEST_CASE("the Winograd Conv loss is the same bytes for any thread count or cach
   check_same_bytes({&in_memory, &on_file}, shape.weights(), w.data<float>(), bias.data(), batch,
                    [&](WinogradData& data, ThreadPool& pool) {
                      return std::make_unique<WinogradConvLoss>(
+                         data.layout, activation_of(ActivationKind::kRelu, shape.outputs()),
+                         data.inputs, data.targets, 32, pool);
+                   });
+}
+
+TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
+  struct Case {
+    const char* name;
+    Shape weight;
+    std::map<std::string, Attribute> attributes;
+    Shape input;
+  };
+  const Case cases[] = {
+      {"3x3, padded", {16, 1, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, {9, 16, 6, 19}},
+      {"3x3, strided, uneven pads",
+       {32, 1, 3, 3},
+       {{"strides", ints_attr({2, 2})}, {"pads", ints_attr({1, 0, 1, 2})}},
+       {9, 32, 9, 12}},
+      {"5x5, dilated (taps not fixed at compile time)",
+       {48, 1, 5, 5},
+       {{"dilations", ints_attr({1, 2})}, {"pads", ints_attr({2, 4, 2, 4})}},
+       {9, 48, 7, 8}},
+      {"1-D", {16, 1, 3}, {{"pads", ints_attr({1, 1})}}, {9, 16, 30}},
+  };
+  const ActivationKind kinds[] = {ActivationKind::kIdentity, ActivationKind::kRelu,
+                                  ActivationKind::kClip, ActivationKind::kPRelu};
+  ThreadPool pool(2);
+  for (const Case& c : cases) {
+    const Tensor x = random_tensor(c.input, 81);
+    ConvData data(one_layer("Conv", random_tensor(c.weight, 82), random_tensor({c.weight[0]}, 83),
+                            [&] {
+                              auto attributes = c.attributes;
+                              attributes["group"] = int_attr(c.weight[0]);
+                              return attributes;
+                            }()),
+                  x);
+    DepthwiseData depthwise_data(data);
+    const LayerShape& shape = data.layer->shape();
+    const std::vector<int64_t> batch = {0, 2, 3, 4, 5, 6, 7, 8, 1};  // 2 tasks
+    const Tensor w = random_tensor({shape.weights()}, 84, -0.5f, 0.5f);
+    const Tensor b = random_tensor({shape.outputs()}, 85, -0.2f, 0.2f);
+    for (ActivationKind kind : kinds) {
+      INFO(c.name << ", activation " << activation_name(kind));
+      const Activation activation = activation_of(kind, shape.outputs());
+      REQUIRE(DepthwiseConvLayout::covers(shape, data.window(), activation));
+      DepthwiseConvLoss depthwise(depthwise_data.layout, activation, depthwise_data.inputs,
+                                  depthwise_data.targets, 9, pool);
+      MinibatchLoss lowered(shape, activation, data.planes, data.targets, 9, pool,
+                            data.layer->compact_input());
+      REQUIRE(depthwise.weights_by_depth());
+      const std::vector<float> w_by_depth =
+          transposed(w.data<float>(), shape.outputs(), shape.depth);
+      std::vector<float> g1(shape.weights()), g2(g1.size()), b1(shape.outputs()), b2(b1.size());
+      const double l1 = depthwise.evaluate(w_by_depth.data(), b.data<float>(), batch, g1.data(),
+                                           b1.data(), nullptr);
+      const double l2 =
+          lowered.evaluate(w.data<float>(), b.data<float>(), batch, g2.data(), b2.data(), nullptr);
+      CHECK(l1 == Approx(l2).epsilon(1e-5));
+      CHECK(depthwise.evaluate(w_by_depth.data(), b.data<float>(), batch, nullptr, nullptr,
+                               nullptr) == l1);
+      const std::vector<float> g1_by_rows = transposed(g1.data(), shape.depth, shape.outputs());
+      CHECK(relative_error({g1_by_rows.begin(), g1_by_rows.end()}, {g2.begin(), g2.end()}) < 1e-5);
+      CHECK(relative_error({b1.begin(), b1.end()}, {b2.begin(), b2.end()}) < 1e-5);
+    }
+  }
+  SECTION("what it does not cover") {
+    const Tensor x = random_tensor({2, 16, 6, 6}, 86);
+    const auto covered = [&](const Shape& weight, int64_t group, const Tensor& input) {
+      ConvData data(one_layer("Conv", random_tensor(weight, 87), std::nullopt,
+                              {{"group", int_attr(group)}, {"pads", ints_attr({1, 1, 1, 1})}}),
+                    input);
+      return DepthwiseConvLayout::covers(data.layer->shape(), data.window(), Activation{});
+    };
+    CHECK(covered({16, 1, 3, 3}, 16, x));
+    CHECK_FALSE(covered({8, 1, 3, 3}, 8, random_tensor({2, 8, 6, 6}, 88)));  // 8 channels
+    CHECK_FALSE(covered({32, 1, 3, 3}, 16, x));                              // 2 per group
+    CHECK_FALSE(covered({16, 2, 3, 3}, 8, x));                               // 2 inputs per group
+    CHECK_FALSE(covered({16, 16, 3, 3}, 1, x));                              // not grouped
+  }
+}
+
+TEST_CASE("the depthwise Conv loss is the same bytes for any thread count or cache") {
+  const Tensor x = random_tensor({40, 32, 7, 7}, 90);
+  const Model model = one_layer("Conv", random_tensor({32, 1, 3, 3}, 91), random_tensor({32}, 92),
+                                {{"pads", ints_attr({1, 1, 1, 1})}, {"group", int_attr(32)}});
+  const ConvData planes(model, x);
+  DepthwiseData in_memory(planes), on_file(planes, 0);
+  REQUIRE_FALSE(on_file.inputs.in_memory());
+  const LayerShape& shape = planes.layer->shape();
+  const Tensor w = random_tensor({shape.weights()}, 93);
+  const std::vector<float> bias(shape.outputs(), 0.1f);
+  SampleDraw draw(40, 32, 9);
+  const std::span<const int64_t> drawn = draw.next();
+  const std::vector<int64_t> batch(drawn.begin(), drawn.end());
+  check_same_bytes({&in_memory, &on_file}, shape.weights(), w.data<float>(), bias.data(), batch,
+                   [&](DepthwiseData& data, ThreadPool& pool) {
+                     return std::make_unique<DepthwiseConvLoss>(
                          data.layout, activation_of(ActivationKind::kRelu, shape.outputs()),
                          data.inputs, data.targets, 32, pool);
                    });

@@ -1,0 +1,198 @@
+#include "techniques/adaround_depthwise_conv.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "techniques/conv_tile_loss.h"
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+using V = FloatVector;
+using conv_tiles::kLanes;
+using conv_tiles::TileLoss;
+
+// Windows (taps) it covers: up to 7x7.
+constexpr int64_t kMaxTaps = 49;
+// Output positions per fused tile: their products wait in L1 for the activation pass.
+constexpr int kTilePositions = 8;
+
+// What one vector of 16 channels of a sample needs.
+struct ChannelBlock {
+  const float* input;    // the sample's padded input at the block's first channel
+  const float* target;   // the sample's target at the block's first channel
+  const float* weights;  // [taps][channels] at the block's first channel
+  float* grads;          // the same layout as weights, or null
+  int64_t channels;
+  const int64_t* taps;
+  int64_t tap_count;
+};
+
+// The block's loss over the sample's positions (rows of `out_cols`, `row_step` and `col_step`
+// floats apart in the input), with its weight gradient kept in registers when K (the taps,
+// when fixed at compile time) allows.
+template <int K, typename Act>
+void run_block(const ChannelBlock& b, const Act& act, const V* bias, float scale, int64_t out_rows,
+               int64_t out_cols, int64_t row_step, int64_t col_step, V* squares, V* bias_grads) {
+  constexpr int kSlots = K > 0 ? K : static_cast<int>(kMaxTaps);
+  const int64_t taps = K > 0 ? K : b.tap_count;
+  V w[kSlots], g[kSlots];
+  for (int64_t k = 0; k < taps; ++k) {
+    w[k] = load_vector(b.weights + k * b.channels);
+    g[k] = V{};
+  }
+  V z[kTilePositions];
+  for (int64_t oy = 0; oy < out_rows; ++oy)
+    for (int64_t ox0 = 0; ox0 < out_cols; ox0 += kTilePositions) {
+      const int count = static_cast<int>(std::min<int64_t>(kTilePositions, out_cols - ox0));
+      const float* window = b.input + oy * row_step + ox0 * col_step;
+      for (int r = 0; r < count; ++r) {
+        const float* x = window + r * col_step;
+        V sum = V{};
+        for (int64_t k = 0; k < taps; ++k) multiply_add(sum, w[k], load_vector(x + b.taps[k]));
+        z[r] = sum;
+      }
+      conv_tiles::fuse_tile<1>(act, count, z, b.target + (oy * out_cols + ox0) * b.channels,
+                               b.channels, bias, scale, squares, bias_grads);
+      if (b.grads == nullptr) continue;
+      for (int r = 0; r < count; ++r) {
+        const float* x = window + r * col_step;
+        for (int64_t k = 0; k < taps; ++k) multiply_add(g[k], z[r], load_vector(x + b.taps[k]));
+      }
+    }
+  if (b.grads == nullptr) return;
+  for (int64_t k = 0; k < taps; ++k) {
+    float* d = b.grads + k * b.channels;
+    store_vector(d, load_vector(d) + g[k]);
+  }
+}
+
+}  // namespace
+
+bool DepthwiseConvLayout::covers(const LayerShape& shape, const WindowGeometry& window,
+                                 const Activation& activation) {
+  return shape.groups > 1 && shape.rows == 1 && shape.groups % kLanes == 0 &&
+         shape.depth == window.kernel_size() && window.kernel_size() <= kMaxTaps &&
+         window.in[0] == 1 && window.out[0] == 1 && window.kernel[0] == 1 &&
+         conv_tiles::has_vector_form(activation);
+}
+
+DepthwiseConvLayout::DepthwiseConvLayout(const LayerShape& shape, const WindowGeometry& window)
+    : shape_(shape) {
+  require(covers(shape, window, Activation{}), ErrorCode::kInternal,
+          "adaround: the depthwise Conv loss does not cover this layer");
+  channels_ = shape.groups;
+  in_rows_ = window.in[1];
+  in_cols_ = window.in[2];
+  pad_top_ = window.pad_begin[1];
+  pad_left_ = window.pad_begin[2];
+  padded_rows_ = in_rows_ + pad_top_ + window.pad_end[1];
+  padded_cols_ = in_cols_ + pad_left_ + window.pad_end[2];
+  out_rows_ = window.out[1];
+  out_cols_ = window.out[2];
+  stride_rows_ = window.stride[1];
+  stride_cols_ = window.stride[2];
+  require(
+      (out_rows_ - 1) * stride_rows_ + (window.kernel[1] - 1) * window.dilation[1] < padded_rows_ &&
+          (out_cols_ - 1) * stride_cols_ + (window.kernel[2] - 1) * window.dilation[2] <
+              padded_cols_,
+      ErrorCode::kInternal, "adaround: a depthwise Conv window reaches past its padded input");
+  for (int64_t ky = 0; ky < window.kernel[1]; ++ky)
+    for (int64_t kx = 0; kx < window.kernel[2]; ++kx)
+      taps_.push_back((ky * window.dilation[1] * padded_cols_ + kx * window.dilation[2]) *
+                      channels_);
+}
+
+void DepthwiseConvLayout::lay_out_input(const float* planes, float* dst) const {
+  std::fill(dst, dst + input_floats(), 0.0f);
+  for (int64_t c = 0; c < channels_; ++c)
+    for (int64_t y = 0; y < in_rows_; ++y)
+      for (int64_t x = 0; x < in_cols_; ++x)
+        dst[((y + pad_top_) * padded_cols_ + x + pad_left_) * channels_ + c] =
+            planes[(c * in_rows_ + y) * in_cols_ + x];
+}
+
+void DepthwiseConvLayout::lay_out_target(const float* rows, float* dst) const {
+  const int64_t positions = shape_.positions;
+  for (int64_t c = 0; c < channels_; ++c)
+    for (int64_t p = 0; p < positions; ++p) dst[p * channels_ + c] = rows[c * positions + p];
+}
+
+DepthwiseConvLoss::DepthwiseConvLoss(const DepthwiseConvLayout& layout,
+                                     const Activation& activation, const SampleCache& inputs,
+                                     const SampleCache& targets, int64_t max_batch,
+                                     ThreadPool& pool)
+    : TaskedLoss(layout.shape(), max_batch, pool),
+      layout_(layout),
+      activation_(activation),
+      inputs_(inputs),
+      targets_(targets) {
+  require(conv_tiles::has_vector_form(activation) &&
+              inputs.sample_floats() == layout.input_floats() &&
+              targets.sample_floats() == shape_.output_floats(),
+          ErrorCode::kInternal, "adaround: the depthwise Conv loss does not cover this layer");
+}
+
+double DepthwiseConvLoss::run_sample(const float* input, const float* target, const float* weights,
+                                     const float* bias, float scale, Partial* partial) const {
+  const DepthwiseConvLayout& l = layout_;
+  const int64_t channels = l.channels_;
+  const int64_t row_step = l.stride_rows_ * l.padded_cols_ * channels;
+  const int64_t col_step = l.stride_cols_ * channels;
+  double loss = 0.0;
+  for (int64_t c0 = 0; c0 < channels; c0 += kLanes) {
+    V block_bias[1] = {load_vector(bias + c0)};
+    V slope[1] = {activation_.kind == ActivationKind::kPRelu
+                      ? load_vector(activation_.slope.data() + c0)
+                      : V{}};
+    V squares[1] = {}, bias_grads[1] = {};
+    const TileLoss tile_loss{activation_, 1, block_bias, slope, scale};
+    const ChannelBlock block{input + c0,
+                             target + c0,
+                             weights + c0,
+                             partial ? partial->weights.data() + c0 : nullptr,
+                             channels,
+                             l.taps_.data(),
+                             static_cast<int64_t>(l.taps_.size())};
+    tile_loss.visit([&](const auto& act) {
+      if (l.taps_.size() == 9)
+        run_block<9>(block, act, block_bias, scale, l.out_rows_, l.out_cols_, row_step, col_step,
+                     squares, bias_grads);
+      else
+        run_block<0>(block, act, block_bias, scale, l.out_rows_, l.out_cols_, row_step, col_step,
+                     squares, bias_grads);
+    });
+    for (int lane = 0; lane < kLanes; ++lane) {
+      loss += squares[0][lane];
+      if (partial != nullptr) partial->bias[c0 + lane] += bias_grads[0][lane];
+    }
+  }
+  return loss;
+}
+
+double DepthwiseConvLoss::run_task(const float* weights, const float* bias,
+                                   std::span<const int64_t> samples, float scale,
+                                   Partial* partial) {
+  std::unique_ptr<Scratch> held = scratch_.take([this] {
+    auto s = std::make_unique<Scratch>();
+    if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(inputs_.sample_floats()));
+    if (!targets_.in_memory()) s->sample_t.resize(static_cast<size_t>(targets_.sample_floats()));
+    return s;
+  });
+  if (partial != nullptr) {
+    std::fill(partial->weights.begin(), partial->weights.end(), 0.0f);
+    std::fill(partial->bias.begin(), partial->bias.end(), 0.0f);
+  }
+  double loss = 0.0;
+  for (size_t j = 0; j < samples.size(); ++j) {
+    if (j + 1 < samples.size()) conv_tiles::prefetch(inputs_, samples[j + 1]);
+    loss +=
+        run_sample(inputs_.read(samples[j], held->sample_x.data()),
+                   targets_.read(samples[j], held->sample_t.data()), weights, bias, scale, partial);
+  }
+  scratch_.give(std::move(held));
+  return loss;
+}
+
+}  // namespace qsim
