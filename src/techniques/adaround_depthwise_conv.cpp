@@ -174,23 +174,13 @@ double DepthwiseConvLoss::run_sample(const float* input, const float* target, co
 double DepthwiseConvLoss::run_task(const float* weights, const float* bias,
                                    std::span<const int64_t> samples, float scale,
                                    Partial* partial) {
-  std::unique_ptr<Scratch> held = scratch_.take([this] {
-    auto s = std::make_unique<Scratch>();
-    if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(inputs_.sample_floats()));
-    if (!targets_.in_memory()) s->sample_t.resize(static_cast<size_t>(targets_.sample_floats()));
-    return s;
-  });
-  if (partial != nullptr) {
-    std::fill(partial->weights.begin(), partial->weights.end(), 0.0f);
-    std::fill(partial->bias.begin(), partial->bias.end(), 0.0f);
-  }
-  double loss = 0.0;
-  for (size_t j = 0; j < samples.size(); ++j) {
-    if (j + 1 < samples.size()) conv_tiles::prefetch(inputs_, samples[j + 1]);
-    loss +=
-        run_sample(inputs_.read(samples[j], held->sample_x.data()),
-                   targets_.read(samples[j], held->sample_t.data()), weights, bias, scale, partial);
-  }
+  std::unique_ptr<Scratch> held =
+      scratch_.take([this] { return std::make_unique<Scratch>(inputs_, targets_); });
+  if (partial != nullptr) partial->clear();
+  const double loss = conv_tiles::sum_over_samples(
+      inputs_, targets_, samples, held->samples, [&](const float* input, const float* target) {
+        return run_sample(input, target, weights, bias, scale, partial);
+      });
   scratch_.give(std::move(held));
   return loss;
 }

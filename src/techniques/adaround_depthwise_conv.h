@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "techniques/adaround_direct_conv.h"
+#include "techniques/conv_tile_loss.h"
 
 namespace qsim {
 
@@ -54,7 +55,9 @@ class DepthwiseConvLoss : public TaskedLoss {
 
  private:
   struct Scratch {
-    std::vector<float> sample_x, sample_t;  // a sample read back from a file cache
+    explicit Scratch(const SampleCache& inputs, const SampleCache& targets)
+        : samples(inputs, targets) {}
+    conv_tiles::SampleBuffers samples;
   };
 
   double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "techniques/adaround_objective.h"
+#include "techniques/conv_tile_loss.h"
 
 namespace qsim {
 
@@ -78,7 +79,9 @@ class DirectConvLoss : public TaskedLoss {
 
  private:
   struct Scratch {
-    std::vector<float> sample_x, sample_t;  // a sample read back from a file cache
+    explicit Scratch(const SampleCache& inputs, const SampleCache& targets)
+        : samples(inputs, targets) {}
+    conv_tiles::SampleBuffers samples;
   };
 
   void prepare(const float* weights, const uint8_t* live_blocks) override;

@@ -11,6 +11,7 @@
 // added in task order, so results are bit-identical for any number of threads.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -84,6 +85,10 @@ class TaskedLoss : public ReconstructionLoss {
  protected:
   struct Partial {
     std::vector<float> weights, bias;  // one task's gradient
+    void clear() {
+      std::fill(weights.begin(), weights.end(), 0.0f);
+      std::fill(bias.begin(), bias.end(), 0.0f);
+    }
   };
 
   TaskedLoss(const LayerShape& shape, int64_t max_batch, ThreadPool& pool);

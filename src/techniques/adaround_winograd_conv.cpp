@@ -340,25 +340,19 @@ double WinogradConvLoss::run_sample(const float* input, const float* target, con
 double WinogradConvLoss::run_task(const float* /*weights*/, const float* bias,
                                   std::span<const int64_t> samples, float scale, Partial* partial) {
   std::unique_ptr<Scratch> held = scratch_.take([this] {
-    auto s = std::make_unique<Scratch>();
-    if (!inputs_.in_memory()) s->sample_x.resize(static_cast<size_t>(inputs_.sample_floats()));
-    if (!targets_.in_memory()) s->sample_t.resize(static_cast<size_t>(targets_.sample_floats()));
+    auto s = std::make_unique<Scratch>(inputs_, targets_);
     s->grad.resize(transformed_.size());
     s->patches.resize(static_cast<size_t>(kPoints * max_tile(1) * layout_.channels_));
     return s;
   });
   if (partial != nullptr) {
     std::fill(held->grad.begin(), held->grad.end(), 0.0f);
-    std::fill(partial->weights.begin(), partial->weights.end(), 0.0f);
-    std::fill(partial->bias.begin(), partial->bias.end(), 0.0f);
+    partial->clear();
   }
-  double loss = 0.0;
-  for (size_t j = 0; j < samples.size(); ++j) {
-    if (j + 1 < samples.size()) conv_tiles::prefetch(inputs_, samples[j + 1]);
-    loss +=
-        run_sample(inputs_.read(samples[j], held->sample_x.data()),
-                   targets_.read(samples[j], held->sample_t.data()), bias, scale, *held, partial);
-  }
+  const double loss = conv_tiles::sum_over_samples(
+      inputs_, targets_, samples, held->samples, [&](const float* input, const float* target) {
+        return run_sample(input, target, bias, scale, *held, partial);
+      });
   if (partial != nullptr) add_weight_gradient(held->grad.data(), partial->weights.data());
   scratch_.give(std::move(held));
   return loss;

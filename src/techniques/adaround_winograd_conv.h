@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "techniques/adaround_direct_conv.h"
+#include "techniques/conv_tile_loss.h"
 
 namespace qsim {
 
@@ -69,9 +70,11 @@ class WinogradConvLoss : public TaskedLoss {
 
  private:
   struct Scratch {
-    std::vector<float> sample_x, sample_t;  // a sample read back from a file cache
-    std::vector<float> grad;                // the task's gradient of G g G^T
-    std::vector<float> patches;             // a group's B^T d B, [16][blocks][channels]
+    explicit Scratch(const SampleCache& inputs, const SampleCache& targets)
+        : samples(inputs, targets) {}
+    conv_tiles::SampleBuffers samples;
+    std::vector<float> grad;     // the task's gradient of G g G^T
+    std::vector<float> patches;  // a group's B^T d B, [16][blocks][channels]
   };
 
   void prepare(const float* weights, const uint8_t* live_blocks) override;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "runtime/ops/simd.h"
 #include "techniques/adaround_layer.h"
@@ -119,6 +121,29 @@ inline void prefetch(const SampleCache& cache, int64_t sample) {
   const char* bytes = reinterpret_cast<const char*>(cache.read(sample, nullptr));
   const int64_t size = cache.sample_floats() * static_cast<int64_t>(sizeof(float));
   for (int64_t at = 0; at < size; at += 64) __builtin_prefetch(bytes + at, 0, 2);
+}
+
+// Room for one sample read back from file-backed caches (none for in-memory ones).
+struct SampleBuffers {
+  SampleBuffers(const SampleCache& inputs, const SampleCache& targets)
+      : input(inputs.in_memory() ? 0 : static_cast<size_t>(inputs.sample_floats())),
+        target(targets.in_memory() ? 0 : static_cast<size_t>(targets.sample_floats())) {}
+  std::vector<float> input, target;
+};
+
+// The sum of run(input, target) over `samples`, in order. The caches are far larger than the
+// CPU's: the next sample's input is fetched while one runs (its target is read in order, which
+// the hardware prefetcher follows).
+template <typename Run>
+double sum_over_samples(const SampleCache& inputs, const SampleCache& targets,
+                        std::span<const int64_t> samples, SampleBuffers& buffers, const Run& run) {
+  double loss = 0.0;
+  for (size_t j = 0; j < samples.size(); ++j) {
+    if (j + 1 < samples.size()) prefetch(inputs, samples[j + 1]);
+    loss += run(inputs.read(samples[j], buffers.input.data()),
+                targets.read(samples[j], buffers.target.data()));
+  }
+  return loss;
 }
 
 inline bool has_vector_form(const Activation& activation) {
