@@ -511,6 +511,30 @@ std::vector<float> transposed(const float* m, int64_t rows, int64_t cols) {
   return out;
 }
 
+// `by_depth` (weights as [depth][outputs]) and `reference` (weights in view order, unless it
+// takes them by depth too) give the same loss and gradients, to 1e-5, at `w` (view order) and
+// `b` over `batch`; `by_depth`'s loss without gradients is the same bytes as with them.
+void check_same_loss(ReconstructionLoss& by_depth, ReconstructionLoss& reference,
+                     const LayerShape& shape, const Tensor& w, const Tensor& b,
+                     const std::vector<int64_t>& batch) {
+  REQUIRE(by_depth.weights_by_depth());
+  const std::vector<float> w_by_depth = transposed(w.data<float>(), shape.outputs(), shape.depth);
+  const bool reference_by_depth = reference.weights_by_depth();
+  std::vector<float> g1(shape.weights()), g2(g1.size()), b1(shape.outputs()), b2(b1.size());
+  const double l1 =
+      by_depth.evaluate(w_by_depth.data(), b.data<float>(), batch, g1.data(), b1.data(), nullptr);
+  const double l2 = reference.evaluate(reference_by_depth ? w_by_depth.data() : w.data<float>(),
+                                       b.data<float>(), batch, g2.data(), b2.data(), nullptr);
+  CHECK(l1 == Approx(l2).epsilon(1e-5));
+  CHECK(by_depth.evaluate(w_by_depth.data(), b.data<float>(), batch, nullptr, nullptr, nullptr) ==
+        l1);
+  const std::vector<float> g1_as_reference =
+      reference_by_depth ? g1 : transposed(g1.data(), shape.depth, shape.outputs());
+  CHECK(relative_error({g1_as_reference.begin(), g1_as_reference.end()}, {g2.begin(), g2.end()}) <
+        1e-5);
+  CHECK(relative_error({b1.begin(), b1.end()}, {b2.begin(), b2.end()}) < 1e-5);
+}
+
 }  // namespace
 
 TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
@@ -560,19 +584,7 @@ TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
                             9, pool);
       MinibatchLoss lowered(shape, activation, data.planes, data.targets, 9, pool,
                             data.layer->compact_input());
-      REQUIRE(direct.weights_by_depth());
-      const std::vector<float> w_by_depth = transposed(w.data<float>(), shape.rows, shape.depth);
-      std::vector<float> g1(shape.weights()), g2(g1.size()), b1(shape.outputs()), b2(b1.size());
-      const double l1 =
-          direct.evaluate(w_by_depth.data(), b.data<float>(), batch, g1.data(), b1.data(), nullptr);
-      const double l2 =
-          lowered.evaluate(w.data<float>(), b.data<float>(), batch, g2.data(), b2.data(), nullptr);
-      CHECK(l1 == Approx(l2).epsilon(1e-5));
-      CHECK(direct.evaluate(w_by_depth.data(), b.data<float>(), batch, nullptr, nullptr, nullptr) ==
-            l1);
-      const std::vector<float> g1_by_rows = transposed(g1.data(), shape.depth, shape.rows);
-      CHECK(relative_error({g1_by_rows.begin(), g1_by_rows.end()}, {g2.begin(), g2.end()}) < 1e-5);
-      CHECK(relative_error({b1.begin(), b1.end()}, {b2.begin(), b2.end()}) < 1e-5);
+      check_same_loss(direct, lowered, shape, w, b, batch);
     }
   }
   SECTION("what it does not cover") {
@@ -688,18 +700,7 @@ TEST_CASE("the Winograd Conv loss equals the direct Conv loss") {
                                 winograd_data.targets, 9, pool);
       DirectConvLoss direct(direct_data.layout, activation, direct_data.inputs, direct_data.targets,
                             9, pool);
-      REQUIRE(winograd.weights_by_depth());
-      const std::vector<float> w_by_depth = transposed(w.data<float>(), shape.rows, shape.depth);
-      std::vector<float> g1(shape.weights()), g2(g1.size()), b1(shape.outputs()), b2(b1.size());
-      const double l1 = winograd.evaluate(w_by_depth.data(), b.data<float>(), batch, g1.data(),
-                                          b1.data(), nullptr);
-      const double l2 =
-          direct.evaluate(w_by_depth.data(), b.data<float>(), batch, g2.data(), b2.data(), nullptr);
-      CHECK(l1 == Approx(l2).epsilon(1e-5));
-      CHECK(winograd.evaluate(w_by_depth.data(), b.data<float>(), batch, nullptr, nullptr,
-                              nullptr) == l1);
-      CHECK(relative_error({g1.begin(), g1.end()}, {g2.begin(), g2.end()}) < 1e-5);
-      CHECK(relative_error({b1.begin(), b1.end()}, {b2.begin(), b2.end()}) < 1e-5);
+      check_same_loss(winograd, direct, shape, w, b, batch);
       CHECK(winograd.flops(9) * 9 == Approx(direct.flops(9) * 4));
     }
   }
@@ -787,20 +788,7 @@ TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
                                   depthwise_data.targets, 9, pool);
       MinibatchLoss lowered(shape, activation, data.planes, data.targets, 9, pool,
                             data.layer->compact_input());
-      REQUIRE(depthwise.weights_by_depth());
-      const std::vector<float> w_by_depth =
-          transposed(w.data<float>(), shape.outputs(), shape.depth);
-      std::vector<float> g1(shape.weights()), g2(g1.size()), b1(shape.outputs()), b2(b1.size());
-      const double l1 = depthwise.evaluate(w_by_depth.data(), b.data<float>(), batch, g1.data(),
-                                           b1.data(), nullptr);
-      const double l2 =
-          lowered.evaluate(w.data<float>(), b.data<float>(), batch, g2.data(), b2.data(), nullptr);
-      CHECK(l1 == Approx(l2).epsilon(1e-5));
-      CHECK(depthwise.evaluate(w_by_depth.data(), b.data<float>(), batch, nullptr, nullptr,
-                               nullptr) == l1);
-      const std::vector<float> g1_by_rows = transposed(g1.data(), shape.depth, shape.outputs());
-      CHECK(relative_error({g1_by_rows.begin(), g1_by_rows.end()}, {g2.begin(), g2.end()}) < 1e-5);
-      CHECK(relative_error({b1.begin(), b1.end()}, {b2.begin(), b2.end()}) < 1e-5);
+      check_same_loss(depthwise, lowered, shape, w, b, batch);
     }
   }
   SECTION("what it does not cover") {
