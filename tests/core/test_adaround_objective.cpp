@@ -537,6 +537,27 @@ void check_same_loss(ReconstructionLoss& by_depth, ReconstructionLoss& reference
 
 }  // namespace
 
+// A Conv loss with a layout of its own (`Data` caches the samples as it reads them) gives the
+// same bytes for 1, 2 and 3 threads and for in-memory and file-backed caches.
+template <typename Loss, typename Data>
+void check_laid_out_loss_same_bytes(const Model& model, const Tensor& x) {
+  const ConvData planes(model, x);
+  Data in_memory(planes), on_file(planes, 0);
+  REQUIRE_FALSE(on_file.inputs.in_memory());
+  const LayerShape& shape = planes.layer->shape();
+  const Tensor w = random_tensor({shape.weights()}, 53);
+  const std::vector<float> bias(shape.outputs(), 0.1f);
+  SampleDraw draw(x.dim(0), 32, 9);
+  const std::span<const int64_t> drawn = draw.next();
+  const std::vector<int64_t> batch(drawn.begin(), drawn.end());
+  check_same_bytes({&in_memory, &on_file}, shape.weights(), w.data<float>(), bias.data(), batch,
+                   [&](Data& data, ThreadPool& pool) {
+                     return std::make_unique<Loss>(
+                         data.layout, activation_of(ActivationKind::kRelu, shape.outputs()),
+                         data.inputs, data.targets, 32, pool);
+                   });
+}
+
 TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
   struct Case {
     const char* name;
@@ -640,24 +661,10 @@ TEST_CASE("the direct Conv loss leaves out just the gradient rows no live block 
 }
 
 TEST_CASE("the direct Conv loss is the same bytes for any thread count or cache") {
-  const Tensor x = random_tensor({40, 3, 8, 8}, 50);
-  const Model model = one_layer("Conv", random_tensor({32, 3, 3, 3}, 51), random_tensor({32}, 52),
-                                {{"pads", ints_attr({1, 1, 1, 1})}});
-  const ConvData planes(model, x);
-  DirectData in_memory(planes), on_file(planes, 0);
-  REQUIRE_FALSE(on_file.inputs.in_memory());
-  const LayerShape& shape = planes.layer->shape();
-  const Tensor w = random_tensor({shape.weights()}, 53);
-  const std::vector<float> bias(shape.outputs(), 0.1f);
-  SampleDraw draw(40, 32, 9);
-  const std::span<const int64_t> drawn = draw.next();
-  const std::vector<int64_t> batch(drawn.begin(), drawn.end());
-  check_same_bytes({&in_memory, &on_file}, shape.weights(), w.data<float>(), bias.data(), batch,
-                   [&](DirectData& data, ThreadPool& pool) {
-                     return std::make_unique<DirectConvLoss>(
-                         data.layout, activation_of(ActivationKind::kRelu, shape.outputs()),
-                         data.inputs, data.targets, 32, pool);
-                   });
+  check_laid_out_loss_same_bytes<DirectConvLoss, DirectData>(
+      one_layer("Conv", random_tensor({32, 3, 3, 3}, 51), random_tensor({32}, 52),
+                {{"pads", ints_attr({1, 1, 1, 1})}}),
+      random_tensor({40, 3, 8, 8}, 50));
 }
 
 TEST_CASE("the Winograd Conv loss equals the direct Conv loss") {
@@ -724,24 +731,10 @@ TEST_CASE("the Winograd Conv loss equals the direct Conv loss") {
 }
 
 TEST_CASE("the Winograd Conv loss is the same bytes for any thread count or cache") {
-  const Tensor x = random_tensor({40, 16, 6, 6}, 70);
-  const Model model = one_layer("Conv", random_tensor({32, 16, 3, 3}, 71), random_tensor({32}, 72),
-                                {{"pads", ints_attr({1, 1, 1, 1})}});
-  const ConvData planes(model, x);
-  WinogradData in_memory(planes), on_file(planes, 0);
-  REQUIRE_FALSE(on_file.inputs.in_memory());
-  const LayerShape& shape = planes.layer->shape();
-  const Tensor w = random_tensor({shape.weights()}, 73);
-  const std::vector<float> bias(shape.outputs(), 0.1f);
-  SampleDraw draw(40, 32, 9);
-  const std::span<const int64_t> drawn = draw.next();
-  const std::vector<int64_t> batch(drawn.begin(), drawn.end());
-  check_same_bytes({&in_memory, &on_file}, shape.weights(), w.data<float>(), bias.data(), batch,
-                   [&](WinogradData& data, ThreadPool& pool) {
-                     return std::make_unique<WinogradConvLoss>(
-                         data.layout, activation_of(ActivationKind::kRelu, shape.outputs()),
-                         data.inputs, data.targets, 32, pool);
-                   });
+  check_laid_out_loss_same_bytes<WinogradConvLoss, WinogradData>(
+      one_layer("Conv", random_tensor({32, 16, 3, 3}, 71), random_tensor({32}, 72),
+                {{"pads", ints_attr({1, 1, 1, 1})}}),
+      random_tensor({40, 16, 6, 6}, 70));
 }
 
 TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
@@ -808,24 +801,10 @@ TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
 }
 
 TEST_CASE("the depthwise Conv loss is the same bytes for any thread count or cache") {
-  const Tensor x = random_tensor({40, 32, 7, 7}, 90);
-  const Model model = one_layer("Conv", random_tensor({32, 1, 3, 3}, 91), random_tensor({32}, 92),
-                                {{"pads", ints_attr({1, 1, 1, 1})}, {"group", int_attr(32)}});
-  const ConvData planes(model, x);
-  DepthwiseData in_memory(planes), on_file(planes, 0);
-  REQUIRE_FALSE(on_file.inputs.in_memory());
-  const LayerShape& shape = planes.layer->shape();
-  const Tensor w = random_tensor({shape.weights()}, 93);
-  const std::vector<float> bias(shape.outputs(), 0.1f);
-  SampleDraw draw(40, 32, 9);
-  const std::span<const int64_t> drawn = draw.next();
-  const std::vector<int64_t> batch(drawn.begin(), drawn.end());
-  check_same_bytes({&in_memory, &on_file}, shape.weights(), w.data<float>(), bias.data(), batch,
-                   [&](DepthwiseData& data, ThreadPool& pool) {
-                     return std::make_unique<DepthwiseConvLoss>(
-                         data.layout, activation_of(ActivationKind::kRelu, shape.outputs()),
-                         data.inputs, data.targets, 32, pool);
-                   });
+  check_laid_out_loss_same_bytes<DepthwiseConvLoss, DepthwiseData>(
+      one_layer("Conv", random_tensor({32, 1, 3, 3}, 91), random_tensor({32}, 92),
+                {{"pads", ints_attr({1, 1, 1, 1})}, {"group", int_attr(32)}}),
+      random_tensor({40, 32, 7, 7}, 90));
 }
 
 TEST_CASE("the vectorizable exp, log and pow agree with the C library") {
