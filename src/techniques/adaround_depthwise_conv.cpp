@@ -10,8 +10,8 @@ namespace qsim {
 namespace {
 
 using V = FloatVector;
+using conv_tiles::BlockLoss;
 using conv_tiles::kLanes;
-using conv_tiles::TileLoss;
 
 // Windows (taps) it covers: up to 7x7.
 constexpr int64_t kMaxTaps = 49;
@@ -33,8 +33,8 @@ struct ChannelBlock {
 // floats apart in the input), with its weight gradient kept in registers when K (the taps,
 // when fixed at compile time) allows.
 template <int K, typename Act>
-void run_block(const ChannelBlock& b, const Act& act, const V* bias, float scale, int64_t out_rows,
-               int64_t out_cols, int64_t row_step, int64_t col_step, V* squares, V* bias_grads) {
+void run_block(const ChannelBlock& b, const Act& act, BlockLoss& block_loss, int64_t out_rows,
+               int64_t out_cols, int64_t row_step, int64_t col_step) {
   constexpr int kSlots = K > 0 ? K : static_cast<int>(kMaxTaps);
   const int64_t taps = K > 0 ? K : b.tap_count;
   V w[kSlots], g[kSlots];
@@ -53,8 +53,7 @@ void run_block(const ChannelBlock& b, const Act& act, const V* bias, float scale
         for (int64_t k = 0; k < taps; ++k) multiply_add(sum, w[k], load_vector(x + b.taps[k]));
         z[r] = sum;
       }
-      conv_tiles::fuse_tile<1>(act, count, z, b.target + (oy * out_cols + ox0) * b.channels,
-                               b.channels, bias, scale, squares, bias_grads);
+      block_loss.fuse<1>(act, count, z, b.target + (oy * out_cols + ox0) * b.channels, b.channels);
       if (b.grads == nullptr) continue;
       for (int r = 0; r < count; ++r) {
         const float* x = window + r * col_step;
@@ -142,12 +141,7 @@ double DepthwiseConvLoss::run_sample(const float* input, const float* target, co
   const int64_t col_step = l.stride_cols_ * channels;
   double loss = 0.0;
   for (int64_t c0 = 0; c0 < channels; c0 += kLanes) {
-    V block_bias[1] = {load_vector(bias + c0)};
-    V slope[1] = {activation_.kind == ActivationKind::kPRelu
-                      ? load_vector(activation_.slope.data() + c0)
-                      : V{}};
-    V squares[1] = {}, bias_grads[1] = {};
-    const TileLoss tile_loss{activation_, 1, block_bias, slope, scale};
+    BlockLoss block_loss(activation_, bias, c0, 1, scale);
     const ChannelBlock block{input + c0,
                              target + c0,
                              weights + c0,
@@ -155,18 +149,13 @@ double DepthwiseConvLoss::run_sample(const float* input, const float* target, co
                              channels,
                              l.taps_.data(),
                              static_cast<int64_t>(l.taps_.size())};
-    tile_loss.visit([&](const auto& act) {
+    block_loss.visit([&](const auto& act) {
       if (l.taps_.size() == 9)
-        run_block<9>(block, act, block_bias, scale, l.out_rows_, l.out_cols_, row_step, col_step,
-                     squares, bias_grads);
+        run_block<9>(block, act, block_loss, l.out_rows_, l.out_cols_, row_step, col_step);
       else
-        run_block<0>(block, act, block_bias, scale, l.out_rows_, l.out_cols_, row_step, col_step,
-                     squares, bias_grads);
+        run_block<0>(block, act, block_loss, l.out_rows_, l.out_cols_, row_step, col_step);
     });
-    for (int lane = 0; lane < kLanes; ++lane) {
-      loss += squares[0][lane];
-      if (partial != nullptr) partial->bias[c0 + lane] += bias_grads[0][lane];
-    }
+    loss += block_loss.finish(partial ? partial->bias.data() : nullptr);
   }
   return loss;
 }

@@ -16,11 +16,10 @@ namespace qsim {
 namespace {
 
 using V = FloatVector;
+using conv_tiles::BlockLoss;
 using conv_tiles::kLanes;
 using conv_tiles::kMaxTileVectors;
-using conv_tiles::kMaxVectors;
 using conv_tiles::max_tile;
-using conv_tiles::TileLoss;
 
 // z[r * OV + v] = sum over taps k of weights[k][v-th vector] * window[taps[k] + r], for the
 // R consecutive positions of a tile.
@@ -271,15 +270,7 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
   double loss = 0.0;
   V z[kMaxTileVectors];
   for (int64_t first = 0; first < outputs; first += block) {
-    V block_bias[kMaxVectors], slope[kMaxVectors], squares[kMaxVectors] = {},
-                                                   bias_grads[kMaxVectors] = {};
-    for (int v = 0; v < vectors; ++v) {
-      block_bias[v] = load_vector(bias + first + v * kLanes);
-      slope[v] = activation_.kind == ActivationKind::kPRelu
-                     ? load_vector(activation_.slope.data() + first + v * kLanes)
-                     : V{};
-    }
-    const TileLoss tile_loss{activation_, vectors, block_bias, slope, scale};
+    BlockLoss block_loss(activation_, bias, first, vectors, scale);
     // The depth indices whose gradient rows this block needs (find_needed_depths()).
     const int64_t* needed = partial ? depths_.data() + first / block * depth : nullptr;
     const int64_t needed_count = partial ? depth_counts_[static_cast<size_t>(first / block)] : 0;
@@ -292,16 +283,11 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
         paired_forward(tile.count)(window, taps, depth, paired, z);
       else
         k.forward(window, taps, depth, weights + first, outputs, z);
-      tile_loss.run(tile.count, z, target + tile.position * outputs + first, outputs, squares,
-                    bias_grads);
+      block_loss.run(tile.count, z, target + tile.position * outputs + first, outputs);
       if (partial != nullptr)
         k.backward(window, taps, needed, needed_count, z, partial->weights.data() + first, outputs);
     }
-    for (int v = 0; v < vectors; ++v)
-      for (int lane = 0; lane < kLanes; ++lane) {
-        loss += squares[v][lane];
-        if (partial != nullptr) partial->bias[first + v * kLanes + lane] += bias_grads[v][lane];
-      }
+    loss += block_loss.finish(partial ? partial->bias.data() : nullptr);
   }
   return loss;
 }

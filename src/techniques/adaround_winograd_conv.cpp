@@ -13,11 +13,10 @@ namespace qsim {
 namespace {
 
 using V = FloatVector;
+using conv_tiles::BlockLoss;
 using conv_tiles::kLanes;
 using conv_tiles::kMaxTileVectors;
-using conv_tiles::kMaxVectors;
 using conv_tiles::max_tile;
-using conv_tiles::TileLoss;
 
 // The 16 points of a block's transformed domain, and the 4 output positions of a block.
 constexpr int kPoints = 16;
@@ -301,15 +300,7 @@ double WinogradConvLoss::run_sample(const float* input, const float* target, con
   double loss = 0.0;
   V m[kPoints * kMaxTileVectors], z[kBlockPositions * kMaxTileVectors];
   for (int64_t first = 0; first < outputs; first += block) {
-    V block_bias[kMaxVectors], slope[kMaxVectors], squares[kMaxVectors] = {},
-                                                   bias_grads[kMaxVectors] = {};
-    for (int v = 0; v < vectors; ++v) {
-      block_bias[v] = load_vector(bias + first + v * kLanes);
-      slope[v] = activation_.kind == ActivationKind::kPRelu
-                     ? load_vector(activation_.slope.data() + first + v * kLanes)
-                     : V{};
-    }
-    const TileLoss tile_loss{activation_, vectors, block_bias, slope, scale};
+    BlockLoss block_loss(activation_, bias, first, vectors, scale);
     for (const WinogradConvLayout::Group& group : layout_.groups_) {
       const PointKernels& k = kernels(vectors, group.count);
       const int n = group.count * vectors;
@@ -319,20 +310,15 @@ double WinogradConvLoss::run_sample(const float* input, const float* target, con
         k.forward(patches + p * point_floats, channels,
                   transformed_.data() + p * channels * outputs + first, outputs, m + p * n);
       to_outputs(vectors, group.count, m, z);
-      tile_loss.run(kBlockPositions * group.count, z,
-                    target + group.first * kBlockPositions * outputs + first, outputs, squares,
-                    bias_grads);
+      block_loss.run(kBlockPositions * group.count, z,
+                     target + group.first * kBlockPositions * outputs + first, outputs);
       if (partial == nullptr) continue;
       to_point_gradients(vectors, group.count, z, m);
       for (int p = 0; p < kPoints; ++p)
         k.backward(patches + p * point_floats, channels, m + p * n,
                    grad + p * channels * outputs + first, outputs);
     }
-    for (int v = 0; v < vectors; ++v)
-      for (int lane = 0; lane < kLanes; ++lane) {
-        loss += squares[v][lane];
-        if (partial != nullptr) partial->bias[first + v * kLanes + lane] += bias_grads[v][lane];
-      }
+    loss += block_loss.finish(partial ? partial->bias.data() : nullptr);
   }
   return loss;
 }

@@ -1,6 +1,6 @@
-// What the direct and the Winograd Conv losses share: the reconstruction loss and dL/dz of a
-// tile of output positions, vectorized across output channels (16 per vector), and the sizes
-// of the register tiles their kernels keep.
+// What the direct, Winograd and depthwise Conv losses share: the reconstruction loss and dL/dz
+// of a tile of output positions, vectorized across output channels (16 per vector), the sizes
+// of the register tiles their kernels keep, and their loop over a task's samples.
 #pragma once
 
 #include <cstdint>
@@ -54,12 +54,20 @@ inline void fuse_tile(const Act& act, int count, V* z, const float* targets, int
   }
 }
 
-struct TileLoss {
-  const Activation& activation;
-  int vectors;
-  const V* bias;   // of the block's channels
-  const V* slope;  // PRelu's, of the block's channels
-  float scale;
+// One block of output channels (`vectors` vectors from channel `first`) over a sample: its bias
+// and PRelu slopes, and the squared errors and dL/dbias its tiles add up in registers.
+class BlockLoss {
+ public:
+  BlockLoss(const Activation& activation, const float* bias, int64_t first, int vectors,
+            float scale)
+      : activation_(activation), first_(first), vectors_(vectors), scale_(scale) {
+    for (int v = 0; v < vectors; ++v) {
+      bias_[v] = load_vector(bias + first + v * kLanes);
+      slope_[v] = activation.kind == ActivationKind::kPRelu
+                      ? load_vector(activation.slope.data() + first + v * kLanes)
+                      : V{};
+    }
+  }
 
   // fn(act) with the activation's vector form act(z, v, a, da) (f(z) and f'(z) for vector v
   // of the block), so that a kernel can be made for each activation instead of asking at
@@ -67,7 +75,7 @@ struct TileLoss {
   template <typename Fn>
   void visit(const Fn& fn) const {
     const V one = splat(1.0f), zero = V{};
-    switch (activation.kind) {
+    switch (activation_.kind) {
       case ActivationKind::kIdentity:
         fn([=](V x, int, V& a, V& da) { a = x, da = one; });
         break;
@@ -79,7 +87,7 @@ struct TileLoss {
         });
         break;
       case ActivationKind::kClip: {
-        const V lo = splat(activation.lower), hi = splat(activation.upper);
+        const V lo = splat(activation_.lower), hi = splat(activation_.upper);
         fn([=](V x, int, V& a, V& da) {
           const V above = x < lo ? lo : x;  // std::min(std::max(x, lo), hi)
           a = hi < above ? hi : above;
@@ -88,7 +96,7 @@ struct TileLoss {
         break;
       }
       case ActivationKind::kPRelu: {
-        const V* slopes = slope;
+        const V* slopes = slope_;
         fn([=](V x, int v, V& a, V& da) {
           const auto positive = x > zero;
           a = positive ? x : slopes[v] * x;
@@ -98,21 +106,45 @@ struct TileLoss {
       }
       default:
         fail(ErrorCode::kInternal, "adaround: no vector form of activation " +
-                                       std::string(activation_name(activation.kind)));
+                                       std::string(activation_name(activation_.kind)));
     }
   }
 
-  void run(int count, V* z, const float* targets, int64_t outputs, V* squares,
-           V* bias_grads) const {
+  // The tile's products z ([count][vectors]) become dL/dz, its errors join the block's sums.
+  template <int OV, typename Act>
+  void fuse(const Act& act, int count, V* z, const float* targets, int64_t outputs) {
+    fuse_tile<OV>(act, count, z, targets, outputs, bias_, scale_, squares_, bias_grads_);
+  }
+  void run(int count, V* z, const float* targets, int64_t outputs) {
     visit([&](const auto& act) {
-      if (vectors == 1)
-        fuse_tile<1>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
-      else if (vectors == 2)
-        fuse_tile<2>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+      if (vectors_ == 1)
+        fuse<1>(act, count, z, targets, outputs);
+      else if (vectors_ == 2)
+        fuse<2>(act, count, z, targets, outputs);
       else
-        fuse_tile<4>(act, count, z, targets, outputs, bias, scale, squares, bias_grads);
+        fuse<4>(act, count, z, targets, outputs);
     });
   }
+
+  // The block's sum of squared errors (lane by lane); its dL/dbias is added to bias_grads
+  // (all output channels) when that is not null.
+  double finish(float* bias_grads) const {
+    double loss = 0.0;
+    for (int v = 0; v < vectors_; ++v)
+      for (int lane = 0; lane < kLanes; ++lane) {
+        loss += squares_[v][lane];
+        if (bias_grads != nullptr) bias_grads[first_ + v * kLanes + lane] += bias_grads_[v][lane];
+      }
+    return loss;
+  }
+
+ private:
+  const Activation& activation_;
+  int64_t first_;
+  int vectors_;
+  float scale_;
+  V bias_[kMaxVectors], slope_[kMaxVectors];
+  V squares_[kMaxVectors] = {}, bias_grads_[kMaxVectors] = {};
 };
 
 // Asks for an in-memory cached sample to be brought into the CPU's caches.
