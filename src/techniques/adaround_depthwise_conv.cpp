@@ -118,21 +118,6 @@ void DepthwiseConvLayout::lay_out_target(const float* rows, float* dst) const {
     for (int64_t p = 0; p < positions; ++p) dst[p * channels_ + c] = rows[c * positions + p];
 }
 
-DepthwiseConvLoss::DepthwiseConvLoss(const DepthwiseConvLayout& layout,
-                                     const Activation& activation, const SampleCache& inputs,
-                                     const SampleCache& targets, int64_t max_batch,
-                                     ThreadPool& pool)
-    : TaskedLoss(layout.shape(), max_batch, pool),
-      layout_(layout),
-      activation_(activation),
-      inputs_(inputs),
-      targets_(targets) {
-  require(conv_tiles::has_vector_form(activation) &&
-              inputs.sample_floats() == layout.input_floats() &&
-              targets.sample_floats() == shape_.output_floats(),
-          ErrorCode::kInternal, "adaround: the depthwise Conv loss does not cover this layer");
-}
-
 double DepthwiseConvLoss::run_sample(const float* input, const float* target, const float* weights,
                                      const float* bias, float scale, Partial* partial) const {
   const DepthwiseConvLayout& l = layout_;

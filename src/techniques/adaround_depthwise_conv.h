@@ -44,14 +44,12 @@ class DepthwiseConvLayout : public ConvSampleLayout {
   std::vector<int64_t> taps_;  // per tap: its input's offset in floats from the window's
 };
 
-class DepthwiseConvLoss : public TaskedLoss {
+class DepthwiseConvLoss : public LaidOutConvLoss<DepthwiseConvLayout> {
  public:
   DepthwiseConvLoss(const DepthwiseConvLayout& layout, const Activation& activation,
                     const SampleCache& inputs, const SampleCache& targets, int64_t max_batch,
-                    ThreadPool& pool);
-
-  int64_t samples() const override { return inputs_.samples(); }
-  bool weights_by_depth() const override { return true; }
+                    ThreadPool& pool)
+      : LaidOutConvLoss(layout, activation, inputs, targets, max_batch, pool, "depthwise") {}
 
  private:
   struct Scratch {
@@ -65,10 +63,6 @@ class DepthwiseConvLoss : public TaskedLoss {
   double run_sample(const float* input, const float* target, const float* weights,
                     const float* bias, float scale, Partial* partial) const;
 
-  DepthwiseConvLayout layout_;
-  Activation activation_;
-  const SampleCache& inputs_;
-  const SampleCache& targets_;
   ScratchPool<Scratch> scratch_;
 };
 

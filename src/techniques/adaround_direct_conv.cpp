@@ -209,20 +209,6 @@ void DirectConvLayout::lay_out_target(const float* rows, float* dst) const {
     for (int64_t p = 0; p < positions; ++p) dst[p * outputs + o] = rows[o * positions + p];
 }
 
-DirectConvLoss::DirectConvLoss(const DirectConvLayout& layout, const Activation& activation,
-                               const SampleCache& inputs, const SampleCache& targets,
-                               int64_t max_batch, ThreadPool& pool)
-    : TaskedLoss(layout.shape(), max_batch, pool),
-      layout_(layout),
-      activation_(activation),
-      inputs_(inputs),
-      targets_(targets) {
-  require(conv_tiles::has_vector_form(activation) &&
-              inputs.sample_floats() == layout.input_floats() &&
-              targets.sample_floats() == shape_.output_floats(),
-          ErrorCode::kInternal, "adaround: the direct Conv loss does not cover this layer");
-}
-
 // A kernel block's output channels are whole live blocks of one depth index.
 static_assert(kLanes == kLiveBlock);
 

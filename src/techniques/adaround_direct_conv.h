@@ -11,10 +11,12 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "techniques/adaround_objective.h"
 #include "techniques/conv_tile_loss.h"
+#include "util/error.h"
 
 namespace qsim {
 
@@ -28,6 +30,37 @@ class ConvSampleLayout {
   virtual void lay_out_input(const float* planes, float* dst) const = 0;
   // A sample's target ([outputs] x positions) into `dst` (as many floats).
   virtual void lay_out_target(const float* rows, float* dst) const = 0;
+};
+
+// A loss over samples cached as `Layout` (a ConvSampleLayout) lays them out, with an activation
+// that has a vector form; it takes weights, and writes their gradient, as [depth][outputs].
+template <typename Layout>
+class LaidOutConvLoss : public TaskedLoss {
+ public:
+  int64_t samples() const override { return inputs_.samples(); }
+  bool weights_by_depth() const override { return true; }
+
+ protected:
+  // `inputs` and `targets` hold each sample as `layout` caches them; `name` names the loss in
+  // the error for caches that do not fit it.
+  LaidOutConvLoss(const Layout& layout, const Activation& activation, const SampleCache& inputs,
+                  const SampleCache& targets, int64_t max_batch, ThreadPool& pool, const char* name)
+      : TaskedLoss(layout.shape(), max_batch, pool),
+        layout_(layout),
+        activation_(activation),
+        inputs_(inputs),
+        targets_(targets) {
+    require(conv_tiles::has_vector_form(activation) &&
+                inputs.sample_floats() == layout.input_floats() &&
+                targets.sample_floats() == shape_.output_floats(),
+            ErrorCode::kInternal,
+            std::string("adaround: the ") + name + " Conv loss does not cover this layer");
+  }
+
+  Layout layout_;
+  Activation activation_;
+  const SampleCache& inputs_;
+  const SampleCache& targets_;
 };
 
 // How a covered Conv's samples are cached for DirectConvLoss, and its tiles of positions.
@@ -67,15 +100,12 @@ class DirectConvLayout : public ConvSampleLayout {
   std::vector<Tile> tiles_;
 };
 
-class DirectConvLoss : public TaskedLoss {
+class DirectConvLoss : public LaidOutConvLoss<DirectConvLayout> {
  public:
-  // `inputs` and `targets` hold each sample as `layout` caches them.
   DirectConvLoss(const DirectConvLayout& layout, const Activation& activation,
                  const SampleCache& inputs, const SampleCache& targets, int64_t max_batch,
-                 ThreadPool& pool);
-
-  int64_t samples() const override { return inputs_.samples(); }
-  bool weights_by_depth() const override { return true; }
+                 ThreadPool& pool)
+      : LaidOutConvLoss(layout, activation, inputs, targets, max_batch, pool, "direct") {}
 
  private:
   struct Scratch {
@@ -91,10 +121,6 @@ class DirectConvLoss : public TaskedLoss {
   double run_sample(const float* input, const float* target, const float* weights,
                     const float* bias, float scale, Partial* partial) const;
 
-  DirectConvLayout layout_;
-  Activation activation_;
-  const SampleCache& inputs_;
-  const SampleCache& targets_;
   ScratchPool<Scratch> scratch_;
   // Per evaluate(), from prepare():
   std::vector<int64_t> depths_;        // [output blocks][depth]: the needed ones first

@@ -229,21 +229,6 @@ void WinogradConvLayout::lay_out_target(const float* rows, float* dst) const {
     }
 }
 
-WinogradConvLoss::WinogradConvLoss(const WinogradConvLayout& layout, const Activation& activation,
-                                   const SampleCache& inputs, const SampleCache& targets,
-                                   int64_t max_batch, ThreadPool& pool)
-    : TaskedLoss(layout.shape(), max_batch, pool),
-      layout_(layout),
-      activation_(activation),
-      inputs_(inputs),
-      targets_(targets),
-      transformed_(static_cast<size_t>(kPoints * layout.channels_ * layout.shape().outputs())) {
-  require(conv_tiles::has_vector_form(activation) &&
-              inputs.sample_floats() == layout.input_floats() &&
-              targets.sample_floats() == shape_.output_floats(),
-          ErrorCode::kInternal, "adaround: the Winograd Conv loss does not cover this layer");
-}
-
 // G g G^T of every input and output channel's 3x3 weights ([depth][outputs]).
 void WinogradConvLoss::prepare(const float* weights, const uint8_t* /*live_blocks*/) {
   const int64_t outputs = shape_.outputs(), channels = layout_.channels_;

@@ -54,14 +54,14 @@ class WinogradConvLayout : public ConvSampleLayout {
   std::vector<Group> groups_;
 };
 
-class WinogradConvLoss : public TaskedLoss {
+class WinogradConvLoss : public LaidOutConvLoss<WinogradConvLayout> {
  public:
   WinogradConvLoss(const WinogradConvLayout& layout, const Activation& activation,
                    const SampleCache& inputs, const SampleCache& targets, int64_t max_batch,
-                   ThreadPool& pool);
+                   ThreadPool& pool)
+      : LaidOutConvLoss(layout, activation, inputs, targets, max_batch, pool, "Winograd"),
+        transformed_(static_cast<size_t>(16 * layout.channels_ * layout.shape().outputs())) {}
 
-  int64_t samples() const override { return inputs_.samples(); }
-  bool weights_by_depth() const override { return true; }
   // The products it runs: 16 per block, input and output channel, forward and backward.
   double flops(int64_t batch) const override {
     return 4.0 * 16.0 *
@@ -85,10 +85,6 @@ class WinogradConvLoss : public TaskedLoss {
   void transform_patches(const float* input, int64_t first, int count, float* patches) const;
   void add_weight_gradient(const float* grad, float* weights) const;
 
-  WinogradConvLayout layout_;
-  Activation activation_;
-  const SampleCache& inputs_;
-  const SampleCache& targets_;
   ScratchPool<Scratch> scratch_;
   std::vector<float> transformed_;  // G g G^T, [16][channels][outputs], from prepare()
 };
