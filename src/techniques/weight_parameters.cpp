@@ -7,6 +7,10 @@
 
 #include "techniques/fast_math.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace qsim {
 namespace {
 
@@ -68,10 +72,22 @@ struct RoundingTerm {
   bool inside(float sigmoid) const {  // h(V) not clamped
     return within_unit(stretched_sigmoid(sigmoid, zeta, gamma));
   }
+  // Whether none of the block's kSumLanes elements is inside(). GCC turns the plain loop into
+  // scalar compares, one element at a time (on AVX-512, AdaRound's steps on ResNet then ran
+  // 8-10 % faster without the test than with it), so with AVX-512 it is two vector compares.
   bool all_clamped(const float* __restrict sigmoid) const {
+#if defined(__AVX512F__)
+    static_assert(kSumLanes == 16);
+    const __m512 stretched =
+        _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(sigmoid), _mm512_set1_ps(zeta - gamma)),
+                      _mm512_set1_ps(gamma));
+    const __mmask16 at_least_zero = _mm512_cmp_ps_mask(stretched, _mm512_setzero_ps(), _CMP_GE_OQ);
+    return _mm512_mask_cmp_ps_mask(at_least_zero, stretched, _mm512_set1_ps(1.0f), _CMP_LE_OQ) == 0;
+#else
     bool any = false;
     for (int64_t j = 0; j < kSumLanes; ++j) any |= inside(sigmoid[j]);
     return !any;
+#endif
   }
   // Elements [0, count) (count <= kSumLanes): each term into its lane, its gradient into grad.
   void add_block(int64_t count, const float* __restrict h, const float* __restrict sigmoid,
