@@ -17,7 +17,7 @@ constexpr int64_t kElementChunk = 1024;  // a multiple of kLiveBlock
 // ... and a thread is handed at least this many: a hand-off (the weights' data moving to the
 // other core's cache with it) costs microseconds. Measured on AdaRound's steps at two threads
 // (docs/PERFORMANCE.md): 4608 weights (5 chunks) 40 % faster split than on one thread; 2048
-// and 2304 weights no faster split, so they stay on one.
+// and 2304 weights (2 and 3 chunks) faster or slower split by layer, so they stay on one.
 constexpr int64_t kMinChunksPerThread = 2;
 // Work units (matrix products) go to another thread only with at least this many
 // floating-point operations each.
