@@ -52,18 +52,10 @@ class DepthwiseConvLoss : public LaidOutConvLoss<DepthwiseConvLayout> {
       : LaidOutConvLoss(layout, activation, inputs, targets, max_batch, pool, "depthwise") {}
 
  private:
-  struct Scratch {
-    explicit Scratch(const SampleCache& inputs, const SampleCache& targets)
-        : samples(inputs, targets) {}
-    conv_tiles::SampleBuffers samples;
-  };
-
   double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
                   float scale, Partial* partial) override;
   double run_sample(const float* input, const float* target, const float* weights,
                     const float* bias, float scale, Partial* partial) const;
-
-  ScratchPool<Scratch> scratch_;
 };
 
 }  // namespace qsim

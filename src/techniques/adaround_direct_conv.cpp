@@ -280,15 +280,9 @@ double DirectConvLoss::run_sample(const float* input, const float* target, const
 
 double DirectConvLoss::run_task(const float* weights, const float* bias,
                                 std::span<const int64_t> samples, float scale, Partial* partial) {
-  std::unique_ptr<Scratch> held =
-      scratch_.take([this] { return std::make_unique<Scratch>(inputs_, targets_); });
-  if (partial != nullptr) partial->clear();
-  const double loss = conv_tiles::sum_over_samples(
-      inputs_, targets_, samples, held->samples, [&](const float* input, const float* target) {
-        return run_sample(input, target, weights, bias, scale, partial);
-      });
-  scratch_.give(std::move(held));
-  return loss;
+  return run_samples(samples, partial, [&](const float* input, const float* target) {
+    return run_sample(input, target, weights, bias, scale, partial);
+  });
 }
 
 }  // namespace qsim

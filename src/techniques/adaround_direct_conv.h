@@ -57,10 +57,25 @@ class LaidOutConvLoss : public TaskedLoss {
             std::string("adaround: the ") + name + " Conv loss does not cover this layer");
   }
 
+  // A task's samples through `run_sample(input, target)`, their losses added in order, read
+  // with sample buffers from a pool; `partial`, when given, is cleared first.
+  template <typename RunSample>
+  double run_samples(std::span<const int64_t> samples, Partial* partial,
+                     const RunSample& run_sample) {
+    std::unique_ptr<conv_tiles::SampleBuffers> buffers = buffers_.take(
+        [this] { return std::make_unique<conv_tiles::SampleBuffers>(inputs_, targets_); });
+    if (partial != nullptr) partial->clear();
+    const double loss =
+        conv_tiles::sum_over_samples(inputs_, targets_, samples, *buffers, run_sample);
+    buffers_.give(std::move(buffers));
+    return loss;
+  }
+
   Layout layout_;
   Activation activation_;
   const SampleCache& inputs_;
   const SampleCache& targets_;
+  ScratchPool<conv_tiles::SampleBuffers> buffers_;  // for run_samples()
 };
 
 // How a covered Conv's samples are cached for DirectConvLoss, and its tiles of positions.
@@ -108,12 +123,6 @@ class DirectConvLoss : public LaidOutConvLoss<DirectConvLayout> {
       : LaidOutConvLoss(layout, activation, inputs, targets, max_batch, pool, "direct") {}
 
  private:
-  struct Scratch {
-    explicit Scratch(const SampleCache& inputs, const SampleCache& targets)
-        : samples(inputs, targets) {}
-    conv_tiles::SampleBuffers samples;
-  };
-
   void prepare(const float* weights, const uint8_t* live_blocks) override;
   double run_task(const float* weights, const float* bias, std::span<const int64_t> samples,
                   float scale, Partial* partial) override;
@@ -121,7 +130,6 @@ class DirectConvLoss : public LaidOutConvLoss<DirectConvLayout> {
   double run_sample(const float* input, const float* target, const float* weights,
                     const float* bias, float scale, Partial* partial) const;
 
-  ScratchPool<Scratch> scratch_;
   // Per evaluate(), from prepare():
   std::vector<int64_t> depths_;        // [output blocks][depth]: the needed ones first
   std::vector<int64_t> depth_counts_;  // per output block
