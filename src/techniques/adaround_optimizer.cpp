@@ -118,6 +118,15 @@ void Adam::update(float* values, const float* grads, int64_t begin, int64_t end)
               end - begin, step_size_, correction_);
 }
 
+void Adam::keep(const std::vector<int32_t>& kept) {
+  for (size_t j = 0; j < kept.size(); ++j) {
+    mean_[j] = mean_[static_cast<size_t>(kept[j])];
+    square_[j] = square_[static_cast<size_t>(kept[j])];
+  }
+  mean_.resize(kept.size());
+  square_.resize(kept.size());
+}
+
 void Adam::step(float* values, const float* grads, ThreadPool& pool) {
   begin_step();
   for_element_chunks(
@@ -152,6 +161,7 @@ TunedLayer optimize_layer(const WeightGrid& grid, const std::vector<float>& bias
     value += parameters->step(
         it, grad_weights.data(), grad_values.data(), weights.data(),
         [&](int64_t begin, int64_t end) { adam.update(values, grad_values.data(), begin, end); });
+    if (const auto kept = parameters->settle()) adam.keep(*kept);
     if (train_bias) bias_adam.step(current_bias.data(), grad_bias.data(), pool);
     result.iterations = it + 1;
     after_iteration(it, value);

@@ -43,6 +43,8 @@ class Adam {
   // step() in parts: begin_step() once, then update() of every element range.
   void begin_step();
   void update(float* values, const float* grads, int64_t begin, int64_t end);
+  // Keeps the moments of elements kept[0], kept[1], ... (ascending) as elements 0, 1, ...
+  void keep(const std::vector<int32_t>& kept);
 
  private:
   float step_size_ = 0.0f, correction_ = 0.0f;  // of the current step

@@ -4,6 +4,8 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <limits>
+#include <numeric>
 
 #include "techniques/fast_math.h"
 
@@ -40,29 +42,46 @@ bool any_nonzero(const float* values, int64_t count) {
   return bits != 0;
 }
 
+// out[i] = a[index[i]] * b[i] for i in [begin, end), without aliasing, so that it vectorizes.
+void gathered_products(int64_t begin, int64_t end, const float* __restrict a,
+                       const int32_t* __restrict index, const float* __restrict b,
+                       float* __restrict out) {
+  for (int64_t i = begin; i < end; ++i) out[i] = a[index[i]] * b[i];
+}
+
 bool within_unit(float x) {
   return (x >= 0.0f) & (x <= 1.0f);
 }
 
-// W~, sigmoid(V), h(V) and dW~/dV of elements [begin, end), with plain pointers so that the
-// loop vectorizes.
-void soft_weights(int64_t begin, int64_t end, float zeta, float gamma, float top,
-                  const float* __restrict values, const float* __restrict floor,
-                  const float* __restrict scale, const float* __restrict offset,
-                  float* __restrict weights, float* __restrict sigmoids, float* __restrict hs,
-                  float* __restrict chain) {
+// W~, sigmoid(V), h(V) and dW~/dV of values [begin, end), with plain pointers so that the loop
+// vectorizes; value i is weight weight_of[i] when kDropped (whose dW~/dV also goes to
+// weight_chain), else weight i. Returns how many of the values settled (h clamped).
+template <bool kDropped>
+int64_t soft_weights(int64_t begin, int64_t end, float zeta, float gamma, float top,
+                     const float* __restrict values, const float* __restrict floor,
+                     const float* __restrict scale, const float* __restrict offset,
+                     const int32_t* __restrict weight_of, float* __restrict weights,
+                     float* __restrict sigmoids, float* __restrict hs, float* __restrict chain,
+                     float* __restrict weight_chain) {
+  int32_t settled = 0;
   for (int64_t i = begin; i < end; ++i) {
     const float sigmoid = 1.0f / (1.0f + fast::exp(-values[i]));
     const float stretched = stretched_sigmoid(sigmoid, zeta, gamma);
     const float h = std::min(std::max(stretched, 0.0f), 1.0f);
     const float level = floor[i] + h;
-    weights[i] = (std::min(std::max(level, 0.0f), top) + offset[i]) * scale[i];
+    const int64_t w = kDropped ? weight_of[i] : i;
+    weights[w] = (std::min(std::max(level, 0.0f), top) + offset[i]) * scale[i];
     // PyTorch's clamp passes the gradient on its bounds too.
-    const bool inside = within_unit(stretched) & (level >= 0.0f) & (level <= top);
+    const bool unclamped = within_unit(stretched);
+    const bool inside = unclamped & (level >= 0.0f) & (level <= top);
     sigmoids[i] = sigmoid;
     hs[i] = h;
-    chain[i] = inside ? scale[i] * (zeta - gamma) * sigmoid * (1.0f - sigmoid) : 0.0f;
+    const float slope = inside ? scale[i] * (zeta - gamma) * sigmoid * (1.0f - sigmoid) : 0.0f;
+    chain[i] = slope;
+    if constexpr (kDropped) weight_chain[w] = slope;
+    settled += unclamped ? 0 : 1;
   }
+  return settled;
 }
 
 // The rounding term of SoftRounding at one beta (see add_rounding_term()).
@@ -132,22 +151,43 @@ std::vector<float> nearest_weights(const WeightGrid& grid) {
 
 // ----- SoftRounding -----
 
+namespace {
+
+// floor(W / s) - offset of weight i: its grid index rounding down.
+float index_below(const WeightGrid& grid, int64_t i) {
+  return std::floor(grid.weights[i] / grid.scale[i]) - grid.offset[i];
+}
+
+// Dropping weights moves every value's state: worth it once this share of them has settled.
+constexpr int64_t kSettledShareToDrop = 8;  // 1/8
+
+template <typename T>
+void keep_entries(std::vector<T>& entries, const std::vector<int32_t>& kept) {
+  for (size_t j = 0; j < kept.size(); ++j) entries[j] = entries[static_cast<size_t>(kept[j])];
+  entries.resize(kept.size());
+}
+
+}  // namespace
+
 SoftRounding::SoftRounding(const WeightGrid& grid, const AdaRoundOptions& options, ThreadPool& pool)
     : WeightParameters(pool), grid_(grid), options_(options) {
   const size_t n = grid.weights.size();
   values_.resize(n);
   floor_.resize(n);
+  scale_ = grid.scale;
+  offset_ = grid.offset;
   sigmoid_.resize(n);
   h_.resize(n);
   chain_.resize(n);
+  settled_.resize(static_cast<size_t>(element_chunks(grid.size())));
+  rounds_up_.resize(n);
   live_.resize(static_cast<size_t>(live_block_count(grid.size())));
   const float zeta = static_cast<float>(options.zeta), gamma = static_cast<float>(options.gamma);
   for (size_t i = 0; i < n; ++i) {
     const float ratio = grid.weights[i] / grid.scale[i];
-    const float down = std::floor(ratio);
-    floor_[i] = down - grid.offset[i];
+    floor_[i] = index_below(grid, static_cast<int64_t>(i));
     // h(V) = rest, with h's clamp ignored: V = -log((zeta - gamma) / (rest - gamma) - 1).
-    const float rest = ratio - down;
+    const float rest = ratio - std::floor(ratio);
     values_[i] = -std::log((zeta - gamma) / (rest - gamma) - 1.0f);
   }
 }
@@ -156,6 +196,7 @@ void WeightParameters::forward(float* weights) {
   for_element_chunks(
       pool_, static_cast<int64_t>(values_.size()),
       [&](int64_t, int64_t begin, int64_t end) { forward_range(begin, end, weights); });
+  finish_forward();
 }
 
 double WeightParameters::backward(int64_t iteration, const float* grad_weights,
@@ -165,14 +206,68 @@ double WeightParameters::backward(int64_t iteration, const float* grad_weights,
 
 void SoftRounding::forward_range(int64_t begin, int64_t end, float* weights) {
   const float zeta = static_cast<float>(options_.zeta), gamma = static_cast<float>(options_.gamma);
-  soft_weights(begin, end, zeta, gamma, grid_.quant_max, values_.data(), floor_.data(),
-               grid_.scale.data(), grid_.offset.data(), weights, sigmoid_.data(), h_.data(),
-               chain_.data());
+  int64_t& settled = settled_[static_cast<size_t>(begin / kElementChunk)];
+  if (dropped_any()) {
+    settled =
+        soft_weights<true>(begin, end, zeta, gamma, grid_.quant_max, values_.data(), floor_.data(),
+                           scale_.data(), offset_.data(), weight_of_.data(), weights,
+                           sigmoid_.data(), h_.data(), chain_.data(), weight_chain_.data());
+    return;  // finish_forward() marks the live blocks
+  }
+  settled = soft_weights<false>(begin, end, zeta, gamma, grid_.quant_max, values_.data(),
+                                floor_.data(), scale_.data(), offset_.data(), nullptr, weights,
+                                sigmoid_.data(), h_.data(), chain_.data(), nullptr);
   // Whole blocks with a constant count, which the compiler turns into one vector test.
   int64_t i = begin;
   for (; i + kLiveBlock <= end; i += kLiveBlock)
     live_[static_cast<size_t>(i / kLiveBlock)] = any_nonzero(chain_.data() + i, kLiveBlock);
   if (i < end) live_[static_cast<size_t>(i / kLiveBlock)] = any_nonzero(chain_.data() + i, end - i);
+}
+
+// Once weights are dropped, a live block's values are no longer consecutive: the blocks are
+// marked from the weights' dW~/dV, only those that hold a weight still training (the others'
+// are 0 for good).
+void SoftRounding::finish_forward() {
+  if (!dropped_any()) return;
+  const int64_t n = grid_.size();
+  for (int32_t block : open_blocks_) {
+    const int64_t first = int64_t{block} * kLiveBlock;
+    live_[static_cast<size_t>(block)] =
+        any_nonzero(weight_chain_.data() + first, std::min(kLiveBlock, n - first));
+  }
+}
+
+std::optional<std::vector<int32_t>> SoftRounding::settle() {
+  const int64_t n = static_cast<int64_t>(values_.size());
+  int64_t settled = 0;
+  for (int64_t count : settled_) settled += count;
+  if (settled == 0 || settled * kSettledShareToDrop < n) return std::nullopt;
+  if (grid_.size() > std::numeric_limits<int32_t>::max()) return std::nullopt;  // weight_of_
+  if (!dropped_any()) {
+    weight_of_.resize(static_cast<size_t>(n));
+    std::iota(weight_of_.begin(), weight_of_.end(), 0);
+    weight_chain_ = chain_;
+  }
+  const float zeta = static_cast<float>(options_.zeta), gamma = static_cast<float>(options_.gamma);
+  std::vector<int32_t> kept;
+  kept.reserve(static_cast<size_t>(n - settled));
+  for (int64_t k = 0; k < n; ++k) {
+    if (within_unit(stretched_sigmoid(sigmoid_[k], zeta, gamma))) {
+      kept.push_back(static_cast<int32_t>(k));
+    } else {
+      rounds_up_[static_cast<size_t>(weight_of_[k])] = values_[k] >= 0.0f;
+    }
+  }
+  for (auto* entries : {&values_, &floor_, &scale_, &offset_, &sigmoid_, &h_, &chain_})
+    keep_entries(*entries, kept);
+  keep_entries(weight_of_, kept);
+  settled_.assign(static_cast<size_t>(element_chunks(static_cast<int64_t>(kept.size()))), 0);
+  open_blocks_.clear();
+  for (int32_t weight : weight_of_) {
+    const int32_t block = weight / static_cast<int32_t>(kLiveBlock);
+    if (open_blocks_.empty() || open_blocks_.back() != block) open_blocks_.push_back(block);
+  }
+  return kept;
 }
 
 double SoftRounding::beta(int64_t iteration) const {
@@ -188,7 +283,10 @@ double SoftRounding::beta(int64_t iteration) const {
 double SoftRounding::backward_range(int64_t iteration, int64_t begin, int64_t end,
                                     const float* grad_weights, float* grad_values) {
   const double beta_value = beta(iteration);
-  for (int64_t i = begin; i < end; ++i) grad_values[i] = grad_weights[i] * chain_[i];
+  if (dropped_any())
+    gathered_products(begin, end, grad_weights, weight_of_.data(), chain_.data(), grad_values);
+  else
+    for (int64_t i = begin; i < end; ++i) grad_values[i] = grad_weights[i] * chain_[i];
   if (beta_value == 0.0) return 0.0;
   return add_rounding_term(static_cast<float>(beta_value), begin, end, grad_values);
 }
@@ -214,9 +312,12 @@ double SoftRounding::add_rounding_term(float beta, int64_t begin, int64_t end, f
 }
 
 void SoftRounding::final_weights(float* weights) const {
+  std::vector<uint8_t> up = rounds_up_;
+  for (size_t k = 0; k < values_.size(); ++k)
+    up[dropped_any() ? static_cast<size_t>(weight_of_[k]) : k] = values_[k] >= 0.0f;
   for (int64_t i = 0; i < grid_.size(); ++i) {
-    const float up = values_[i] >= 0.0f ? 1.0f : 0.0f;
-    weights[i] = grid_value(grid_, i, std::clamp(floor_[i] + up, 0.0f, grid_.quant_max));
+    const float level = index_below(grid_, i) + (up[static_cast<size_t>(i)] ? 1.0f : 0.0f);
+    weights[i] = grid_value(grid_, i, std::clamp(level, 0.0f, grid_.quant_max));
   }
 }
 

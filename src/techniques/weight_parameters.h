@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "quant/encoding.h"
@@ -33,7 +34,8 @@ std::vector<float> nearest_weights(const WeightGrid& grid);
 class WeightParameters {
  public:
   virtual ~WeightParameters() = default;
-  // The trained values (AdaRound's V, AdaQuant's weights), which the optimizer updates.
+  // The trained values (AdaRound's V, AdaQuant's weights), which the optimizer updates: one per
+  // weight until settle() drops some, then one per weight still training, in weight order.
   std::vector<float>& values() { return values_; }
   // The weights at the current values (soft ones for AdaRound).
   void forward(float* weights);
@@ -46,6 +48,11 @@ class WeightParameters {
   template <typename Update>
   double step(int64_t iteration, const float* grad_weights, float* grad_values, float* weights,
               const Update& update);
+  // Drops the values of weights that have settled (no value of theirs can change a weight, a
+  // gradient or the final weights again), when enough have to be worth moving the others;
+  // returns, when it dropped any, the old positions in values() of those it kept, in order, so
+  // that the caller moves its own per-value state (Adam's moments) alike.
+  virtual std::optional<std::vector<int32_t>> settle() { return std::nullopt; }
   // The final weights, on the grid.
   virtual void final_weights(float* weights) const = 0;
   // Per block of kLiveBlock weights, 0 when no weight of the block passes its gradient on to
@@ -61,6 +68,8 @@ class WeightParameters {
   virtual double backward_range(int64_t iteration, int64_t begin, int64_t end,
                                 const float* grad_weights, float* grad_values) = 0;
   virtual double regularization() const { return 0.0; }
+  // After forward_range() of every chunk.
+  virtual void finish_forward() {}
   // The chunks' terms, added in order and weighted.
   double total_term(const std::vector<double>& terms) const {
     return regularization() * sum_in_order(terms);
@@ -81,6 +90,7 @@ double WeightParameters::step(int64_t iteration, const float* grad_weights, floa
     update(begin, end);
     if (weights != nullptr) forward_range(begin, end, weights);
   });
+  if (weights != nullptr) finish_forward();
   return total_term(terms);
 }
 
@@ -92,6 +102,12 @@ double WeightParameters::step(int64_t iteration, const float* grad_weights, floa
 class SoftRounding : public WeightParameters {
  public:
   SoftRounding(const WeightGrid& grid, const AdaRoundOptions& options, ThreadPool& pool);
+  // A weight settles once its h(V) is clamped (sigmoid(V) (zeta - gamma) + gamma outside
+  // [0, 1]): dh/dV is then 0, so its gradient is 0 from then on, and Adam only carries V further
+  // the way it last moved, which was out of [0, 1] (the moments keep their sign when the
+  // gradient is 0). So h, W~ and the sign of V (the final rounding) never change again, and
+  // dropping the weight from the step changes no weight, gradient or export.
+  std::optional<std::vector<int32_t>> settle() override;
   void final_weights(float* weights) const override;
   // beta at `iteration`, or 0 while the rounding term is off.
   double beta(int64_t iteration) const;
@@ -99,16 +115,28 @@ class SoftRounding : public WeightParameters {
 
  private:
   void forward_range(int64_t begin, int64_t end, float* weights) override;
+  void finish_forward() override;
   double backward_range(int64_t iteration, int64_t begin, int64_t end, const float* grad_weights,
                         float* grad_values) override;
   double regularization() const override { return options_.regularization; }
   double add_rounding_term(float beta, int64_t begin, int64_t end, float* grad_values);
+  bool dropped_any() const { return !weight_of_.empty(); }
 
   const WeightGrid& grid_;
   AdaRoundOptions options_;
-  std::vector<float> floor_;                // floor(W / s) - offset: the grid index rounding down
-  std::vector<float> sigmoid_, h_, chain_;  // sigmoid(V), h(V), dW~/dV at the last forward()
-  std::vector<uint8_t> live_;               // per kLiveBlock weights: any dW~/dV not zero
+  // Per value (a weight still training, in weight order): its weight (empty while no weight
+  // was dropped: value k is weight k), floor(W / s) - offset (the grid index rounding down),
+  // s and the offset, and at the last forward() sigmoid(V), h(V) and dW~/dV.
+  std::vector<int32_t> weight_of_;
+  std::vector<float> floor_, scale_, offset_;
+  std::vector<float> sigmoid_, h_, chain_;
+  std::vector<int64_t> settled_;  // per chunk of values: how many settled at the last forward()
+  // Per weight: dW~/dV at the last forward() once weights are dropped (a dropped weight's is 0),
+  // and whether V >= 0 for the dropped ones.
+  std::vector<float> weight_chain_;
+  std::vector<uint8_t> rounds_up_;
+  std::vector<uint8_t> live_;         // per kLiveBlock weights: any dW~/dV not zero
+  std::vector<int32_t> open_blocks_;  // the live blocks that hold a weight still training
 };
 
 // AdaQuant (Quark's fast finetune): the weights themselves, quantized on their fixed grid in

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -300,18 +301,23 @@ TEST_CASE("the fused loss gradient matches finite differences") {
   }
 }
 
+// A 4-bit grid of step 0.1 around 0 for every weight of `w`.
+WeightGrid four_bit_grid(const Tensor& w) {
+  WeightGrid grid;
+  grid.weights.assign(w.data<float>(), w.data<float>() + w.size());
+  grid.scale.assign(grid.weights.size(), 0.1f);
+  grid.offset.assign(grid.weights.size(), -8.0f);
+  grid.quant_max = 15.0f;
+  return grid;
+}
+
 TEST_CASE("soft rounding's gradient, rounding term included, matches finite differences") {
   const LayerShape shape{1, 8, 6, 5};
   LayerData data(shape, 8, 26);
   ThreadPool pool(1);
   MinibatchLoss loss(shape, activation_of(ActivationKind::kTanh, 8), data.inputs, data.targets, 8,
                      pool);
-  WeightGrid grid;
-  const Tensor w = random_tensor({shape.weights()}, 27, -0.6f, 0.6f);
-  grid.weights.assign(w.data<float>(), w.data<float>() + w.size());
-  grid.scale.assign(grid.weights.size(), 0.1f);
-  grid.offset.assign(grid.weights.size(), -8.0f);
-  grid.quant_max = 15.0f;
+  const WeightGrid grid = four_bit_grid(random_tensor({shape.weights()}, 27, -0.6f, 0.6f));
   AdaRoundOptions options;
   options.iterations = 100;
   options.regularization = 0.05;
@@ -379,6 +385,77 @@ TEST_CASE("the rounding term of blocks whose every h is clamped is zero, as is i
   CHECK(live[0] == 0);
   CHECK(live[1] != 0);
   CHECK(live[2] != 0);
+}
+
+// The optimizer's loop (optimize_layer) for `iterations` steps, dropping settled weights or
+// not; every iteration's soft weights and live blocks, then the final weights.
+struct SoftRoundingRun {
+  std::vector<std::vector<float>> weights;
+  std::vector<std::vector<uint8_t>> live;
+  std::vector<float> final_weights;
+  int64_t values_left = 0;
+};
+
+SoftRoundingRun run_soft_rounding(const WeightGrid& grid, const AdaRoundOptions& options,
+                                  ReconstructionLoss& loss, bool settle, ThreadPool& pool) {
+  SoftRounding rounding(grid, options, pool);
+  Adam adam(grid.size(), options.learning_rate);
+  const std::vector<float> bias(8, 0.05f);
+  std::vector<float> weights(grid.weights.size()), gw(weights.size()), gv(weights.size());
+  SampleDraw draw(loss.samples(), 4, 11);
+  SoftRoundingRun run;
+  rounding.forward(weights.data());
+  for (int64_t it = 0; it < options.iterations; ++it) {
+    loss.evaluate(weights.data(), bias.data(), draw.next(), gw.data(), nullptr,
+                  rounding.live_blocks());
+    adam.begin_step();
+    float* values = rounding.values().data();
+    rounding.step(it, gw.data(), gv.data(), weights.data(),
+                  [&](int64_t begin, int64_t end) { adam.update(values, gv.data(), begin, end); });
+    if (settle)
+      if (const auto kept = rounding.settle()) adam.keep(*kept);
+    run.weights.push_back(weights);
+    const uint8_t* live = rounding.live_blocks();
+    run.live.emplace_back(live, live + live_block_count(grid.size()));
+  }
+  run.final_weights.resize(weights.size());
+  rounding.final_weights(run.final_weights.data());
+  run.values_left = static_cast<int64_t>(rounding.values().size());
+  return run;
+}
+
+TEST_CASE("dropping settled weights from the step changes no soft weight, live block or result") {
+  // 8 x 300 weights (three element chunks) whose h clamp over the run: a strong rounding term
+  // and a large learning rate.
+  const LayerShape shape{1, 8, 300, 3};
+  LayerData data(shape, 12, 41);
+  ThreadPool pool(2);
+  MinibatchLoss loss(shape, activation_of(ActivationKind::kRelu, 8), data.inputs, data.targets, 4,
+                     pool);
+  const WeightGrid grid = four_bit_grid(random_tensor({shape.weights()}, 42, -0.6f, 0.6f));
+  AdaRoundOptions options;
+  options.iterations = 300;
+  options.regularization = 0.5;
+  options.learning_rate = 0.05;
+  const SoftRoundingRun full = run_soft_rounding(grid, options, loss, false, pool);
+  const SoftRoundingRun settled = run_soft_rounding(grid, options, loss, true, pool);
+  // Weights did settle and were dropped, and some kept training past the first drop.
+  CHECK(full.values_left == shape.weights());
+  CHECK(settled.values_left < shape.weights() / 2);
+  REQUIRE(settled.weights.size() == full.weights.size());
+  int64_t changed_late = 0;  // weights that still moved in the last third
+  for (size_t it = 0; it < full.weights.size(); ++it) {
+    INFO("iteration " << it);
+    REQUIRE(std::memcmp(settled.weights[it].data(), full.weights[it].data(),
+                        full.weights[it].size() * sizeof(float)) == 0);
+    REQUIRE(settled.live[it] == full.live[it]);
+    if (it > 200)
+      for (size_t k = 0; k < full.weights[it].size(); ++k)
+        changed_late += full.weights[it][k] != full.weights[it - 1][k];
+  }
+  CHECK(changed_late > 0);
+  CHECK(std::memcmp(settled.final_weights.data(), full.final_weights.data(),
+                    full.final_weights.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("the second-moment loss equals the minibatch loss over every sample") {
