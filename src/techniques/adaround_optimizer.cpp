@@ -119,12 +119,8 @@ void Adam::update(float* values, const float* grads, int64_t begin, int64_t end)
 }
 
 void Adam::keep(const std::vector<int32_t>& kept) {
-  for (size_t j = 0; j < kept.size(); ++j) {
-    mean_[j] = mean_[static_cast<size_t>(kept[j])];
-    square_[j] = square_[static_cast<size_t>(kept[j])];
-  }
-  mean_.resize(kept.size());
-  square_.resize(kept.size());
+  keep_elements(mean_, kept);
+  keep_elements(square_, kept);
 }
 
 void Adam::step(float* values, const float* grads, ThreadPool& pool) {

@@ -79,6 +79,13 @@ double lane_total(const std::array<T, kSumLanes>& lanes) {
   return sum;
 }
 
+// Elements kept[0], kept[1], ... (ascending) of `elements` as its elements 0, 1, ...
+template <typename T>
+void keep_elements(std::vector<T>& elements, const std::vector<int32_t>& kept) {
+  for (size_t j = 0; j < kept.size(); ++j) elements[j] = elements[static_cast<size_t>(kept[j])];
+  elements.resize(kept.size());
+}
+
 // Weights whose gradient a caller needs are named in blocks of this many consecutive ones
 // (WeightParameters::live_blocks(), ReconstructionLoss::evaluate()).
 constexpr int64_t kLiveBlock = 16;

@@ -161,12 +161,6 @@ float index_below(const WeightGrid& grid, int64_t i) {
 // Dropping weights moves every value's state: worth it once this share of them has settled.
 constexpr int64_t kSettledShareToDrop = 8;  // 1/8
 
-template <typename T>
-void keep_entries(std::vector<T>& entries, const std::vector<int32_t>& kept) {
-  for (size_t j = 0; j < kept.size(); ++j) entries[j] = entries[static_cast<size_t>(kept[j])];
-  entries.resize(kept.size());
-}
-
 }  // namespace
 
 SoftRounding::SoftRounding(const WeightGrid& grid, const AdaRoundOptions& options, ThreadPool& pool)
@@ -259,8 +253,8 @@ std::optional<std::vector<int32_t>> SoftRounding::settle() {
     }
   }
   for (auto* entries : {&values_, &floor_, &scale_, &offset_, &sigmoid_, &h_, &chain_})
-    keep_entries(*entries, kept);
-  keep_entries(weight_of_, kept);
+    keep_elements(*entries, kept);
+  keep_elements(weight_of_, kept);
   settled_.assign(static_cast<size_t>(element_chunks(static_cast<int64_t>(kept.size()))), 0);
   open_blocks_.clear();
   for (int32_t weight : weight_of_) {
