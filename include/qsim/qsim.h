@@ -82,6 +82,14 @@ typedef struct qsim_session qsim_session;
 
 /* Library version "MAJOR.MINOR.PATCH"; static storage. */
 QSIM_API const char* qsim_version(void);
+/* The kernel path this process takes: "avx512", "avx2" or "baseline" (portable code, and the
+   only path off x86-64), the best the CPU supports unless the environment variable
+   QSIM_MAX_ISA (baseline, avx2 or avx512, read once per process) caps it lower.
+   *out_report, when not NULL, gets one line for logs, e.g. "avx2 (CPU: avx512;
+   QSIM_MAX_ISA=avx2)", saying also when the cap asks for more than the CPU has (the CPU's best
+   path is then used). Both strings live as long as the process. QSIM_ERR_INVALID_ARGUMENT when
+   QSIM_MAX_ISA holds an unknown value; qsim_create then fails the same way. */
+QSIM_API qsim_status qsim_kernel_path(const char** out_name, const char** out_report);
 /* Message of the last failed call on this thread, or "" when there is none. */
 QSIM_API const char* qsim_last_error(void);
 /* Name of a status code ("QSIM_ERR_PARSE"). */

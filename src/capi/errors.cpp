@@ -1,6 +1,7 @@
 #include <cstdlib>
 
 #include "capi/guard.h"
+#include "util/cpu_isa.h"
 
 namespace qsim::capi {
 namespace {
@@ -42,6 +43,18 @@ extern "C" {
 
 const char* qsim_version(void) {
   return QSIM_VERSION_STRING;
+}
+
+qsim_status qsim_kernel_path(const char** out_name, const char** out_report) {
+  return qsim::capi::guard([&] {
+    qsim::capi::require_arg(out_name, "qsim_kernel_path", "out_name");
+    *out_name = qsim::isa_name(qsim::active_isa());
+    if (out_report != nullptr) {
+      static const std::string report = qsim::isa_report();
+      *out_report = report.c_str();
+    }
+    qsim::require_valid_isa_cap();
+  });
 }
 
 const char* qsim_last_error(void) {

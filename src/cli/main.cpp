@@ -64,6 +64,21 @@ Session open_session(const std::string& model, const qsim_options& options) {
 
 }  // namespace qsim::cli
 
+namespace {
+
+// A cap of QSIM_MAX_ISA above what the CPU has is not an error (the CPU's best path runs), but
+// whoever set it should know; an unknown value fails the command when it makes a session.
+void warn_about_kernel_path() {
+  const char* path = nullptr;
+  const char* report = nullptr;
+  const char* cap = std::getenv("QSIM_MAX_ISA");
+  if (qsim_kernel_path(&path, &report) == QSIM_OK && cap != nullptr && *cap != '\0' &&
+      std::strcmp(cap, path) != 0)
+    std::fprintf(stderr, "qsim: warning: kernels: %s\n", report);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace qsim::cli;
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -74,8 +89,13 @@ int main(int argc, char** argv) {
     }
     if (args[0] == "--version") {
       std::printf("qsim %s\n", qsim_version());
-      return 0;
+      const char* path = nullptr;
+      const char* report = nullptr;
+      const qsim_status status = qsim_kernel_path(&path, &report);
+      std::printf("kernels: %s\n", report);
+      return status == QSIM_OK ? 0 : 1;
     }
+    warn_about_kernel_path();
     std::string command = args[0];
     args.erase(args.begin());
     if (command == "info") return cmd_info(args);

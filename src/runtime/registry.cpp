@@ -1,6 +1,16 @@
 #include "runtime/registry.h"
 
+#include "util/isa_dispatch.h"
+
 namespace qsim {
+
+#define QSIM_DECLARE_PATH_OPS(ns)                   \
+  namespace ns {                                    \
+  void register_conv_ops(KernelRegistry& registry); \
+  void register_pool_ops(KernelRegistry& registry); \
+  }
+QSIM_FOR_EACH_ISA(QSIM_DECLARE_PATH_OPS)
+#undef QSIM_DECLARE_PATH_OPS
 
 void KernelRegistry::add(const std::string& op_type, KernelFactory factory,
                          const std::string& domain) {
@@ -20,15 +30,17 @@ std::vector<std::string> KernelRegistry::op_types() const {
   return names;
 }
 
+// Built on first use, from the kernel path the process takes (util/cpu_isa.h).
 const KernelRegistry& default_registry() {
+  require_valid_isa_cap();
   static const KernelRegistry registry = [] {
     KernelRegistry r;
     register_elementwise_ops(r);
     register_activation_ops(r);
-    register_conv_ops(r);
+    QSIM_ISA_ENTRY(register_conv_ops)(r);
     register_gemm_ops(r);
     register_normalization_ops(r);
-    register_pool_ops(r);
+    QSIM_ISA_ENTRY(register_pool_ops)(r);
     register_reduce_ops(r);
     register_shape_ops(r);
     register_tensor_ops(r);

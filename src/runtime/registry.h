@@ -28,13 +28,12 @@ class KernelRegistry {
 // The registry with every op qsim implements (immutable after first use).
 const KernelRegistry& default_registry();
 
-// One per op family file under runtime/ops/.
+// One per op family file under runtime/ops/. Conv and the pools are compiled once per kernel
+// path (util/isa_namespace.h) and registered from the path the CPU takes (registry.cpp).
 void register_elementwise_ops(KernelRegistry& registry);
 void register_activation_ops(KernelRegistry& registry);
-void register_conv_ops(KernelRegistry& registry);
 void register_gemm_ops(KernelRegistry& registry);
 void register_normalization_ops(KernelRegistry& registry);
-void register_pool_ops(KernelRegistry& registry);
 void register_reduce_ops(KernelRegistry& registry);
 void register_shape_ops(KernelRegistry& registry);
 void register_tensor_ops(KernelRegistry& registry);

@@ -7,6 +7,7 @@
 #include "util/error.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 using V = FloatVector;
@@ -153,4 +154,5 @@ double DepthwiseConvLoss::run_task(const float* weights, const float* bias,
   });
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -15,8 +15,10 @@
 
 #include "techniques/adaround_direct_conv.h"
 #include "techniques/conv_tile_loss.h"
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 class DepthwiseConvLayout : public ConvSampleLayout {
  public:
@@ -58,4 +60,5 @@ class DepthwiseConvLoss : public LaidOutConvLoss<DepthwiseConvLayout> {
                     const float* bias, float scale, Partial* partial) const;
 };
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

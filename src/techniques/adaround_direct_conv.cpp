@@ -13,6 +13,7 @@
 #include "util/integer_math.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 using V = FloatVector;
@@ -285,4 +286,5 @@ double DirectConvLoss::run_task(const float* weights, const float* bias,
   });
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -17,8 +17,10 @@
 #include "techniques/adaround_objective.h"
 #include "techniques/conv_tile_loss.h"
 #include "util/error.h"
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 // How a Conv loss that reads a layout of its own has each sample's input and target cached.
 class ConvSampleLayout {
@@ -136,4 +138,5 @@ class DirectConvLoss : public LaidOutConvLoss<DirectConvLayout> {
   std::vector<float> paired_weights_;  // the weights in forward_pairs()' layout, when it runs
 };
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -9,6 +9,7 @@
 #include "util/integer_math.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 // Groups with fewer output channels than this (depthwise convolutions) use direct loops:
@@ -410,4 +411,5 @@ double SecondMomentLoss::evaluate(const float* weights, const float* bias, std::
   return (sum_in_order(parts) + residual_square_) / positions_;
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

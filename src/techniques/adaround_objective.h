@@ -22,8 +22,10 @@
 #include "techniques/fixed_product.h"
 #include "techniques/layer_input_cache.h"
 #include "util/thread_pool.h"
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 class ReconstructionLoss {
  public:
@@ -194,4 +196,5 @@ class SecondMomentLoss : public ReconstructionLoss {
   ThreadPool& pool_;
 };
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -8,6 +8,7 @@
 #include "techniques/element_chunks.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 // AdaQuant's early stop compares the mean loss of consecutive windows of this share of the
@@ -169,4 +170,5 @@ TunedLayer optimize_layer(const WeightGrid& grid, const std::vector<float>& bias
   return result;
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -12,8 +12,10 @@
 #include "techniques/adaround_options.h"
 #include "techniques/weight_parameters.h"
 #include "util/thread_pool.h"
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 // splitmix64's finalizer: well-mixed bits of `z` (the draws' sequence, and seeds for
 // consecutive layers).
@@ -68,4 +70,5 @@ TunedLayer optimize_layer(const WeightGrid& grid, const std::vector<float>& bias
                           ReconstructionLoss& loss, const AdaRoundOptions& options, uint64_t seed,
                           ThreadPool& pool, const IterationFn& after_iteration);
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

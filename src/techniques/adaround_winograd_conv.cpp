@@ -10,6 +10,7 @@
 #include "util/integer_math.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 using V = FloatVector;
@@ -329,4 +330,5 @@ double WinogradConvLoss::run_task(const float* /*weights*/, const float* bias,
   return loss;
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -19,8 +19,10 @@
 
 #include "techniques/adaround_direct_conv.h"
 #include "techniques/conv_tile_loss.h"
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 class WinogradConvLayout : public ConvSampleLayout {
  public:
@@ -89,4 +91,5 @@ class WinogradConvLoss : public LaidOutConvLoss<WinogradConvLayout> {
   std::vector<float> transformed_;  // G g G^T, [16][channels][outputs], from prepare()
 };
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

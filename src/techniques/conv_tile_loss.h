@@ -12,8 +12,9 @@
 #include "techniques/adaround_layer.h"
 #include "techniques/layer_input_cache.h"
 #include "util/error.h"
+#include "util/isa_namespace.h"
 
-namespace qsim::conv_tiles {
+namespace qsim::QSIM_ISA_NS::conv_tiles {
 
 using V = FloatVector;
 constexpr int kLanes = 16;
@@ -183,4 +184,4 @@ inline bool has_vector_form(const Activation& activation) {
          activation.kind == ActivationKind::kClip || activation.kind == ActivationKind::kPRelu;
 }
 
-}  // namespace qsim::conv_tiles
+}  // namespace qsim::QSIM_ISA_NS::conv_tiles

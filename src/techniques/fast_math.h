@@ -7,8 +7,9 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include "util/isa_namespace.h"
 
-namespace qsim::fast {
+namespace qsim::QSIM_ISA_NS::fast {
 
 // e^x for x in [-87, 88] (clamped outside).
 inline float exp(float x) {
@@ -58,4 +59,4 @@ inline float pow(float x, float y) {
   return x < 1e-30f ? 0.0f : power;
 }
 
-}  // namespace qsim::fast
+}  // namespace qsim::QSIM_ISA_NS::fast

@@ -8,6 +8,7 @@
 #include "techniques/register_tile.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 using V = FloatVector;
@@ -67,4 +68,5 @@ void FixedRightProduct::multiply(const float* a, int64_t rows, int64_t lda, floa
   }
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <vector>
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 class FixedRightProduct {
  public:
@@ -23,4 +25,5 @@ class FixedRightProduct {
   std::vector<float> b_;  // depth x stride_, zero past cols_
 };
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

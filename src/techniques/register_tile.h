@@ -5,8 +5,10 @@
 #include <cstdint>
 
 #include "runtime/ops/simd.h"
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 // out[r * out_stride + v] = sum over k < depth of a(k, r) * b[k * ldb + 16 v ...], for r < R
 // and v < V; `a(k, r)` is the left operand's element (broadcast), b's rows are read as vectors.
@@ -38,4 +40,5 @@ inline void multiply_tile(int64_t depth, const Left& a, const float* b, int64_t 
     for (int v = 0; v < V; ++v) out[r * out_stride + v] = acc[r][v];
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -14,6 +14,7 @@
 #endif
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 // The grid index of `x` before clamping, as fake_quantize_span rounds it.
@@ -342,4 +343,5 @@ void StraightThroughWeights::final_weights(float* weights) const {
   for (int64_t i = 0; i < grid_.size(); ++i) weights[i] = nearest_on_grid(grid_, i, values_[i]);
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

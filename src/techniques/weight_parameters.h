@@ -11,8 +11,10 @@
 #include "quant/encoding.h"
 #include "techniques/adaround_options.h"
 #include "techniques/element_chunks.h"
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 // Every weight with its grid: level q in [0, quant_max] stands for (q + offset) * scale.
 struct WeightGrid {
@@ -155,4 +157,5 @@ class StraightThroughWeights : public WeightParameters {
   std::vector<float> inside_;  // 1 where the last forward() did not clamp, else 0
 };
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 /* cmocka.h needs the headers above. */
 #include <cmocka.h>
@@ -44,6 +45,25 @@ static void test_version(void** state) {
            QSIM_VERSION_PATCH);
   assert_string_equal(qsim_version(), expected);
   assert_string_equal(qsim_status_name(QSIM_ERR_PARSE), "QSIM_ERR_PARSE");
+}
+
+/* The kernel path: a known name, a report that starts with it, and the QSIM_MAX_ISA cap the
+   suite runs under (ctest runs the C API tests with QSIM_MAX_ISA unset, baseline and avx2). */
+static void test_kernel_path(void** state) {
+  (void)state;
+  const char* name = NULL;
+  const char* report = NULL;
+  assert_int_equal(qsim_kernel_path(NULL, &report), QSIM_ERR_INVALID_ARGUMENT);
+  assert_non_null(strstr(qsim_last_error(), "out_name"));
+  assert_int_equal(qsim_kernel_path(&name, NULL), QSIM_OK);
+  assert_true(strcmp(name, "baseline") == 0 || strcmp(name, "avx2") == 0 ||
+              strcmp(name, "avx512") == 0);
+  assert_int_equal(qsim_kernel_path(&name, &report), QSIM_OK);
+  assert_int_equal(strncmp(report, name, strlen(name)), 0);
+  const char* cap = getenv("QSIM_MAX_ISA");
+  if (cap != NULL && (strcmp(cap, "baseline") == 0 || strcmp(cap, "avx2") == 0)) {
+    assert_string_equal(name, cap);
+  }
 }
 
 static void test_null_arguments(void** state) {
@@ -157,9 +177,13 @@ static void test_describe(void** state) {
 int main(int argc, char** argv) {
   if (argc > 1) cmocka_set_test_filter(argv[1]);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_version),         cmocka_unit_test(test_null_arguments),
-      cmocka_unit_test(test_bad_models),      cmocka_unit_test(test_options_struct_size),
-      cmocka_unit_test(test_io_info_and_run), cmocka_unit_test(test_describe),
+      cmocka_unit_test(test_version),
+      cmocka_unit_test(test_kernel_path),
+      cmocka_unit_test(test_null_arguments),
+      cmocka_unit_test(test_bad_models),
+      cmocka_unit_test(test_options_struct_size),
+      cmocka_unit_test(test_io_info_and_run),
+      cmocka_unit_test(test_describe),
   };
   int failed = cmocka_run_group_tests_name("float", tests, NULL, NULL);
   failed += run_option_tests();

@@ -2,7 +2,6 @@
 // against the runtime's own kernels, the fused loss and gradient against finite differences,
 // the second-moment form against the minibatch form, and determinism over thread counts.
 #include <algorithm>
-#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
@@ -25,8 +24,10 @@
 #include "techniques/fast_math.h"
 #include "techniques/layer_input_cache.h"
 #include "techniques/weight_parameters.h"
+#include "path_test.h"
 
 using namespace qsim;
+using namespace qsim::QSIM_ISA_NS;
 using namespace qsim::testing;
 
 namespace {
@@ -206,7 +207,7 @@ void check_same_bytes(std::initializer_list<Data*> data, int64_t weight_count, c
 
 }  // namespace
 
-TEST_CASE("each layer kind's lowering reproduces the runtime's product") {
+PATH_TEST_CASE("each layer kind's lowering reproduces the runtime's product") {
   SECTION("grouped, strided, padded Conv") {
     // Its input planes (4 x 7 x 6 per sample) are smaller than its columns (2 groups x 18
     // rows x 15 positions), so they are what gets cached.
@@ -252,7 +253,7 @@ TEST_CASE("each layer kind's lowering reproduces the runtime's product") {
   }
 }
 
-TEST_CASE("the activation after a layer becomes the target's") {
+PATH_TEST_CASE("the activation after a layer becomes the target's") {
   Model clip = one_layer("Conv", random_tensor({4, 2, 1, 1}, 19), std::nullopt, {}, "Clip");
   clip.graph.initializers["lo"] = random_tensor({}, 20, 0.0f, 0.0f);
   clip.graph.initializers["hi"] = random_tensor({}, 21, 6.0f, 6.0f);
@@ -271,7 +272,7 @@ TEST_CASE("the activation after a layer becomes the target's") {
   CHECK(search.layers[0]->target() == "y");
 }
 
-TEST_CASE("the fused loss gradient matches finite differences") {
+PATH_TEST_CASE("the fused loss gradient matches finite differences") {
   const ActivationKind kinds[] = {ActivationKind::kIdentity, ActivationKind::kRelu,
                                   ActivationKind::kClip,     ActivationKind::kPRelu,
                                   ActivationKind::kTanh,     ActivationKind::kSigmoid};
@@ -302,7 +303,7 @@ TEST_CASE("the fused loss gradient matches finite differences") {
 }
 
 // A 4-bit grid of step 0.1 around 0 for every weight of `w`.
-WeightGrid four_bit_grid(const Tensor& w) {
+static WeightGrid four_bit_grid(const Tensor& w) {
   WeightGrid grid;
   grid.weights.assign(w.data<float>(), w.data<float>() + w.size());
   grid.scale.assign(grid.weights.size(), 0.1f);
@@ -311,7 +312,7 @@ WeightGrid four_bit_grid(const Tensor& w) {
   return grid;
 }
 
-TEST_CASE("soft rounding's gradient, rounding term included, matches finite differences") {
+PATH_TEST_CASE("soft rounding's gradient, rounding term included, matches finite differences") {
   const LayerShape shape{1, 8, 6, 5};
   LayerData data(shape, 8, 26);
   ThreadPool pool(1);
@@ -345,7 +346,7 @@ TEST_CASE("soft rounding's gradient, rounding term included, matches finite diff
   CHECK(rounding.beta(99) == Approx(2.0).epsilon(0.01));
 }
 
-TEST_CASE("the rounding term of blocks whose every h is clamped is zero, as is its gradient") {
+PATH_TEST_CASE("the rounding term of blocks whose every h is clamped is zero, as is its gradient") {
   // Two full blocks of kSumLanes (the first clamped throughout, the second half clamped) and a
   // partial one; V = +-12 puts sigmoid(V) (zeta - gamma) + gamma outside [0, 1].
   const int64_t n = 2 * kSumLanes + 7;
@@ -424,7 +425,7 @@ SoftRoundingRun run_soft_rounding(const WeightGrid& grid, const AdaRoundOptions&
   return run;
 }
 
-TEST_CASE("dropping settled weights from the step changes no soft weight, live block or result") {
+PATH_TEST_CASE("dropping settled weights from the step changes no soft weight, live block or result") {
   // 8 x 300 weights (three element chunks) whose h clamp over the run: a strong rounding term
   // and a large learning rate.
   const LayerShape shape{1, 8, 300, 3};
@@ -458,7 +459,7 @@ TEST_CASE("dropping settled weights from the step changes no soft weight, live b
                     full.final_weights.size() * sizeof(float)) == 0);
 }
 
-TEST_CASE("the second-moment loss equals the minibatch loss over every sample") {
+PATH_TEST_CASE("the second-moment loss equals the minibatch loss over every sample") {
   ThreadPool pool(2);
   for (bool with_bias : {false, true}) {
     const LayerShape shape{2, 9, 7, 6};
@@ -501,7 +502,7 @@ TEST_CASE("the second-moment loss equals the minibatch loss over every sample") 
   }
 }
 
-TEST_CASE("losses, gradients and draws are the same bytes for any thread count or cache") {
+PATH_TEST_CASE("losses, gradients and draws are the same bytes for any thread count or cache") {
   const LayerShape shape{4, 3, 6, 9};
   LayerData in_memory(shape, 40, 31);
   LayerData on_file(shape, 40, 31, 0);
@@ -635,7 +636,7 @@ void check_laid_out_loss_same_bytes(const Model& model, const Tensor& x) {
                    });
 }
 
-TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
+PATH_TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
   struct Case {
     const char* name;
     Shape weight;
@@ -700,7 +701,7 @@ TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
   }
 }
 
-TEST_CASE("the direct Conv loss leaves out just the gradient rows no live block needs") {
+PATH_TEST_CASE("the direct Conv loss leaves out just the gradient rows no live block needs") {
   const Tensor x = random_tensor({12, 3, 7, 9}, 54);
   const Model model = one_layer("Conv", random_tensor({32, 3, 3, 3}, 55), random_tensor({32}, 56),
                                 {{"pads", ints_attr({1, 1, 1, 1})}});
@@ -737,14 +738,14 @@ TEST_CASE("the direct Conv loss leaves out just the gradient rows no live block 
   CHECK(left_out == shape.depth / 3);
 }
 
-TEST_CASE("the direct Conv loss is the same bytes for any thread count or cache") {
+PATH_TEST_CASE("the direct Conv loss is the same bytes for any thread count or cache") {
   check_laid_out_loss_same_bytes<DirectConvLoss, DirectData>(
       one_layer("Conv", random_tensor({32, 3, 3, 3}, 51), random_tensor({32}, 52),
                 {{"pads", ints_attr({1, 1, 1, 1})}}),
       random_tensor({40, 3, 8, 8}, 50));
 }
 
-TEST_CASE("the Winograd Conv loss equals the direct Conv loss") {
+PATH_TEST_CASE("the Winograd Conv loss equals the direct Conv loss") {
   struct Case {
     const char* name;
     Shape weight;
@@ -807,14 +808,14 @@ TEST_CASE("the Winograd Conv loss equals the direct Conv loss") {
   }
 }
 
-TEST_CASE("the Winograd Conv loss is the same bytes for any thread count or cache") {
+PATH_TEST_CASE("the Winograd Conv loss is the same bytes for any thread count or cache") {
   check_laid_out_loss_same_bytes<WinogradConvLoss, WinogradData>(
       one_layer("Conv", random_tensor({32, 16, 3, 3}, 71), random_tensor({32}, 72),
                 {{"pads", ints_attr({1, 1, 1, 1})}}),
       random_tensor({40, 16, 6, 6}, 70));
 }
 
-TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
+PATH_TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
   struct Case {
     const char* name;
     Shape weight;
@@ -877,14 +878,14 @@ TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
   }
 }
 
-TEST_CASE("the depthwise Conv loss is the same bytes for any thread count or cache") {
+PATH_TEST_CASE("the depthwise Conv loss is the same bytes for any thread count or cache") {
   check_laid_out_loss_same_bytes<DepthwiseConvLoss, DepthwiseData>(
       one_layer("Conv", random_tensor({32, 1, 3, 3}, 91), random_tensor({32}, 92),
                 {{"pads", ints_attr({1, 1, 1, 1})}, {"group", int_attr(32)}}),
       random_tensor({40, 32, 7, 7}, 90));
 }
 
-TEST_CASE("the vectorizable exp, log and pow agree with the C library") {
+PATH_TEST_CASE("the vectorizable exp, log and pow agree with the C library") {
   auto worst = [](double& so_far, double ours, double reference, double scale) {
     so_far = std::max(so_far, std::fabs(ours - reference) / scale);
   };
@@ -903,7 +904,7 @@ TEST_CASE("the vectorizable exp, log and pow agree with the C library") {
   CHECK(fast::pow(0.0f, 3.0f) == 0.0f);
 }
 
-TEST_CASE("AdaQuant's weights are the nearest grid points; the gradient stops where clamped") {
+PATH_TEST_CASE("AdaQuant's weights are the nearest grid points; the gradient stops where clamped") {
   WeightGrid grid;
   grid.weights = {-2.0f, 0.33f, -0.8f, 0.7f, 5.0f};
   grid.scale.assign(5, 0.1f);

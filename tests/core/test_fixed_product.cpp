@@ -1,13 +1,14 @@
 // FixedRightProduct (src/techniques/fixed_product.h) against a plain double-precision product,
 // over shapes that leave partial register tiles, and its bits under any split of A's rows.
-#include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "techniques/fixed_product.h"
+#include "path_test.h"
 
 using namespace qsim;
+using namespace qsim::QSIM_ISA_NS;
 
 namespace {
 
@@ -21,7 +22,7 @@ std::vector<float> random_floats(int64_t n, uint32_t seed) {
 
 }  // namespace
 
-TEST_CASE("a product by a fixed matrix equals the plain product, for any split of the rows") {
+PATH_TEST_CASE("a product by a fixed matrix equals the plain product, for any split of the rows") {
   struct Shape {
     int64_t rows, depth, cols;
   };

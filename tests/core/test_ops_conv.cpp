@@ -8,8 +8,8 @@
 #include <limits>
 
 #include "runtime/engine.h"
-#include "runtime/ops/simd.h"
 #include "single_op_model.h"
+#include "util/cpu_isa.h"
 
 using namespace qsim;
 using namespace qsim::testing;
@@ -332,9 +332,14 @@ TEST_CASE("Conv with constant weights, packed once, gives the bits of the same w
 
 namespace {
 
+// acc += a * b as the kernel path in use computes it: rounded once (FMA) on the AVX2 and
+// AVX-512 paths, twice on the baseline path.
+void path_multiply_add(float& acc, float a, float b) {
+  acc = active_isa() >= Isa::kAvx2 ? std::fma(a, b, acc) : acc + a * b;
+}
+
 // Depthwise convolution in float, as its kernels must compute it: bias, then every tap in
-// (kh, kw) order, a tap in the padding adding 0 * w, each tap one multiply_add (one rounding
-// where the build targets FMA, two otherwise).
+// (kh, kw) order, a tap in the padding adding 0 * w, each tap one path_multiply_add.
 Tensor float_order_depthwise(const Tensor& x, const Tensor& w, const Tensor& b, const Window& win) {
   const int64_t batch = x.dim(0), channels = x.dim(1), h = x.dim(2), width = x.dim(3);
   const int64_t oh = win.out_dim(h, 0), ow = win.out_dim(width, 1);
@@ -353,7 +358,7 @@ Tensor float_order_depthwise(const Tensor& x, const Tensor& w, const Tensor& b, 
               const float v =
                   inside ? x.data<float>()[((n * channels + c) * h + r) * width + q] : 0.0f;
               const float weight = w.data<float>()[(c * win.kernel[0] + kh) * win.kernel[1] + kw];
-              multiply_add(acc, v, weight);
+              path_multiply_add(acc, v, weight);
             }
           *out++ = acc;
         }

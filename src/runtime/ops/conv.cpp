@@ -18,6 +18,7 @@
 #include "runtime/registry.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 // A task's column block aims at this size, so that im2col leaves it in L2 for sgemm to pack.
@@ -577,4 +578,5 @@ void register_conv_ops(KernelRegistry& registry) {
   });
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -6,6 +6,7 @@
 #include "runtime/ops/simd.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 using Vec = Simd<float>::type;
@@ -658,4 +659,5 @@ void DirectConv::run_window_rows(const float* x, const PackedConvWeights& packed
   });
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

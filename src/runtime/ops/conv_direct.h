@@ -35,8 +35,10 @@
 #include "runtime/ops/conv_params.h"
 #include "runtime/ops/epilogue.h"
 #include "tensor/tensor.h"
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 enum class DirectConvPath { kNone, kFlat, kWindow };
 
@@ -132,4 +134,5 @@ class DirectConv {
   int tile_blocks_ = 1;     // filter blocks of 16 per tile, at most
 };
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

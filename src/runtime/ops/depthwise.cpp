@@ -5,6 +5,7 @@
 #include <type_traits>
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 // The padded element tap (kd, kh, kw) of the first output position reads.
@@ -106,9 +107,11 @@ void depthwise_conv_plane(const WindowGeometry& g, const PlaneLayout& layout, co
       scratch);
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 using Vec = Simd<float>::type;
@@ -326,4 +329,5 @@ void BlockedWindow::run_max(const float* x, int64_t count, std::byte* scratch, f
   transpose_out(maxima, count, Activation{}, y);
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

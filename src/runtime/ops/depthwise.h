@@ -20,8 +20,10 @@
 #include "runtime/ops/conv_params.h"
 #include "runtime/ops/epilogue.h"
 #include "runtime/ops/simd.h"
+#include "util/isa_namespace.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 // Grid elements kept in registers while every tap folds in.
 constexpr int64_t kGridBlock = 64;
@@ -180,4 +182,5 @@ class BlockedWindow {
   int64_t padded_width_;
 };
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

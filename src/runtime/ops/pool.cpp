@@ -12,6 +12,7 @@
 #include "runtime/registry.h"
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 namespace {
 
 Shape pooled_shape(const Shape& x, const WindowGeometry& g) {
@@ -353,4 +354,5 @@ void register_pool_ops(KernelRegistry& registry) {
   });
 }
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim

@@ -1,17 +1,21 @@
 // The vector types and the few vector operations the direct kernels share (conv_direct,
-// depthwise, pool): GCC/Clang vector extensions of 64 bytes, AVX-512 where the build targets
-// it and the same arithmetic on narrower registers elsewhere.
+// depthwise, pool): GCC/Clang vector extensions of 64 bytes, AVX-512 where the kernel path
+// targets it and the same arithmetic on narrower registers elsewhere. Compiled once per kernel
+// path (util/isa_namespace.h): __AVX512F__ and __FMA__ say which path this copy is.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#include "util/isa_namespace.h"
+
 #if defined(__FMA__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
 namespace qsim {
+namespace QSIM_ISA_NS {
 
 // 64-byte vectors (GCC/Clang vector extensions) for the tap loops: written plainly, the
 // compiler vectorizes those across taps with gathers instead of keeping a block in registers.
@@ -105,4 +109,5 @@ inline __m512 every_other(__m512 low, __m512 high, int odd) {
 }
 #endif
 
+}  // namespace QSIM_ISA_NS
 }  // namespace qsim
