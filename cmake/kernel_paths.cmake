@@ -11,7 +11,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   # the OS saves the registers) before taking a path.
   set(QSIM_KERNEL_PATHS baseline avx2 avx512)
   set(QSIM_PATH_FLAGS_baseline "")
-  set(QSIM_PATH_FLAGS_avx2 -march=x86-64-v3 -mtune=generic)
+  set(QSIM_PATH_FLAGS_avx2 -march=x86-64-v3 -mtune=haswell)
   set(QSIM_PATH_FLAGS_avx512 -march=x86-64-v4 -mtune=generic -mprefer-vector-width=512)
 else()
   set(QSIM_X86_KERNEL_PATHS 0)

@@ -305,12 +305,24 @@ class ConvKernel : public Kernel {
                       s.g, s.batch, s.channels, s.filters);
   }
 
+  // Filters per packed block: the kernel's vector of filters, which is the path's vector width
+  // for the window kernel but always BlockedWindow::kBlock for the blocked depthwise one.
+  static int64_t packing_block(ConvMethod method) {
+    switch (method) {
+      case ConvMethod::kFlat:
+        return filter_block(DirectConvPath::kFlat);
+      case ConvMethod::kWindow:
+        return filter_block(DirectConvPath::kWindow);
+      default:
+        return BlockedWindow::kBlock;
+    }
+  }
+
   // The weights packed for `method`; packed once when they are constants of the model, on
   // every run otherwise. A depthwise layer packs like a convolution over one channel.
   const PackedConvWeights& packed_weights(ConvMethod method, const ConvSetup& s, const float* w,
                                           const float* bias) {
-    const int64_t block = method == ConvMethod::kFlat ? filter_block(DirectConvPath::kFlat)
-                                                      : filter_block(DirectConvPath::kWindow);
+    const int64_t block = packing_block(method);
     PackedCache& cache = packed_[method == ConvMethod::kFlat ? 0 : 1];
     if (!constant_weights_ || cache.weights != w || cache.bias != bias) {
       cache.packed =
@@ -449,7 +461,7 @@ class ConvKernel : public Kernel {
   int64_t groups_;
   Activation activation_;
   bool constant_weights_ = false;
-  PackedCache packed_[2];  // blocks of 8 filters (flat), of 16 (window, depthwise)
+  PackedCache packed_[2];  // flat; window or blocked depthwise (packing_block)
 };
 
 // ----- ConvTranspose: the adjoint of Conv, as sgemm (W^T X) then col2im -----

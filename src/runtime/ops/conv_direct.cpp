@@ -9,9 +9,21 @@ namespace qsim {
 namespace QSIM_ISA_NS {
 namespace {
 
-using Vec = Simd<float>::type;
-typedef int32_t IntVec __attribute__((vector_size(sizeof(Vec))));
-constexpr int kLanes = sizeof(Vec) / sizeof(float);
+// Tiles sized to the path's registers: AVX-512 has 32 of 64 bytes, AVX2 16 of 32, SSE2 16 of
+// 16. A tile's accumulators, its operands and a broadcast must fit them, or every multiply-add
+// spills. Every output sums the same products in the same order on every path, whatever the
+// tile, so the paths differ only in how each multiply-add rounds (simd.h).
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#elif defined(__AVX2__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+typedef float Vec __attribute__((vector_size(kVectorBytes)));
+typedef int32_t IntVec __attribute__((vector_size(kVectorBytes)));
+constexpr int kLanes = kVectorBytes / sizeof(float);
+constexpr bool kWideRegisters = kVectorBytes == 64;
 
 // A task aims at this many multiply-adds: enough to amortize its setup, few enough that a
 // single image still spreads over the threads.
@@ -25,11 +37,15 @@ int64_t floor_div(int64_t a, int64_t b) {
 
 // Filters per flat tile (weights broadcast), and position vectors per tile. A tile's vectors
 // are consecutive whole vectors of the batch's planes: a tile of a 4x4 plane spans 3 images.
-constexpr int kFlatFilters = 8;
-constexpr int kFlatVectors = 3;
+constexpr int kFlatFilters = kWideRegisters ? 8 : 4;
+constexpr int kFlatVectors = kWideRegisters ? 3 : 2;
+// Planes smaller than this take the window kernel on every path, so that each path takes
+// the same kernel for a layer.
+constexpr int64_t kMinFlatPlane = 16;
 
 bool flat_fits(const WindowGeometry& g) {
-  if (g.rank > 2 || g.kernel_size() > FlatLayout::kMaxTaps || g.out_size() < kLanes) return false;
+  if (g.rank > 2 || g.kernel_size() > FlatLayout::kMaxTaps || g.out_size() < kMinFlatPlane)
+    return false;
   for (int d = 1; d < kMaxSpatialRank; ++d)
     if (g.stride[d] > 2 || g.out[d] * g.stride[d] < g.in[d]) return false;
   return true;
@@ -99,21 +115,28 @@ struct FlatArgs {
 
 template <int NV, bool kMasked, typename Op>
 void flat_tile(const FlatArgs& t, Op activation) {
+  // Unrolled so that the tile stays in registers: rolled, GCC keeps it in memory on the
+  // narrower paths (16 registers).
   Vec acc[kFlatFilters][NV];
+#pragma GCC unroll 8
   for (int m = 0; m < kFlatFilters; ++m)
-    for (int v = 0; v < NV; ++v) acc[m][v] = Vec{} + t.bias[m];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[m][v] = splat<Vec>(t.bias[m]);
   const FlatLayout& layout = *t.layout;
   const float* w = t.weights;
   for (int64_t c = 0; c < t.channels; ++c) {
     for (int64_t k = 0; k < layout.taps; ++k, w += kFlatFilters) {
       const int64_t at = c * t.channel_stride + layout.offsets[k];
       Vec x[NV];
-      for (int v = 0; v < NV; ++v) std::memcpy(&x[v], t.input[v] + at, sizeof(Vec));
-      if constexpr (kMasked)
-        for (int v = 0; v < NV; ++v)
-          x[v] = (Vec)((IntVec)x[v] & t.masks[v][layout.mask_offsets[k]]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        x[v] = load<Vec>(t.input[v] + at);
+        if constexpr (kMasked) x[v] = (Vec)((IntVec)x[v] & t.masks[v][layout.mask_offsets[k]]);
+      }
+#pragma GCC unroll 8
       for (int m = 0; m < kFlatFilters; ++m) {
-        const Vec wm = Vec{} + w[m];
+        const Vec wm = splat<Vec>(w[m]);
+#pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) multiply_add(acc[m][v], x[v], wm);
       }
     }
@@ -168,7 +191,8 @@ void flat_remainder_group(const FlatArgs& t, const int64_t (&positions)[kRemaind
       HalfVec wv[kBlocks];
       for (int b = 0; b < kBlocks; ++b) std::memcpy(&wv[b], w + b * block_floats, sizeof(HalfVec));
       for (int j = 0; j < kRemainderPositions; ++j) {
-        const HalfVec x = HalfVec{} + (inside[j][k] ? xc[positions[j] + layout.offsets[k]] : 0.0f);
+        const HalfVec x =
+            splat<HalfVec>(inside[j][k] ? xc[positions[j] + layout.offsets[k]] : 0.0f);
         for (int b = 0; b < kBlocks; ++b) multiply_add(acc[j][b], wv[b], x);
       }
     }
@@ -247,11 +271,13 @@ void copy_stride2_phase_rows(const WindowGeometry& g, const float* in, int64_t a
 
 // ----- Window: lanes over output channels -----
 
-// Accumulator vectors a window tile may hold (out of 32 registers, leaving room for the
+// Accumulator vectors a window tile may hold (out of 32 or 16 registers, leaving room for the
 // weights and the broadcast input).
-constexpr int kMaxAccumulators = 21;
+constexpr int kMaxAccumulators = kWideRegisters ? 21 : 12;
 constexpr int kMaxTileBlocks = 4;
-constexpr int kTilePositions[] = {14, 7, 4, 2, 1};
+constexpr int kWidePositions[] = {14, 7, 4, 2, 1};
+constexpr int kNarrowPositions[] = {12, 6, 4, 2, 1};
+constexpr const auto& kTilePositions = kWideRegisters ? kWidePositions : kNarrowPositions;
 
 constexpr int max_tile_blocks(int positions) {
   return std::min(kMaxTileBlocks, kMaxAccumulators / positions);
@@ -287,9 +313,12 @@ void window_tile(const WindowArgs& t, float* out) {
       for (int64_t j = 0; j < t.kernel_w; ++j, w += kLanes) {
         const float* xt = xr + j * t.col_step;
         Vec wv[OB];
-        for (int b = 0; b < OB; ++b) std::memcpy(&wv[b], w + b * t.block_stride, sizeof(Vec));
+#pragma GCC unroll 4
+        for (int b = 0; b < OB; ++b) wv[b] = load<Vec>(w + b * t.block_stride);
+#pragma GCC unroll 14
         for (int p = 0; p < P; ++p) {
-          const Vec x = Vec{} + xt[p * S];
+          const Vec x = splat<Vec>(xt[p * S]);
+#pragma GCC unroll 4
           for (int b = 0; b < OB; ++b) multiply_add(acc[b][p], wv[b], x);
         }
       }
@@ -339,16 +368,25 @@ template <int S>
 WindowTileFn window_tile_for(int positions, int blocks) {
   switch (positions) {
     case 14:
-      return window_tile_for_blocks<14, S>(blocks);
+      if constexpr (kWideRegisters) return window_tile_for_blocks<14, S>(blocks);
+      break;
+    case 12:
+      if constexpr (!kWideRegisters) return window_tile_for_blocks<12, S>(blocks);
+      break;
     case 7:
-      return window_tile_for_blocks<7, S>(blocks);
+      if constexpr (kWideRegisters) return window_tile_for_blocks<7, S>(blocks);
+      break;
+    case 6:
+      if constexpr (!kWideRegisters) return window_tile_for_blocks<6, S>(blocks);
+      break;
     case 4:
       return window_tile_for_blocks<4, S>(blocks);
     case 2:
       return window_tile_for_blocks<2, S>(blocks);
-    default:
+    case 1:
       return window_tile_for_blocks<1, S>(blocks);
   }
+  fail(ErrorCode::kInternal, "no window tile for " + std::to_string(positions) + " positions");
 }
 
 WindowTileFn window_tile_for(int stride, int positions, int blocks) {

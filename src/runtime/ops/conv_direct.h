@@ -3,7 +3,8 @@
 // They replace im2col + sgemm, which copies every input element once per kernel tap and then
 // has sgemm repack the copy, and which cannot fuse what follows the convolution.
 //
-// Two register-blocked micro-kernels on Simd<float> vectors of 16 lanes:
+// Two register-blocked micro-kernels on float vectors of the kernel path's width (16 lanes on
+// avx512, 8 on avx2, 4 on baseline; the counts below are avx512's):
 // - flat (strides 1 or 2, padding at least "same", planes of at least 16 outputs): lanes over
 //   output positions of the flattened plane, 8 filters x up to 48 positions per tile, every
 //   weight broadcast from a packed copy. The input is split into stride phases (phase (a, b)
@@ -24,8 +25,8 @@
 // back to end on it, recomputing a few outputs (with the same arithmetic, hence the same
 // values) instead of needing masked tails.
 //
-// Every output is bias + the products in (channel, kh, kw) order, each product rounded before
-// it is added (no fused multiply-add), whatever the tile, task or thread computing it.
+// Every output is bias + the products in (channel, kh, kw) order, each added with the path's
+// multiply_add (simd.h), whatever the path, tile, task or thread computing it.
 #pragma once
 
 #include <array>

@@ -10,7 +10,7 @@
 
 #include "util/isa_namespace.h"
 
-#if defined(__FMA__) || defined(__AVX512F__)
+#if defined(__SSE__)
 #include <immintrin.h>
 #endif
 
@@ -35,14 +35,17 @@ struct Simd<int8_t> {
 };
 
 // acc += a * b for the convolution kernels, rounded once (FMA) when the build targets a CPU
-// with FMA, as OpenBLAS's sgemm kernels do there, else twice. Only these products fuse: the
-// build keeps -ffp-contract=off, so fused epilogues still compute the standalone activation
-// ops' bits. For floats and 32- and 64-byte float vectors (by reference: see window_plane).
+// with FMA (the avx2 and avx512 paths), as OpenBLAS's sgemm kernels do there, else twice. Only
+// these products fuse: the build keeps -ffp-contract=off, so fused epilogues still compute the
+// standalone activation ops' bits. For floats and 16-, 32- and 64-byte float vectors (by reference:
+// see window_plane).
 template <typename V>
 inline void multiply_add(V& acc, const V& a, const V& b) {
 #if defined(__FMA__)
   if constexpr (sizeof(V) == sizeof(float)) {
     acc = std::fma(a, b, acc);
+  } else if constexpr (sizeof(V) == 16) {
+    acc = (V)_mm_fmadd_ps((__m128)a, (__m128)b, (__m128)acc);
   } else if constexpr (sizeof(V) == 32) {
     acc = (V)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)acc);
   } else {
@@ -73,16 +76,30 @@ inline FloatVector load_vector(const float* p) {
 inline void store_vector(float* p, const FloatVector& v) {
   std::memcpy(p, &v, sizeof v);
 }
-// Not FloatVector{} + x: that adds to +0.0 (turning -0.0 into +0.0) before broadcasting, and
-// the compiler cannot fold it into a multiply-add's memory operand.
-inline FloatVector splat(float x) {
+// Not V{} + x: that adds to +0.0 (turning -0.0 into +0.0) before broadcasting, and the
+// compiler cannot fold it into a multiply-add's memory operand. For any float vector type.
+template <typename V = FloatVector>
+inline V splat(float x) {
 #if defined(__AVX512F__)
-  return (FloatVector)_mm512_set1_ps(x);
-#else
-  FloatVector v;
-  for (int i = 0; i < 16; ++i) v[i] = x;
-  return v;
+  if constexpr (sizeof(V) == 64) return (V)_mm512_set1_ps(x);
 #endif
+#if defined(__AVX__)
+  if constexpr (sizeof(V) == 32) return (V)_mm256_set1_ps(x);
+#endif
+#if defined(__SSE__)
+  if constexpr (sizeof(V) == 16) return (V)_mm_set1_ps(x);
+#endif
+  V v;
+  for (int i = 0; i < static_cast<int>(sizeof(V) / sizeof(float)); ++i) v[i] = x;
+  return v;
+}
+
+// A float vector of any width from memory (any alignment).
+template <typename V>
+inline V load(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
 
 // Keeps `v` in a register: without this the compiler may fold a vector used several times
