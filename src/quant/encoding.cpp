@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/ops/fake_quantize.h"
 #include "util/error.h"
 
 namespace qsim {
@@ -151,13 +152,8 @@ void fake_quantize_span(float* values, int64_t count, const ChannelEncoding& cha
     }
     return;
   }
-  const float offset = static_cast<float>(channel.offset);
-  const float top = static_cast<float>(quant_max);
-  for (int64_t i = 0; i < count; ++i) {
-    float q = std::nearbyint(values[i] / scale) - offset;
-    q = std::min(std::max(q, 0.0f), top);
-    values[i] = (q + offset) * scale;
-  }
+  fake_quantize_floats(values, count, scale, static_cast<float>(channel.offset),
+                       static_cast<float>(quant_max));
 }
 
 void fake_quantize(Tensor& values, const Encoding& encoding) {
