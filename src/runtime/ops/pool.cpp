@@ -72,18 +72,24 @@ auto copy_row_to(T* out, int64_t width) {
 // For scalars and Simd vectors alike. NaN inputs are skipped, as in ONNX Runtime.
 constexpr auto larger = [](auto& acc, const auto& x) { acc = x > acc ? x : acc; };
 
-#if defined(__AVX512F__)
 // 2x2 windows at stride 2 that all lie inside the input (ResNet's stem pool): each row of
 // outputs from two input rows, deinterleaved into the windows' even and odd columns in
-// registers, with no transposes. Only where AVX-512 is there for the deinterleave; the
-// general kernels do the same elsewhere.
+// registers, with no transposes. On the avx512 and avx2 paths; the general kernels do the
+// same elsewhere.
+#if defined(__AVX512F__) || defined(__AVX2__)
 bool fits_2x2(const WindowGeometry& g) {
   return g.kernel[0] == 1 && g.stride[0] == 1 && g.pad_begin[0] == 0 && g.out[0] == g.in[0] &&
          g.kernel[1] == 2 && g.kernel[2] == 2 && g.stride[1] == 2 && g.stride[2] == 2 &&
          g.dilation[1] == 1 && g.dilation[2] == 1 && g.pad_begin[1] == 0 && g.pad_begin[2] == 0 &&
          2 * g.out[1] <= g.in[1] && 2 * g.out[2] <= g.in[2];
 }
+#else
+bool fits_2x2(const WindowGeometry&) {
+  return false;
+}
+#endif
 
+#if defined(__AVX512F__)
 // Taps in the general kernel's order, (0,0) (0,1) (1,0) (1,1), each kept only when larger, so
 // NaNs and ties give the same bits.
 void max_pool_2x2_plane(const WindowGeometry& g, const float* in, float* out) {
@@ -105,10 +111,41 @@ void max_pool_2x2_plane(const WindowGeometry& g, const float* in, float* out) {
       }
     }
 }
-#else
-bool fits_2x2(const WindowGeometry&) {
-  return false;
+#elif defined(__AVX2__)
+// The first `count` of 8 lanes (none for count <= 0), as a maskload/maskstore mask.
+__m256i first_lanes8(int64_t count) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const int n = static_cast<int>(std::clamp<int64_t>(count, 0, 8));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes);
 }
+
+// The avx512 kernel's taps and comparisons on 8 lanes: the same bits.
+void max_pool_2x2_plane(const WindowGeometry& g, const float* in, float* out) {
+  for (int64_t d = 0; d < g.out[0]; ++d)
+    for (int64_t h = 0; h < g.out[1]; ++h) {
+      const float* top = in + (d * g.in[1] + 2 * h) * g.in[2];
+      float* y = out + (d * g.out[1] + h) * g.out[2];
+      for (int64_t w = 0; w < g.out[2]; w += 8) {
+        const int64_t outputs = std::min<int64_t>(8, g.out[2] - w);
+        const __m256i low = first_lanes8(2 * outputs), high = first_lanes8(2 * outputs - 8);
+        __m256 best = _mm256_set1_ps(std::numeric_limits<float>::lowest());
+        for (const float* row : {top + 2 * w, top + g.in[2] + 2 * w}) {
+          const __m256 a = _mm256_maskload_ps(row, low);
+          const __m256 b = _mm256_maskload_ps(row + 8, high);
+          // shuffle_ps picks within 128-bit halves: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit
+          // permute puts them in column order.
+          const __m256 even = _mm256_castpd_ps(_mm256_permute4x64_pd(
+              _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+          const __m256 odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
+              _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+          for (const __m256 x : {even, odd})
+            best = _mm256_blendv_ps(best, x, _mm256_cmp_ps(x, best, _CMP_GT_OQ));
+        }
+        _mm256_maskstore_ps(y + w, first_lanes8(outputs), best);
+      }
+    }
+}
+#else
 void max_pool_2x2_plane(const WindowGeometry&, const float*, float*) {}
 #endif
 
