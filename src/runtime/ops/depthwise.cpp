@@ -150,6 +150,45 @@ template <int M>
   }
 }
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// An 8x8 transpose in ymm registers (unpack, shuffle, 128-bit permute): GCC lowers the
+// 64-byte two-input shuffles of transpose_stage to long sequences on AVX2.
+[[gnu::always_inline]] inline void transpose8(__m256 (&r)[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// rows[i][j] <-> rows[j][i], as four 8x8 blocks: [[A B] [C D]] -> [[A' C'] [B' D']].
+[[gnu::always_inline]] inline void transpose(Vec (&rows)[kLanes]) {
+  __m256 block[4][8];  // A, B, C, D
+  for (int i = 0; i < 8; ++i) {
+    std::memcpy(&block[0][i], reinterpret_cast<const float*>(&rows[i]), 32);
+    std::memcpy(&block[1][i], reinterpret_cast<const float*>(&rows[i]) + 8, 32);
+    std::memcpy(&block[2][i], reinterpret_cast<const float*>(&rows[i + 8]), 32);
+    std::memcpy(&block[3][i], reinterpret_cast<const float*>(&rows[i + 8]) + 8, 32);
+  }
+  for (auto& b : block) transpose8(b);
+  for (int i = 0; i < 8; ++i) {
+    std::memcpy(reinterpret_cast<float*>(&rows[i]), &block[0][i], 32);
+    std::memcpy(reinterpret_cast<float*>(&rows[i]) + 8, &block[2][i], 32);
+    std::memcpy(reinterpret_cast<float*>(&rows[i + 8]), &block[1][i], 32);
+    std::memcpy(reinterpret_cast<float*>(&rows[i + 8]) + 8, &block[3][i], 32);
+  }
+}
+#else
 // rows[i][j] <-> rows[j][i].
 [[gnu::always_inline]] inline void transpose(Vec (&rows)[kLanes]) {
   transpose_stage<8>(rows);
@@ -157,6 +196,7 @@ template <int M>
   transpose_stage<2>(rows);
   transpose_stage<1>(rows);
 }
+#endif
 
 // PW outputs of a row, S positions apart in the padded block, into `results`: the max of
 // the taps (NaN skipped), or bias + the taps times their weights.
