@@ -56,10 +56,22 @@ void run_block(const ChannelBlock& b, const Act& act, BlockLoss& block_loss, int
       }
       block_loss.fuse<1>(act, count, z, b.target + (oy * out_cols + ox0) * b.channels, b.channels);
       if (b.grads == nullptr) continue;
+#if defined(__AVX512F__)
       for (int r = 0; r < count; ++r) {
         const float* x = window + r * col_step;
         for (int64_t k = 0; k < taps; ++k) multiply_add(g[k], z[r], load_vector(x + b.taps[k]));
       }
+#else
+      // 16 registers cannot hold a gradient vector per tap: one tap's gradient at a time, over
+      // the tile's positions in the same order, so every g[k] sums the same products in the
+      // same order as above.
+      for (int64_t k = 0; k < taps; ++k) {
+        V gk = g[k];
+        for (int r = 0; r < count; ++r)
+          multiply_add(gk, z[r], load_vector(window + r * col_step + b.taps[k]));
+        g[k] = gk;
+      }
+#endif
     }
   if (b.grads == nullptr) return;
   for (int64_t k = 0; k < taps; ++k) {
