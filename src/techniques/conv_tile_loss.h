@@ -81,18 +81,26 @@ class BlockLoss {
         fn([=](V x, int, V& a, V& da) { a = x, da = one; });
         break;
       case ActivationKind::kRelu:
-        fn([=](V x, int, V& a, V& da) {
-          const auto positive = x > zero;
-          a = positive ? x : zero;
-          da = positive ? one : zero;
+        fn([](V x, int, V& a, V& da) {
+          by_register_parts(x, a, da, [](auto p, auto& pa, auto& pd) {
+            using P = decltype(p);
+            const P zero = {};
+            const auto positive = p > zero;
+            pa = positive ? p : zero;
+            pd = positive ? splat<P>(1.0f) : zero;
+          });
         });
         break;
       case ActivationKind::kClip: {
-        const V lo = splat(activation_.lower), hi = splat(activation_.upper);
+        const float lower = activation_.lower, upper = activation_.upper;
         fn([=](V x, int, V& a, V& da) {
-          const V above = x < lo ? lo : x;  // std::min(std::max(x, lo), hi)
-          a = hi < above ? hi : above;
-          da = (x > lo) & (x < hi) ? one : zero;
+          by_register_parts(x, a, da, [=](auto p, auto& pa, auto& pd) {
+            using P = decltype(p);
+            const P lo = splat<P>(lower), hi = splat<P>(upper), zero = {};
+            const P above = p < lo ? lo : p;  // std::min(std::max(x, lo), hi)
+            pa = hi < above ? hi : above;
+            pd = (p > lo) & (p < hi) ? splat<P>(1.0f) : zero;
+          });
         });
         break;
       }

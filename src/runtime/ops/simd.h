@@ -102,6 +102,28 @@ inline V load(const float* p) {
   return v;
 }
 
+// f(x, a, da) on each register-wide part of a 64-byte vector (f takes the part type as auto):
+// GCC lowers ?:, min and max on vectors wider than the path's registers one lane at a time.
+template <typename F>
+inline void by_register_parts(const FloatVector& x, FloatVector& a, FloatVector& da, const F& f) {
+#if defined(__AVX512F__)
+  f(x, a, da);
+#else
+#if defined(__AVX__)
+  typedef float Part __attribute__((vector_size(32)));
+#else
+  typedef float Part __attribute__((vector_size(16)));
+#endif
+  constexpr int kParts = sizeof(FloatVector) / sizeof(Part);
+  Part xs[kParts], as[kParts], ds[kParts];
+  std::memcpy(xs, &x, sizeof xs);
+#pragma GCC unroll 4
+  for (int i = 0; i < kParts; ++i) f(xs[i], as[i], ds[i]);
+  std::memcpy(&a, as, sizeof as);
+  std::memcpy(&da, ds, sizeof ds);
+#endif
+}
+
 // Keeps `v` in a register: without this the compiler may fold a vector used several times
 // into each multiply-add as a memory operand, loading it again each time (from L2 when the
 // operand matrix does not fit L1).
