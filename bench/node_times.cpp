@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
     std::vector<std::vector<double>> micros(graph.nodes.size());
     std::chrono::steady_clock::time_point last;
     RunHooks hooks;
-    hooks.after_node = [&](size_t n, const Node&, const std::vector<Tensor*>&) {
+    hooks.after_node = [&](size_t n, const Node&, const std::vector<const Tensor*>&,
+                           const std::vector<Tensor*>&) {
       const auto now = std::chrono::steady_clock::now();
       micros[n].push_back(std::chrono::duration<double, std::micro>(now - last).count());
       last = now;

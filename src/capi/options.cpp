@@ -31,6 +31,25 @@ qsim_calibration_method c_method_of(CalibrationMethod method) {
   fail(ErrorCode::kInternal, "calibration method without a qsim_calibration_method");
 }
 
+constexpr std::pair<qsim_target, IntegerArithmetic> kTargets[] = {
+    {QSIM_TARGET_EXACT, IntegerArithmetic::kExact},
+    {QSIM_TARGET_ORT_AVX2, IntegerArithmetic::kOrtAvx2},
+};
+
+IntegerArithmetic arithmetic_of(qsim_target target, const char* field) {
+  for (const auto& [c_target, arithmetic] : kTargets)
+    if (c_target == target) return arithmetic;
+  fail(ErrorCode::kInvalidArgument, std::string("qsim_options.") + field + " is " +
+                                        std::to_string(static_cast<int>(target)) +
+                                        ", not a qsim_target");
+}
+
+qsim_target c_target_of(IntegerArithmetic arithmetic) {
+  for (const auto& [c_target, inside] : kTargets)
+    if (inside == arithmetic) return c_target;
+  fail(ErrorCode::kInternal, "integer arithmetic without a qsim_target");
+}
+
 void check_bits(int32_t bits, const char* field) {
   require(bits >= kMinBitwidth && bits <= kMaxBitwidth, ErrorCode::kInvalidArgument,
           std::string("qsim_options.") + field + " is " + std::to_string(bits) + "; it must be " +
@@ -62,6 +81,7 @@ qsim_options default_options() {
   defaults.config_json = nullptr;
   defaults.fold_batch_norm = 1;
   defaults.nan_policy = QSIM_NAN_REJECT;
+  defaults.emulate = QSIM_TARGET_EXACT;
   return defaults;
 }
 
@@ -84,6 +104,7 @@ qsim_options read_options(const qsim_options* options) {
           ErrorCode::kInvalidArgument,
           "qsim_options.nan_policy is " + std::to_string(static_cast<int>(resolved.nan_policy)) +
               ", not a qsim_nan_policy");
+  arithmetic_of(resolved.emulate, "emulate");
   return resolved;
 }
 
@@ -100,6 +121,7 @@ QuantSimOptions quantsim_options(const qsim_options& options) {
   q.fold_batch_norm = options.fold_batch_norm != 0;
   q.nan_policy = options.nan_policy == QSIM_NAN_EXCLUDE ? NanPolicy::kExclude : NanPolicy::kReject;
   q.num_threads = options.num_threads;
+  q.emulate = arithmetic_of(options.emulate, "emulate");
   return q;
 }
 
@@ -115,6 +137,14 @@ qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size) {
     require_arg(options, "qsim_options_init", "options");
     qsim::capi::write_versioned(options, struct_size, qsim::capi::default_options(),
                                 "qsim_options_init");
+  });
+}
+
+qsim_status qsim_target_from_name(const char* name, qsim_target* out_target) {
+  return guard([&] {
+    require_arg(name, "qsim_target_from_name", "name");
+    require_arg(out_target, "qsim_target_from_name", "out_target");
+    *out_target = qsim::capi::c_target_of(qsim::integer_arithmetic_from_name(name));
   });
 }
 

@@ -252,7 +252,10 @@ void print_notes(qsim_session* session) {
   const char* line = notes;
   while (*line != '\0') {
     const char* end = std::strchr(line, '\n');
-    std::fprintf(stderr, "qsim: note: %.*s\n", static_cast<int>(end - line), line);
+    const std::string text(line, end);
+    // Saturation the deployed model may suffer is a warning, not a remark.
+    const bool warning = text.find(" pair sums can reach ") != std::string::npos;
+    std::fprintf(stderr, "qsim: %s: %s\n", warning ? "warning" : "note", text.c_str());
     line = end + 1;
   }
   qsim_free(notes);

@@ -15,6 +15,8 @@ struct RunArgs {
   int threads = 0;
   std::string encodings;  // set: run the quantization simulation with these encodings
   std::string config;     // the quantsim config the encodings were made with
+  qsim_target emulate = QSIM_TARGET_EXACT;  // the integer arithmetic the simulation reproduces
+  bool emulate_given = false;
 };
 
 RunArgs parse_run_args(const std::vector<std::string>& args) {
@@ -41,6 +43,11 @@ RunArgs parse_run_args(const std::vector<std::string>& args) {
       r.encodings = value();
     } else if (a == "--config") {
       r.config = value();
+    } else if (a == "--emulate") {
+      const std::string& name = value();
+      if (qsim_target_from_name(name.c_str(), &r.emulate) != QSIM_OK)
+        usage_error("run: --emulate: " + std::string(qsim_last_error()));
+      r.emulate_given = true;
     } else if (!a.empty() && a[0] == '-') {
       usage_error("run: unknown option '" + a + "'");
     } else if (r.model.empty()) {
@@ -53,6 +60,7 @@ RunArgs parse_run_args(const std::vector<std::string>& args) {
   if (r.inputs.empty()) usage_error("run: no --input given");
   if (r.output_dir.empty()) usage_error("run: no --output folder given");
   if (!r.config.empty() && r.encodings.empty()) usage_error("run: --config needs --encodings");
+  if (r.emulate_given && r.encodings.empty()) usage_error("run: --emulate needs --encodings");
   return r;
 }
 
@@ -91,6 +99,7 @@ int cmd_run(const std::vector<std::string>& args) {
   qsim_options options;
   QSIM_OPTIONS_INIT(&options);
   options.num_threads = r.threads;
+  options.emulate = r.emulate;
   if (!r.config.empty()) options.config_path = r.config.c_str();
   Session session = open_session(r.model, options);
   if (!r.encodings.empty()) check(qsim_load_encodings(session.get(), r.encodings.c_str()));

@@ -66,6 +66,12 @@ ChannelEncoding constrain(const ChannelEncoding& calibrated, const ActivationQua
                                   q.symmetry, q.tensor);
 }
 
+const Encoding* find_encoding(const std::map<std::string, Encoding>& encodings,
+                              const std::string& tensor) {
+  auto it = encodings.find(tensor);
+  return it == encodings.end() ? nullptr : &it->second;
+}
+
 bool fixed_by_config(const ActivationQuantizer& q) {
   return q.constraint.min.has_value() && q.constraint.max.has_value();
 }
@@ -184,9 +190,16 @@ void QuantSim::commit(Encodings encodings) {
     params.params.push_back({name, TensorRole::kBias, enc, 32});
   auto prepared = std::make_shared<const Model>(round_weights_to_grid(*float_model_, params));
   std::unique_ptr<Engine> engine = make_engine(prepared);
+  auto ort_avx2 = std::make_unique<const OrtAvx2Emulation>(
+      *prepared,
+      [&](const std::string& t) {
+        return find_encoding(encodings.activations, placement_.encoding_owner(t));
+      },
+      [&](const std::string& t) { return find_encoding(encodings.params, t); });
   encodings_ = std::move(encodings);
   prepared_model_ = std::move(prepared);
   quant_engine_ = std::move(engine);
+  ort_avx2_ = std::move(ort_avx2);
   // Outputs sharing their input's encoding are already on its grid: nothing to do for them.
   const Graph& g = prepared_model_->graph;
   fake_quant_steps_.assign(g.nodes.size(), {});
@@ -225,7 +238,8 @@ QuantSim::Encodings QuantSim::calibrated_encodings(const BatchReader& next_batch
       if (observer_of.count(g.nodes[n].outputs[o]))
         node_observers[n].push_back({o, observer_of[g.nodes[n].outputs[o]]});
   RunHooks hooks;
-  hooks.after_node = [&node_observers](size_t n, const Node&, const std::vector<Tensor*>& outputs) {
+  hooks.after_node = [&node_observers](size_t n, const Node&, const std::vector<const Tensor*>&,
+                                       const std::vector<Tensor*>& outputs) {
     for (const auto& [o, observer] : node_observers[n])
       observer->observe(outputs[o]->data<float>(), outputs[o]->size());
   };
@@ -351,6 +365,11 @@ std::string QuantSim::first_missing_activation() const {
 }
 
 std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs) {
+  return run_quantized(inputs, options_.emulate);
+}
+
+std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs,
+                                            IntegerArithmetic arithmetic) {
   const std::string missing = first_missing_activation();
   require(missing.empty(), ErrorCode::kState,
           "run_quantized: activation '" + missing +
@@ -364,11 +383,22 @@ std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs) {
     fake_quantize(quantized_inputs[i], it->second);
   }
   RunHooks hooks;
-  hooks.after_node = [this](size_t n, const Node&, const std::vector<Tensor*>& outputs) {
-    for (const FakeQuantStep& step : fake_quant_steps_[n])
-      fake_quantize(*outputs[step.output], *step.encoding);
-  };
-  hooks.reentrant = true;  // fake quantization reads the encodings, nothing else
+  if (arithmetic == IntegerArithmetic::kExact) {
+    hooks.after_node = [this](size_t n, const Node&, const std::vector<const Tensor*>&,
+                              const std::vector<Tensor*>& outputs) {
+      for (const FakeQuantStep& step : fake_quant_steps_[n])
+        fake_quantize(*outputs[step.output], *step.encoding);
+    };
+  } else {
+    // The layer's exact output first gets what int16 pair saturation changes, then its grid.
+    hooks.after_node = [this](size_t n, const Node& node, const std::vector<const Tensor*>& ins,
+                              const std::vector<Tensor*>& outputs) {
+      ort_avx2_->apply(n, node, ins, outputs);
+      for (const FakeQuantStep& step : fake_quant_steps_[n])
+        fake_quantize(*outputs[step.output], *step.encoding);
+    };
+  }
+  hooks.reentrant = true;  // fake quantization and emulation read fixed data, nothing else
   return quant_engine_->run(quantized_inputs, hooks);
 }
 
@@ -419,6 +449,7 @@ EncodingSet QuantSim::encodings() const {
 std::vector<std::string> QuantSim::notes() const {
   std::vector<std::string> notes = placement_.notes;
   notes.insert(notes.end(), tuning_notes_.begin(), tuning_notes_.end());
+  notes.insert(notes.end(), ort_avx2_->notes().begin(), ort_avx2_->notes().end());
   return notes;
 }
 

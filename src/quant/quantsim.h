@@ -27,6 +27,8 @@
 #include "graph/graph.h"
 #include "quant/encoding_set.h"
 #include "quant/observer.h"
+#include "quant/ort_avx2_emulation.h"
+#include "quant/ort_integer_ops.h"
 #include "quant/quantizer_placement.h"
 #include "quant/quantsim_config.h"
 #include "runtime/engine.h"
@@ -66,6 +68,8 @@ struct QuantSimOptions {
   // sha256 of the source model bytes for exports; empty: computed from model.source_path
   // when the model came from a file.
   std::string model_fingerprint;
+  // The integer arithmetic run_quantized() reproduces (exact sums unless a target's are not).
+  IntegerArithmetic emulate = IntegerArithmetic::kExact;
 };
 
 struct CalibrationReport {
@@ -107,8 +111,14 @@ class QuantSim {
 
   // True when every quantizer has an encoding, so run_quantized() can run.
   bool ready() const;
-  // Simulated fixed-point inference; kState until ready().
+  // Simulated fixed-point inference with the options' integer arithmetic; kState until
+  // ready().
   std::vector<Tensor> run_quantized(const std::vector<Tensor>& inputs);
+  // The same with `arithmetic`: under kOrtAvx2 the output of every layer ONNX Runtime's x86
+  // kernels without VNNI would pair in int16 gets what that saturation changes
+  // (quant/ort_avx2_emulation.h); kExact is the exact simulation.
+  std::vector<Tensor> run_quantized(const std::vector<Tensor>& inputs,
+                                    IntegerArithmetic arithmetic);
   std::vector<Tensor> run_float(const std::vector<Tensor>& inputs);
 
   // Every encoding for export: activations in placement order (tensors sharing an encoding
@@ -171,6 +181,8 @@ class QuantSim {
   std::unique_ptr<Engine> float_engine_;
   std::unique_ptr<Engine> quant_engine_;
   std::vector<std::vector<FakeQuantStep>> fake_quant_steps_;  // by node index
+  // ONNX Runtime's AVX2 pair saturation on the prepared model with the current encodings.
+  std::unique_ptr<const OrtAvx2Emulation> ort_avx2_;
   // Set by set_tuned_parameters: the model before tuning, the tuning and its notes.
   std::shared_ptr<const Model> untuned_float_model_;
   std::optional<AppliedTechnique> tuning_;

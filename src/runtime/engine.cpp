@@ -254,7 +254,8 @@ void Engine::execute(Runner& runner, ExecutionPlan& plan, const RunHooks& hooks,
     RunContext ctx(g.nodes[step.node], step.input_views, step.output_views, runner.workspace.raw(),
                    step.workspace_bytes, pool);
     kernels_[step.node]->run(ctx);
-    if (hooks.after_node) hooks.after_node(step.node, g.nodes[step.node], step.output_views);
+    if (hooks.after_node)
+      hooks.after_node(step.node, g.nodes[step.node], step.input_views, step.output_views);
   }
 }
 

@@ -33,10 +33,12 @@ struct EngineOptions {
 
 // Optional callbacks of one run (QuantSim observes and fake-quantizes activations with them).
 struct RunHooks {
-  // Called after each executed node with its outputs (nullptr for unused ones) before any
-  // consumer reads them; may modify them in place. Nodes folded at plan time (all inputs
-  // constant) never reach it.
-  std::function<void(size_t node_index, const Node& node, const std::vector<Tensor*>& outputs)>
+  // Called after each executed node with its inputs and outputs (nullptr for omitted or
+  // unused ones) before any consumer reads the outputs; may modify the outputs in place. The
+  // inputs are still intact then: the arena never places a node's output over its inputs.
+  // Nodes folded at plan time (all inputs constant) never reach it.
+  std::function<void(size_t node_index, const Node& node, const std::vector<const Tensor*>& inputs,
+                     const std::vector<Tensor*>& outputs)>
       after_node;
   // after_node keeps no state between calls (it only reads and rewrites the tensors it is
   // given), so it may be called from several threads at once, each time with the tensors of

@@ -76,7 +76,8 @@ TEST_CASE("hooks see slices of the batch only when they are reentrant") {
     std::atomic<int64_t> smallest{1 << 30}, largest{0};
     RunHooks hooks;
     hooks.reentrant = reentrant;
-    hooks.after_node = [&](size_t, const Node&, const std::vector<Tensor*>& outputs) {
+    hooks.after_node = [&](size_t, const Node&, const std::vector<const Tensor*>&,
+                           const std::vector<Tensor*>& outputs) {
       const int64_t rows = outputs.at(0)->shape().at(0);
       for (int64_t seen = smallest; rows < seen && !smallest.compare_exchange_weak(seen, rows);) {
       }

@@ -96,7 +96,8 @@ namespace {
 Tensor run_counting(Engine& engine, const Tensor& images, size_t* reported) {
   *reported = 0;
   RunHooks hooks;
-  hooks.after_node = [&](size_t, const Node&, const std::vector<Tensor*>&) { ++*reported; };
+  hooks.after_node = [&](size_t, const Node&, const std::vector<const Tensor*>&,
+                         const std::vector<Tensor*>&) { ++*reported; };
   return engine.run({images}, hooks).at(0);
 }
 
