@@ -50,6 +50,9 @@ static void test_bad_enum_values(void** state) {
   options.nan_policy = (qsim_nan_policy)7;
   expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "nan_policy");
   options = test_options();
+  options.emulate = (qsim_target)2;
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "emulate");
+  options = test_options();
   options.percentile = 0.0;
   expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "percentile");
   options.percentile = 100.5;
@@ -79,6 +82,44 @@ static void test_struct_size(void** state) {
   memcpy(&written, bytes, offsetof(qsim_options, seed));
   assert_int_equal(written.struct_size, offsetof(qsim_options, seed));
   assert_int_equal(written.weight_bits, 8);
+}
+
+static void test_target_names(void** state) {
+  (void)state;
+  qsim_target target = (qsim_target)99;
+  assert_int_equal(qsim_target_from_name("exact", &target), QSIM_OK);
+  assert_int_equal(target, QSIM_TARGET_EXACT);
+  assert_int_equal(qsim_target_from_name("ort-avx2", &target), QSIM_OK);
+  assert_int_equal(target, QSIM_TARGET_ORT_AVX2);
+  assert_int_equal(qsim_target_from_name("avx2", &target), QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("exact, ort-avx2");
+  assert_int_equal(qsim_target_from_name(NULL, &target), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_target_from_name("exact", NULL), QSIM_ERR_INVALID_ARGUMENT);
+}
+
+/* qsim_options.emulate: an old caller's struct without it runs exact sums; ORT_AVX2 changes
+   some logits of the per-channel ResNet, whose notes name the layers that can saturate. */
+static void test_emulate(void** state) {
+  (void)state;
+  static float logits[3][EVAL_IMAGES * 10];
+  const qsim_target targets[3] = {QSIM_TARGET_EXACT, (qsim_target)42, QSIM_TARGET_ORT_AVX2};
+  for (int i = 0; i < 3; ++i) {
+    qsim_options options = test_options();
+    options.per_channel = 1;
+    options.emulate = targets[i];
+    if (i == 1) options.struct_size = (uint32_t)offsetof(qsim_options, emulate);
+    qsim_session* session = open_model(RESNET, &options);
+    calibrate_default(session);
+    assert_int_equal(run_logits(session, QSIM_RUN_QUANTIZED, eval_images(), EVAL_IMAGES, logits[i]),
+                     QSIM_OK);
+    char* notes = NULL;
+    assert_int_equal(qsim_get_notes(session, &notes), QSIM_OK);
+    assert_non_null(strstr(notes, "u8 x s8 pair sums can reach "));
+    qsim_free(notes);
+    qsim_destroy(session);
+  }
+  assert_memory_equal(logits[0], logits[1], sizeof logits[0]);
+  assert_memory_not_equal(logits[0], logits[2], sizeof logits[0]);
 }
 
 static void test_config_both_given(void** state) {
@@ -238,7 +279,8 @@ int run_option_tests(void) {
       cmocka_unit_test(test_struct_size),    cmocka_unit_test(test_config_both_given),
       cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_config_unused_op_type),
       cmocka_unit_test(test_method_names),   cmocka_unit_test(test_every_method),
-      cmocka_unit_test(test_null_arguments),
+      cmocka_unit_test(test_null_arguments), cmocka_unit_test(test_target_names),
+      cmocka_unit_test(test_emulate),
   };
   return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }

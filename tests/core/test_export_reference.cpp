@@ -18,6 +18,7 @@
 #include "io/npy.h"
 #include "ort_process.h"
 #include "quant/qdq_export.h"
+#include "quant/quantsim.h"
 #include "quant/weight_rounding.h"
 #include "runtime/engine.h"
 #include "techniques/bn_fold.h"
@@ -143,6 +144,25 @@ Tensor run_in_batches(const Model& m, const Tensor& images) {
   return all;
 }
 
+// What the integer kernels ONNX Runtime takes compute on `images`, predicted by QuantSim with
+// `set` loaded and ONNX Runtime's AVX2 pair saturation emulated.
+Tensor emulate_ort_avx2(const Model& float_model, const EncodingSet& set, const Tensor& images) {
+  QuantSimOptions options;
+  options.per_channel = true;
+  QuantSim sim(float_model, options);
+  sim.load_encodings(set);
+  constexpr int64_t kBatch = 250;
+  Tensor all;
+  for (int64_t first = 0; first < images.dim(0); first += kBatch) {
+    const Tensor out =
+        sim.run_quantized({batch_of(images, first, std::min(kBatch, images.dim(0) - first))},
+                          IntegerArithmetic::kOrtAvx2)[0];
+    if (first == 0) all = Tensor(DType::kFloat32, {images.dim(0), out.dim(1)});
+    std::memcpy(all.data<float>() + first * out.dim(1), out.raw(), out.byte_size());
+  }
+  return all;
+}
+
 int64_t argmax_row(const Tensor& logits, int64_t row) {
   const float* r = logits.data<float>() + row * logits.dim(1);
   return std::max_element(r, r + logits.dim(1)) - r;
@@ -259,7 +279,15 @@ TEST_CASE("quantization-ready 32-bit biases lie on their grids") {
   CHECK(grid.unencoded_changed == 0);
 }
 
+// ONNX Runtime runs natively, or under qemu-x86_64 -cpu $QSIM_ORT_CPU. Its kernels' arithmetic
+// on that CPU, from CPUID, decides what it is compared with: qsim's runtime on the same QDQ
+// model (exact integer sums), or QuantSim on the same encodings with ONNX Runtime's AVX2 pair
+// saturation emulated (CPUs with AVX2 but no VNNI).
 TEST_CASE("ONNX Runtime runs the exported QDQ reference models on its integer kernels") {
+  const std::string ort_cpu = tools::ort_cpu_from_environment();
+  const std::string arithmetic = tools::ort_arithmetic(ort_cpu);
+  INFO("ONNX Runtime on " << (ort_cpu.empty() ? "this CPU" : "qemu -cpu " + ort_cpu)
+                          << ", integer arithmetic " << arithmetic);
   const Tensor calibration = fmnist_images("train", 0, 256);
   const Tensor test_images = fmnist_images("t10k", 0, 1000);
   const fs::path dir = fs::temp_directory_path() / "qsim-export-qdq-ort";
@@ -280,7 +308,8 @@ TEST_CASE("ONNX Runtime runs the exported QDQ reference models on its integer ke
     write_npy((dir / "input.npy").string(), test_images);
     const std::string optimized = (dir / "optimized.onnx").string();
     tools::run_ort({"run", qdq_path, "--input", "input=" + (dir / "input.npy").string(), "--output",
-                    (dir / "out").string(), "--optimized-model", optimized});
+                    (dir / "out").string(), "--optimized-model", optimized},
+                   ort_cpu);
     const Tensor ort_logits = read_npy((dir / "out" / "logits.npy").string());
 
     // Every Conv and Add ran on ONNX Runtime's integer kernels.
@@ -293,17 +322,22 @@ TEST_CASE("ONNX Runtime runs the exported QDQ reference models on its integer ke
     CHECK(ops["QLinearGlobalAveragePool"] == 1);
 
     const Tensor float_logits = run_in_batches(float_model, test_images);
-    const Tensor qdq_logits = run_in_batches(load_onnx_file(qdq_path), test_images);
+    const Tensor qdq_logits = arithmetic == "exact"
+                                  ? run_in_batches(load_onnx_file(qdq_path), test_images)
+                                  : emulate_ort_avx2(folded, set, test_images);
     const float step = set.find("logits")->encoding->channels[0].scale;
     const double vs_float = top1_agreement(ort_logits, float_logits);
     const double vs_qsim = top1_agreement(ort_logits, qdq_logits);
     const double identical = fraction_within(ort_logits, qdq_logits, 0.0f);
     const double one_step = fraction_within(ort_logits, qdq_logits, step * 1.001f);
-    WARN(file << ": ONNX Runtime QDQ vs float top-1 agreement " << vs_float * 100
-              << "%; vs qsim running the same QDQ model: top-1 " << vs_qsim * 100
-              << "%, logits identical " << identical * 100 << "%, within one step "
-              << one_step * 100 << "%; ONNX Runtime ran " << describe(ops));
-    CHECK(vs_float >= 0.98);
+    WARN(file << ": ONNX Runtime QDQ vs float top-1 agreement " << vs_float * 100 << "%; vs qsim ("
+              << (arithmetic == "exact" ? "the same QDQ model" : "QuantSim, ort-avx2")
+              << "): top-1 " << vs_qsim * 100 << "%, logits identical " << identical * 100
+              << "%, within one step " << one_step * 100 << "%; ONNX Runtime ran "
+              << describe(ops));
+    // Int16 pair saturation costs these models 3 to 4 points of agreement with float (96.6 %
+    // and 95.3 % on 1000 images under qemu -cpu Haswell); the simulation must predict it.
+    CHECK(vs_float >= (arithmetic == "exact" ? 0.98 : 0.95));
     CHECK(vs_qsim >= 0.99);
     CHECK(one_step >= 0.99);
   }
