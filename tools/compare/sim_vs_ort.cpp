@@ -18,8 +18,9 @@
 // saves its optimized graph; QuantSim::run_quantized runs batches of B (100). Prints, per model,
 // the top-1 agreement, the fractions of logits within one output quantization step (the scale
 // of the logits encoding) and bit-identical, and the op counts of the optimized graph. Exit
-// status 0 when, for every model, agreement and the one-step fraction are both at least 99.9%
-// and every Conv ran as QLinearConv; 1 when not; 2 on error. Work files go to DIR (kept) or to
+// status 0 when, for every model, agreement and the one-step fraction of the judged
+// simulation are both at least 99.9% and every Conv ran as QLinearConv; 1 when not; 2 on
+// error. Work files go to DIR (kept) or to
 // a temporary folder (removed).
 #include <algorithm>
 #include <cmath>
