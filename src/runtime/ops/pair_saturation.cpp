@@ -88,7 +88,8 @@ std::vector<WeightPair> saturable_pairs(std::span<const int32_t> weights, int32_
 
 int32_t U8Grid::to_u8(float x) const {
   const float level = std::nearbyint(x / scale) + static_cast<float>(zero_point);
-  return static_cast<int32_t>(std::clamp(level, 0.0f, 255.0f));
+  if (!(level > 0.0f)) return 0;  // NaN too: no undefined conversion
+  return level >= 255.0f ? 255 : static_cast<int32_t>(level);
 }
 
 void add_conv_pair_saturation(const Node& node, const PairSaturationConv& conv, const Tensor& x,
