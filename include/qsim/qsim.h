@@ -118,6 +118,17 @@ typedef enum qsim_nan_policy QSIM_ENUM_BASE {
   QSIM_NAN_POLICY_FORCE_INT32 = 0x7FFFFFFF
 } qsim_nan_policy;
 
+/* Integer arithmetic of the runtime a model is deployed on. */
+typedef enum qsim_target QSIM_ENUM_BASE {
+  QSIM_TARGET_EXACT = 0,    /* exact integer sums: ORT with VNNI, SSE4.1 or ARM; QNN/SNPE */
+  QSIM_TARGET_ORT_AVX2 = 1, /* ORT's x86 U8S8 kernels without VNNI: u8 x s8 pair sums
+                               saturate to int16 */
+  QSIM_TARGET_FORCE_INT32 = 0x7FFFFFFF
+} qsim_target;
+/* The target of a name: "exact", "ort-avx2"; QSIM_ERR_INVALID_ARGUMENT listing the names
+   otherwise. */
+QSIM_API qsim_status qsim_target_from_name(const char* name, qsim_target* out_target);
+
 typedef struct qsim_options {
   uint32_t struct_size;    /* sizeof(qsim_options) of the caller; set by qsim_options_init */
   int32_t num_threads;     /* 0 = all cores */
@@ -132,6 +143,10 @@ typedef struct qsim_options {
   const char* config_json;    /* the same as a string, or NULL (not both) */
   int32_t fold_batch_norm;    /* fold BatchNormalization into the Conv before it; default 1 */
   qsim_nan_policy nan_policy; /* default QSIM_NAN_REJECT */
+  qsim_target target; /* the runtime the encodings are made for; default QSIM_TARGET_EXACT.
+                         QSIM_TARGET_ORT_AVX2: every Conv, Gemm and MatMul weight ORT runs on
+                         its U8S8 kernels gets a grid whose int8 values no pair sum can
+                         saturate (docs/TARGETS.md). Recorded in every export. */
 } qsim_options;
 
 QSIM_API qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size);

@@ -31,6 +31,26 @@ qsim_calibration_method c_method_of(CalibrationMethod method) {
   fail(ErrorCode::kInternal, "calibration method without a qsim_calibration_method");
 }
 
+constexpr std::pair<qsim_target, Target> kTargets[] = {
+    {QSIM_TARGET_EXACT, Target::kExact},
+    {QSIM_TARGET_ORT_AVX2, Target::kOrtAvx2},
+};
+
+Target target_of(qsim_target target) {
+  for (const auto& [c_target, target_inside] : kTargets)
+    if (c_target == target) return target_inside;
+  fail(ErrorCode::kInvalidArgument, "qsim_options.target is " +
+                                        std::to_string(static_cast<int>(target)) +
+                                        ", not a qsim_target (QSIM_TARGET_EXACT 0, "
+                                        "QSIM_TARGET_ORT_AVX2 1)");
+}
+
+qsim_target c_target_of(Target target) {
+  for (const auto& [c_target, target_inside] : kTargets)
+    if (target_inside == target) return c_target;
+  fail(ErrorCode::kInternal, "target without a qsim_target");
+}
+
 void check_bits(int32_t bits, const char* field) {
   require(bits >= kMinBitwidth && bits <= kMaxBitwidth, ErrorCode::kInvalidArgument,
           std::string("qsim_options.") + field + " is " + std::to_string(bits) + "; it must be " +
@@ -62,6 +82,7 @@ qsim_options default_options() {
   defaults.config_json = nullptr;
   defaults.fold_batch_norm = 1;
   defaults.nan_policy = QSIM_NAN_REJECT;
+  defaults.target = QSIM_TARGET_EXACT;
   return defaults;
 }
 
@@ -84,6 +105,7 @@ qsim_options read_options(const qsim_options* options) {
           ErrorCode::kInvalidArgument,
           "qsim_options.nan_policy is " + std::to_string(static_cast<int>(resolved.nan_policy)) +
               ", not a qsim_nan_policy");
+  target_of(resolved.target);
   return resolved;
 }
 
@@ -100,6 +122,7 @@ QuantSimOptions quantsim_options(const qsim_options& options) {
   q.fold_batch_norm = options.fold_batch_norm != 0;
   q.nan_policy = options.nan_policy == QSIM_NAN_EXCLUDE ? NanPolicy::kExclude : NanPolicy::kReject;
   q.num_threads = options.num_threads;
+  q.target = target_of(options.target);
   return q;
 }
 
@@ -124,6 +147,14 @@ qsim_status qsim_calibration_method_from_name(const char* name,
     require_arg(name, "qsim_calibration_method_from_name", "name");
     require_arg(out_method, "qsim_calibration_method_from_name", "out_method");
     *out_method = qsim::capi::c_method_of(qsim::calibration_method_from_name(name));
+  });
+}
+
+qsim_status qsim_target_from_name(const char* name, qsim_target* out_target) {
+  return guard([&] {
+    require_arg(name, "qsim_target_from_name", "name");
+    require_arg(out_target, "qsim_target_from_name", "out_target");
+    *out_target = qsim::capi::c_target_of(qsim::target_from_name(name));
   });
 }
 

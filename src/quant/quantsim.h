@@ -63,6 +63,10 @@ struct QuantSimOptions {
   bool fold_batch_norm = true;
   NanPolicy nan_policy = NanPolicy::kReject;
   int num_threads = 1;
+  // The runtime arithmetic the encodings are made for: Target::kOrtAvx2 puts the weights
+  // ONNX Runtime's U8S8 kernels read (ParamQuantizer::u8s8_kernel) on grids whose pair sums
+  // cannot saturate int16 (quant/target.h).
+  Target target = Target::kExact;
   // sha256 of the source model bytes for exports; empty: computed from model.source_path
   // when the model came from a file.
   std::string model_fingerprint;
@@ -102,8 +106,13 @@ class QuantSim {
   // must be a tensor this configuration quantizes (or one sharing its encoding); parameter
   // encodings must fit their tensor's shape; an entry without an encoding keeps the tensor
   // float. Throws kInvalidArgument naming the entry (kUnsupported for a per-channel
-  // activation encoding); nothing is changed then.
-  void load_encodings(const EncodingSet& encodings);
+  // activation encoding); nothing is changed then. A file that gives weight encodings makes
+  // its target the encodings' target (encodings_target()); a file whose target is not the
+  // session's adds a note naming `source`.
+  void load_encodings(const EncodingSet& encodings, const std::string& source = "encodings");
+  // The target the current weight grids were made for: the session's, or that of the last
+  // loaded file that gave weight encodings.
+  Target encodings_target() const { return encodings_target_; }
 
   // True when every quantizer has an encoding, so run_quantized() can run.
   bool ready() const;
@@ -168,6 +177,8 @@ class QuantSim {
   std::set<std::string> frozen_;    // set by load_encodings
   std::set<std::string> disabled_;  // kept float by load_encodings
   CalibrationReport report_;
+  Target encodings_target_ = Target::kExact;
+  std::vector<std::string> load_notes_;  // loaded files made for another target
   std::unique_ptr<Engine> float_engine_;
   std::unique_ptr<Engine> quant_engine_;
   std::vector<std::vector<FakeQuantStep>> fake_quant_steps_;  // by node index

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "util/error.h"
@@ -25,8 +26,9 @@ std::string shell_quote(const std::string& s) {
 
 }  // namespace
 
-std::string run_ort(const std::vector<std::string>& args) {
-  std::string command = "node ";
+std::string run_ort(const std::vector<std::string>& args, const std::string& cpu) {
+  std::string command =
+      cpu.empty() ? "node " : "qemu-x86_64 -cpu " + shell_quote(cpu) + " \"$(command -v node)\" ";
   command += shell_quote(std::string(QSIM_SOURCE_DIR) + "/tools/ort/run.js");
   for (const auto& a : args) {
     command += ' ';
@@ -50,6 +52,10 @@ std::string run_ort(const std::vector<std::string>& args) {
   std::filesystem::remove(err_file);
   if (status != 0) fail(ErrorCode::kIo, "ONNX Runtime reference failed: " + err);
   return out;
+}
+
+bool qemu_available() {
+  return std::system("command -v qemu-x86_64 >/dev/null 2>&1") == 0;
 }
 
 WorkFolder::WorkFolder(const std::string& given, const std::string& temporary_prefix)

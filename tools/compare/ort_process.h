@@ -8,8 +8,12 @@
 namespace qsim::tools {
 
 // Runs `node tools/ort/run.js <args...>`; throws qsim::Error with its stderr on failure.
-// Returns its stdout.
-std::string run_ort(const std::vector<std::string>& args);
+// Returns its stdout. With `cpu` (a qemu CPU model such as "Haswell"), node runs under
+// `qemu-x86_64 -cpu <cpu>`, so ONNX Runtime picks the kernels of that CPU (--ort-cpu NAME).
+std::string run_ort(const std::vector<std::string>& args, const std::string& cpu = "");
+
+// True when qemu-x86_64 is on the PATH (needed by run_ort with a cpu).
+bool qemu_available();
 
 // The folder for the files exchanged with ONNX Runtime: the one given, kept, or when none is
 // given a temporary one named `temporary_prefix` + the process id, removed at the end.
