@@ -19,8 +19,8 @@
  *
  * qsim_enc_open verifies the whole buffer once (every table, vtable, vector and string is
  * bounds-checked as FlatBuffers' own verifier does, plus qsim's rules: known enum values,
- * matching scale and offset counts, finite positive scales, sane bit widths, a known target), so the getters
- * after a successful open cannot read outside the buffer. */
+ * matching scale and offset counts, finite positive scales, sane bit widths, a known target), so
+ * the getters after a successful open cannot read outside the buffer. */
 #ifndef QSIM_ENCODINGS_READER_H
 #define QSIM_ENCODINGS_READER_H
 

@@ -220,7 +220,9 @@ QSIM_API qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn r
    the tensors the file leaves out. A name the session does not quantize, or a grid that does
    not fit its tensor, is QSIM_ERR_INVALID_ARGUMENT naming it (a per-channel activation
    encoding, which qsim does not simulate, is QSIM_ERR_UNSUPPORTED); nothing is changed
-   then. */
+   then. The file's target becomes the target of the session's encodings when the file gives
+   weight encodings (later exports record it); a target other than qsim_options.target is
+   noted by qsim_get_notes. */
 QSIM_API qsim_status qsim_load_encodings(qsim_session* session, const char* path);
 
 /* ---- AdaRound and AdaQuant: adaptive weight rounding (docs/ADAROUND.md) ----------- */
@@ -323,8 +325,8 @@ QSIM_API qsim_status qsim_get_encoding_channels(const qsim_session* session, siz
                                                 float* scales, int32_t* offsets, size_t capacity);
 
 /* Remarks on the session's quantization, one per line: configuration entries the model does
-   not use, parameters kept float and why, NaN/Inf values calibration excluded, bias values the
-   last export clipped; "" when there are none. Free the string with qsim_free. */
+   not use, parameters kept float and why, NaN/Inf values calibration excluded, loaded files
+   made for another target, bias values the last export clipped; "" when there are none. Free the string with qsim_free. */
 QSIM_API qsim_status qsim_get_notes(qsim_session* session, char** out_text);
 
 typedef enum qsim_export_format QSIM_ENUM_BASE {

@@ -102,7 +102,8 @@ Encoding ort_avx2_weight_encoding(const Tensor& values, const Encoding& eight_bi
   Encoding mixed = eight_bit;
   // Level q7 of the 7-bit grid is stored as q7 - 64; on the 8-bit grid q8 is stored as q8 - 128,
   // so the same value lands on the same int8 when q8 = q7 + 64, that is offset8 = offset7 - 64.
-  const int32_t shift = (int32_t{1} << (kFullBitwidth - 1)) - (int32_t{1} << (kReducedBitwidth - 1));
+  const int32_t shift =
+      (int32_t{1} << (kFullBitwidth - 1)) - (int32_t{1} << (kReducedBitwidth - 1));
   for (size_t c = 0; c < fit.size(); ++c)
     if (!fit[c])
       mixed.channels[c] = {seven_bit.channels[c].scale, seven_bit.channels[c].offset - shift};

@@ -121,7 +121,8 @@ static void test_target_in_every_export(void** state) {
   float expected[EVAL_IMAGES * 10], got[EVAL_IMAGES * 10];
   assert_int_equal(run_logits(source, QSIM_RUN_QUANTIZED, eval_images(), EVAL_IMAGES, expected),
                    QSIM_OK);
-  assert_true(file_contains(join_path(dir, BASENAME ".encodings.json"), "\"target\": \"ort-avx2\""));
+  assert_true(
+      file_contains(join_path(dir, BASENAME ".encodings.json"), "\"target\": \"ort-avx2\""));
   assert_true(
       file_contains(join_path(dir, BASENAME ".encodings.v1.json"), "\"target\": \"ort-avx2\""));
   assert_true(file_contains(join_path(dir, BASENAME ".qdq.onnx"), "qsim.target"));

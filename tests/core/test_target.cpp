@@ -27,7 +27,7 @@ namespace {
 //      the largest sums that fit;
 //   2: 0.01 / (1/127) = 1.27 rounds up to 2, so 127 + 2 = 129 can saturate.
 Tensor three_channel_weight() {
-  return make_tensor<float>({3, 4}, {1.0f, 0.9f, -0.1f, 0.0f,    //
+  return make_tensor<float>({3, 4}, {1.0f, 0.9f, -0.1f, 0.0f,     //
                                      1.0f, 0.004f, -0.5f, -0.5f,  //
                                      1.0f, 0.01f, -0.5f, -0.2f});
 }
@@ -147,8 +147,8 @@ TEST_CASE("ort-avx2 weight grids: 8 bits where nothing can saturate, else the 7-
   // Only the channel that fits: the 8-bit encoding unchanged.
   const Tensor fits = make_tensor<float>({1, 4}, {1.0f, 0.004f, -0.5f, -0.5f});
   const Encoding eight = encode_from_values(fits, 8, Symmetry::kSymmetric, 0, "w");
-  const Encoding kept =
-      ort_avx2_weight_encoding(fits, eight, encode_from_values(fits, 7, Symmetry::kSymmetric, 0, "w"), 0);
+  const Encoding kept = ort_avx2_weight_encoding(
+      fits, eight, encode_from_values(fits, 7, Symmetry::kSymmetric, 0, "w"), 0);
   CHECK(TensorEncoding{"w", TensorRole::kWeight, kept, 32} ==
         TensorEncoding{"w", TensorRole::kWeight, eight, 32});
 
@@ -223,10 +223,10 @@ TEST_CASE("files without a target read as exact; unknown targets are rejected na
   // FlatBuffers leaves out fields at their default, so a file for the exact target has no
   // target in its root table: the very bytes writers before the field wrote.
   EncodingSet set;
-  set.activations.push_back({"x", TensorRole::kModelInput,
-                             encode_from_values(make_tensor<float>({2}, {0.0f, 1.0f}), 8,
-                                                Symmetry::kAsymmetric, -1, "x"),
-                             32});
+  set.activations.push_back(
+      {"x", TensorRole::kModelInput,
+       encode_from_values(make_tensor<float>({2}, {0.0f, 1.0f}), 8, Symmetry::kAsymmetric, -1, "x"),
+       32});
   const std::string old_file = encodings_fbs_bytes(set, "test");
   CHECK(root_vtable_slots(old_file) == kTargetSlot);
   CHECK(parse_encodings_fbs(old_file.data(), old_file.size(), "old.fbs").target == Target::kExact);

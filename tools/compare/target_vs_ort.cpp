@@ -222,11 +222,12 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
   std::printf("  top-1 on the labels: ONNX Runtime %.2f%%, qsim's simulation %.2f%%\n",
               100 * Agreement::share(a.ort_correct, a.images),
               100 * Agreement::share(a.sim_correct, a.images));
-  std::printf("  top-1 agreement %.2f%%; logits within one output step %.3f%%, bit-identical "
-              "%.3f%%; largest difference %.2f steps\n",
-              100 * Agreement::share(a.same_class, a.images),
-              100 * Agreement::share(a.within_one_step, a.elements),
-              100 * Agreement::share(a.identical, a.elements), a.max_steps);
+  std::printf(
+      "  top-1 agreement %.2f%%; logits within one output step %.3f%%, bit-identical "
+      "%.3f%%; largest difference %.2f steps\n",
+      100 * Agreement::share(a.same_class, a.images),
+      100 * Agreement::share(a.within_one_step, a.elements),
+      100 * Agreement::share(a.identical, a.elements), a.max_steps);
   std::printf("  %s\n", a.passes() ? "PASS" : "FAIL");
   std::fflush(stdout);
   return a.passes();
@@ -238,9 +239,10 @@ int main(int argc, char** argv) {
   return tools::run_tool("qsim_target_vs_ort", [&] {
     const Args args = parse_args(argc, argv);
     if (!args.ort_cpu.empty() && !tools::qemu_available()) {
-      std::printf("SKIPPED: qemu-x86_64 is not installed, so ONNX Runtime cannot be run with "
-                  "the kernels of CPU '%s' (Debian: apt-get install qemu-user)\n",
-                  args.ort_cpu.c_str());
+      std::printf(
+          "SKIPPED: qemu-x86_64 is not installed, so ONNX Runtime cannot be run with "
+          "the kernels of CPU '%s' (Debian: apt-get install qemu-user)\n",
+          args.ort_cpu.c_str());
       return kSkipped;
     }
     const tools::WorkFolder work(args.work, "qsim-target-vs-ort-");
