@@ -123,8 +123,9 @@ class QuantSim {
   // Every encoding for export: activations in placement order (tensors sharing an encoding
   // listed with it), then parameters; the settings and techniques applied.
   EncodingSet encodings() const;
-  // Placement and configuration remarks (config entries the model does not use, ...), then
-  // those of the tuned parameters (layers AdaRound left out, and why).
+  // Placement and configuration remarks (config entries the model does not use, ...), loaded
+  // files made for another target, then those of the tuned parameters (layers AdaRound left
+  // out, and why).
   std::vector<std::string> notes() const;
 
   // ---- Tuned parameters (AdaRound and AdaQuant, techniques/adaround.h) ----

@@ -11,8 +11,8 @@
 // values), which ONNX Runtime runs on its U8U8 kernels. Prints, per model, the weight grids
 // (8-bit, 7-bit, 8-bit with 7-bit channels), ONNX Runtime's optimized op counts, the top-1 of
 // both on the labels, top-1 agreement and the share of logits within one output step. Exit
-// status 0 when agreement and the one-step share are both at least 99.9% for every model, 1
-// when not, 2 on error, 77 (ctest's skip) when --ort-cpu is given and qemu-x86_64 is missing.
+// status 0 when agreement and the one-step share are both at least 99.9% and every Conv ran as
+// QLinearConv for every model, 1 when not, 2 on error, 77 (ctest's skip) when --ort-cpu is given and qemu-x86_64 is missing.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -228,9 +228,17 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
       100 * Agreement::share(a.same_class, a.images),
       100 * Agreement::share(a.within_one_step, a.elements),
       100 * Agreement::share(a.identical, a.elements), a.max_steps);
-  std::printf("  %s\n", a.passes() ? "PASS" : "FAIL");
+  // Otherwise ONNX Runtime ran float convolutions, and its integer kernels were not tested.
+  int64_t convs = 0;
+  for (const Node& node : model.graph.nodes) convs += node.op_type == "Conv";
+  const bool integer = ops["QLinearConv"] == convs && ops["Conv"] == 0 && ops["FusedConv"] == 0;
+  if (!integer)
+    std::printf("  not every Conv ran as QLinearConv (%lld Conv in the model)\n",
+                static_cast<long long>(convs));
+  const bool pass = integer && a.passes();
+  std::printf("  %s\n", pass ? "PASS" : "FAIL");
   std::fflush(stdout);
-  return a.passes();
+  return pass;
 }
 
 }  // namespace
