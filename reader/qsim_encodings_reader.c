@@ -24,7 +24,8 @@ enum {
   ROOT_TENSORS,
   ROOT_QUANTIZER_ARGS,
   ROOT_TECHNIQUES,
-  ROOT_EXCLUDED_LAYERS
+  ROOT_EXCLUDED_LAYERS,
+  ROOT_TARGET
 };
 enum {
   TENSOR_NAME,
@@ -376,7 +377,7 @@ static int has_identifier(const uint8_t* data) {
 /* The rest of the root table: everything but the tensors. */
 static int root_fields_ok(const buffer* b, const table* root) {
   uint32_t args;
-  return string_field_ok(b, root, ROOT_PRODUCER, 0) &&
+  return scalar_ok(b, root, ROOT_TARGET, 1) && string_field_ok(b, root, ROOT_PRODUCER, 0) &&
          string_field_ok(b, root, ROOT_FINGERPRINT, 0) &&
          follow_field(b, root, ROOT_QUANTIZER_ARGS, &args) &&
          (args == 0 || quantizer_args_ok(b, args)) &&
@@ -388,6 +389,7 @@ qsim_enc_status qsim_enc_open(qsim_enc_file* file, const void* data, size_t size
   buffer b;
   table root;
   uint32_t root_pos, tensors;
+  int32_t target;
   if (!file || !data) return QSIM_ENC_ERR_ARGUMENT;
   if (size < 8) return QSIM_ENC_ERR_TOO_SMALL;
   if (size >= MAX_BUFFER_SIZE) return QSIM_ENC_ERR_CORRUPT;
@@ -402,6 +404,9 @@ qsim_enc_status qsim_enc_open(qsim_enc_file* file, const void* data, size_t size
     return QSIM_ENC_ERR_VERSION;
   if (!root_fields_ok(&b, &root) || !follow_field(&b, &root, ROOT_TENSORS, &tensors))
     return QSIM_ENC_ERR_CORRUPT;
+  target = i8_field(&b, &root, ROOT_TARGET, QSIM_ENC_TARGET_EXACT);
+  if (target < QSIM_ENC_TARGET_EXACT || target > QSIM_ENC_TARGET_ORT_AVX2)
+    return QSIM_ENC_ERR_INVALID;
   if (tensors) {
     qsim_enc_status status = check_tensors(&b, tensors);
     if (status != QSIM_ENC_OK) return status;
@@ -437,6 +442,15 @@ const char* qsim_enc_producer_version(const qsim_enc_file* file) {
 
 const char* qsim_enc_model_fingerprint(const qsim_enc_file* file) {
   return root_string(file, ROOT_FINGERPRINT);
+}
+
+qsim_enc_target qsim_enc_get_target(const qsim_enc_file* file) {
+  buffer b;
+  table root;
+  if (!file) return QSIM_ENC_TARGET_EXACT;
+  b = buffer_of(file);
+  open_table(&b, file->root, &root);
+  return (qsim_enc_target)i8_field(&b, &root, ROOT_TARGET, QSIM_ENC_TARGET_EXACT);
 }
 
 uint32_t qsim_enc_tensor_count(const qsim_enc_file* file) {

@@ -19,8 +19,8 @@
  *
  * qsim_enc_open verifies the whole buffer once (every table, vtable, vector and string is
  * bounds-checked as FlatBuffers' own verifier does, plus qsim's rules: known enum values,
- * matching scale and offset counts, finite positive scales, sane bit widths), so the getters
- * after a successful open cannot read outside the buffer. */
+ * matching scale and offset counts, finite positive scales, sane bit widths, a known target), so
+ * the getters after a successful open cannot read outside the buffer. */
 #ifndef QSIM_ENCODINGS_READER_H
 #define QSIM_ENCODINGS_READER_H
 
@@ -65,6 +65,12 @@ typedef enum {
   QSIM_ENC_UNSIGNED_SYMMETRIC = 3 /* offset 0 (non-negative channels) or -2^(bw-1) */
 } qsim_enc_symmetry;
 
+/* The integer arithmetic of the runtime the encodings were made for (docs/TARGETS.md). */
+typedef enum {
+  QSIM_ENC_TARGET_EXACT = 0,   /* exact integer sums (also files written before the field) */
+  QSIM_ENC_TARGET_ORT_AVX2 = 1 /* ONNX Runtime's x86 U8S8 kernels without VNNI */
+} qsim_enc_target;
+
 /* An opened file. Fields are private: use the functions below. */
 typedef struct {
   const uint8_t* data;
@@ -103,6 +109,9 @@ uint32_t qsim_enc_schema_version(const qsim_enc_file* file);
 const char* qsim_enc_producer_version(const qsim_enc_file* file);
 /* sha256 of the source model, lowercase hex; "" when the file does not say. */
 const char* qsim_enc_model_fingerprint(const qsim_enc_file* file);
+
+/* The file's target; QSIM_ENC_TARGET_EXACT when the file does not say. */
+qsim_enc_target qsim_enc_get_target(const qsim_enc_file* file);
 
 uint32_t qsim_enc_tensor_count(const qsim_enc_file* file);
 qsim_enc_status qsim_enc_get_tensor(const qsim_enc_file* file, uint32_t index,

@@ -143,6 +143,10 @@ typedef struct qsim_options {
   const char* config_json;    /* the same as a string, or NULL (not both) */
   int32_t fold_batch_norm;    /* fold BatchNormalization into the Conv before it; default 1 */
   qsim_nan_policy nan_policy; /* default QSIM_NAN_REJECT */
+  qsim_target target; /* the runtime the encodings are made for; default QSIM_TARGET_EXACT.
+                         QSIM_TARGET_ORT_AVX2: every Conv, Gemm and MatMul weight ORT runs on
+                         its U8S8 kernels gets a grid whose int8 values no pair sum can
+                         saturate (docs/TARGETS.md). Recorded in every export. */
   qsim_target emulate;        /* the arithmetic QSIM_RUN_QUANTIZED reproduces; default
                                  QSIM_TARGET_EXACT (QSIM_TARGET_ORT_AVX2: docs/ORT_AVX2.md) */
 } qsim_options;
@@ -218,7 +222,9 @@ QSIM_API qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn r
    the tensors the file leaves out. A name the session does not quantize, or a grid that does
    not fit its tensor, is QSIM_ERR_INVALID_ARGUMENT naming it (a per-channel activation
    encoding, which qsim does not simulate, is QSIM_ERR_UNSUPPORTED); nothing is changed
-   then. */
+   then. The file's target becomes the target of the session's encodings when the file gives
+   weight encodings (later exports record it); a target other than qsim_options.target is
+   noted by qsim_get_notes. */
 QSIM_API qsim_status qsim_load_encodings(qsim_session* session, const char* path);
 
 /* ---- AdaRound and AdaQuant: adaptive weight rounding (docs/ADAROUND.md) ----------- */
@@ -321,8 +327,8 @@ QSIM_API qsim_status qsim_get_encoding_channels(const qsim_session* session, siz
                                                 float* scales, int32_t* offsets, size_t capacity);
 
 /* Remarks on the session's quantization, one per line: configuration entries the model does
-   not use, parameters kept float and why, NaN/Inf values calibration excluded, bias values the
-   last export clipped; "" when there are none. Free the string with qsim_free. */
+   not use, parameters kept float and why, NaN/Inf values calibration excluded, loaded files
+   made for another target, bias values the last export clipped; "" when there are none. Free the string with qsim_free. */
 QSIM_API qsim_status qsim_get_notes(qsim_session* session, char** out_text);
 
 typedef enum qsim_export_format QSIM_ENUM_BASE {

@@ -31,23 +31,25 @@ qsim_calibration_method c_method_of(CalibrationMethod method) {
   fail(ErrorCode::kInternal, "calibration method without a qsim_calibration_method");
 }
 
-constexpr std::pair<qsim_target, IntegerArithmetic> kTargets[] = {
-    {QSIM_TARGET_EXACT, IntegerArithmetic::kExact},
-    {QSIM_TARGET_ORT_AVX2, IntegerArithmetic::kOrtAvx2},
+constexpr std::pair<qsim_target, Target> kTargets[] = {
+    {QSIM_TARGET_EXACT, Target::kExact},
+    {QSIM_TARGET_ORT_AVX2, Target::kOrtAvx2},
 };
 
-IntegerArithmetic arithmetic_of(qsim_target target, const char* field) {
-  for (const auto& [c_target, arithmetic] : kTargets)
-    if (c_target == target) return arithmetic;
+// The target of qsim_options.<field> (target or emulate).
+Target target_of(qsim_target target, const char* field) {
+  for (const auto& [c_target, target_inside] : kTargets)
+    if (c_target == target) return target_inside;
   fail(ErrorCode::kInvalidArgument, std::string("qsim_options.") + field + " is " +
                                         std::to_string(static_cast<int>(target)) +
-                                        ", not a qsim_target");
+                                        ", not a qsim_target (QSIM_TARGET_EXACT 0, "
+                                        "QSIM_TARGET_ORT_AVX2 1)");
 }
 
-qsim_target c_target_of(IntegerArithmetic arithmetic) {
-  for (const auto& [c_target, inside] : kTargets)
-    if (inside == arithmetic) return c_target;
-  fail(ErrorCode::kInternal, "integer arithmetic without a qsim_target");
+qsim_target c_target_of(Target target) {
+  for (const auto& [c_target, target_inside] : kTargets)
+    if (target_inside == target) return c_target;
+  fail(ErrorCode::kInternal, "target without a qsim_target");
 }
 
 void check_bits(int32_t bits, const char* field) {
@@ -81,6 +83,7 @@ qsim_options default_options() {
   defaults.config_json = nullptr;
   defaults.fold_batch_norm = 1;
   defaults.nan_policy = QSIM_NAN_REJECT;
+  defaults.target = QSIM_TARGET_EXACT;
   defaults.emulate = QSIM_TARGET_EXACT;
   return defaults;
 }
@@ -104,7 +107,8 @@ qsim_options read_options(const qsim_options* options) {
           ErrorCode::kInvalidArgument,
           "qsim_options.nan_policy is " + std::to_string(static_cast<int>(resolved.nan_policy)) +
               ", not a qsim_nan_policy");
-  arithmetic_of(resolved.emulate, "emulate");
+  target_of(resolved.target, "target");
+  target_of(resolved.emulate, "emulate");
   return resolved;
 }
 
@@ -121,7 +125,8 @@ QuantSimOptions quantsim_options(const qsim_options& options) {
   q.fold_batch_norm = options.fold_batch_norm != 0;
   q.nan_policy = options.nan_policy == QSIM_NAN_EXCLUDE ? NanPolicy::kExclude : NanPolicy::kReject;
   q.num_threads = options.num_threads;
-  q.emulate = arithmetic_of(options.emulate, "emulate");
+  q.target = target_of(options.target, "target");
+  q.emulate = target_of(options.emulate, "emulate");
   return q;
 }
 
@@ -140,20 +145,20 @@ qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size) {
   });
 }
 
-qsim_status qsim_target_from_name(const char* name, qsim_target* out_target) {
-  return guard([&] {
-    require_arg(name, "qsim_target_from_name", "name");
-    require_arg(out_target, "qsim_target_from_name", "out_target");
-    *out_target = qsim::capi::c_target_of(qsim::integer_arithmetic_from_name(name));
-  });
-}
-
 qsim_status qsim_calibration_method_from_name(const char* name,
                                               qsim_calibration_method* out_method) {
   return guard([&] {
     require_arg(name, "qsim_calibration_method_from_name", "name");
     require_arg(out_method, "qsim_calibration_method_from_name", "out_method");
     *out_method = qsim::capi::c_method_of(qsim::calibration_method_from_name(name));
+  });
+}
+
+qsim_status qsim_target_from_name(const char* name, qsim_target* out_target) {
+  return guard([&] {
+    require_arg(name, "qsim_target_from_name", "name");
+    require_arg(out_target, "qsim_target_from_name", "out_target");
+    *out_target = qsim::capi::c_target_of(qsim::target_from_name(name));
   });
 }
 

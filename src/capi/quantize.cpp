@@ -56,7 +56,7 @@ qsim_status qsim_load_encodings(qsim_session* session, const char* path) {
     require_arg(path, "qsim_load_encodings", "path");
     EncodingSet file =
         is_flatbuffers_file(path) ? read_encodings_fbs(path) : read_encodings_json(path);
-    session->quant().load_encodings(file);
+    session->quant().load_encodings(file, path);
     session->refresh_encodings();
   });
 }

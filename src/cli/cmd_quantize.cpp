@@ -27,6 +27,7 @@ struct QuantizeArgs {
   int batch_size = 64;
   int threads = 0;
   bool exclude_nan = false;
+  qsim_target target = QSIM_TARGET_EXACT;
   // AdaRound or AdaQuant after calibration; zeros keep qsim_adaround_options' defaults.
   bool adaround = false;
   bool adaquant = false;
@@ -35,6 +36,13 @@ struct QuantizeArgs {
   uint64_t seed = 0;
   int64_t memory_budget_mb = -1;
 };
+
+qsim_target parse_target(const std::string& text, const std::string& name) {
+  qsim_target target;
+  if (qsim_target_from_name(text.c_str(), &target) != QSIM_OK)
+    usage_error(name + ": " + qsim_last_error());
+  return target;
+}
 
 QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
   QuantizeArgs q;
@@ -66,6 +74,8 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.threads = parse_int(value(), a);
     else if (a == "--exclude-nan")
       q.exclude_nan = true;
+    else if (a == "--target")
+      q.target = parse_target(value(), a);
     else if (a == "--adaround")
       q.adaround = true;
     else if (a == "--adaquant")
@@ -181,6 +191,7 @@ qsim_options session_options(const QuantizeArgs& q) {
   options.weight_calibration = q.weight_method;
   if (!q.config.empty()) options.config_path = q.config.c_str();
   options.nan_policy = q.exclude_nan ? QSIM_NAN_EXCLUDE : QSIM_NAN_REJECT;
+  options.target = q.target;
   return options;
 }
 

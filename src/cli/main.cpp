@@ -21,7 +21,7 @@ const char kUsage[] =
     "      VNNI, whose u8 x s8 pair sums saturate to int16 (default exact: exact sums)\n"
     "  qsim quantize MODEL --calib CALIB.npy [--out DIR] [--config FILE] [--weight-bits N]\n"
     "           [--act-bits N] [--per-channel] [--calib-method NAME] [--weight-method NAME]\n"
-    "           [--batch-size N] [--threads N] [--exclude-nan]\n"
+    "           [--batch-size N] [--threads N] [--exclude-nan] [--target NAME]\n"
     "           [--adaround | --adaquant] [--adaround-iterations N] [--adaround-samples N]\n"
     "           [--seed N] [--memory-budget MB]\n"
     "      calibrates on CALIB.npy ([N, ...] samples of the model's single input) and\n"
@@ -31,6 +31,9 @@ const char kUsage[] =
     "      samples (default 10000 / 1000 iterations per layer, 1024 samples, seed 0, 512 MB\n"
     "      of cached samples in memory, the rest in a temporary file)\n"
     "      methods: minmax, tf_enhanced (activation default), percentile, entropy, mse, pow2\n"
+    "      targets: exact (default: exact integer sums, as ONNX Runtime with VNNI, SSE4.1 or\n"
+    "      on ARM, QNN/SNPE), ort-avx2 (ONNX Runtime's x86 kernels without VNNI: Conv, Gemm\n"
+    "      and MatMul weights on grids whose int16 pair sums cannot saturate; docs/TARGETS.md)\n"
     "  qsim --version\n";
 
 void usage_error(const std::string& message) {

@@ -76,6 +76,8 @@ struct Model {
   std::string producer_name;
   std::string producer_version;
   std::string source_path;  // empty when loaded from memory
+  // ModelProto.metadata_props: key -> value (an export's "qsim.target", ...).
+  std::map<std::string, std::string> metadata;
 
   // Op type -> number of nodes.
   std::map<std::string, int64_t> op_counts() const;

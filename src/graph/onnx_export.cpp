@@ -122,6 +122,11 @@ std::string serialize_onnx(const Model& model) {
   proto.set_producer_name("qsim");
   proto.set_producer_version(QSIM_VERSION_STRING);
   proto.add_opset_import()->set_version(model.opset);
+  for (const auto& [key, value] : model.metadata) {
+    onnx::StringStringEntryProto* entry = proto.add_metadata_props();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
   fill_graph(model.graph, proto.mutable_graph());
   if (proto.ByteSizeLong() >= static_cast<size_t>(std::numeric_limits<int>::max()))
     fail(ErrorCode::kUnsupported,

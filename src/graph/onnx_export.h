@@ -1,7 +1,7 @@
 // qsim IR -> ONNX, the inverse of onnx_import: graph, node and tensor names, attributes, the
 // default-domain opset and the declared inputs and outputs (symbolic dimensions included) are
 // written as they are. Initializers are written with raw data, in name order, and are not
-// listed among the graph inputs. The producer becomes qsim.
+// listed among the graph inputs; metadata_props are kept. The producer becomes qsim.
 #pragma once
 
 #include <cstdint>

@@ -249,6 +249,7 @@ Model convert_model(const onnx::ModelProto& proto, const std::string& base_dir) 
   m.opset = default_domain_opset(proto);
   m.producer_name = proto.producer_name();
   m.producer_version = proto.producer_version();
+  for (const auto& entry : proto.metadata_props()) m.metadata[entry.key()] = entry.value();
   if (m.opset == 0 && proto.opset_import_size() == 0) m.opset = 1;  // IR v2 and older
   if (m.opset < kMinOpset || m.opset > kMaxOpset)
     fail(ErrorCode::kUnsupported, "the model uses ONNX opset " + std::to_string(m.opset) +

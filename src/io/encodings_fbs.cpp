@@ -32,6 +32,9 @@ static_assert(static_cast<int>(fb::Symmetry::Asymmetric) ==
               static_cast<int>(fb::Symmetry::UnsignedSymmetric) ==
                   static_cast<int>(Symmetry::kUnsignedSymmetric));
 
+static_assert(static_cast<int>(fb::Target::Exact) == static_cast<int>(Target::kExact) &&
+              static_cast<int>(fb::Target::OrtAvx2) == static_cast<int>(Target::kOrtAvx2));
+
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
 
@@ -262,7 +265,8 @@ std::string encodings_fbs_bytes(const EncodingSet& set, const std::string& produ
   const auto excluded = builder.CreateVectorOfStrings(set.excluded_layers);
   fb::FinishEncodingsBuffer(
       builder, fb::CreateEncodings(builder, kEncodingsSchemaVersion, producer, fingerprint,
-                                   tensor_vector, quantizer_args, technique_vector, excluded));
+                                   tensor_vector, quantizer_args, technique_vector, excluded,
+                                   static_cast<fb::Target>(set.target)));
   return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
 }
 
@@ -281,6 +285,11 @@ EncodingSet parse_encodings_fbs(const void* data, size_t size, const std::string
   const fb::Encodings& root = verified_root(static_cast<const uint8_t*>(data), size, source);
   EncodingSet set;
   set.model_fingerprint = text_of(root.model_fingerprint());
+  require(root.target() >= fb::Target::MIN && root.target() <= fb::Target::MAX, ErrorCode::kParse,
+          source + ": target " + std::to_string(static_cast<int>(root.target())) +
+              " is unknown (this reader knows " + target_name(Target::kExact) + " 0 and " +
+              target_name(Target::kOrtAvx2) + " 1)");
+  set.target = static_cast<Target>(root.target());
   if (root.tensors())
     for (const fb::TensorEncoding* tensor : *root.tensors()) {
       TensorEncoding t = read_tensor(*tensor, source);

@@ -159,6 +159,7 @@ std::string qsim_extras(const EncodingSet& set) {
     techniques.push_back(technique_text(technique));
   return block('{',
                {member("model_fingerprint", json_quote(set.model_fingerprint)),
+                member("target", json_quote(target_name(set.target))),
                 member("activation_symmetric", bool_text(set.quantizer_args.activation_symmetric)),
                 member("techniques", block('[', techniques, 4, ']')),
                 member("activation_tensors", tensor_extras(set.activations)),
@@ -177,6 +178,7 @@ struct TensorExtras {
 
 struct QsimExtras {
   std::string model_fingerprint;
+  Target target = Target::kExact;  // files without the key were made for exact runtimes
   std::optional<bool> activation_symmetric;
   std::vector<AppliedTechnique> techniques;
   std::map<std::string, TensorExtras> activation_tensors;
@@ -399,6 +401,15 @@ AppliedTechnique parse_technique(const JsonValue& value, const std::string& wher
   return technique;
 }
 
+Target parse_target(const JsonValue& value, const std::string& where) {
+  const std::string name = value.as_string(where);
+  try {
+    return target_from_name(name);
+  } catch (const Error& e) {
+    fail(ErrorCode::kParse, where + ": " + e.what());
+  }
+}
+
 QsimExtras parse_qsim_extras(const JsonValue* qsim, const std::string& source) {
   QsimExtras extras;
   if (!qsim) return extras;
@@ -406,6 +417,8 @@ QsimExtras parse_qsim_extras(const JsonValue* qsim, const std::string& source) {
   qsim->as_object(where);
   if (const JsonValue* fingerprint = qsim->find("model_fingerprint"))
     extras.model_fingerprint = fingerprint->as_string(where + ".model_fingerprint");
+  if (const JsonValue* target = qsim->find("target"))
+    extras.target = parse_target(*target, where + ".target");
   if (const JsonValue* symmetric = qsim->find("activation_symmetric"))
     extras.activation_symmetric = symmetric->as_bool(where + ".activation_symmetric");
   if (const JsonValue* techniques = qsim->find("techniques")) {
@@ -500,6 +513,7 @@ EncodingSet encodings_from_document(const JsonValue& doc, const std::string& sou
       extras.activation_symmetric.value_or(set.quantizer_args.activation_symmetric);
   set.techniques = std::move(extras.techniques);
   set.model_fingerprint = std::move(extras.model_fingerprint);
+  set.target = extras.target;
   check_encoding_set(set, ErrorCode::kParse, source);
   return set;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "quant/encoding.h"
+#include "quant/target.h"
 
 namespace qsim {
 
@@ -53,6 +54,7 @@ struct EncodingSet {
   QuantizerArgs quantizer_args;
   std::vector<AppliedTechnique> techniques;
   std::string model_fingerprint;  // sha256 of the source model bytes, hex
+  Target target = Target::kExact;  // the runtime arithmetic the encodings are made for
 
   const TensorEncoding* find(const std::string& name) const;
 };

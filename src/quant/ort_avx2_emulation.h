@@ -1,4 +1,4 @@
-// QuantSim's model of ONNX Runtime's x86 U8S8 arithmetic without VNNI (IntegerArithmetic::
+// QuantSim's model of ONNX Runtime's x86 U8S8 arithmetic without VNNI (Target::
 // kOrtAvx2): for every layer ORT runs on a kernel that adds u8 x s8 products in int16 pairs
 // (quant/ort_integer_ops.h), the weight pairs whose sums can leave int16, in that kernel's K
 // order, ready for the runtime's pair saturation kernels (runtime/ops/pair_saturation.h).

@@ -7,11 +7,6 @@
 namespace qsim {
 namespace {
 
-constexpr std::pair<IntegerArithmetic, const char*> kArithmetics[] = {
-    {IntegerArithmetic::kExact, "exact"},
-    {IntegerArithmetic::kOrtAvx2, "ort-avx2"},
-};
-
 bool uint8_input(const Encoding* e) {
   return e != nullptr && e->bitwidth == 8 && !e->per_channel() && e->channels.size() == 1;
 }
@@ -60,22 +55,6 @@ OrtKernel conv_kernel(const Node& node, const Tensor& weight, const Encoding& en
 }
 
 }  // namespace
-
-IntegerArithmetic integer_arithmetic_from_name(const std::string& name) {
-  std::string valid;
-  for (const auto& [arithmetic, known] : kArithmetics) {
-    if (name == known) return arithmetic;
-    valid += (valid.empty() ? "" : ", ") + std::string(known);
-  }
-  fail(ErrorCode::kInvalidArgument,
-       "unknown integer arithmetic '" + name + "' (valid: " + valid + ")");
-}
-
-const char* integer_arithmetic_name(IntegerArithmetic arithmetic) {
-  for (const auto& [known, name] : kArithmetics)
-    if (known == arithmetic) return name;
-  return "?";
-}
 
 const char* ort_kernel_name(OrtKernel kernel) {
   switch (kernel) {

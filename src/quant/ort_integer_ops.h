@@ -8,7 +8,7 @@
 //   whose input and weight have encodings;
 // - which MLAS kernel each takes on x86, and how that kernel orders the reduction dimension K
 //   and pairs its u8 x s8 products (OrtKernel below);
-// - what arithmetic a CPU's kernels do with the pairs (IntegerArithmetic).
+// - what arithmetic a CPU's kernels do with the pairs (Target).
 #pragma once
 
 #include <cstddef>
@@ -19,18 +19,10 @@
 
 #include "graph/graph.h"
 #include "quant/encoding.h"
+#include "quant/target.h"
 
 namespace qsim {
 
-// The integer arithmetic of the runtime a model is deployed on.
-enum class IntegerArithmetic {
-  kExact,    // exact int32 sums: ORT with VNNI, SSE4.1 or ARM; QNN/SNPE
-  kOrtAvx2,  // ORT's x86 U8S8 kernels without VNNI: u8 x s8 pair sums saturate to int16
-};
-
-// "exact", "ort-avx2"; kInvalidArgument listing the names for any other.
-IntegerArithmetic integer_arithmetic_from_name(const std::string& name);
-const char* integer_arithmetic_name(IntegerArithmetic arithmetic);
 
 // The MLAS kernel a layer runs on. Every saturating kernel orders K the same way: a Conv's K
 // is tap-major, input-channel-minor within a group (K = tap * C_group + c, the tap being the

@@ -155,6 +155,7 @@ class QdqBuilder {
     quantize_params(integer_biases);
     insert_activation_qdq();
     sort_topologically(model_.graph);  // also proves that every input has a producer
+    model_.metadata[kTargetMetadataKey] = target_name(encodings_.target);
     return {std::move(model_), std::move(report_)};
   }
 

@@ -15,6 +15,7 @@
 // - The bias of a Conv, ConvTranspose or Gemm whose input and weight are quantized becomes
 //   int32 with zero point 0 and scale input_scale * weight_scale (per channel when the weight
 //   is), rounded half to even; values beyond int32 are clipped and reported.
+// - metadata_props "qsim.target" records the encodings' target (quant/target.h).
 // Activations must be 8-bit (kUnsupported otherwise). The opset is raised to 13 (per-axis
 // DequantizeLinear) when lower, unless an op changed meaning on the way (kUnsupported).
 #pragma once
@@ -32,6 +33,10 @@ enum class ActivationDType {
   kUInt8,  // zero point = -offset; what ONNX Runtime's x86 integer kernels fuse
   kInt8,   // zero point = -offset - 128; ONNX Runtime keeps these ops in float on x86
 };
+
+// The metadata_props key under which the QDQ model records the target its encodings were
+// made for (target_name: "exact", "ort-avx2").
+inline constexpr const char* kTargetMetadataKey = "qsim.target";
 
 struct QdqOptions {
   ActivationDType activation_dtype = ActivationDType::kUInt8;

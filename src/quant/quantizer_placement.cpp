@@ -187,6 +187,21 @@ int channel_axis(const Node& node, const Tensor& weight) {
   return weight.rank() == 1 ? 0 : -1;  // normalization scales and offsets: one per channel
 }
 
+// Whether ONNX Runtime's x86 CPU kernels multiply this weight, stored as int8, with the layer's
+// uint8 input through U8S8 GEMM or convolution kernels (QLinearConv, QGemm, MatMulInteger),
+// whose pair sums saturate to int16 on AVX2 without VNNI. Depthwise convolutions (one input
+// and one output channel per group) run on MLAS's depthwise kernels instead, which widen both
+// operands to int16 and sum exactly (VPMADDWD); ConvTranspose has no integer CPU kernel.
+bool runs_on_u8s8_kernel(const Node& node, const Tensor& weight) {
+  const std::string& op = node.op_type;
+  if (op == "Gemm" || op == "MatMul") return true;
+  if (op != "Conv") return false;
+  const int64_t group = node.get_int("group", 1);
+  const bool depthwise =
+      group > 1 && weight.rank() >= 2 && weight.dim(0) == group && weight.dim(1) == 1;
+  return !depthwise;
+}
+
 bool has_layer_scale(const Node& node) {
   return node.op_type == "Conv" || node.op_type == "ConvTranspose" || node.op_type == "Gemm";
 }
@@ -282,6 +297,8 @@ class Placer {
       q.channel_axis =
           param == kParamBias ? (value->rank() == 1 ? 0 : -1) : channel_axis(node, *value);
       q.axis = config_.per_channel_for(node.op_type) ? q.channel_axis : -1;
+      q.u8s8_kernel = param == kParamWeight && runs_on_u8s8_kernel(node, *value) &&
+                      quantized(node.inputs.at(0));
       if (param == kParamBias && weight && has_layer_scale(node) &&
           !make_int32_bias(node, *weight, *value, q))
         continue;

@@ -50,6 +50,9 @@ struct ParamQuantizer {
   // channels), whether or not the configuration quantizes it per channel; -1 when none.
   int channel_axis = -1;
   std::string layer;  // label of the node reading it
+  // A weight ONNX Runtime's x86 U8S8 kernels multiply with the layer's uint8 input, where
+  // pair sums saturate without VNNI (Target::kOrtAvx2).
+  bool u8s8_kernel = false;
   // Int32 biases: scale = scale(activation input) * scale(weight), per channel of the weight.
   std::string bias_input;
   std::string bias_weight;

@@ -50,6 +50,18 @@ Encoding encode_param(const Tensor& values, const ParamQuantizer& q, Calibration
   return enc;
 }
 
+// A parameter's encoding for the session's target: under Target::kOrtAvx2, an 8-bit weight
+// that ONNX Runtime's U8S8 kernels read keeps 8 bits only where its pair sums cannot saturate.
+Encoding encode_param_for(Target target, const Tensor& values, const ParamQuantizer& q,
+                          CalibrationMethod method, const ObserverOptions& options) {
+  Encoding encoding = encode_param(values, q, method, options);
+  if (target != Target::kOrtAvx2 || !q.u8s8_kernel || q.bitwidth != 8) return encoding;
+  ParamQuantizer reduced = q;
+  reduced.bitwidth = 7;
+  return ort_avx2_weight_encoding(values, encoding, encode_param(values, reduced, method, options),
+                                  q.channel_axis);
+}
+
 Encoding per_tensor(int bitwidth, Symmetry symmetry, ChannelEncoding channel) {
   Encoding enc;
   enc.bitwidth = bitwidth;
@@ -141,6 +153,7 @@ QuantSim::QuantSim(const Model& model, QuantSimOptions options) : options_(std::
   }
   if (options_.model_fingerprint.empty() && !model.source_path.empty())
     options_.model_fingerprint = sha256_file_hex(model.source_path);
+  encodings_target_ = options_.target;
   placement_ = place_quantizers(*float_model_, config_,
                                 {options_.weight_bitwidth, options_.activation_bitwidth});
   for (const std::string& reason : unfolded_batch_norms)
@@ -156,8 +169,8 @@ QuantSim::Encodings QuantSim::initial_encodings() const {
   for (const ParamQuantizer& q : placement_.params) {
     if (q.derived_scale()) continue;
     const Tensor& values = *float_model_->graph.find_initializer(q.tensor);
-    result.params[q.tensor] =
-        encode_param(values, q, options_.weight_method, options_.observer_options);
+    result.params[q.tensor] = encode_param_for(options_.target, values, q, options_.weight_method,
+                                               options_.observer_options);
   }
   for (const ActivationQuantizer& q : placement_.activations)
     if (fixed_by_config(q))
@@ -304,7 +317,7 @@ std::string QuantSim::why_not_quantized(const std::string& tensor) const {
   return "the model has no tensor of that name";
 }
 
-void QuantSim::load_encodings(const EncodingSet& file) {
+void QuantSim::load_encodings(const EncodingSet& file, const std::string& source) {
   Encodings next = encodings_;
   std::set<std::string> frozen = frozen_, disabled = disabled_;
   auto apply = [&](std::map<std::string, Encoding>& target, const std::string& name,
@@ -352,6 +365,15 @@ void QuantSim::load_encodings(const EncodingSet& file) {
   commit(std::move(next));
   frozen_ = std::move(frozen);
   disabled_ = std::move(disabled);
+  const bool gives_weights =
+      std::any_of(file.params.begin(), file.params.end(), [](const TensorEncoding& t) {
+        return t.role == TensorRole::kWeight && t.encoding.has_value();
+      });
+  if (gives_weights) encodings_target_ = file.target;
+  if (file.target != options_.target)
+    load_notes_.push_back(source + ": encodings made for target '" + target_name(file.target) +
+                          "', this session's target is '" + target_name(options_.target) +
+                          "'; the simulation and exports use the file's grids");
 }
 
 bool QuantSim::ready() const {
@@ -369,7 +391,7 @@ std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs) {
 }
 
 std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs,
-                                            IntegerArithmetic arithmetic) {
+                                            Target arithmetic) {
   const std::string missing = first_missing_activation();
   require(missing.empty(), ErrorCode::kState,
           "run_quantized: activation '" + missing +
@@ -383,7 +405,7 @@ std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs,
     fake_quantize(quantized_inputs[i], it->second);
   }
   RunHooks hooks;
-  if (arithmetic == IntegerArithmetic::kExact) {
+  if (arithmetic == Target::kExact) {
     hooks.after_node = [this](size_t n, const Node&, const std::vector<const Tensor*>&,
                               const std::vector<Tensor*>& outputs) {
       for (const FakeQuantStep& step : fake_quant_steps_[n])
@@ -443,11 +465,13 @@ EncodingSet QuantSim::encodings() const {
   }
   if (tuning_) set.techniques.push_back(*tuning_);
   set.model_fingerprint = options_.model_fingerprint;
+  set.target = encodings_target_;
   return set;
 }
 
 std::vector<std::string> QuantSim::notes() const {
   std::vector<std::string> notes = placement_.notes;
+  notes.insert(notes.end(), load_notes_.begin(), load_notes_.end());
   notes.insert(notes.end(), tuning_notes_.begin(), tuning_notes_.end());
   notes.insert(notes.end(), ort_avx2_->notes().begin(), ort_avx2_->notes().end());
   return notes;

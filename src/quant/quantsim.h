@@ -65,11 +65,15 @@ struct QuantSimOptions {
   bool fold_batch_norm = true;
   NanPolicy nan_policy = NanPolicy::kReject;
   int num_threads = 1;
+  // The runtime arithmetic the encodings are made for: Target::kOrtAvx2 puts the weights
+  // ONNX Runtime's U8S8 kernels read (ParamQuantizer::u8s8_kernel) on grids whose pair sums
+  // cannot saturate int16 (quant/target.h).
+  Target target = Target::kExact;
   // sha256 of the source model bytes for exports; empty: computed from model.source_path
   // when the model came from a file.
   std::string model_fingerprint;
   // The integer arithmetic run_quantized() reproduces (exact sums unless a target's are not).
-  IntegerArithmetic emulate = IntegerArithmetic::kExact;
+  Target emulate = Target::kExact;
 };
 
 struct CalibrationReport {
@@ -106,8 +110,13 @@ class QuantSim {
   // must be a tensor this configuration quantizes (or one sharing its encoding); parameter
   // encodings must fit their tensor's shape; an entry without an encoding keeps the tensor
   // float. Throws kInvalidArgument naming the entry (kUnsupported for a per-channel
-  // activation encoding); nothing is changed then.
-  void load_encodings(const EncodingSet& encodings);
+  // activation encoding); nothing is changed then. A file that gives weight encodings makes
+  // its target the encodings' target (encodings_target()); a file whose target is not the
+  // session's adds a note naming `source`.
+  void load_encodings(const EncodingSet& encodings, const std::string& source = "encodings");
+  // The target the current weight grids were made for: the session's, or that of the last
+  // loaded file that gave weight encodings.
+  Target encodings_target() const { return encodings_target_; }
 
   // True when every quantizer has an encoding, so run_quantized() can run.
   bool ready() const;
@@ -118,14 +127,15 @@ class QuantSim {
   // kernels without VNNI would pair in int16 gets what that saturation changes
   // (quant/ort_avx2_emulation.h); kExact is the exact simulation.
   std::vector<Tensor> run_quantized(const std::vector<Tensor>& inputs,
-                                    IntegerArithmetic arithmetic);
+                                    Target arithmetic);
   std::vector<Tensor> run_float(const std::vector<Tensor>& inputs);
 
   // Every encoding for export: activations in placement order (tensors sharing an encoding
   // listed with it), then parameters; the settings and techniques applied.
   EncodingSet encodings() const;
-  // Placement and configuration remarks (config entries the model does not use, ...), then
-  // those of the tuned parameters (layers AdaRound left out, and why).
+  // Placement and configuration remarks (config entries the model does not use, ...), loaded
+  // files made for another target, then those of the tuned parameters (layers AdaRound left
+  // out, and why).
   std::vector<std::string> notes() const;
 
   // ---- Tuned parameters (AdaRound and AdaQuant, techniques/adaround.h) ----
@@ -178,6 +188,8 @@ class QuantSim {
   std::set<std::string> frozen_;    // set by load_encodings
   std::set<std::string> disabled_;  // kept float by load_encodings
   CalibrationReport report_;
+  Target encodings_target_ = Target::kExact;
+  std::vector<std::string> load_notes_;  // loaded files made for another target
   std::unique_ptr<Engine> float_engine_;
   std::unique_ptr<Engine> quant_engine_;
   std::vector<std::vector<FakeQuantStep>> fake_quant_steps_;  // by node index

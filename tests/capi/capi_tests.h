@@ -85,5 +85,6 @@ int run_encodings_tests(void);
 int run_export_tests(void);
 int run_thread_tests(void);
 int run_adaround_tests(void);
+int run_target_tests(void);
 
 #endif

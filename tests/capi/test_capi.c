@@ -192,5 +192,6 @@ int main(int argc, char** argv) {
   failed += run_export_tests();
   failed += run_thread_tests();
   failed += run_adaround_tests();
+  failed += run_target_tests();
   return failed;
 }

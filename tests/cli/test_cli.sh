@@ -106,7 +106,7 @@ expect_ok "$QSIM" run "$MODEL" --encodings "$WORK/q1/resnet_fmnist.encodings.fbs
 expect_ok "$QSIM" run "$MODEL" --encodings "$WORK/q1/resnet_fmnist.encodings.fbs" --input "$WORK/eval.npy" --output "$WORK/r_avx2" --emulate ort-avx2
 cmp -s "$WORK/r_exact/logits.npy" "$WORK/r_encodings.fbs/logits.npy" && ok || bad "--emulate exact is not the default"
 ! cmp -s "$WORK/r_avx2/logits.npy" "$WORK/r_exact/logits.npy" && ok || bad "--emulate ort-avx2 changed nothing"
-expect_fail "unknown integer arithmetic 'avx2' (valid: exact, ort-avx2)" "$QSIM" run "$MODEL" --encodings "$WORK/q1/resnet_fmnist.encodings.fbs" --input "$WORK/eval.npy" --output "$WORK/o" --emulate avx2
+expect_fail "unknown target 'avx2' (valid: exact, ort-avx2)" "$QSIM" run "$MODEL" --encodings "$WORK/q1/resnet_fmnist.encodings.fbs" --input "$WORK/eval.npy" --output "$WORK/o" --emulate avx2
 expect_fail "--emulate needs --encodings" "$QSIM" run "$MODEL" --input "$WORK/eval.npy" --output "$WORK/o" --emulate ort-avx2
 cmp -s "$WORK/r_encodings.fbs/logits.npy" "$WORK/r_encodings.json/logits.npy" &&
   cmp -s "$WORK/r_encodings.fbs/logits.npy" "$WORK/r_encodings.v1.json/logits.npy" && ok ||
@@ -124,6 +124,23 @@ JSON
 expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_lstm" --config "$WORK/lstm.json"
 grep -q "note: .*LSTM" "$WORK/err" && ok || bad "a config op the model lacks is not reported: $(cat "$WORK/err")"
 expect_ok "$QSIM" run "$MODEL" --encodings "$WORK/q_lstm/resnet_fmnist.encodings.json" --config "$WORK/lstm.json" --input "$WORK/eval.npy" --output "$WORK/r_lstm"
+
+# --- quantize --target: ort-avx2's weight grids, recorded in every export; bad names
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_avx2" --per-channel --target ort-avx2
+all_exported "$WORK/q_avx2" resnet_fmnist && ok || bad "--target ort-avx2 did not write the 5 files: $(ls -A "$WORK/q_avx2")"
+for f in encodings.json encodings.v1.json; do
+  grep -q '"target": "ort-avx2"' "$WORK/q_avx2/resnet_fmnist.$f" && ok || bad "$f does not record --target ort-avx2"
+done
+grep -q '"target": "exact"' "$WORK/q1/resnet_fmnist.encodings.json" && ok || bad "the default export does not record the exact target"
+grep -aq 'qsim.target' "$WORK/q_avx2/resnet_fmnist.qdq.onnx" && grep -aq 'ort-avx2' "$WORK/q_avx2/resnet_fmnist.qdq.onnx" &&
+  ok || bad "the QDQ model does not record --target ort-avx2"
+# Every ResNet weight feeds a Conv or Gemm that ONNX Runtime runs on its U8S8 kernels: 7 bits.
+npy "import json; d = json.load(open('$WORK/q_avx2/resnet_fmnist.encodings.v1.json')); w = [p['bw'] for p in d['param_encodings']]; sys.exit(0 if w and set(w) == {7} else 1)" &&
+  ok || bad "--target ort-avx2 did not put the ResNet's weights on 7-bit grids"
+expect_ok "$QSIM" run "$MODEL" --encodings "$WORK/q_avx2/resnet_fmnist.encodings.fbs" --input "$WORK/eval.npy" --output "$WORK/r_avx2"
+expect_fail "--target: unknown target 'avx2' (valid: exact, ort-avx2)" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --target avx2 --out "$WORK/x"
+expect_fail "--target needs a value" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --target
+[ ! -e "$WORK/x" ] && ok || bad "a rejected --target left output behind"
 
 # --- quantize and run --encodings: bad input, and no partial output
 expect_fail "no --calib" "$QSIM" quantize "$MODEL" --out "$WORK/x"

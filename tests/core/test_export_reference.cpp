@@ -156,7 +156,7 @@ Tensor emulate_ort_avx2(const Model& float_model, const EncodingSet& set, const 
   for (int64_t first = 0; first < images.dim(0); first += kBatch) {
     const Tensor out =
         sim.run_quantized({batch_of(images, first, std::min(kBatch, images.dim(0) - first))},
-                          IntegerArithmetic::kOrtAvx2)[0];
+                          Target::kOrtAvx2)[0];
     if (first == 0) all = Tensor(DType::kFloat32, {images.dim(0), out.dim(1)});
     std::memcpy(all.data<float>() + first * out.dim(1), out.raw(), out.byte_size());
   }

@@ -30,6 +30,7 @@ inline void require_same_sets(const EncodingSet& read, const EncodingSet& writte
   require_same_tensors(read.params, written.params);
   CHECK(read.excluded_layers == written.excluded_layers);
   CHECK(read.model_fingerprint == written.model_fingerprint);
+  CHECK(read.target == written.target);
   CHECK(read.quantizer_args.activation_bitwidth == written.quantizer_args.activation_bitwidth);
   CHECK(read.quantizer_args.param_bitwidth == written.quantizer_args.param_bitwidth);
   CHECK(read.quantizer_args.per_channel == written.quantizer_args.per_channel);

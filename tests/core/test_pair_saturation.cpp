@@ -252,8 +252,8 @@ TEST_CASE("QuantSim's ort-avx2 emulation: notes, exact mode unchanged, thread in
       }
     CHECK(saturation_notes > 0);
     const Tensor by_default = sim.run_quantized({images}).at(0);
-    exact.push_back(sim.run_quantized({images}, IntegerArithmetic::kExact).at(0));
-    emulated.push_back(sim.run_quantized({images}, IntegerArithmetic::kOrtAvx2).at(0));
+    exact.push_back(sim.run_quantized({images}, Target::kExact).at(0));
+    emulated.push_back(sim.run_quantized({images}, Target::kOrtAvx2).at(0));
     CHECK(values_of<float>(by_default) == values_of<float>(exact.back()));
   }
   CHECK(values_of<float>(exact[0]) == values_of<float>(exact[1]));
@@ -262,9 +262,9 @@ TEST_CASE("QuantSim's ort-avx2 emulation: notes, exact mode unchanged, thread in
 }
 
 TEST_CASE("integer arithmetic names") {
-  CHECK(integer_arithmetic_from_name("exact") == IntegerArithmetic::kExact);
-  CHECK(integer_arithmetic_from_name("ort-avx2") == IntegerArithmetic::kOrtAvx2);
-  CHECK(std::string(integer_arithmetic_name(IntegerArithmetic::kOrtAvx2)) == "ort-avx2");
-  CHECK_THROWS_WITH(integer_arithmetic_from_name("avx2"),
-                    Catch::Contains("unknown integer arithmetic 'avx2' (valid: exact, ort-avx2)"));
+  CHECK(target_from_name("exact") == Target::kExact);
+  CHECK(target_from_name("ort-avx2") == Target::kOrtAvx2);
+  CHECK(std::string(target_name(Target::kOrtAvx2)) == "ort-avx2");
+  CHECK_THROWS_WITH(target_from_name("avx2"),
+                    Catch::Contains("unknown target 'avx2' (valid: exact, ort-avx2)"));
 }

@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
     qsim::write_encodings_fbs(set, (dir / "fixture.qsenc").string(), kProducer);
     std::ofstream out(dir / "fixture_expected.txt");
     out << "producer " << hex(kProducer) << "\nfingerprint " << hex(set.model_fingerprint)
-        << "\ntensors " << set.activations.size() + set.params.size() << '\n';
+        << "\ntarget " << static_cast<int>(set.target) << "\ntensors "
+        << set.activations.size() + set.params.size() << '\n';
     for (const auto* list : {&set.activations, &set.params})
       for (const qsim::TensorEncoding& t : *list) write_tensor(out, t);
     return out.good() ? 0 : 1;

@@ -46,13 +46,15 @@ qsim::EncodingSet read_with_c(const qsim_enc_file& file) {
     (param ? set.params : set.activations).push_back(std::move(out));
   }
   set.model_fingerprint = qsim_enc_model_fingerprint(&file);
+  set.target = static_cast<qsim::Target>(qsim_enc_get_target(&file));
   return set;
 }
 
 // The C reader hands out the fingerprint as a C string, so compare up to its first NUL.
 bool same_tensors(const qsim::EncodingSet& c_set, const qsim::EncodingSet& cpp_set) {
   return c_set.activations == cpp_set.activations && c_set.params == cpp_set.params &&
-         c_set.model_fingerprint == cpp_set.model_fingerprint.c_str();
+         c_set.model_fingerprint == cpp_set.model_fingerprint.c_str() &&
+         c_set.target == cpp_set.target;
 }
 
 void compare(const std::string& bytes, const std::string& what, Tally& tally) {

@@ -35,6 +35,7 @@ typedef struct {
 typedef struct {
   char* producer;
   char* fingerprint;
+  int target;
   unsigned tensor_count;
   expected_tensor* tensors;
 } expected_file;
@@ -83,6 +84,7 @@ static void read_expected(const char* path) {
   expected.producer = unhex(word, NULL);
   assert_int_equal(fscanf(f, " fingerprint %4095s", word), 1);
   expected.fingerprint = unhex(word, NULL);
+  assert_int_equal(fscanf(f, " target %d", &expected.target), 1);
   assert_int_equal(fscanf(f, " tensors %u", &expected.tensor_count), 1);
   expected.tensors = calloc(expected.tensor_count, sizeof(expected_tensor));
   for (t = 0; t < expected.tensor_count; ++t) {
@@ -151,6 +153,7 @@ static void check_file_matches(const qsim_enc_file* file) {
   assert_int_equal(qsim_enc_schema_version(file), QSIM_ENC_SCHEMA_VERSION);
   assert_string_equal(qsim_enc_producer_version(file), expected.producer);
   assert_string_equal(qsim_enc_model_fingerprint(file), expected.fingerprint);
+  assert_int_equal(qsim_enc_get_target(file), expected.target);
   assert_int_equal(qsim_enc_tensor_count(file), expected.tensor_count);
   for (i = 0; i < expected.tensor_count; ++i) {
     qsim_enc_tensor t;
@@ -190,12 +193,19 @@ static void put_u32(uint8_t* p, uint32_t v) {
 }
 
 /* Position of the root table's schema_version field, found through its vtable. */
-static size_t schema_version_position(const uint8_t* bytes) {
+/* Position of field `slot` of the root table (FlatBuffers: root offset, then its vtable). */
+static size_t root_field_position(const uint8_t* bytes, unsigned slot) {
   uint32_t root = u32_at(bytes);
   uint32_t vtable = root - u32_at(bytes + root);
-  uint32_t field = (uint32_t)bytes[vtable + 4] | ((uint32_t)bytes[vtable + 5] << 8);
+  uint32_t entry = 4u + 2u * slot;
+  uint32_t field = (uint32_t)bytes[vtable + entry] | ((uint32_t)bytes[vtable + entry + 1] << 8);
+  assert_true(entry + 2u <= ((uint32_t)bytes[vtable] | ((uint32_t)bytes[vtable + 1] << 8)));
   assert_int_not_equal(field, 0);
   return root + field;
+}
+
+static size_t schema_version_position(const uint8_t* bytes) {
+  return root_field_position(bytes, 0);
 }
 
 static qsim_enc_status open_patched_u32(size_t position, uint32_t value) {
@@ -288,6 +298,24 @@ static void rejects_other_schema_versions(void** state) {
   assert_int_equal(open_patched_u32(position, 0), QSIM_ENC_ERR_VERSION);
 }
 
+/* The root's target (slot 7, a byte): the fixture says ort-avx2; unknown values are INVALID. */
+static void reads_the_target_and_rejects_unknown_ones(void** state) {
+  size_t position = root_field_position(file_bytes, 7);
+  qsim_enc_file file;
+  uint8_t* copy = copy_of(file_bytes, file_size);
+  (void)state;
+  assert_int_equal(file_bytes[position], QSIM_ENC_TARGET_ORT_AVX2);
+  assert_int_equal(qsim_enc_get_target(NULL), QSIM_ENC_TARGET_EXACT);
+  copy[position] = QSIM_ENC_TARGET_EXACT;
+  assert_int_equal(qsim_enc_open(&file, copy, file_size), QSIM_ENC_OK);
+  assert_int_equal(qsim_enc_get_target(&file), QSIM_ENC_TARGET_EXACT);
+  copy[position] = 2;
+  assert_int_equal(qsim_enc_open(&file, copy, file_size), QSIM_ENC_ERR_INVALID);
+  copy[position] = 0xff; /* -1 as the schema's signed byte */
+  assert_int_equal(qsim_enc_open(&file, copy, file_size), QSIM_ENC_ERR_INVALID);
+  free(copy);
+}
+
 /* Cutting the file anywhere loses data it refers to, except trailing alignment padding. */
 static void rejects_every_truncation(void** state) {
   size_t length, accepted = 0;
@@ -365,6 +393,7 @@ int main(int argc, char** argv) {
       cmocka_unit_test(rejects_bad_arguments_and_indices),
       cmocka_unit_test(rejects_a_foreign_file_identifier),
       cmocka_unit_test(rejects_other_schema_versions),
+      cmocka_unit_test(reads_the_target_and_rejects_unknown_ones),
       cmocka_unit_test(rejects_every_truncation),
       cmocka_unit_test(survives_every_corrupted_byte),
       cmocka_unit_test(rejects_values_that_break_the_rules),

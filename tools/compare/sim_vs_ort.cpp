@@ -77,7 +77,7 @@ Args parse_args(int argc, char** argv) {
                         {"--emulate", &a.emulate}},
                        usage, &a.models);
   require(!a.models.empty(), ErrorCode::kInvalidArgument, "usage: " + usage);
-  if (!a.emulate.empty()) integer_arithmetic_from_name(a.emulate);  // checks the name
+  if (!a.emulate.empty()) target_from_name(a.emulate);  // checks the name
   return a;
 }
 
@@ -96,7 +96,7 @@ int64_t test_images(const Args& args) {
   return args.images > 0 ? std::min(args.images, all) : all;
 }
 
-Tensor simulate_test_set(QuantSim& sim, const Args& args, IntegerArithmetic arithmetic) {
+Tensor simulate_test_set(QuantSim& sim, const Args& args, Target arithmetic) {
   const int64_t images = test_images(args);
   std::vector<Tensor> logits;
   for (int64_t first = 0; first < images; first += args.batch) {
@@ -240,12 +240,12 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
   const float step = output_step(sim, model.graph.outputs.at(0).name);
   std::printf("  ONNX Runtime top-1 accuracy %.2f%%\n", top1_accuracy(ort_logits));
   bool agreement_passes = false;
-  for (IntegerArithmetic arithmetic : {IntegerArithmetic::kExact, IntegerArithmetic::kOrtAvx2}) {
+  for (Target arithmetic : {Target::kExact, Target::kOrtAvx2}) {
     const Tensor sim_logits = simulate_test_set(sim, args, arithmetic);
     const Agreement agreement = compare_logits(sim_logits, ort_logits, step);
-    const bool judged = integer_arithmetic_name(arithmetic) == path_arithmetic;
+    const bool judged = target_name(arithmetic) == path_arithmetic;
     std::printf("  simulation in arithmetic %s%s: predicted top-1 accuracy %.2f%%\n",
-                integer_arithmetic_name(arithmetic), judged ? " (judged)" : "",
+                target_name(arithmetic), judged ? " (judged)" : "",
                 top1_accuracy(sim_logits));
     print_agreement(agreement, step);
     if (judged) agreement_passes = agreement.passes();
