@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "fmnist_data.h"
+#include "logit_agreement.h"
 #include "graph/onnx_import.h"
 #include "io/npy.h"
 #include "ort_process.h"
@@ -41,12 +42,11 @@
 
 namespace fs = std::filesystem;
 using namespace qsim;
+using tools::Agreement;
+using tools::compare_logits;
 
 namespace {
 
-constexpr double kRequiredFraction = 0.999;
-// One output step, widened for the float noise of dequantizing on two runtimes.
-constexpr double kStepTolerance = 1.001;
 
 struct Args {
   std::vector<std::string> models;
@@ -137,40 +137,6 @@ int64_t count_of(const std::map<std::string, int64_t>& counts, const std::string
   return it == counts.end() ? 0 : it->second;
 }
 
-struct Agreement {
-  int64_t images = 0;
-  int64_t same_class = 0;
-  int64_t elements = 0;
-  int64_t within_one_step = 0;
-  int64_t identical = 0;
-  double max_steps = 0;  // the largest difference, in output steps
-
-  double fraction(int64_t count, int64_t of) const {
-    return static_cast<double>(count) / static_cast<double>(of);
-  }
-  bool passes() const {
-    return fraction(same_class, images) >= kRequiredFraction &&
-           fraction(within_one_step, elements) >= kRequiredFraction;
-  }
-};
-
-Agreement compare_logits(const Tensor& sim, const Tensor& ort, float step) {
-  require(sim.shape() == ort.shape(), ErrorCode::kShape,
-          "logits: qsim " + sim.describe() + ", ONNX Runtime " + ort.describe());
-  Agreement a;
-  a.images = sim.dim(0);
-  a.elements = sim.size();
-  for (int64_t row = 0; row < a.images; ++row)
-    a.same_class += tools::argmax_row(sim, row) == tools::argmax_row(ort, row);
-  for (int64_t i = 0; i < a.elements; ++i) {
-    const double diff = std::fabs(double{sim.data<float>()[i]} - double{ort.data<float>()[i]});
-    a.within_one_step += diff <= step * kStepTolerance;
-    a.identical += diff == 0;
-    a.max_steps = std::max(a.max_steps, diff / step);
-  }
-  return a;
-}
-
 float output_step(const QuantSim& sim, const std::string& output) {
   const EncodingSet encodings = sim.encodings();
   const TensorEncoding* logits = encodings.find(output);
@@ -201,13 +167,13 @@ bool every_conv_integer(const Model& float_model, const std::map<std::string, in
 
 void print_agreement(const Agreement& a, float step) {
   std::printf("    top-1 agreement: %lld/%lld images (%.2f%%)\n", (long long)a.same_class,
-              (long long)a.images, 100 * a.fraction(a.same_class, a.images));
+              (long long)a.images, 100 * Agreement::share(a.same_class, a.images));
   std::printf("    logits within one output step (%.6g): %lld/%lld (%.3f%%)\n", step,
               (long long)a.within_one_step, (long long)a.elements,
-              100 * a.fraction(a.within_one_step, a.elements));
+              100 * Agreement::share(a.within_one_step, a.elements));
   std::printf("    logits bit-identical: %lld/%lld (%.3f%%); largest difference %.2f steps\n",
               (long long)a.identical, (long long)a.elements,
-              100 * a.fraction(a.identical, a.elements), a.max_steps);
+              100 * Agreement::share(a.identical, a.elements), a.max_steps);
 }
 
 bool check_model(const std::string& path, const Args& args, const fs::path& work) {

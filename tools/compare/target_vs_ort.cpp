@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "fmnist_data.h"
+#include "logit_agreement.h"
 #include "graph/onnx_export.h"
 #include "graph/onnx_import.h"
 #include "io/npy.h"
@@ -32,11 +33,11 @@
 
 namespace fs = std::filesystem;
 using namespace qsim;
+using tools::Agreement;
+using tools::compare_logits;
 
 namespace {
 
-constexpr double kRequiredFraction = 0.999;
-constexpr double kStepTolerance = 1.001;  // one output step, widened for float noise
 constexpr int kSkipped = 77;
 
 struct Args {
@@ -118,41 +119,6 @@ WeightGrids count_weight_grids(const QuantSim& sim, const QuantSim& exact) {
     ++(changed ? grids.mixed : grids.eight);
   }
   return grids;
-}
-
-struct Agreement {
-  int64_t images = 0, same_class = 0, elements = 0, within_one_step = 0, identical = 0;
-  int64_t ort_correct = 0, sim_correct = 0;
-  double max_steps = 0;
-
-  static double share(int64_t count, int64_t of) {
-    return static_cast<double>(count) / static_cast<double>(of);
-  }
-  bool passes() const {
-    return share(same_class, images) >= kRequiredFraction &&
-           share(within_one_step, elements) >= kRequiredFraction;
-  }
-};
-
-Agreement compare_logits(const Tensor& sim, const Tensor& ort, float step) {
-  require(sim.shape() == ort.shape(), ErrorCode::kShape,
-          "logits: qsim " + sim.describe() + ", ONNX Runtime " + ort.describe());
-  Agreement a;
-  a.images = sim.dim(0);
-  a.elements = sim.size();
-  for (int64_t row = 0; row < a.images; ++row) {
-    const int64_t sim_class = tools::argmax_row(sim, row), ort_class = tools::argmax_row(ort, row);
-    a.same_class += sim_class == ort_class;
-    a.sim_correct += sim_class == tools::fmnist_test_label(row);
-    a.ort_correct += ort_class == tools::fmnist_test_label(row);
-  }
-  for (int64_t i = 0; i < a.elements; ++i) {
-    const double diff = std::fabs(double{sim.data<float>()[i]} - double{ort.data<float>()[i]});
-    a.within_one_step += diff <= step * kStepTolerance;
-    a.identical += diff == 0;
-    a.max_steps = std::max(a.max_steps, diff / step);
-  }
-  return a;
 }
 
 Tensor simulate(QuantSim& sim, int64_t images, int64_t batch) {
