@@ -1,7 +1,6 @@
 #include "techniques/adaround.h"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +20,7 @@
 #include "techniques/adaround_winograd_conv.h"
 #include "techniques/layer_input_cache.h"
 #include "util/error.h"
+#include "util/number_text.h"
 
 namespace qsim {
 namespace QSIM_ISA_NS {
@@ -48,12 +48,6 @@ bool lowered_rows_are_planes(const WindowGeometry& window) {
         window.pad_end[d] != 0)
       return false;
   return true;
-}
-
-std::string number_text(double value) {
-  char text[32];
-  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
-  return std::string(text, end);
 }
 
 // ----- The calibration samples, read once: every model input of a sample in one block -----

@@ -1,22 +1,16 @@
 // qsim::adaround on the kernel path the process takes: AdaRound's losses, step and optimizer
 // are compiled once per path (src/CMakeLists.txt), from adaround.cpp down.
-#include <charconv>
 #include <cmath>
 #include <string>
 
 #include "techniques/adaround.h"
 #include "util/error.h"
+#include "util/number_text.h"
 #include "util/isa_dispatch.h"
 
 namespace qsim {
 
 namespace {
-
-std::string number_text(double value) {
-  char text[32];
-  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
-  return std::string(text, end);
-}
 
 void check_positive(double value, const char* name) {
   require(std::isfinite(value) && value > 0.0, ErrorCode::kInvalidArgument,
