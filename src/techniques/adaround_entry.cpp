@@ -5,8 +5,8 @@
 
 #include "techniques/adaround.h"
 #include "util/error.h"
-#include "util/number_text.h"
 #include "util/isa_dispatch.h"
+#include "util/number_text.h"
 
 namespace qsim {
 
