@@ -8,11 +8,13 @@
 // qsim / ORT (below 1 = qsim faster). qsim_cpu_ms is the median CPU time of the process per
 // forward pass (all its threads): on a loaded machine it shows the work done when the wall
 // time also holds waits for a core. --qsim-only skips ONNX Runtime, so that `perf stat` or
-// callgrind see qsim's work alone; --no-fuse runs the graph as it is
-// (EngineOptions::fuse_layers off). With --rounds R (default 1) each configuration is
-// measured R times, qsim then ONNX Runtime, and the medians over the rounds are printed, the
-// ratio being the median of the rounds' ratios: on a shared machine whose load changes from
-// second to second, only ratios of measurements taken back to back mean much.
+// callgrind see qsim's work alone; ONNX Runtime runs on the CPU the environment variable
+// QSIM_ORT_CPU names (ort_process.h: cpuid:avx2 times its AVX2 kernels at native speed on
+// an AVX-512 machine; qemu CPU names are refused, their times being emulation times); --no-fuse
+// runs the graph as it is (EngineOptions::fuse_layers off). With --rounds R (default 1) each
+// configuration is measured R times, qsim then ONNX Runtime, and the medians over the rounds are
+// printed, the ratio being the median of the rounds' ratios: on a shared machine whose load changes
+// from second to second, only ratios of measurements taken back to back mean much.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -50,8 +52,7 @@ QsimTimes qsim_median_ms(const std::shared_ptr<Model>& model, int64_t batch,
   // spins (sched_yield) for about 0.1 s after the library loads, and on the 2-vCPU VM that
   // slowed the process's first configuration by a quarter.
   const auto warm_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
-  for (int i = 0; i < std::max(3, iters / 10) || std::chrono::steady_clock::now() < warm_until;
-       ++i)
+  for (int i = 0; i < std::max(3, iters / 10) || std::chrono::steady_clock::now() < warm_until; ++i)
     engine.run({input});
   std::vector<double> wall, cpu;
   for (int i = 0; i < iters; ++i) {
@@ -67,9 +68,10 @@ QsimTimes qsim_median_ms(const std::shared_ptr<Model>& model, int64_t batch,
 }
 
 double ort_median_ms(const std::string& model, int64_t batch, int threads, int iters) {
-  std::string out = tools::run_ort({"bench", model, "--batch", std::to_string(batch), "--threads",
-                                    std::to_string(threads), "--iters", std::to_string(iters),
-                                    "--warmup", std::to_string(std::max(3, iters / 10))});
+  std::string out = tools::run_ort(
+      {"bench", model, "--batch", std::to_string(batch), "--threads", std::to_string(threads),
+       "--iters", std::to_string(iters), "--warmup", std::to_string(std::max(3, iters / 10))},
+      tools::ort_cpu_from_environment());
   size_t at = out.find("\"median_ms\":");
   if (at == std::string::npos) fail(ErrorCode::kParse, "unexpected ORT bench output: " + out);
   return std::stod(out.substr(at + 12));
@@ -105,6 +107,12 @@ int main(int argc, char** argv) {
     models = {std::string(QSIM_SOURCE_DIR) + "/models/resnet_fmnist.onnx",
               std::string(QSIM_SOURCE_DIR) + "/models/mobilenet_fmnist.onnx"};
   try {
+    const std::string ort_cpu = tools::ort_cpu_from_environment();
+    require(ort_cpu.empty() || ort_cpu.rfind("cpuid:", 0) == 0, ErrorCode::kInvalidArgument,
+            "QSIM_ORT_CPU=" + ort_cpu +
+                ": a qemu CPU would time emulation, not ONNX Runtime; use cpuid:avx2 or "
+                "cpuid:sse41");
+    if (!qsim_only) std::printf("ONNX Runtime on %s\n", tools::describe_ort_cpu(ort_cpu).c_str());
     std::printf("%-22s %6s %7s %12s %12s %12s %8s\n", "model", "batch", "threads", "qsim_ms",
                 "qsim_cpu_ms", "ort_ms", "ratio");
     for (const auto& path : models) {

@@ -6,6 +6,8 @@
 #    and `-cpu Nehalem` (SSE4.2, no AVX): qsim picks the avx2 and the baseline path from CPUID,
 #    runs both reference models and quantizes one with AdaRound without an illegal instruction
 #    (one would kill the process), and writes the same bytes as the same path capped natively;
+#  - natively with CPUID masked to AVX2 (tools/cpuid_mask, where the CPU can fault on CPUID):
+#    qsim picks the avx2 path, a cap of avx512 warns, and the outputs equal QSIM_MAX_ISA=avx2;
 #  - natively, the avx2 and avx512 paths write the same bytes (docs/KERNEL_PATHS.md).
 # OpenBLAS is pinned to one kernel per comparison (OPENBLAS_CORETYPE): its own choice is not
 # qsim's, and its kernels round differently.
@@ -99,6 +101,35 @@ else
       fail "qemu -cpu $cpu: a run or a quantize failed"
     fi
   done
+fi
+
+# --- A CPU that reports AVX2 and no AVX-512 at native speed: CPUID masked by the preloaded
+# library (exit 3 from it: no CPUID faulting here).
+MASK=$BUILD/tools/cpuid_mask/libqsim_cpuid_mask.so
+masked() { LD_PRELOAD=$MASK QSIM_CPUID_MASK=avx2 "$@"; }
+if ! masked true 2>/dev/null; then
+  echo "this CPU or kernel cannot fault on CPUID: the CPUID mask is not checked"
+elif [ "$native_path" = avx2 ] || [ "$native_path" = avx512 ]; then
+  version=$(masked "$QSIM" --version)
+  if grep -q "^kernels: avx2 (CPU: avx2)" <<<"$version"; then
+    pass "CPUID masked to AVX2: the avx2 path"
+  else
+    fail "CPUID masked to AVX2: '$version'"
+  fi
+  capped=$(QSIM_MAX_ISA=avx512 masked "$QSIM" run "$SRC/models/resnet_fmnist.onnx" \
+           --input "$WORK/images.npy" --output "$WORK/masked_capped" 2>&1)
+  if [ $? -eq 0 ] && grep -q "asks for more than this CPU has (avx2); using avx2" <<<"$capped"; then
+    pass "CPUID masked to AVX2: QSIM_MAX_ISA=avx512 warns and runs the avx2 path"
+  else
+    fail "CPUID masked to AVX2 with QSIM_MAX_ISA=avx512: '$capped'"
+  fi
+  if run_all "$WORK/masked" masked env OPENBLAS_CORETYPE=Haswell &&
+     run_all "$WORK/capped_avx2" env OPENBLAS_CORETYPE=Haswell QSIM_MAX_ISA=avx2 &&
+     same_files "$WORK/masked" "$WORK/capped_avx2"; then
+    pass "CPUID masked to AVX2: the bytes of QSIM_MAX_ISA=avx2"
+  else
+    fail "CPUID masked to AVX2: outputs differ from QSIM_MAX_ISA=avx2 (or a run failed)"
+  fi
 fi
 
 # --- avx2 and avx512 compute the same bits (both round each product-sum once, in one order).

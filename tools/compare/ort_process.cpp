@@ -1,5 +1,7 @@
 #include "ort_process.h"
 
+#include <asm/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -47,30 +49,60 @@ std::string run_command(std::string command, const std::string& what) {
   return out;
 }
 
-// "qemu-x86_64 -cpu NAME " (with a trailing space), or "" for native runs.
-std::string qemu_prefix(const std::string& qemu_cpu) {
-  if (qemu_cpu.empty()) return "";
-  require(have_qemu(), ErrorCode::kIo,
-          "qemu-x86_64 is not installed (Debian package qemu-user), so ONNX Runtime cannot run "
-          "as on CPU '" +
-              qemu_cpu + "'");
-  return "qemu-x86_64 -cpu " + shell_quote(qemu_cpu) + " ";
+constexpr const char kCpuidMaskPrefix[] = "cpuid:";
+
+bool is_cpuid_mask(const std::string& ort_cpu) {
+  return ort_cpu.rfind(kCpuidMaskPrefix, 0) == 0;
+}
+
+// What goes before the program: "" for native runs, "qemu-x86_64 -cpu NAME " (qemu-user
+// takes a path, so `program` must be one) or the CPUID mask's environment (cpuid_mask.c).
+std::string cpu_prefix(const std::string& ort_cpu) {
+  if (ort_cpu.empty()) return "";
+  const std::string why_not = ort_cpu_unavailable(ort_cpu);
+  require(why_not.empty(), ErrorCode::kIo,
+          "ONNX Runtime cannot run as on CPU '" + ort_cpu + "': " + why_not);
+  if (is_cpuid_mask(ort_cpu))
+    return "LD_PRELOAD=" + shell_quote(QSIM_CPUID_MASK_LIBRARY) +
+           " QSIM_CPUID_MASK=" + shell_quote(ort_cpu.substr(sizeof kCpuidMaskPrefix - 1)) + " ";
+  return "qemu-x86_64 -cpu " + shell_quote(ort_cpu) + " ";
 }
 
 }  // namespace
 
-std::string run_ort(const std::vector<std::string>& args, const std::string& qemu_cpu) {
-  // qemu-user takes a path, not a command name.
+std::string describe_ort_cpu(const std::string& ort_cpu) {
+  if (ort_cpu.empty()) return "this CPU";
+  if (is_cpuid_mask(ort_cpu))
+    return "this CPU with CPUID masked to " + ort_cpu.substr(sizeof kCpuidMaskPrefix - 1);
+  return "qemu -cpu " + ort_cpu;
+}
+
+std::string ort_cpu_unavailable(const std::string& ort_cpu) {
+  if (ort_cpu.empty()) return "";
+  if (!is_cpuid_mask(ort_cpu))
+    return have_qemu() ? ""
+                       : "qemu-x86_64 is not installed (Debian package qemu-user; apt-get install "
+                         "qemu-user)";
+  const std::string level = ort_cpu.substr(sizeof kCpuidMaskPrefix - 1);
+  if (level != "avx2" && level != "sse41")
+    return "'" + level + "' is not a CPUID mask level (cpuid:avx2 or cpuid:sse41)";
+  // Turning CPUID faulting "off" changes nothing and fails only where it does not exist.
+  if (::syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1UL) != 0)
+    return "this CPU or kernel cannot fault on CPUID (arch_prctl ARCH_SET_CPUID), which the "
+           "mask needs; use a qemu CPU name (Haswell, Nehalem) instead";
+  return "";
+}
+
+std::string run_ort(const std::vector<std::string>& args, const std::string& ort_cpu) {
   std::string command =
-      qemu_cpu.empty() ? "node " : qemu_prefix(qemu_cpu) + "\"$(command -v node)\" ";
+      cpu_prefix(ort_cpu) +
+      (ort_cpu.empty() || is_cpuid_mask(ort_cpu) ? "node " : "\"$(command -v node)\" ");
   command += shell_quote(std::string(QSIM_SOURCE_DIR) + "/tools/ort/run.js");
   for (const auto& a : args) {
     command += ' ';
     command += shell_quote(a);
   }
-  return run_command(command, qemu_cpu.empty()
-                                  ? "ONNX Runtime reference"
-                                  : "ONNX Runtime reference under qemu -cpu " + qemu_cpu);
+  return run_command(command, "ONNX Runtime reference on " + describe_ort_cpu(ort_cpu));
 }
 
 std::string ort_cpu_from_environment() {
@@ -78,13 +110,12 @@ std::string ort_cpu_from_environment() {
   return cpu == nullptr ? "" : cpu;
 }
 
-std::string ort_arithmetic(const std::string& qemu_cpu) {
-  if (qemu_cpu.empty()) return qsim_ort_cpu_arithmetic();
-  std::string out = run_command(qemu_prefix(qemu_cpu) + shell_quote(QSIM_ORT_CPU_PATH_TOOL),
-                                "qsim_ort_cpu_path under qemu -cpu " + qemu_cpu);
+std::string ort_arithmetic(const std::string& ort_cpu) {
+  if (ort_cpu.empty()) return qsim_ort_cpu_arithmetic();
+  const std::string what = "qsim_ort_cpu_path on " + describe_ort_cpu(ort_cpu);
+  std::string out = run_command(cpu_prefix(ort_cpu) + shell_quote(QSIM_ORT_CPU_PATH_TOOL), what);
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  require(out == "exact" || out == "ort-avx2", ErrorCode::kIo,
-          "qsim_ort_cpu_path under qemu -cpu " + qemu_cpu + " printed '" + out + "'");
+  require(out == "exact" || out == "ort-avx2", ErrorCode::kIo, what + " printed '" + out + "'");
   return out;
 }
 

@@ -7,20 +7,31 @@
 
 namespace qsim::tools {
 
-// Runs `node tools/ort/run.js <args...>`; throws qsim::Error with its stderr on failure.
-// Returns its stdout. With a `qemu_cpu` (say "Haswell" or "Nehalem"), node runs under
-// `qemu-x86_64 -cpu <qemu_cpu>`, so ONNX Runtime takes the kernels of that CPU (qemu-user
-// cannot present AVX-512).
-std::string run_ort(const std::vector<std::string>& args, const std::string& qemu_cpu = "");
+// Where ONNX Runtime runs, as a string `ort_cpu` (the --ort-cpu options and the environment
+// variable QSIM_ORT_CPU): "" runs it natively; a qemu CPU name ("Haswell": its AVX2 kernels,
+// "Nehalem": its SSE4.1 kernels) under `qemu-x86_64 -cpu NAME`, which works on any x86-64 CPU
+// but at emulation speed (qemu-user cannot present AVX-512); "cpuid:avx2" or "cpuid:sse41"
+// natively with CPUID masked to that level (tools/cpuid_mask), at full speed, where the CPU
+// and kernel can fault on CPUID (Intel since Ivy Bridge, AMD since Zen 4, KVM guests).
 
-// The qemu CPU ONNX Runtime runs under when none is given explicitly: the environment
-// variable QSIM_ORT_CPU, or "" (native) when it is unset or empty.
+// Runs `node tools/ort/run.js <args...>` on `ort_cpu`; throws qsim::Error with its stderr on
+// failure. Returns its stdout.
+std::string run_ort(const std::vector<std::string>& args, const std::string& ort_cpu = "");
+
+// QSIM_ORT_CPU, or "" (native) when it is unset or empty.
 std::string ort_cpu_from_environment();
 
-// The integer arithmetic of the kernels ONNX Runtime takes on this CPU (qemu_cpu empty) or on
-// the one `qemu-x86_64 -cpu <qemu_cpu>` presents, from its CPUID (ort_cpu_path.h): "exact"
-// or "ort-avx2". kIo naming the command when qemu-x86_64 cannot run.
-std::string ort_arithmetic(const std::string& qemu_cpu);
+// "this CPU", "qemu -cpu Haswell", "this CPU with CPUID masked to avx2".
+std::string describe_ort_cpu(const std::string& ort_cpu);
+
+// Why ONNX Runtime cannot run on `ort_cpu` here (qemu-x86_64 missing, no CPUID faulting, an
+// unknown mask level), or "" when it can.
+std::string ort_cpu_unavailable(const std::string& ort_cpu);
+
+// The integer arithmetic of the kernels ONNX Runtime takes on `ort_cpu`, from the CPUID it
+// sees there (ort_cpu_path.h): "exact" or "ort-avx2". kIo naming the command when it cannot
+// run.
+std::string ort_arithmetic(const std::string& ort_cpu);
 
 // True when qemu-x86_64 is on the PATH.
 bool have_qemu();

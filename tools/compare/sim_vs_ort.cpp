@@ -6,7 +6,8 @@
 //                   [--images N] [--ort-cpu NAME] [--emulate exact|ort-avx2]
 //
 // --ort-cpu NAME runs ONNX Runtime under `qemu-x86_64 -cpu NAME` (Haswell: its AVX2 kernels;
-// Nehalem: its SSE4.1 kernels); the environment variable QSIM_ORT_CPU does the same. The
+// Nehalem: its SSE4.1 kernels), or natively with CPUID masked (cpuid:avx2, cpuid:sse41; see
+// ort_process.h); the environment variable QSIM_ORT_CPU does the same. The
 // simulation is judged in the integer arithmetic of --emulate, by default that of the kernels
 // ONNX Runtime takes on the CPU it runs on, from that CPU's CPUID (ort_cpu_path.h). Both
 // arithmetics are simulated and printed, with ONNX Runtime's and the simulations' top-1
@@ -31,9 +32,9 @@
 #include <vector>
 
 #include "fmnist_data.h"
-#include "logit_agreement.h"
 #include "graph/onnx_import.h"
 #include "io/npy.h"
+#include "logit_agreement.h"
 #include "ort_process.h"
 #include "quant/ort_integer_ops.h"
 #include "quant/qdq_export.h"
@@ -46,7 +47,6 @@ using tools::Agreement;
 using tools::compare_logits;
 
 namespace {
-
 
 struct Args {
   std::vector<std::string> models;
@@ -197,8 +197,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
       "images\n",
       path.c_str(), (long long)args.calib, (long long)test_images(args));
   std::printf("  ONNX Runtime on %s; judged in arithmetic %s%s\n",
-              args.ort_cpu.empty() ? "this CPU" : ("qemu -cpu " + args.ort_cpu).c_str(),
-              path_arithmetic.c_str(),
+              tools::describe_ort_cpu(args.ort_cpu).c_str(), path_arithmetic.c_str(),
               args.emulate.empty() ? " (its kernels' on that CPU, from CPUID)" : " (--emulate)");
   for (const std::string& warning : qdq.warnings) std::printf("  export: %s\n", warning.c_str());
   print_op_counts(optimized);
@@ -211,8 +210,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
     const Agreement agreement = compare_logits(sim_logits, ort_logits, step);
     const bool judged = target_name(arithmetic) == path_arithmetic;
     std::printf("  simulation in arithmetic %s%s: predicted top-1 accuracy %.2f%%\n",
-                target_name(arithmetic), judged ? " (judged)" : "",
-                top1_accuracy(sim_logits));
+                target_name(arithmetic), judged ? " (judged)" : "", top1_accuracy(sim_logits));
     print_agreement(agreement, step);
     if (judged) agreement_passes = agreement.passes();
   }

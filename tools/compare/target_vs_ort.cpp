@@ -1,8 +1,8 @@
 // An export target against the ONNX Runtime kernels it is made for: qsim quantizes each model
 // for --target (W8A8 per channel, TF-enhanced on the first N training images, BatchNormalization
-// folded, as qsim_sim_vs_ort), exports the QDQ model, runs it with ONNX Runtime (under
-// `qemu-x86_64 -cpu NAME` with --ort-cpu, so its kernels are that CPU's) on the first --images
-// test images, and compares the logits with qsim's simulation of the same encodings.
+// folded, as qsim_sim_vs_ort), exports the QDQ model, runs it with ONNX Runtime (with
+// --ort-cpu on another CPU's kernels: a qemu CPU name or cpuid:avx2, ort_process.h) on the first
+// --images test images, and compares the logits with qsim's simulation of the same encodings.
 //
 //   qsim_target_vs_ort MODEL... [--target NAME] [--ort-cpu NAME] [--images N] [--calib N]
 //                      [--weight-bits N] [--u8-weights] [--threads T] [--work DIR]
@@ -12,7 +12,8 @@
 // (8-bit, 7-bit, 8-bit with 7-bit channels), ONNX Runtime's optimized op counts, the top-1 of
 // both on the labels, top-1 agreement and the share of logits within one output step. Exit
 // status 0 when agreement and the one-step share are both at least 99.9% and every Conv ran as
-// QLinearConv for every model, 1 when not, 2 on error, 77 (ctest's skip) when --ort-cpu is given and qemu-x86_64 is missing.
+// QLinearConv for every model, 1 when not, 2 on error, 77 (ctest's skip) when ONNX Runtime
+// cannot run as on the --ort-cpu given (qemu-x86_64 missing, no CPUID faulting).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,10 +23,10 @@
 #include <vector>
 
 #include "fmnist_data.h"
-#include "logit_agreement.h"
 #include "graph/onnx_export.h"
 #include "graph/onnx_import.h"
 #include "io/npy.h"
+#include "logit_agreement.h"
 #include "ort_process.h"
 #include "quant/qdq_export.h"
 #include "quant/quantsim.h"
@@ -169,7 +170,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
   std::printf("%s: target %s, W%dA8 per channel%s, ONNX Runtime %s, %lld test images\n",
               path.c_str(), target_name(target), args.weight_bits,
               args.u8_weights.empty() ? "" : ", weights stored as uint8",
-              args.ort_cpu.empty() ? "native" : ("under qemu -cpu " + args.ort_cpu).c_str(),
+              ("on " + tools::describe_ort_cpu(args.ort_cpu)).c_str(),
               static_cast<long long>(ort_logits.dim(0)));
   std::printf(
       "  weights: %d at 8 bits, %d at 7 bits, %d 8-bit with 7-bit channels; %lld of %lld "
@@ -212,11 +213,9 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
 int main(int argc, char** argv) {
   return tools::run_tool("qsim_target_vs_ort", [&] {
     const Args args = parse_args(argc, argv);
-    if (!args.ort_cpu.empty() && !tools::have_qemu()) {
-      std::printf(
-          "SKIPPED: qemu-x86_64 is not installed, so ONNX Runtime cannot be run with "
-          "the kernels of CPU '%s' (Debian: apt-get install qemu-user)\n",
-          args.ort_cpu.c_str());
+    if (const std::string why_not = tools::ort_cpu_unavailable(args.ort_cpu); !why_not.empty()) {
+      std::printf("SKIPPED: ONNX Runtime cannot be run as on CPU '%s': %s\n", args.ort_cpu.c_str(),
+                  why_not.c_str());
       return kSkipped;
     }
     const tools::WorkFolder work(args.work, "qsim-target-vs-ort-");
