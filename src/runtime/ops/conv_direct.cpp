@@ -38,7 +38,7 @@ int64_t floor_div(int64_t a, int64_t b) {
 // Filters per flat tile (weights broadcast), and position vectors per tile. A tile's vectors
 // are consecutive whole vectors of the batch's planes: a tile of a 4x4 plane spans 3 images.
 constexpr int kFlatFilters = kWideRegisters ? 8 : 4;
-constexpr int kFlatVectors = kWideRegisters ? 3 : 2;
+constexpr int kFlatVectors = kWideRegisters || kVectorBytes == 32 ? 3 : 2;
 // Planes smaller than this take the window kernel on every path, so that each path takes
 // the same kernel for a layer.
 constexpr int64_t kMinFlatPlane = 16;
@@ -237,9 +237,9 @@ void flat_remainder(const FlatArgs& t, int64_t width, int64_t begin, int64_t end
 }
 
 // Whether copy_stride2_phase_rows takes this input: stride 2, rows that fit one vector pair,
-// and AVX-512 to pick their columns with.
+// and AVX-512 or AVX2 to pick their columns with.
 bool stride2_rows_fit(const WindowGeometry& g) {
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
   return g.stride[1] == 2 && g.stride[2] == 2 && g.in[2] <= 2 * kLanes && g.out[2] <= kLanes;
 #else
   (void)g;
@@ -263,6 +263,19 @@ void copy_stride2_phase_rows(const WindowGeometry& g, const float* in, int64_t a
                             static_cast<int>(b));
     }
     _mm512_mask_storeu_ps(phase + i * g.out[2], stored, columns);
+  }
+#elif defined(__AVX2__)
+  const __m256i low = first_lanes(g.in[2]), high = first_lanes(g.in[2] - kLanes);
+  const __m256i stored = first_lanes(g.out[2]);
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t row = 2 * i + a;
+    __m256 columns = _mm256_setzero_ps();
+    if (row < g.in[1]) {
+      const float* x = in + row * g.in[2];
+      columns = every_other(_mm256_maskload_ps(x, low), _mm256_maskload_ps(x + kLanes, high),
+                            static_cast<int>(b));
+    }
+    _mm256_maskstore_ps(phase + i * g.out[2], stored, columns);
   }
 #else
   (void)g, (void)in, (void)a, (void)b, (void)begin, (void)end, (void)phase;

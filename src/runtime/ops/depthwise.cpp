@@ -152,7 +152,8 @@ template <int M>
 
 #if defined(__AVX2__) && !defined(__AVX512F__)
 // An 8x8 transpose in ymm registers (unpack, shuffle, 128-bit permute): GCC lowers the
-// 64-byte two-input shuffles of transpose_stage to long sequences on AVX2.
+// 64-byte two-input shuffles of transpose_stage to long sequences on AVX2, and 16 rows of 64
+// bytes do not fit AVX2's registers, so the AVX2 path moves the block as four of these.
 [[gnu::always_inline]] inline void transpose8(__m256 (&r)[8]) {
   __m256 t[8], u[8];
   for (int i = 0; i < 8; i += 2) {
@@ -171,23 +172,6 @@ template <int M>
   }
 }
 
-// rows[i][j] <-> rows[j][i], as four 8x8 blocks: [[A B] [C D]] -> [[A' C'] [B' D']].
-[[gnu::always_inline]] inline void transpose(Vec (&rows)[kLanes]) {
-  __m256 block[4][8];  // A, B, C, D
-  for (int i = 0; i < 8; ++i) {
-    std::memcpy(&block[0][i], reinterpret_cast<const float*>(&rows[i]), 32);
-    std::memcpy(&block[1][i], reinterpret_cast<const float*>(&rows[i]) + 8, 32);
-    std::memcpy(&block[2][i], reinterpret_cast<const float*>(&rows[i + 8]), 32);
-    std::memcpy(&block[3][i], reinterpret_cast<const float*>(&rows[i + 8]) + 8, 32);
-  }
-  for (auto& b : block) transpose8(b);
-  for (int i = 0; i < 8; ++i) {
-    std::memcpy(reinterpret_cast<float*>(&rows[i]), &block[0][i], 32);
-    std::memcpy(reinterpret_cast<float*>(&rows[i]) + 8, &block[2][i], 32);
-    std::memcpy(reinterpret_cast<float*>(&rows[i + 8]), &block[1][i], 32);
-    std::memcpy(reinterpret_cast<float*>(&rows[i + 8]) + 8, &block[3][i], 32);
-  }
-}
 #else
 // rows[i][j] <-> rows[j][i].
 [[gnu::always_inline]] inline void transpose(Vec (&rows)[kLanes]) {
@@ -298,21 +282,42 @@ void BlockedWindow::prepare_scratch(float pad, std::byte* scratch) const {
 void BlockedWindow::transpose_in(const float* x, int64_t count, float* padded) const {
   const int64_t plane = g_.in_size();
   const int64_t width = g_.in[2];
-  for (int64_t k = 0; k * kLanes < plane; ++k) {
-    const int64_t start = chunk_start(plane, k);
-    Vec rows[kLanes];
-    for (int64_t c = 0; c < count; ++c) std::memcpy(&rows[c], x + c * plane + start, sizeof(Vec));
-    for (int64_t c = count; c < kLanes; ++c) rows[c] = Vec{};
-    transpose(rows);
-    int64_t ih = start / width, iw = start % width;
-    for (int j = 0; j < kLanes; ++j) {
+  // Stores `n` vectors of the lanes from `c0` for the input positions from `p`, one position
+  // at a time, stepping row and column (no division per position).
+  const auto store_positions = [&](int64_t p, int64_t c0, int64_t n, auto&& store) {
+    int64_t ih = p / width, iw = p % width;
+    for (int64_t j = 0; j < n; ++j) {
       const int64_t at = (ih + g_.pad_begin[1]) * padded_width_ + iw + g_.pad_begin[2];
-      std::memcpy(padded + at * kLanes, &rows[j], sizeof(Vec));
+      store(j, padded + at * kLanes + c0);
       if (++iw == width) {
         iw = 0;
         ++ih;
       }
     }
+  };
+  for (int64_t k = 0; k * kLanes < plane; ++k) {
+    const int64_t start = chunk_start(plane, k);
+#if defined(__AVX2__) && !defined(__AVX512F__)
+    // Four 8x8 blocks straight from the input to the block, each in ymm registers: a 16x16
+    // array of 64-byte vectors does not fit AVX2's 16 registers and goes through memory.
+    for (int64_t c0 = 0; c0 < kLanes; c0 += 8)
+      for (int64_t p0 = 0; p0 < kLanes; p0 += 8) {
+        __m256 r[8];
+        for (int64_t i = 0; i < 8; ++i)
+          r[i] = c0 + i < count ? _mm256_loadu_ps(x + (c0 + i) * plane + start + p0)
+                                : _mm256_setzero_ps();
+        transpose8(r);
+        store_positions(start + p0, c0, 8,
+                        [&](int64_t j, float* to) { _mm256_storeu_ps(to, r[j]); });
+      }
+#else
+    Vec rows[kLanes];
+    for (int64_t c = 0; c < count; ++c) std::memcpy(&rows[c], x + c * plane + start, sizeof(Vec));
+    for (int64_t c = count; c < kLanes; ++c) rows[c] = Vec{};
+    transpose(rows);
+    store_positions(start, 0, kLanes,
+                    [&](int64_t j, float* to) { std::memcpy(to, &rows[j], sizeof(Vec)); });
+#endif
   }
 }
 
@@ -339,6 +344,20 @@ void BlockedWindow::transpose_out(const float* results, int64_t count, const Act
   activation.visit([&](auto op) {
     for (int64_t k = 0; k * kLanes < plane; ++k) {
       const int64_t start = chunk_start(plane, k);
+#if defined(__AVX2__) && !defined(__AVX512F__)
+      // As transpose_in: 8x8 blocks in ymm registers.
+      for (int64_t c0 = 0; c0 < count; c0 += 8)
+        for (int64_t p0 = 0; p0 < kLanes; p0 += 8) {
+          __m256 r[8];
+          for (int64_t i = 0; i < 8; ++i)
+            r[i] = _mm256_loadu_ps(results + (start + p0 + i) * kLanes + c0);
+          transpose8(r);
+          for (int64_t c = 0; c < 8 && c0 + c < count; ++c) {
+            op(r[c]);
+            _mm256_storeu_ps(y + (c0 + c) * plane + start + p0, r[c]);
+          }
+        }
+#else
       Vec rows[kLanes];
       for (int j = 0; j < kLanes; ++j)
         std::memcpy(&rows[j], results + (start + j) * kLanes, sizeof(Vec));
@@ -347,6 +366,7 @@ void BlockedWindow::transpose_out(const float* results, int64_t count, const Act
         op(rows[c]);
         std::memcpy(y + c * plane + start, &rows[c], sizeof(Vec));
       }
+#endif
     }
   });
 }

@@ -4,6 +4,7 @@
 // path (util/isa_namespace.h): __AVX512F__ and __FMA__ say which path this copy is.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -145,6 +146,23 @@ inline __mmask16 first_lanes(int64_t count) {
 inline __m512 every_other(__m512 low, __m512 high, int odd) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   return _mm512_permutex2var_ps(low, _mm512_add_epi32(even, _mm512_set1_epi32(odd)), high);
+}
+#elif defined(__AVX2__)
+// The first `count` lanes of an 8-lane vector (none for count <= 0), as the mask of
+// _mm256_maskload_ps / _mm256_maskstore_ps.
+inline __m256i first_lanes(int64_t count) {
+  const int32_t n = static_cast<int32_t>(std::clamp<int64_t>(count, 0, 8));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Lane j picks element 2j + odd of the 16 in (low, high): a row's even or odd columns.
+inline __m256 every_other(__m256 low, __m256 high, int odd) {
+  const __m256i from_low =
+      _mm256_add_epi32(_mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0), _mm256_set1_epi32(odd));
+  const __m256i from_high =
+      _mm256_add_epi32(_mm256_setr_epi32(0, 0, 0, 0, 0, 2, 4, 6), _mm256_set1_epi32(odd));
+  return _mm256_blend_ps(_mm256_permutevar8x32_ps(low, from_low),
+                         _mm256_permutevar8x32_ps(high, from_high), 0xF0);
 }
 #endif
 
