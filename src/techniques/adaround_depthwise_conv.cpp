@@ -32,52 +32,55 @@ struct ChannelBlock {
 
 // The block's loss over the sample's positions (rows of `out_cols`, `row_step` and `col_step`
 // floats apart in the input), with its weight gradient kept in registers when K (the taps,
-// when fixed at compile time) allows.
+// when fixed at compile time) allows. The 16 channels go as kRegisterParts register-wide parts
+// (one on AVX-512, two on AVX2): a part's 9 weights, its accumulators and an input fit 16
+// registers, where 9 weights of 64 bytes do not. Every lane sums the same products in the same
+// order on every path.
 template <int K, typename Act>
 void run_block(const ChannelBlock& b, const Act& act, BlockLoss& block_loss, int64_t out_rows,
                int64_t out_cols, int64_t row_step, int64_t col_step) {
+  using R = RegisterVector;
   constexpr int kSlots = K > 0 ? K : static_cast<int>(kMaxTaps);
   const int64_t taps = K > 0 ? K : b.tap_count;
-  V w[kSlots], g[kSlots];
-  for (int64_t k = 0; k < taps; ++k) {
-    w[k] = load_vector(b.weights + k * b.channels);
-    g[k] = V{};
-  }
+  R g[kRegisterParts][kSlots] = {};
   V z[kTilePositions];
   for (int64_t oy = 0; oy < out_rows; ++oy)
     for (int64_t ox0 = 0; ox0 < out_cols; ox0 += kTilePositions) {
       const int count = static_cast<int>(std::min<int64_t>(kTilePositions, out_cols - ox0));
       const float* window = b.input + oy * row_step + ox0 * col_step;
-      for (int r = 0; r < count; ++r) {
-        const float* x = window + r * col_step;
-        V sum = V{};
-        for (int64_t k = 0; k < taps; ++k) multiply_add(sum, w[k], load_vector(x + b.taps[k]));
-        z[r] = sum;
+      float* sums = reinterpret_cast<float*>(z);
+      for (int part = 0; part < kRegisterParts; ++part) {
+        const int64_t lane = part * kRegisterLanes;
+        R w[kSlots];
+        for (int64_t k = 0; k < taps; ++k) w[k] = load<R>(b.weights + k * b.channels + lane);
+        for (int r = 0; r < count; ++r) {
+          const float* x = window + r * col_step + lane;
+          R sum = R{};
+          for (int64_t k = 0; k < taps; ++k) multiply_add(sum, w[k], load<R>(x + b.taps[k]));
+          std::memcpy(sums + r * kLanes + lane, &sum, sizeof sum);
+        }
       }
       block_loss.fuse<1>(act, count, z, b.target + (oy * out_cols + ox0) * b.channels, b.channels);
       if (b.grads == nullptr) continue;
-#if defined(__AVX512F__)
-      for (int r = 0; r < count; ++r) {
-        const float* x = window + r * col_step;
-        for (int64_t k = 0; k < taps; ++k) multiply_add(g[k], z[r], load_vector(x + b.taps[k]));
+      for (int part = 0; part < kRegisterParts; ++part) {
+        const int64_t lane = part * kRegisterLanes;
+        R gp[kSlots];
+        for (int64_t k = 0; k < taps; ++k) gp[k] = g[part][k];
+        for (int r = 0; r < count; ++r) {
+          const float* x = window + r * col_step + lane;
+          const R zr = load<R>(sums + r * kLanes + lane);
+          for (int64_t k = 0; k < taps; ++k) multiply_add(gp[k], zr, load<R>(x + b.taps[k]));
+        }
+        for (int64_t k = 0; k < taps; ++k) g[part][k] = gp[k];
       }
-#else
-      // 16 registers cannot hold a gradient vector per tap: one tap's gradient at a time, over
-      // the tile's positions in the same order, so every g[k] sums the same products in the
-      // same order as above.
-      for (int64_t k = 0; k < taps; ++k) {
-        V gk = g[k];
-        for (int r = 0; r < count; ++r)
-          multiply_add(gk, z[r], load_vector(window + r * col_step + b.taps[k]));
-        g[k] = gk;
-      }
-#endif
     }
   if (b.grads == nullptr) return;
-  for (int64_t k = 0; k < taps; ++k) {
-    float* d = b.grads + k * b.channels;
-    store_vector(d, load_vector(d) + g[k]);
-  }
+  for (int part = 0; part < kRegisterParts; ++part)
+    for (int64_t k = 0; k < taps; ++k) {
+      float* d = b.grads + k * b.channels + part * kRegisterLanes;
+      const R sum = load<R>(d) + g[part][k];
+      std::memcpy(d, &sum, sizeof sum);
+    }
 }
 
 }  // namespace

@@ -27,32 +27,38 @@ constexpr int max_tile(int vectors) {
 }
 constexpr int kMaxTileVectors = 24;
 
-// The tile's products z ([count][OV]) become dL/dz, as fuse_row computes them; `act(z, v, a,
-// da)` gives f(z) and f'(z) for vector v. The sums stay in registers over the tile.
+// The tile's products z ([count][OV]) become dL/dz, as fuse_row computes them; `act(z, v, lane,
+// a, da)` gives f(z) and f'(z) for the register-wide part of vector v from `lane`. It goes one
+// register-wide part of one vector at a time over the tile's positions, so that its sums stay
+// in registers on every path (on AVX2 four vectors' sums, biases and operands would not); each
+// lane still adds its positions in order.
 template <int OV, typename Act>
 inline void fuse_tile(const Act& act, int count, V* z, const float* targets, int64_t outputs,
                       const V* bias, float scale, V* squares, V* bias_grads) {
-  V square_sums[OV], bias_sums[OV], b[OV];
-  for (int v = 0; v < OV; ++v) {
-    square_sums[v] = squares[v];
-    bias_sums[v] = bias_grads[v];
-    b[v] = bias[v];
-  }
-  for (int r = 0; r < count; ++r)
+  using R = RegisterVector;
+  float* zs = reinterpret_cast<float*>(z);
+  float* square_sums = reinterpret_cast<float*>(squares);
+  float* bias_sums = reinterpret_cast<float*>(bias_grads);
+  const float* biases = reinterpret_cast<const float*>(bias);
+  for (int v = 0; v < OV; ++v)
 #pragma GCC unroll 4
-    for (int v = 0; v < OV; ++v) {
-      V& zv = z[r * OV + v];
-      V a, da;
-      act(zv + b[v], v, a, da);
-      const V diff = a - load_vector(targets + r * outputs + v * kLanes);
-      square_sums[v] += diff * diff;
-      zv = scale * diff * da;
-      bias_sums[v] += zv;
+    for (int part = 0; part < kRegisterParts; ++part) {
+      const int64_t lane = v * kLanes + part * kRegisterLanes;
+      R square_sum = load<R>(square_sums + lane), bias_sum = load<R>(bias_sums + lane);
+      const R b = load<R>(biases + lane);
+      for (int r = 0; r < count; ++r) {
+        float* zr = zs + r * OV * kLanes + lane;
+        R a, da;
+        act(load<R>(zr) + b, v, part * kRegisterLanes, a, da);
+        const R diff = a - load<R>(targets + r * outputs + lane);
+        square_sum += diff * diff;
+        const R dz = scale * diff * da;
+        std::memcpy(zr, &dz, sizeof dz);
+        bias_sum += dz;
+      }
+      std::memcpy(square_sums + lane, &square_sum, sizeof square_sum);
+      std::memcpy(bias_sums + lane, &bias_sum, sizeof bias_sum);
     }
-  for (int v = 0; v < OV; ++v) {
-    squares[v] = square_sums[v];
-    bias_grads[v] = bias_sums[v];
-  }
 }
 
 // One block of output channels (`vectors` vectors from channel `first`) over a sample: its bias
@@ -70,46 +76,46 @@ class BlockLoss {
     }
   }
 
-  // fn(act) with the activation's vector form act(z, v, a, da) (f(z) and f'(z) for vector v
-  // of the block), so that a kernel can be made for each activation instead of asking at
-  // every tile.
+  // fn(act) with the activation's vector form act(z, v, lane, a, da) (f(z) and f'(z) for the
+  // register-wide part of vector v of the block from `lane`; z, a and da of any float vector
+  // type), so that a kernel can be made for each activation instead of asking at every tile.
   template <typename Fn>
   void visit(const Fn& fn) const {
-    const V one = splat(1.0f), zero = V{};
     switch (activation_.kind) {
       case ActivationKind::kIdentity:
-        fn([=](V x, int, V& a, V& da) { a = x, da = one; });
+        fn([](auto x, int, int64_t, auto& a, auto& da) {
+          a = x;
+          da = splat<decltype(x)>(1.0f);
+        });
         break;
       case ActivationKind::kRelu:
-        fn([](V x, int, V& a, V& da) {
-          by_register_parts(x, a, da, [](auto p, auto& pa, auto& pd) {
-            using P = decltype(p);
-            const P zero = {};
-            const auto positive = p > zero;
-            pa = positive ? p : zero;
-            pd = positive ? splat<P>(1.0f) : zero;
-          });
+        fn([](auto x, int, int64_t, auto& a, auto& da) {
+          using P = decltype(x);
+          const P zero = {};
+          const auto positive = x > zero;
+          a = positive ? x : zero;
+          da = positive ? splat<P>(1.0f) : zero;
         });
         break;
       case ActivationKind::kClip: {
         const float lower = activation_.lower, upper = activation_.upper;
-        fn([=](V x, int, V& a, V& da) {
-          by_register_parts(x, a, da, [=](auto p, auto& pa, auto& pd) {
-            using P = decltype(p);
-            const P lo = splat<P>(lower), hi = splat<P>(upper), zero = {};
-            const P above = p < lo ? lo : p;  // std::min(std::max(x, lo), hi)
-            pa = hi < above ? hi : above;
-            pd = (p > lo) & (p < hi) ? splat<P>(1.0f) : zero;
-          });
+        fn([=](auto x, int, int64_t, auto& a, auto& da) {
+          using P = decltype(x);
+          const P lo = splat<P>(lower), hi = splat<P>(upper), zero = {};
+          const P above = x < lo ? lo : x;  // std::min(std::max(x, lo), hi)
+          a = hi < above ? hi : above;
+          da = (x > lo) & (x < hi) ? splat<P>(1.0f) : zero;
         });
         break;
       }
       case ActivationKind::kPRelu: {
         const V* slopes = slope_;
-        fn([=](V x, int v, V& a, V& da) {
-          const auto positive = x > zero;
-          a = positive ? x : slopes[v] * x;
-          da = positive ? one : slopes[v];
+        fn([=](auto x, int v, int64_t lane, auto& a, auto& da) {
+          using P = decltype(x);
+          const P slope = load<P>(reinterpret_cast<const float*>(&slopes[v]) + lane);
+          const auto positive = x > P{};
+          a = positive ? x : slope * x;
+          da = positive ? splat<P>(1.0f) : slope;
         });
         break;
       }

@@ -13,13 +13,7 @@ namespace {
 // 16. A tile's accumulators, its operands and a broadcast must fit them, or every multiply-add
 // spills. Every output sums the same products in the same order on every path, whatever the
 // tile, so the paths differ only in how each multiply-add rounds (simd.h).
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-#elif defined(__AVX2__)
-constexpr int kVectorBytes = 32;
-#else
-constexpr int kVectorBytes = 16;
-#endif
+constexpr int kVectorBytes = kRegisterBytes;
 typedef float Vec __attribute__((vector_size(kVectorBytes)));
 typedef int32_t IntVec __attribute__((vector_size(kVectorBytes)));
 constexpr int kLanes = kVectorBytes / sizeof(float);

@@ -103,27 +103,20 @@ inline V load(const float* p) {
   return v;
 }
 
-// f(x, a, da) on each register-wide part of a 64-byte vector (f takes the part type as auto):
-// GCC lowers ?:, min and max on vectors wider than the path's registers one lane at a time.
-template <typename F>
-inline void by_register_parts(const FloatVector& x, FloatVector& a, FloatVector& da, const F& f) {
+// The widest float vector the path keeps in one register (AVX-512: 64 bytes, AVX2: 32, SSE2:
+// 16), and how many of them make a 64-byte FloatVector. Tiles that would hold more 64-byte
+// vectors than the path has registers work on these parts instead (GCC also lowers ?:, min
+// and max on vectors wider than the registers one lane at a time).
 #if defined(__AVX512F__)
-  f(x, a, da);
+constexpr int kRegisterBytes = 64;
+#elif defined(__AVX__)
+constexpr int kRegisterBytes = 32;
 #else
-#if defined(__AVX__)
-  typedef float Part __attribute__((vector_size(32)));
-#else
-  typedef float Part __attribute__((vector_size(16)));
+constexpr int kRegisterBytes = 16;
 #endif
-  constexpr int kParts = sizeof(FloatVector) / sizeof(Part);
-  Part xs[kParts], as[kParts], ds[kParts];
-  std::memcpy(xs, &x, sizeof xs);
-#pragma GCC unroll 4
-  for (int i = 0; i < kParts; ++i) f(xs[i], as[i], ds[i]);
-  std::memcpy(&a, as, sizeof as);
-  std::memcpy(&da, ds, sizeof ds);
-#endif
-}
+typedef float RegisterVector __attribute__((vector_size(kRegisterBytes)));
+constexpr int kRegisterLanes = kRegisterBytes / sizeof(float);
+constexpr int kRegisterParts = sizeof(FloatVector) / sizeof(RegisterVector);
 
 // Keeps `v` in a register: without this the compiler may fold a vector used several times
 // into each multiply-add as a memory operand, loading it again each time (from L2 when the
