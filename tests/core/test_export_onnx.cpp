@@ -8,6 +8,7 @@
 #include "graph/onnx_import.h"
 #include "io/idx.h"
 #include "runtime/engine.h"
+#include "temp_path.h"
 
 using namespace qsim;
 namespace fs = std::filesystem;
@@ -159,7 +160,7 @@ TEST_CASE("a lower opset keeps its number and gets an IR version that can carry 
 
 TEST_CASE("saving to an unwritable path fails naming it and leaves nothing behind") {
   const Model model = load_onnx_file(kModels + "mobilenet_fmnist.onnx");
-  const fs::path dir = fs::temp_directory_path() / "qsim-export-onnx-test";
+  const fs::path dir = test_temp_path("qsim-export-onnx-test");
   fs::remove_all(dir);
   fs::create_directories(dir);
   const fs::path blocker = dir / "not-a-folder";

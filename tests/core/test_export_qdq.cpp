@@ -11,6 +11,7 @@
 #include "quant/qdq_export.h"
 #include "quant/weight_rounding.h"
 #include "runtime/engine.h"
+#include "temp_path.h"
 
 using namespace qsim;
 namespace fs = std::filesystem;
@@ -243,7 +244,7 @@ TEST_CASE("the QDQ graph: names kept, Q/DQ placement, int8 weights and int32 bia
   CHECK(zp8.int_at(0) == -set.find("x")->encoding->channels[0].offset - 128);
 
   // The file holds the same model.
-  const fs::path path = fs::temp_directory_path() / "qsim-export-qdq-tiny.onnx";
+  const fs::path path = test_temp_path("qsim-export-qdq-tiny.onnx");
   export_qdq_model(m, set, path.string());
   const Model loaded = load_onnx_file(path.string());
   CHECK(loaded.graph.nodes.size() == g.nodes.size());
@@ -326,7 +327,7 @@ TEST_CASE("an opset below 13 is raised when its ops allow, with a warning") {
 
 TEST_CASE("an unwritable QDQ path fails naming it and leaves nothing behind") {
   const Model m = tiny_model();
-  const fs::path dir = fs::temp_directory_path() / "qsim-export-qdq-unwritable";
+  const fs::path dir = test_temp_path("qsim-export-qdq-unwritable");
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::ofstream(dir / "file") << "x";

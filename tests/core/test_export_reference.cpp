@@ -22,6 +22,7 @@
 #include "quant/weight_rounding.h"
 #include "runtime/engine.h"
 #include "techniques/bn_fold.h"
+#include "temp_path.h"
 
 using namespace qsim;
 namespace fs = std::filesystem;
@@ -154,9 +155,8 @@ Tensor emulate_ort_avx2(const Model& float_model, const EncodingSet& set, const 
   constexpr int64_t kBatch = 250;
   Tensor all;
   for (int64_t first = 0; first < images.dim(0); first += kBatch) {
-    const Tensor out =
-        sim.run_quantized({batch_of(images, first, std::min(kBatch, images.dim(0) - first))},
-                          Target::kOrtAvx2)[0];
+    const Tensor out = sim.run_quantized(
+        {batch_of(images, first, std::min(kBatch, images.dim(0) - first))}, Target::kOrtAvx2)[0];
     if (first == 0) all = Tensor(DType::kFloat32, {images.dim(0), out.dim(1)});
     std::memcpy(all.data<float>() + first * out.dim(1), out.raw(), out.byte_size());
   }
@@ -231,7 +231,7 @@ GridCheck check_grid_values(const Model& original, const Model& rounded, const E
 }
 
 Model saved_and_loaded(const Model& m) {
-  const fs::path path = fs::temp_directory_path() / "qsim-export-rounded.onnx";
+  const fs::path path = test_temp_path("qsim-export-rounded.onnx");
   save_onnx_file(m, path.string());
   Model loaded = load_onnx_file(path.string());
   fs::remove(path);
@@ -290,7 +290,7 @@ TEST_CASE("ONNX Runtime runs the exported QDQ reference models on its integer ke
                           << ", integer arithmetic " << arithmetic);
   const Tensor calibration = fmnist_images("train", 0, 256);
   const Tensor test_images = fmnist_images("t10k", 0, 1000);
-  const fs::path dir = fs::temp_directory_path() / "qsim-export-qdq-ort";
+  const fs::path dir = test_temp_path("qsim-export-qdq-ort");
   for (const char* file : {"resnet_fmnist.onnx", "mobilenet_fmnist.onnx"}) {
     INFO(file);
     fs::remove_all(dir);

@@ -7,6 +7,7 @@
 
 #include "graph/onnx_import.h"
 #include "runtime/engine.h"
+#include "temp_path.h"
 
 using namespace qsim;
 namespace fs = std::filesystem;
@@ -60,10 +61,12 @@ std::string read_bytes(const std::string& path) {
 }  // namespace
 
 TEST_CASE("a truncated model file is rejected with a message naming the file") {
-  std::string bytes = read_bytes(std::string(kConformance) + "test_conv_with_strides_padding/model.onnx");
+  std::string bytes =
+      read_bytes(std::string(kConformance) + "test_conv_with_strides_padding/model.onnx");
   REQUIRE(bytes.size() > 40);
-  fs::path path = fs::temp_directory_path() / "qsim-truncated.onnx";
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  fs::path path = test_temp_path("qsim-truncated.onnx");
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   std::string message = error_of([&] { load_onnx_file(path.string()); });
   CHECK_THAT(message, Catch::Contains(path.string()));
   CHECK_THAT(message, Catch::Contains("truncated or corrupt") || Catch::Contains("not produced"));
@@ -76,7 +79,8 @@ TEST_CASE("random bytes are not a model") {
   for (char& c : bytes) c = static_cast<char>(rng());
   CHECK_THROWS_AS(load_onnx_memory(bytes.data(), bytes.size()), Error);
   CHECK_THROWS_WITH(load_onnx_memory("", 0), Catch::Contains("empty"));
-  CHECK_THAT(error_of([] { load_onnx_file("/nonexistent/model.onnx"); }), Catch::Contains("/nonexistent/model.onnx"));
+  CHECK_THAT(error_of([] { load_onnx_file("/nonexistent/model.onnx"); }),
+             Catch::Contains("/nonexistent/model.onnx"));
 }
 
 TEST_CASE("an unsupported op is named with its node when the engine is made") {
@@ -93,7 +97,8 @@ TEST_CASE("opsets outside 9..18 are rejected") {
 TEST_CASE("dangling inputs and cycles name the node") {
   auto dangling = unary_model("Relu");
   dangling.mutable_graph()->mutable_node(0)->set_input(0, "nowhere");
-  CHECK_THAT(error_of([&] { load(dangling); }), Catch::Contains("nowhere") && Catch::Contains("node0"));
+  CHECK_THAT(error_of([&] { load(dangling); }),
+             Catch::Contains("nowhere") && Catch::Contains("node0"));
 
   auto cycle = unary_model("Relu");
   auto* g = cycle.mutable_graph();
@@ -142,7 +147,7 @@ TEST_CASE("nodes out of order are sorted; Constant nodes become initializers") {
 }
 
 TEST_CASE("external data is read relative to the model file") {
-  fs::path dir = fs::temp_directory_path() / "qsim-external";
+  fs::path dir = test_temp_path("qsim-external");
   fs::create_directories(dir);
   std::vector<float> values = {1, 2, 3};
   std::ofstream(dir / "weights.bin", std::ios::binary)
@@ -163,6 +168,7 @@ TEST_CASE("external data is read relative to the model file") {
 
   loc->set_value("../escape.bin");
   std::ofstream(dir / "model.onnx", std::ios::binary) << m.SerializeAsString();
-  CHECK_THAT(error_of([&] { load_onnx_file((dir / "model.onnx").string()); }), Catch::Contains("external data location"));
+  CHECK_THAT(error_of([&] { load_onnx_file((dir / "model.onnx").string()); }),
+             Catch::Contains("external data location"));
   fs::remove_all(dir);
 }

@@ -183,37 +183,38 @@ template <int M>
 #endif
 
 // PW outputs of a row, S positions apart in the padded block, into `results`: the max of
-// the taps (NaN skipped), or bias + the taps times their weights.
+// the taps (NaN skipped), or bias + the taps times their weights. One register-wide part of
+// the 16 channels at a time, so that the accumulators stay in registers on every path.
 template <int PW, int S, bool kMax>
 void reduce_segment(const WindowGeometry& g, int64_t padded_width, const float* origin,
                     const float* weights, const float* bias, float* results) {
-  Vec acc[PW];
-  for (int j = 0; j < PW; ++j) {
-    if constexpr (kMax) {
-      acc[j] = Vec{} + std::numeric_limits<float>::lowest();
-    } else {
-      std::memcpy(&acc[j], bias, sizeof(Vec));
-    }
-  }
-  for (int64_t kh = 0; kh < g.kernel[1]; ++kh)
-    for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
-      Vec w = {};
-      if constexpr (!kMax) {
-        std::memcpy(&w, weights, sizeof w);
-        weights += kLanes;
-      }
-      const float* src = origin + (kh * g.dilation[1] * padded_width + kw * g.dilation[2]) * kLanes;
-      for (int j = 0; j < PW; ++j) {
-        Vec x;
-        std::memcpy(&x, src + j * S * kLanes, sizeof x);
-        if constexpr (kMax) {
-          acc[j] = x > acc[j] ? x : acc[j];
-        } else {
-          multiply_add(acc[j], x, w);
+  using R = RegisterVector;
+  for (int part = 0; part < kRegisterParts; ++part) {
+    const int64_t lane = part * kRegisterLanes;
+    R acc[PW];
+    for (int j = 0; j < PW; ++j)
+      acc[j] = kMax ? splat<R>(std::numeric_limits<float>::lowest()) : load<R>(bias + lane);
+    const float* w = weights + lane;
+    for (int64_t kh = 0; kh < g.kernel[1]; ++kh)
+      for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+        R wv = {};
+        if constexpr (!kMax) {
+          wv = load<R>(w);
+          w += kLanes;
+        }
+        const float* src =
+            origin + (kh * g.dilation[1] * padded_width + kw * g.dilation[2]) * kLanes + lane;
+        for (int j = 0; j < PW; ++j) {
+          const R x = load<R>(src + j * S * kLanes);
+          if constexpr (kMax) {
+            acc[j] = x > acc[j] ? x : acc[j];
+          } else {
+            multiply_add(acc[j], x, wv);
+          }
         }
       }
-    }
-  std::memcpy(results, acc, sizeof acc);
+    for (int j = 0; j < PW; ++j) std::memcpy(results + j * kLanes + lane, &acc[j], sizeof(R));
+  }
 }
 
 using SegmentFn = void (*)(const WindowGeometry&, int64_t, const float*, const float*, const float*,
