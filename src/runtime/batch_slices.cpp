@@ -1,5 +1,6 @@
 #include "runtime/batch_slices.h"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <string>
@@ -80,8 +81,9 @@ bool same_contents(const Tensor& a, const Tensor& b) {
          std::memcmp(a.raw(), b.raw(), a.byte_size()) == 0;
 }
 
-// One run-time value of a step: the same constant in both plans, or computed at run time
-// and batch-leading in both. A Reshape's shape holds the batch size, so it may differ.
+// One run-time value of a step: the same constant in both plans, or computed at run time,
+// batch-leading in both and otherwise of the same shape. A Reshape's shape holds the batch size, so
+// it may differ.
 bool value_fits(const ExecutionPlan& whole, int whole_id, const ExecutionPlan& slice, int slice_id,
                 int64_t batch, int64_t slice_batch, bool may_hold_batch_size) {
   if (whole_id < 0 || slice_id < 0) return whole_id == slice_id;
@@ -90,7 +92,13 @@ bool value_fits(const ExecutionPlan& whole, int whole_id, const ExecutionPlan& s
   if (constant)
     return may_hold_batch_size ||
            same_contents(whole.constants[whole_id], slice.constants[slice_id]);
-  return leads_with(whole.types[whole_id], batch) && leads_with(slice.types[slice_id], slice_batch);
+  // Slicing the batch must change nothing but the batch: a run-time weight that happens to
+  // lead with the batch size (a Conv's filters as a model input) would shrink with it.
+  const Shape& a = whole.types[whole_id].shape;
+  const Shape& b = slice.types[slice_id].shape;
+  return leads_with(whole.types[whole_id], batch) &&
+         leads_with(slice.types[slice_id], slice_batch) &&
+         std::equal(a.begin() + 1, a.end(), b.begin() + 1, b.end());
 }
 
 bool step_fits(const Node& node, int64_t opset, const ExecutionPlan& whole,

@@ -543,6 +543,7 @@ class ConvTransposeKernel : public Kernel {
 
  private:
   TransposeSetup setup(const Node& node, const Shape& x, const Shape& w) const {
+    check_spatial_rank(node, x);  // before anything reads x's N, C or spatial dims
     std::span<const int64_t> output_shape = output_shape_;
     // Some exporters write the full (N, C, spatial...) shape.
     if (output_shape.size() == x.size()) output_shape = output_shape.subspan(2);
