@@ -342,10 +342,17 @@ static int tensor_values_ok(const qsim_enc_tensor* t) {
   return 1;
 }
 
-static qsim_enc_status check_tensor(const buffer* b, uint32_t pos) {
+/* Checks one tensor; `channels_left` is the number of channels the rest of the file may still
+   hold. Tables, vectors and strings may be shared by many offsets, so a small file could list
+   any number of channels: each channel checked must be backed by its own 8 bytes (a scale and
+   an offset), which keeps the work within the file's size. */
+static qsim_enc_status check_tensor(const buffer* b, uint32_t pos, uint32_t* channels_left) {
   qsim_enc_tensor t;
   if (!tensor_structure_ok(b, pos)) return QSIM_ENC_ERR_CORRUPT;
-  return read_tensor(b, pos, &t) && tensor_values_ok(&t) ? QSIM_ENC_OK : QSIM_ENC_ERR_INVALID;
+  if (!read_tensor(b, pos, &t)) return QSIM_ENC_ERR_INVALID;
+  if (t.channel_count > *channels_left) return QSIM_ENC_ERR_CORRUPT;
+  *channels_left -= t.channel_count;
+  return tensor_values_ok(&t) ? QSIM_ENC_OK : QSIM_ENC_ERR_INVALID;
 }
 
 /* --- the file -------------------------------------------------------------------------- */
@@ -358,11 +365,12 @@ static buffer buffer_of(const qsim_enc_file* file) {
 }
 
 static qsim_enc_status check_tensors(const buffer* b, uint32_t vector) {
-  uint32_t count, i;
+  uint32_t count, i, channels_left = b->size / 8u;
   if (!vector_ok(b, vector, 4, &count)) return QSIM_ENC_ERR_CORRUPT;
   for (i = 0; i < count; ++i) {
     uint32_t element = vector_element(b, vector, i);
-    qsim_enc_status status = element ? check_tensor(b, element) : QSIM_ENC_ERR_CORRUPT;
+    qsim_enc_status status =
+        element ? check_tensor(b, element, &channels_left) : QSIM_ENC_ERR_CORRUPT;
     if (status != QSIM_ENC_OK) return status;
   }
   return QSIM_ENC_OK;

@@ -39,7 +39,8 @@ typedef enum {
   QSIM_ENC_ERR_ARGUMENT = 1,   /* a NULL pointer */
   QSIM_ENC_ERR_TOO_SMALL = 2,  /* fewer bytes than a FlatBuffers header */
   QSIM_ENC_ERR_IDENTIFIER = 3, /* not a qsim encodings file */
-  QSIM_ENC_ERR_CORRUPT = 4,    /* an offset, table, vector or string outside the buffer */
+  QSIM_ENC_ERR_CORRUPT = 4,    /* an offset, table, vector or string outside the buffer, or
+                                  more channels than the buffer has bytes for (8 each) */
   QSIM_ENC_ERR_VERSION = 5,    /* a schema version this reader does not know */
   QSIM_ENC_ERR_INVALID = 6,    /* well-formed, but a value breaks qsim's rules */
   QSIM_ENC_ERR_RANGE = 7,      /* tensor or channel index out of range */

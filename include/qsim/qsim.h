@@ -149,6 +149,11 @@ typedef struct qsim_options {
                          saturate (docs/TARGETS.md). Recorded in every export. */
   qsim_target emulate;        /* the arithmetic QSIM_RUN_QUANTIZED reproduces; default
                                  QSIM_TARGET_EXACT (QSIM_TARGET_ORT_AVX2: docs/ORT_AVX2.md) */
+  uint64_t max_tensor_bytes;  /* no tensor a run, calibration or AdaRound plans (a node's
+                                 output, a folded constant) may exceed this many bytes: such a
+                                 node fails with QSIM_ERR_OUT_OF_MEMORY naming it, before
+                                 anything is allocated. Default 2 GiB (2^31); at most 2^40;
+                                 0 is QSIM_ERR_INVALID_ARGUMENT. docs/LIMITS.md */
 } qsim_options;
 
 QSIM_API qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size);

@@ -85,6 +85,7 @@ qsim_options default_options() {
   defaults.nan_policy = QSIM_NAN_REJECT;
   defaults.target = QSIM_TARGET_EXACT;
   defaults.emulate = QSIM_TARGET_EXACT;
+  defaults.max_tensor_bytes = static_cast<uint64_t>(kDefaultMaxTensorBytes);
   return defaults;
 }
 
@@ -109,6 +110,11 @@ qsim_options read_options(const qsim_options* options) {
               ", not a qsim_nan_policy");
   target_of(resolved.target, "target");
   target_of(resolved.emulate, "emulate");
+  require(resolved.max_tensor_bytes >= 1 &&
+              resolved.max_tensor_bytes <= static_cast<uint64_t>(kMaxTensorBytes),
+          ErrorCode::kInvalidArgument,
+          "qsim_options.max_tensor_bytes is " + std::to_string(resolved.max_tensor_bytes) +
+              "; it must be 1 to 2^40 (default 2^31)");
   return resolved;
 }
 
@@ -127,6 +133,7 @@ QuantSimOptions quantsim_options(const qsim_options& options) {
   q.num_threads = options.num_threads;
   q.target = target_of(options.target, "target");
   q.emulate = target_of(options.emulate, "emulate");
+  q.max_tensor_bytes = static_cast<int64_t>(options.max_tensor_bytes);
   return q;
 }
 

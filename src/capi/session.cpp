@@ -122,6 +122,12 @@ BatchReader batch_reader(const qsim_session& s, qsim_data_reader_fn reader, void
               std::string(function) + ": batch " + std::to_string(batch) + ": input '" +
                   declared[i].name + "' is " + dtype_name(out[i].dtype()) + ", the model takes " +
                   dtype_name(declared[i].dtype));
+    // A batch of no values teaches nothing; a reader handing them out forever would loop.
+    for (size_t i = 0; i < out.size(); ++i)
+      require(out[i].size() > 0, ErrorCode::kInvalidArgument,
+              std::string(function) + ": batch " + std::to_string(batch) + ": input '" +
+                  declared[i].name + "' " + shape_to_string(out[i].shape()) +
+                  " holds no values; calibration data must not be empty");
     return true;
   };
 }
@@ -143,7 +149,9 @@ std::unique_ptr<qsim_session> make_session(Model model, const qsim_options& opti
   session->quant_options = capi::quantsim_options(options);
   session->quant_options.model_fingerprint = std::move(fingerprint);
   session->model = std::make_shared<const Model>(std::move(model));
-  session->engine = std::make_unique<Engine>(session->model, EngineOptions{options.num_threads});
+  session->engine = std::make_unique<Engine>(
+      session->model, EngineOptions{.num_threads = options.num_threads,
+                                    .max_tensor_bytes = session->quant_options.max_tensor_bytes});
   return session;
 }
 

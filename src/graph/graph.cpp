@@ -1,6 +1,5 @@
 #include "graph/graph.h"
 
-#include <functional>
 #include <set>
 #include <unordered_map>
 
@@ -74,25 +73,39 @@ void sort_topologically(Graph& graph) {
   for (const auto& [name, t] : graph.initializers) available.insert(name);
 
   // Depth-first post-order from each node keeps the original order when it is already valid.
+  // The walk keeps its own stack (node, next input to look at), so a chain of any length
+  // listed backwards cannot overflow the call stack.
   std::vector<int> state(graph.nodes.size(), 0);  // 0 new, 1 visiting, 2 done
   std::vector<Node> ordered;
   ordered.reserve(graph.nodes.size());
-  std::function<void(size_t)> visit = [&](size_t i) {
+  std::vector<std::pair<size_t, size_t>> stack;
+  auto enter = [&](size_t i) {
     if (state[i] == 2) return;
-    if (state[i] == 1) fail(ErrorCode::kParse, "the graph has a cycle through " + graph.nodes[i].label());
+    if (state[i] == 1)
+      fail(ErrorCode::kParse, "the graph has a cycle through " + graph.nodes[i].label());
     state[i] = 1;
-    for (const auto& in : graph.nodes[i].inputs) {
+    stack.emplace_back(i, 0);
+  };
+  for (size_t root = 0; root < graph.nodes.size(); ++root) {
+    enter(root);
+    while (!stack.empty()) {
+      auto& [i, next] = stack.back();
+      const Node& node = graph.nodes[i];
+      if (next == node.inputs.size()) {
+        state[i] = 2;
+        ordered.push_back(node);
+        stack.pop_back();
+        continue;
+      }
+      const std::string& in = node.inputs[next++];
       if (in.empty() || available.count(in)) continue;
       auto it = producer.find(in);
       if (it == producer.end())
-        fail(ErrorCode::kParse, graph.nodes[i].label() + ": input '" + in +
+        fail(ErrorCode::kParse, node.label() + ": input '" + in +
                                     "' is not produced by any node, initializer or graph input");
-      visit(it->second);
+      enter(it->second);  // may reallocate the stack: `i` and `next` are not used after it
     }
-    state[i] = 2;
-    ordered.push_back(graph.nodes[i]);
-  };
-  for (size_t i = 0; i < graph.nodes.size(); ++i) visit(i);
+  }
   for (const auto& out : graph.outputs)
     if (!available.count(out.name) && !producer.count(out.name))
       fail(ErrorCode::kParse, "graph output '" + out.name + "' is not produced by any node");

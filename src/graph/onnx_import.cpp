@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -33,36 +34,99 @@ void parse_message(Message& message, const void* data, size_t size, const std::s
     fail(ErrorCode::kParse, what + " is not a valid ONNX protobuf (truncated or corrupt)");
 }
 
-std::string external_location(const onnx::TensorProto& proto, int64_t* offset, int64_t* length) {
-  std::string location;
-  for (const auto& kv : proto.external_data()) {
-    if (kv.key() == "location") location = kv.value();
-    if (kv.key() == "offset") *offset = std::stoll(kv.value());
-    if (kv.key() == "length") *length = std::stoll(kv.value());
+// A decimal external_data "offset" or "length": digits only (no sign, no exponent), at most
+// kMaxTensorBytes.
+int64_t external_number(const onnx::TensorProto& proto, const std::string& field,
+                        const std::string& text) {
+  int64_t value = 0;
+  bool ok = !text.empty() && text.size() <= 15;
+  for (char c : text) {
+    ok = ok && c >= '0' && c <= '9';
+    if (ok) value = value * 10 + (c - '0');
   }
-  return location;
+  if (!ok || value > kMaxTensorBytes)
+    fail(ErrorCode::kParse, "tensor '" + proto.name() + "': external_data " + field + " '" + text +
+                                "' is not a whole number of bytes from 0 to 2^40");
+  return value;
 }
 
+struct ExternalData {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;  // -1: as many bytes as the tensor needs
+};
+
+ExternalData external_data(const onnx::TensorProto& proto) {
+  ExternalData d;
+  for (const auto& kv : proto.external_data()) {
+    if (kv.key() == "location") d.location = kv.value();
+    if (kv.key() == "offset") d.offset = external_number(proto, "offset", kv.value());
+    if (kv.key() == "length") d.length = external_number(proto, "length", kv.value());
+  }
+  return d;
+}
+
+// The external data file of `proto`, which must lie inside the model's folder `base_dir`: a
+// relative path without ".." components that, symbolic links resolved, stays in the folder.
+std::filesystem::path external_path(const onnx::TensorProto& proto, const std::string& location,
+                                    const std::string& base_dir) {
+  namespace fs = std::filesystem;
+  auto refuse = [&](const std::string& why) {
+    fail(ErrorCode::kParse,
+         "tensor '" + proto.name() + "': external data location '" + location + "' " + why);
+  };
+  const fs::path rel(location);
+  if (location.empty()) refuse("is empty");
+  if (rel.is_absolute() || rel.has_root_name() || rel.has_root_directory())
+    refuse("is absolute; it must name a file in the model's folder");
+  for (const fs::path& part : rel)
+    if (part == "..") refuse("leaves the model's folder ('..')");
+  std::error_code ec;
+  const fs::path folder = fs::weakly_canonical(fs::absolute(base_dir, ec), ec);
+  const fs::path file = fs::weakly_canonical(fs::absolute(fs::path(base_dir) / rel, ec), ec);
+  if (ec)
+    fail(ErrorCode::kIo, "tensor '" + proto.name() + "': cannot resolve external data file '" +
+                             location + "': " + ec.message());
+  const auto [folder_end, file_it] =
+      std::mismatch(folder.begin(), folder.end(), file.begin(), file.end());
+  if (folder_end != folder.end() || file_it == file.end())
+    refuse("resolves to '" + file.string() + "', outside the model's folder '" + folder.string() +
+           "' (a symbolic link?)");
+  return file;
+}
+
+// Reads the bytes of an external tensor after checking the declared offset and length
+// against the file's real size, so nothing is allocated for data that is not there.
 std::string read_external(const onnx::TensorProto& proto, const std::string& base_dir,
                           size_t expected_bytes) {
-  int64_t offset = 0, length = -1;
-  std::string location = external_location(proto, &offset, &length);
+  const ExternalData d = external_data(proto);
   if (base_dir.empty())
-    fail(ErrorCode::kInvalidArgument, "tensor '" + proto.name() +
-                                          "' uses external data, which needs a model loaded from a path");
-  std::filesystem::path rel(location);
-  if (location.empty() || rel.is_absolute() || location.find("..") != std::string::npos)
-    fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has an invalid external data location '" +
-                                location + "'");
-  std::string path = (std::filesystem::path(base_dir) / rel).string();
+    fail(ErrorCode::kInvalidArgument,
+         "tensor '" + proto.name() +
+             "' uses external data, which needs a model loaded from a path (qsim_create)");
+  const std::filesystem::path path = external_path(proto, d.location, base_dir);
+  const int64_t length = d.length < 0 ? static_cast<int64_t>(expected_bytes) : d.length;
+  if (static_cast<size_t>(length) != expected_bytes)
+    fail(ErrorCode::kParse, "tensor '" + proto.name() + "': external_data length " +
+                                std::to_string(length) + " differs from the " +
+                                std::to_string(expected_bytes) + " bytes of its shape");
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::kIo, "tensor '" + proto.name() + "': cannot open external data file '" + path + "'");
-  if (length < 0) length = static_cast<int64_t>(expected_bytes);
+  if (!in)
+    fail(ErrorCode::kIo,
+         "tensor '" + proto.name() + "': cannot open external data file '" + path.string() + "'");
+  in.seekg(0, std::ios::end);
+  const auto file_size = static_cast<int64_t>(in.tellg());
+  if (file_size < 0 || d.offset > file_size || length > file_size - d.offset)
+    fail(ErrorCode::kParse, "tensor '" + proto.name() + "': external data file '" + path.string() +
+                                "' holds " + std::to_string(file_size) +
+                                " bytes, fewer than offset " + std::to_string(d.offset) +
+                                " + length " + std::to_string(length));
   std::string bytes(static_cast<size_t>(length), '\0');
-  in.seekg(offset);
+  in.seekg(d.offset);
   in.read(bytes.data(), length);
   if (in.gcount() != length)
-    fail(ErrorCode::kParse, "tensor '" + proto.name() + "': external data file '" + path + "' is truncated");
+    fail(ErrorCode::kIo,
+         "tensor '" + proto.name() + "': cannot read external data file '" + path.string() + "'");
   return bytes;
 }
 
@@ -107,20 +171,25 @@ Tensor convert_tensor(const onnx::TensorProto& proto, const std::string& base_di
       typed_value_count(proto, dtype) != count)
     fail(ErrorCode::kParse, "tensor '" + proto.name() + "' holds " + std::to_string(typed_value_count(proto, dtype)) +
                                 " values for shape " + shape_to_string(shape));
-  Tensor t(dtype, shape);
+  const size_t byte_count = static_cast<size_t>(count) * dtype_size(dtype);
   if (proto.data_location() == onnx::TensorProto::EXTERNAL || proto.has_raw_data()) {
+    // External bytes are read (after checking the file holds them) before the tensor is
+    // allocated, so a missing or short file costs no memory.
     std::string external;
     const std::string* bytes = &proto.raw_data();
     if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
-      external = read_external(proto, base_dir, t.byte_size());
+      external = read_external(proto, base_dir, byte_count);
       bytes = &external;
     }
-    if (bytes->size() != t.byte_size())
+    if (bytes->size() != byte_count)
       fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has " + std::to_string(bytes->size()) +
-                                  " bytes of data for " + t.describe());
+                                  " bytes of data for " + dtype_name(dtype) +
+                                  shape_to_string(shape));
+    Tensor t = Tensor::uninitialized(dtype, shape);
     if (!bytes->empty()) std::memcpy(t.raw(), bytes->data(), bytes->size());
     return t;
   }
+  Tensor t(dtype, shape);
   switch (dtype) {
     case DType::kFloat32: copy_typed_field<float>(proto.float_data(), t, proto.name()); break;
     case DType::kInt64: copy_typed_field<int64_t>(proto.int64_data(), t, proto.name()); break;
@@ -219,13 +288,18 @@ Graph convert_graph(const onnx::GraphProto& proto, const std::string& base_dir) 
     if (!g.is_initializer(in.name())) g.inputs.push_back(convert_value_info(in));
   for (const auto& out : proto.output()) g.outputs.push_back(convert_value_info(out));
   std::set<std::string> produced;
-  for (const auto& np : proto.node()) {
+  for (int index = 0; index < proto.node_size(); ++index) {
+    const onnx::NodeProto& np = proto.node(index);
     Node node;
     node.name = np.name();
     node.op_type = np.op_type();
     node.domain = np.domain() == "ai.onnx" ? "" : np.domain();
     node.inputs.assign(np.input().begin(), np.input().end());
     node.outputs.assign(np.output().begin(), np.output().end());
+    // Every ONNX op has a first output; kernels write it without asking.
+    if (node.outputs.empty() || node.outputs[0].empty())
+      fail(ErrorCode::kParse, node.label() + " (node " + std::to_string(index) +
+                                  ") has no first output; every op needs one");
     for (const auto& out : node.outputs)
       if (!out.empty() && !produced.insert(out).second)
         fail(ErrorCode::kParse, node.label() + ": output '" + out + "' is produced twice");

@@ -290,8 +290,20 @@ EncodingSet parse_encodings_fbs(const void* data, size_t size, const std::string
               " is unknown (this reader knows " + target_name(Target::kExact) + " 0 and " +
               target_name(Target::kOrtAvx2) + " 1)");
   set.target = static_cast<Target>(root.target());
+  // The verifier lets many offsets share one table, vector or string, so a small file can
+  // describe any number of channels. Each channel read must be backed by its own bytes (a
+  // 4-byte scale and a 4-byte offset) and each name character by one byte: what is copied
+  // stays within the file's size.
+  size_t budget = size;
   if (root.tensors())
     for (const fb::TensorEncoding* tensor : *root.tensors()) {
+      const size_t channels = tensor->scales() ? tensor->scales()->size() : 0;
+      const size_t cost = (tensor->name() ? tensor->name()->size() : 0) + 8 * channels;
+      require(cost <= budget, ErrorCode::kParse,
+              source + ": tensor '" + text_of(tensor->name()).substr(0, 200) +
+                  "': the tensors list more channels and name bytes than the " +
+                  std::to_string(size) + "-byte file holds (entries share data)");
+      budget -= cost;
       TensorEncoding t = read_tensor(*tensor, source);
       (is_param_role(t.role) ? set.params : set.activations).push_back(std::move(t));
     }

@@ -105,6 +105,9 @@ const uint8_t* as_bytes(const std::string& s) {
 
 // The longest preamble: magic, version, and a 4-byte header length (format 2.0 and 3.0).
 constexpr size_t kMaxPreambleBytes = 12;
+// The longest header (preamble and dict) read; NumPy writes under 100 bytes of dict and
+// refuses to read more than 10000 by default.
+constexpr size_t kMaxNpyHeaderBytes = size_t{1} << 20;
 
 struct NpyHeader {
   DType dtype = DType::kUndefined;
@@ -159,12 +162,21 @@ size_t check_data_bytes(const NpyHeader& h, size_t available, const std::string&
   return needed;
 }
 
-// Reads the preamble and the header dict at the start of `in`.
-NpyHeader read_header(std::ifstream& in, const std::string& name) {
+// Reads the preamble and the header dict at the start of `in`, a file of `file_bytes` bytes:
+// the header length the preamble declares is checked against both before it is read.
+NpyHeader read_header(std::ifstream& in, size_t file_bytes, const std::string& name) {
   std::string bytes(kMaxPreambleBytes, '\0');
   in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   bytes.resize(static_cast<size_t>(in.gcount()));
   const size_t data_offset = data_offset_from_preamble(as_bytes(bytes), bytes.size(), name);
+  if (data_offset > file_bytes)
+    fail(ErrorCode::kParse, name + ": truncated .npy header: the preamble claims " +
+                                std::to_string(data_offset) + " header bytes, the file has " +
+                                std::to_string(file_bytes));
+  if (data_offset > kMaxNpyHeaderBytes)
+    fail(ErrorCode::kParse, name + ": the preamble claims " + std::to_string(data_offset) +
+                                " header bytes; a .npy header may have at most " +
+                                std::to_string(kMaxNpyHeaderBytes));
   if (data_offset > bytes.size()) {
     const size_t have = bytes.size();
     bytes.resize(data_offset);
@@ -201,14 +213,20 @@ Tensor read_npy(const std::string& path) {
 }
 
 NpyRowReader::NpyRowReader(const std::string& path) : path_(path), in_(open_for_reading(path)) {
-  const NpyHeader h = read_header(in_, quoted(path));
+  in_.seekg(0, std::ios::end);
+  const auto file_bytes = static_cast<size_t>(std::max<std::streamoff>(0, in_.tellg()));
+  in_.seekg(0);
+  const NpyHeader h = read_header(in_, file_bytes, quoted(path));
   if (h.shape.empty())
     fail(ErrorCode::kShape, quoted(path) + ": a scalar .npy array has no rows to read");
   in_.clear();
-  in_.seekg(0, std::ios::end);
-  const auto file_bytes = static_cast<size_t>(in_.tellg());
   const size_t data_bytes =
       check_data_bytes(h, file_bytes - std::min(file_bytes, h.data_offset), quoted(path));
+  // Rows of no bytes would be "read" forever without touching the file: 1e12 of them fit in
+  // a 100-byte file.
+  if (data_bytes == 0 && h.shape[0] > 0)
+    fail(ErrorCode::kShape, quoted(path) + ": the " + std::to_string(h.shape[0]) + " rows of " +
+                                dtype_name(h.dtype) + shape_to_string(h.shape) + " hold no values");
   dtype_ = h.dtype;
   shape_ = h.shape;
   data_offset_ = h.data_offset;

@@ -224,8 +224,10 @@ void QuantSim::commit(Encodings encodings) {
 }
 
 std::unique_ptr<Engine> QuantSim::make_engine(std::shared_ptr<const Model> model) const {
-  return std::make_unique<Engine>(
-      std::move(model), EngineOptions{.num_threads = options_.num_threads, .fuse_layers = false});
+  return std::make_unique<Engine>(std::move(model),
+                                  EngineOptions{.num_threads = options_.num_threads,
+                                                .fuse_layers = false,
+                                                .max_tensor_bytes = options_.max_tensor_bytes});
 }
 
 QuantSim::Encodings QuantSim::calibrated_encodings(const BatchReader& next_batch,

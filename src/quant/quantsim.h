@@ -74,6 +74,8 @@ struct QuantSimOptions {
   std::string model_fingerprint;
   // The integer arithmetic run_quantized() reproduces (exact sums unless a target's are not).
   Target emulate = Target::kExact;
+  // The engines' cap on one tensor's bytes (EngineOptions::max_tensor_bytes).
+  int64_t max_tensor_bytes = kDefaultMaxTensorBytes;
 };
 
 struct CalibrationReport {

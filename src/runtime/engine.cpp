@@ -26,6 +26,7 @@ std::map<std::string, std::string> find_unsupported_ops(const Model& model,
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     : model_(options.fuse_layers ? std::make_shared<const Model>(fuse_for_inference(*model))
                                  : std::move(model)),
+      max_tensor_bytes_(std::clamp<int64_t>(options.max_tensor_bytes, 0, kMaxTensorBytes)),
       pool_(options.num_threads) {
   use_single_threaded_blas();
   const KernelRegistry& registry = default_registry();
@@ -64,6 +65,22 @@ void Engine::check_inputs(const std::vector<Shape>& shapes,
                                   ", the model expects " + shape_to_string(want) + " (-1 = any)");
     }
   }
+}
+
+void Engine::check_output_size(const Node& node, size_t o, DType dtype, const Shape& shape) const {
+  int64_t count = 0;
+  if (!checked_element_count(shape, &count))
+    fail_node(node, ErrorCode::kShape,
+              "output '" + node.outputs[o] + "' has an impossible shape " + shape_to_string(shape));
+  const auto element_bytes = static_cast<int64_t>(std::max<size_t>(1, dtype_size(dtype)));
+  if (count > max_tensor_bytes_ / element_bytes)
+    fail_node(
+        node, ErrorCode::kOutOfMemory,
+        "output '" + node.outputs[o] + "' " + dtype_name(dtype) + shape_to_string(shape) +
+            " would take " +
+            (count > kMaxTensorBytes ? "more than 2^40" : std::to_string(count * element_bytes)) +
+            " bytes, more than the session's limit of " + std::to_string(max_tensor_bytes_) +
+            " bytes per tensor (qsim_options.max_tensor_bytes)");
 }
 
 std::unique_ptr<ExecutionPlan> Engine::make_plan(const std::vector<Shape>& shapes,
@@ -119,6 +136,7 @@ std::unique_ptr<ExecutionPlan> Engine::make_plan(const std::vector<Shape>& shape
       }
       require_node(out.set, node, ErrorCode::kInternal,
                    "output " + std::to_string(o) + " has no type");
+      check_output_size(node, o, out.dtype, out.shape);
       int id = new_value(node.outputs[o]);
       plan->types[id] = {out.dtype, out.shape, nullptr};
       if (out.has_constant) {

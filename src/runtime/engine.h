@@ -29,6 +29,10 @@ struct EngineOptions {
   // RunHooks see, the rewritten graph (model()), whose intermediate tensors are gone; turn it
   // off to observe every tensor of the model as it is (QuantSim does).
   bool fuse_layers = true;
+  // No value a plan declares (an output of a node, constant or not) may take more bytes than
+  // this: a node asking for more fails with kOutOfMemory naming it before anything is
+  // allocated (docs/LIMITS.md). At most kMaxTensorBytes.
+  int64_t max_tensor_bytes = kDefaultMaxTensorBytes;
 };
 
 // Optional callbacks of one run (QuantSim observes and fake-quantizes activations with them).
@@ -86,6 +90,8 @@ class Engine {
   // plan's views into the arena (again, when it has moved since the plan last ran).
   void bind_memory(Runner& runner, ExecutionPlan& plan);
   void check_inputs(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) const;
+  // Throws kShape or kOutOfMemory naming `node` when output `o`'s shape is too large.
+  void check_output_size(const Node& node, size_t o, DType dtype, const Shape& shape) const;
   // Runs the steps of a bound plan whose inputs are set.
   void execute(Runner& runner, ExecutionPlan& plan, const RunHooks& hooks, ThreadPool& pool);
   // How a batch of some input shapes runs: whole (no sizes), or as slices of these sizes
@@ -106,6 +112,7 @@ class Engine {
                                  const RunHooks& hooks);
 
   std::shared_ptr<const Model> model_;
+  int64_t max_tensor_bytes_;
   std::vector<std::unique_ptr<Kernel>> kernels_;  // one per node
   ThreadPool pool_;
   Runner whole_;

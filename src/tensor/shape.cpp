@@ -12,6 +12,14 @@ int64_t element_count(const Shape& shape) {
   return count;
 }
 
+bool checked_element_count(const Shape& shape, int64_t* count) {
+  int64_t product = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(product, d, &product)) return false;
+  *count = product;
+  return true;
+}
+
 std::vector<int64_t> contiguous_strides(const Shape& shape) {
   std::vector<int64_t> strides(shape.size());
   int64_t stride = 1;

@@ -10,6 +10,9 @@ namespace qsim {
 using Shape = std::vector<int64_t>;
 
 int64_t element_count(const Shape& shape);
+// The element count of `shape` in *count; false (and *count unset) when a dimension is
+// negative or the product overflows int64. For shapes read from untrusted bytes.
+bool checked_element_count(const Shape& shape, int64_t* count);
 // Row-major (C order) strides in elements.
 std::vector<int64_t> contiguous_strides(const Shape& shape);
 // "[1,3,224,224]"

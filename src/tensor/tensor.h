@@ -24,6 +24,10 @@ constexpr size_t round_to_line(size_t bytes) {
 }
 // No single tensor may exceed this many bytes (a corrupt shape must not exhaust memory).
 constexpr int64_t kMaxTensorBytes = int64_t{1} << 40;
+// The default of the per-session cap on one tensor (qsim_options.max_tensor_bytes, 2 GiB):
+// ample for ImageNet-scale models at calibration batch sizes, far below what a hostile shape
+// asks for. docs/LIMITS.md.
+constexpr int64_t kDefaultMaxTensorBytes = int64_t{1} << 31;
 
 class Tensor {
  public:

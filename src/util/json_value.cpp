@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <unordered_map>
 
 #include "util/error.h"
 #include "util/read_file.h"
@@ -102,21 +103,30 @@ class Parser {
     error(std::string("unexpected character '") + c + "'");
   }
 
+  // Keys are indexed while the object is read, so n keys cost O(n), not O(n^2).
   JsonValue object(int depth) {
     expect('{');
-    JsonValue obj = JsonValue::object();
-    if (consume('}')) return obj;
+    std::vector<std::pair<std::string, JsonValue>> members;
+    if (consume('}')) return JsonValue::object(std::move(members));
+    std::unordered_map<std::string, size_t> index;
     do {
       skip_space();
       if (pos_ >= text_.size() || text_[pos_] != '"') error("expected a string key");
       std::string key = string();
-      if (duplicates_ == DuplicateKeys::kReject && obj.find(key) != nullptr)
+      const auto found = index.find(key);
+      if (found != index.end() && duplicates_ == DuplicateKeys::kReject)
         error("duplicate key \"" + key + "\"");
       expect(':');
-      obj.set(key, value(depth + 1));
+      JsonValue member = value(depth + 1);
+      if (found != index.end()) {
+        members[found->second].second = std::move(member);  // the last value wins
+      } else {
+        index.emplace(key, members.size());
+        members.emplace_back(std::move(key), std::move(member));
+      }
     } while (consume(','));
     expect('}');
-    return obj;
+    return JsonValue::object(std::move(members));
   }
 
   JsonValue array(int depth) {
@@ -288,6 +298,12 @@ JsonValue JsonValue::array() {
 JsonValue JsonValue::object() {
   JsonValue v;
   v.kind_ = Kind::kObject;
+  return v;
+}
+
+JsonValue JsonValue::object(std::vector<std::pair<std::string, JsonValue>> members) {
+  JsonValue v = object();
+  v.object_ = std::move(members);
   return v;
 }
 

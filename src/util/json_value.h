@@ -20,6 +20,8 @@ class JsonValue {
   static JsonValue string(std::string s);
   static JsonValue array();
   static JsonValue object();
+  // An object of these members, whose keys must differ (the parser's; no check here).
+  static JsonValue object(std::vector<std::pair<std::string, JsonValue>> members);
 
   Kind kind() const { return kind_; }
   bool is_null() const { return kind_ == Kind::kNull; }

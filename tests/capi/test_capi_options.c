@@ -273,6 +273,108 @@ static void test_null_arguments(void** state) {
   qsim_destroy(session);
 }
 
+/* Path of a hostile input in tests/data/hostile/ (static storage). */
+static const char* hostile_path(const char* file) {
+  static char path[1024];
+  snprintf(path, sizeof path, "%s/tests/data/hostile/%s", QSIM_SOURCE_DIR, file);
+  return path;
+}
+
+/* Reads a small file whole into `buffer`; returns its size. */
+static size_t read_small_file(const char* path, char* buffer, size_t capacity) {
+  FILE* f = fopen(path, "rb");
+  assert_non_null(f);
+  size_t size = fread(buffer, 1, capacity, f);
+  fclose(f);
+  assert_true(size > 0 && size < capacity);
+  return size;
+}
+
+/* qsim_options.max_tensor_bytes: default 2^31, 1..2^40, an old caller's struct without it
+   keeps the default; a node asking for more is QSIM_ERR_OUT_OF_MEMORY naming it. */
+static void test_max_tensor_bytes(void** state) {
+  (void)state;
+  qsim_options options = test_options();
+  assert_true(options.max_tensor_bytes == (uint64_t)1 << 31);
+  options.max_tensor_bytes = 0;
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "max_tensor_bytes");
+  options.max_tensor_bytes = ((uint64_t)1 << 40) + 1;
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "max_tensor_bytes");
+  options.struct_size = (uint32_t)offsetof(qsim_options, max_tensor_bytes);
+  qsim_destroy(open_model(RESNET, &options));
+
+  /* ConstantOfShape [32768, 32768] (4 GiB) in a 70-byte model. */
+  qsim_session* session = NULL;
+  options = test_options();
+  assert_int_equal(qsim_create(hostile_path("constant_of_shape.onnx"), &options, &session),
+                   QSIM_OK);
+  qsim_tensor output;
+  memset(&output, 0, sizeof output);
+  assert_int_equal(qsim_infer_shapes(session, NULL, 0, &output, 1), QSIM_ERR_OUT_OF_MEMORY);
+  assert_error_mentions("ConstantOfShape 'fill'");
+  assert_error_mentions("4294967296 bytes");
+  assert_int_equal(qsim_run(session, QSIM_RUN_FLOAT, NULL, 0, &output, 1), QSIM_ERR_OUT_OF_MEMORY);
+  qsim_destroy(session);
+}
+
+/* The hostile models of issue 21 through the C API: a status and a message naming the culprit,
+   never a crash. */
+static void test_hostile_models(void** state) {
+  (void)state;
+  qsim_options options = test_options();
+  qsim_session* session = NULL;
+  assert_int_equal(qsim_create(hostile_path("zero_outputs.onnx"), &options, &session),
+                   QSIM_ERR_PARSE);
+  assert_error_mentions("Add 'adder'");
+
+  /* Window attributes are checked when the kernels are made. */
+  assert_int_equal(qsim_create(hostile_path("conv_huge_pads.onnx"), &options, &session),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("Conv 'conv0': attribute 'pads'");
+
+  /* Shapes when a plan is made. */
+  const char* plan_failures[] = {"conv_empty_weight.onnx", "reshape_overflow.onnx"};
+  const char* plan_names[] = {"Conv 'conv0'", "Reshape 'reshape0'"};
+  for (size_t i = 0; i < 2; ++i) {
+    float x[32] = {0};
+    qsim_tensor input;
+    memset(&input, 0, sizeof input);
+    input.dtype = QSIM_DTYPE_FLOAT32;
+    input.rank = i == 1 ? 2 : 4;
+    const int64_t shapes[2][4] = {{1, 2, 4, 4}, {2, 3, 0, 0}};
+    size_t count = 1;
+    for (int d = 0; d < input.rank; ++d) count *= (size_t)(input.shape[d] = shapes[i][d]);
+    input.data = x;
+    input.size_bytes = count * sizeof(float);
+    qsim_tensor output;
+    memset(&output, 0, sizeof output);
+    assert_int_equal(qsim_create(hostile_path(plan_failures[i]), &options, &session), QSIM_OK);
+    assert_int_equal(qsim_infer_shapes(session, &input, 1, &output, 1), QSIM_ERR_SHAPE);
+    assert_error_mentions(plan_names[i]);
+    qsim_destroy(session);
+  }
+
+  /* External data: never from memory, only within the model's folder, sizes checked. */
+  char bytes[1024];
+  size_t size = read_small_file(hostile_path("external_missing.onnx"), bytes, sizeof bytes);
+  assert_int_equal(qsim_create_from_memory(bytes, size, &options, &session),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_null(session);
+  assert_error_mentions("tensor 'W'");
+  assert_int_equal(qsim_create(hostile_path("external_missing.onnx"), &options, &session),
+                   QSIM_ERR_IO);
+  assert_error_mentions("missing.bin");
+  assert_int_equal(qsim_create(hostile_path("external_long.onnx"), &options, &session),
+                   QSIM_ERR_PARSE);
+  assert_error_mentions("holds 16 bytes");
+  assert_int_equal(qsim_create(hostile_path("external_offset_abc.onnx"), &options, &session),
+                   QSIM_ERR_PARSE);
+  assert_error_mentions("external_data offset 'abc'");
+  assert_int_equal(qsim_create(hostile_path("external_escape.onnx"), &options, &session),
+                   QSIM_ERR_PARSE);
+  assert_error_mentions("leaves the model's folder");
+}
+
 int run_option_tests(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bad_bit_widths), cmocka_unit_test(test_bad_enum_values),
@@ -280,7 +382,8 @@ int run_option_tests(void) {
       cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_config_unused_op_type),
       cmocka_unit_test(test_method_names),   cmocka_unit_test(test_every_method),
       cmocka_unit_test(test_null_arguments), cmocka_unit_test(test_target_names),
-      cmocka_unit_test(test_emulate),
+      cmocka_unit_test(test_emulate),        cmocka_unit_test(test_max_tensor_bytes),
+      cmocka_unit_test(test_hostile_models),
   };
   return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }

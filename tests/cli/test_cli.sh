@@ -203,5 +203,18 @@ expect_fail "not both" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --ada
 expect_fail "need --adaround or --adaquant" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --seed 3
 expect_fail "--memory-budget" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --memory-budget -1
 
+
+# --- hostile inputs (issue 21, tests/data/hostile/): a clear error within seconds, no crash
+HOSTILE=$SRC/tests/data/hostile
+expect_fail "Add 'adder'.*no first output" timeout 10 "$QSIM" info "$HOSTILE/zero_outputs.onnx"
+expect_fail "external data location" timeout 10 "$QSIM" info "$HOSTILE/external_escape.onnx"
+expect_fail "external_data offset 'abc'" timeout 10 "$QSIM" info "$HOSTILE/external_offset_abc.onnx"
+expect_fail "holds 16 bytes" timeout 10 "$QSIM" info "$HOSTILE/external_long.onnx"
+expect_fail "missing.bin" timeout 10 "$QSIM" info "$HOSTILE/external_missing.onnx"
+$PY "$HOSTILE/make_hostile.py" "$WORK" --chain
+expect_ok timeout 10 "$QSIM" info "$WORK/reverse_chain.onnx"
+expect_fail "truncated .npy header" timeout 10 "$QSIM" quantize "$WORK/zero_input.onnx" --calib "$HOSTILE/huge_header.npy" --out "$WORK/qh"
+expect_fail "hold no values" timeout 10 "$QSIM" quantize "$WORK/zero_input.onnx" --calib "$HOSTILE/zero_width.npy" --out "$WORK/qz"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

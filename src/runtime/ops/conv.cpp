@@ -68,6 +68,11 @@ std::span<const int64_t> weight_window(const Node& node, const Shape& x, const S
   if (w.size() != x.size())
     fail_node(node, ErrorCode::kShape,
               "weights " + shape_to_string(w) + " do not match input " + shape_to_string(x));
+  for (int64_t d : w)
+    if (d < 1)
+      fail_node(
+          node, ErrorCode::kShape,
+          "weights " + shape_to_string(w) + " have an empty dimension; every size must be >= 1");
   return std::span<const int64_t>(w).subspan(2);
 }
 

@@ -19,10 +19,10 @@ AutoPad parse_auto_pad(const Node& node) {
 void require_at_least(const Node& node, const char* attr, const std::vector<int64_t>& values,
                       int64_t minimum) {
   for (int64_t v : values)
-    if (v < minimum)
+    if (v < minimum || v > kMaxWindowValue)
       fail_node(node, ErrorCode::kInvalidArgument,
                 std::string("attribute '") + attr + "' holds " + std::to_string(v) +
-                    ", values must be >= " + std::to_string(minimum));
+                    ", values must be from " + std::to_string(minimum) + " to 2^30");
 }
 
 // An attribute list is either absent or sized for the spatial rank.
@@ -70,6 +70,16 @@ WindowGeometry base_geometry(const Node& node, const WindowAttributes& attrs, co
   require_length(node, "strides", attrs.strides, rank);
   require_length(node, "dilations", attrs.dilations, rank);
   require_length(node, "pads", attrs.pads, 2 * rank);
+  // Bounded sizes keep every product of the geometry (spans, strides times positions) within
+  // int64; a zero-sized window has no taps to compute.
+  for (int64_t k : kernel)
+    if (k < 1 || k > kMaxWindowValue)
+      fail_node(node, ErrorCode::kShape,
+                "the window " + span_to_string(kernel) + " must hold sizes from 1 to 2^30");
+  for (int64_t d : spatial_dims(x_shape))
+    if (d < 1 || d > kMaxWindowValue)
+      fail_node(node, ErrorCode::kShape,
+                "input " + shape_to_string(x_shape) + " must have spatial sizes from 1 to 2^30");
   WindowGeometry g;
   g.rank = static_cast<int>(rank);
   g.kernel = spread(kernel, 0, rank, 1);
@@ -80,6 +90,19 @@ WindowGeometry base_geometry(const Node& node, const WindowAttributes& attrs, co
     g.pad_end = spread(attrs.pads, rank, rank, 0);
   }
   return g;
+}
+
+// The padded grid and the output positions must have a countable number of cells.
+void check_sizes(const Node& node, const WindowGeometry& g) {
+  int64_t in_cells = 1, out_cells = 1;
+  for (int d = 0; d < kMaxSpatialRank; ++d)
+    if (g.out[d] < 1 || __builtin_mul_overflow(in_cells, g.in[d], &in_cells) ||
+        __builtin_mul_overflow(out_cells, g.out[d], &out_cells) || in_cells > kMaxTensorBytes ||
+        out_cells > kMaxTensorBytes)
+      fail_node(node, ErrorCode::kShape,
+                "the window gives output positions " + shape_to_string(g.out_shape()) +
+                    " over input " + shape_to_string(g.in_shape()) +
+                    " (padding included), more than 2^40 positions or none");
 }
 
 int64_t window_span(const WindowGeometry& g, int d) {
@@ -160,6 +183,7 @@ WindowGeometry forward_window(const Node& node, const WindowAttributes& attrs, c
     // A last window starting in the end padding is dropped (as PyTorch and ONNX Runtime do).
     if (attrs.ceil_mode && (g.out[d] - 1) * g.stride[d] >= g.in[d] + g.pad_begin[d]) --g.out[d];
   }
+  check_sizes(node, g);
   return g;
 }
 
@@ -171,6 +195,13 @@ WindowGeometry transpose_window(const Node& node, const WindowAttributes& attrs,
   const size_t rank = kernel.size();
   require_length(node, "output_padding", output_padding, rank);
   require_length(node, "output_shape", output_shape, rank);
+  for (const auto& [attr, values] :
+       {std::pair{"output_padding", output_padding}, std::pair{"output_shape", output_shape}})
+    for (int64_t v : values)
+      if (v < 0 || v > kMaxWindowValue)
+        fail_node(node, ErrorCode::kInvalidArgument,
+                  std::string("attribute '") + attr + "' holds " + std::to_string(v) +
+                      ", values must be from 0 to 2^30");
   const SpatialDims extra = spread(output_padding, 0, rank, 0);
   const SpatialDims target = spread(output_shape, 0, rank, 1);
   g.out = spread(spatial_dims(x_shape), 0, rank, 1);
@@ -186,6 +217,7 @@ WindowGeometry transpose_window(const Node& node, const WindowAttributes& attrs,
       fail_node(node, ErrorCode::kShape,
                 "the padding leaves no output for input " + shape_to_string(x_shape));
   }
+  check_sizes(node, g);
   return g;
 }
 

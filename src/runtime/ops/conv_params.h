@@ -34,6 +34,11 @@ struct WindowAttributes {
   bool ceil_mode = false;
 };
 
+// The largest window attribute (kernel size, stride, dilation, pad, output padding) and input
+// spatial size a window accepts: larger ones are kInvalidArgument / kShape naming the node, so
+// that the geometry's arithmetic never overflows (docs/LIMITS.md).
+constexpr int64_t kMaxWindowValue = int64_t{1} << 30;
+
 WindowAttributes parse_window_attributes(const Node& node);
 
 // A window sliding over an `in` grid (padded by pad_begin/pad_end) and placed at `out`

@@ -137,7 +137,8 @@ class ReshapeKernel : public ShapeOnlyKernel {
       require_node(dim >= 0, node, ErrorCode::kShape,
                    "invalid shape " + shape_to_string(requested));
       out[i] = dim;
-      known *= dim;
+      require_node(!__builtin_mul_overflow(known, dim, &known), node, ErrorCode::kShape,
+                   "shape " + shape_to_string(requested) + " has more than 2^63 elements");
     }
     const int64_t total = element_count(in);
     if (inferred_axis >= 0) {
