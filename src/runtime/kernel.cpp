@@ -50,7 +50,9 @@ void require_node(bool condition, const Node& node, ErrorCode code, const std::s
 }
 
 void check_known_attributes(const Node& node, std::initializer_list<const char*> known) {
-  for (const auto& [name, attr] : node.attributes) {
+  for (const auto& entry : node.attributes) {
+    // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+    const std::string& name = entry.first;
     bool found = std::any_of(known.begin(), known.end(), [&](const char* k) { return name == k; });
     if (!found)
       fail_node(node, ErrorCode::kUnsupported, "attribute '" + name + "' is not supported");

@@ -104,7 +104,7 @@ class BlockLoss {
           const P lo = splat<P>(lower), hi = splat<P>(upper), zero = {};
           const P above = x < lo ? lo : x;  // std::min(std::max(x, lo), hi)
           a = hi < above ? hi : above;
-          da = (x > lo) & (x < hi) ? splat<P>(1.0f) : zero;
+          da = ((x > lo) & (x < hi)) ? splat<P>(1.0f) : zero;
         });
         break;
       }

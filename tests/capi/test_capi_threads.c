@@ -1,12 +1,16 @@
 /* Separate sessions on separate threads: nothing shared, identical results, and the last
    error belongs to its thread. No cmocka assertions run off the main thread. */
+#define _XOPEN_SOURCE 700
+#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 /* cmocka.h needs the headers above. */
 #include <cmocka.h>
 
@@ -84,10 +88,155 @@ static void test_last_error_is_per_thread(void** state) {
   assert_error_mentions("main-thread");
 }
 
+/* ---- 8 sessions calibrating, running AdaRound and exporting at once --------------------- */
+
+#define FULL_WORKERS 8
+#define FULL_CALIB_IMAGES 64
+#define MAX_EXPORT_FILES 8
+
+typedef struct export_file {
+  char name[256];
+  unsigned char* bytes;
+  size_t size;
+} export_file;
+
+typedef struct full_worker {
+  const char* model;
+  qsim_status status;
+  const char* step; /* the call that failed */
+  char error[512];
+  export_file files[MAX_EXPORT_FILES];
+  int file_count;
+} full_worker;
+
+static int compare_names(const void* a, const void* b) {
+  return strcmp(((const export_file*)a)->name, ((const export_file*)b)->name);
+}
+
+/* Reads every file of `dir` into w->files (sorted by name), then removes them and `dir`. */
+static int collect_files(full_worker* w, const char* dir) {
+  DIR* d = opendir(dir);
+  if (d == NULL) return -1;
+  struct dirent* e;
+  int ok = 0;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (w->file_count == MAX_EXPORT_FILES) {
+      ok = -1;
+      break;
+    }
+    export_file* f = &w->files[w->file_count++];
+    snprintf(f->name, sizeof f->name, "%s", e->d_name);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    FILE* in = fopen(path, "rb");
+    if (in == NULL) {
+      ok = -1;
+      break;
+    }
+    fseek(in, 0, SEEK_END);
+    f->size = (size_t)ftell(in);
+    fseek(in, 0, SEEK_SET);
+    f->bytes = malloc(f->size + 1);
+    if (f->bytes == NULL || fread(f->bytes, 1, f->size, in) != f->size) ok = -1;
+    fclose(in);
+    remove(path);
+    if (ok != 0) break;
+  }
+  closedir(d);
+  rmdir(dir);
+  qsort(w->files, (size_t)w->file_count, sizeof w->files[0], compare_names);
+  return ok;
+}
+
+/* One session's whole life on one thread: create, calibrate, AdaRound, export. */
+static void* calibrate_adaround_export(void* arg) {
+  full_worker* w = arg;
+  qsim_options options;
+  qsim_options_init(&options, sizeof options);
+  options.num_threads = 1;
+  qsim_session* session = NULL;
+  w->step = "qsim_create";
+  w->status = qsim_create(w->model, &options, &session);
+  if (w->status == QSIM_OK) {
+    w->step = "qsim_calibrate";
+    batch_source source = make_source(calib_images(), FULL_CALIB_IMAGES, 32);
+    w->status = qsim_calibrate(session, read_source, &source, NULL, NULL);
+  }
+  if (w->status == QSIM_OK) {
+    w->step = "qsim_adaround";
+    qsim_adaround_options ada;
+    QSIM_ADAROUND_OPTIONS_INIT(&ada);
+    ada.num_iterations = 4;
+    ada.num_samples = 32;
+    batch_source source = make_source(calib_images(), FULL_CALIB_IMAGES, 32);
+    w->status = qsim_adaround(session, read_source, &source, &ada, NULL, NULL);
+  }
+  char dir[] = "/tmp/qsim_threads_XXXXXX";
+  if (w->status == QSIM_OK) {
+    w->step = "qsim_export";
+    if (mkdtemp(dir) == NULL) {
+      w->status = QSIM_ERR_IO;
+      snprintf(w->error, sizeof w->error, "mkdtemp failed");
+      qsim_destroy(session);
+      return NULL;
+    }
+    w->status = qsim_export(session, dir, NULL);
+  }
+  snprintf(w->error, sizeof w->error, "%s", qsim_last_error());
+  if (w->status == QSIM_OK && collect_files(w, dir) != 0) {
+    w->status = QSIM_ERR_IO;
+    snprintf(w->error, sizeof w->error, "cannot read back the files exported into %s", dir);
+  }
+  qsim_destroy(session);
+  return NULL;
+}
+
+static void run_full_workers(full_worker* workers, size_t count) {
+  pthread_t threads[FULL_WORKERS];
+  for (size_t i = 0; i < count; ++i)
+    assert_int_equal(pthread_create(&threads[i], NULL, calibrate_adaround_export, &workers[i]), 0);
+  for (size_t i = 0; i < count; ++i) assert_int_equal(pthread_join(threads[i], NULL), 0);
+  for (size_t i = 0; i < count; ++i)
+    if (workers[i].status != QSIM_OK)
+      fail_msg("worker %zu: %s: %s", i, workers[i].step, workers[i].error);
+}
+
+static void free_files(full_worker* w) {
+  for (int f = 0; f < w->file_count; ++f) free(w->files[f].bytes);
+  w->file_count = 0;
+}
+
+/* Eight sessions on eight threads, all at once, export the same bytes as the same work alone. */
+static void test_eight_sessions_adaround_export(void** state) {
+  (void)state;
+  calib_images();
+  static full_worker workers[FULL_WORKERS], alone;
+  char model[1024];
+  snprintf(model, sizeof model, "%s", model_path("mobilenet_fmnist.onnx"));
+  for (size_t i = 0; i < FULL_WORKERS; ++i) workers[i].model = model;
+  alone.model = model;
+  run_full_workers(&alone, 1);
+  assert_int_equal(alone.file_count, 5); /* QSIM_EXPORT_ALL */
+  run_full_workers(workers, FULL_WORKERS);
+  for (size_t i = 0; i < FULL_WORKERS; ++i) {
+    assert_int_equal(workers[i].file_count, alone.file_count);
+    for (int f = 0; f < alone.file_count; ++f) {
+      assert_string_equal(workers[i].files[f].name, alone.files[f].name);
+      assert_int_equal(workers[i].files[f].size, alone.files[f].size);
+      if (memcmp(workers[i].files[f].bytes, alone.files[f].bytes, alone.files[f].size) != 0)
+        fail_msg("worker %zu: %s differs from the same work run alone", i, alone.files[f].name);
+    }
+    free_files(&workers[i]);
+  }
+  free_files(&alone);
+}
+
 int run_thread_tests(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_two_threads_identical),
       cmocka_unit_test(test_last_error_is_per_thread),
+      cmocka_unit_test(test_eight_sessions_adaround_export),
   };
   return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <array>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 namespace qsim {
 namespace QSIM_ISA_NS {
@@ -135,8 +136,24 @@ constexpr std::array<int32_t, kLanes> high_half() {
   return mask;
 }
 
+#if defined(__clang__)
+// Clang has no __builtin_shuffle; __builtin_shufflevector takes the same lanes as constants.
+template <int M, size_t... L>
+[[gnu::always_inline]] inline void transpose_pair(Vec& a_row, Vec& b_row,
+                                                  std::index_sequence<L...>) {
+  static constexpr std::array<int32_t, kLanes> kLow = low_half<M>(), kHigh = high_half<M>();
+  const Vec a = a_row, b = b_row;
+  a_row = __builtin_shufflevector(a, b, kLow[L]...);
+  b_row = __builtin_shufflevector(a, b, kHigh[L]...);
+}
+#endif
+
 template <int M>
 [[gnu::always_inline]] inline void transpose_stage(Vec (&rows)[kLanes]) {
+#if defined(__clang__)
+  for (int i = 0; i < kLanes; ++i)
+    if (!(i & M)) transpose_pair<M>(rows[i], rows[i + M], std::make_index_sequence<kLanes>());
+#else
   static constexpr std::array<int32_t, kLanes> kLow = low_half<M>(), kHigh = high_half<M>();
   IntVec low, high;
   std::memcpy(&low, kLow.data(), sizeof low);
@@ -148,6 +165,7 @@ template <int M>
     rows[i] = __builtin_shuffle(a, b, low);
     rows[i + M] = __builtin_shuffle(a, b, high);
   }
+#endif
 }
 
 #if defined(__AVX2__) && !defined(__AVX512F__)
