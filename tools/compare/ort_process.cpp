@@ -65,7 +65,9 @@ std::string cpu_prefix(const std::string& ort_cpu) {
   if (is_cpuid_mask(ort_cpu))
     return "LD_PRELOAD=" + shell_quote(QSIM_CPUID_MASK_LIBRARY) +
            " QSIM_CPUID_MASK=" + shell_quote(ort_cpu.substr(sizeof kCpuidMaskPrefix - 1)) + " ";
-  return "qemu-x86_64 -cpu " + shell_quote(ort_cpu) + " ";
+  // A CPUID mask this process may run under is not for the CPU qemu presents (qemu-user
+  // cannot fault on CPUID): the emulated program runs without it.
+  return "env -u LD_PRELOAD -u QSIM_CPUID_MASK qemu-x86_64 -cpu " + shell_quote(ort_cpu) + " ";
 }
 
 }  // namespace
