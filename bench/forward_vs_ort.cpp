@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
               std::string(QSIM_SOURCE_DIR) + "/models/mobilenet_fmnist.onnx"};
   try {
     const std::string ort_cpu = tools::ort_cpu_from_environment();
-    require(ort_cpu.empty() || ort_cpu.rfind("cpuid:", 0) == 0, ErrorCode::kInvalidArgument,
+    require(ort_cpu.empty() || tools::is_cpuid_mask(ort_cpu), ErrorCode::kInvalidArgument,
             "QSIM_ORT_CPU=" + ort_cpu +
                 ": a qemu CPU would time emulation, not ONNX Runtime; use cpuid:avx2 or "
                 "cpuid:sse41");

@@ -51,10 +51,6 @@ std::string run_command(std::string command, const std::string& what) {
 
 constexpr const char kCpuidMaskPrefix[] = "cpuid:";
 
-bool is_cpuid_mask(const std::string& ort_cpu) {
-  return ort_cpu.rfind(kCpuidMaskPrefix, 0) == 0;
-}
-
 // What goes before the program: "" for native runs, "qemu-x86_64 -cpu NAME " (qemu-user
 // takes a path, so `program` must be one) or the CPUID mask's environment (cpuid_mask.c).
 std::string cpu_prefix(const std::string& ort_cpu) {
@@ -71,6 +67,10 @@ std::string cpu_prefix(const std::string& ort_cpu) {
 }
 
 }  // namespace
+
+bool is_cpuid_mask(const std::string& ort_cpu) {
+  return ort_cpu.rfind(kCpuidMaskPrefix, 0) == 0;
+}
 
 std::string describe_ort_cpu(const std::string& ort_cpu) {
   if (ort_cpu.empty()) return "this CPU";

@@ -21,6 +21,9 @@ std::string run_ort(const std::vector<std::string>& args, const std::string& ort
 // QSIM_ORT_CPU, or "" (native) when it is unset or empty.
 std::string ort_cpu_from_environment();
 
+// Whether `ort_cpu` names a CPUID mask ("cpuid:avx2"), a native run, rather than a qemu CPU.
+bool is_cpuid_mask(const std::string& ort_cpu);
+
 // "this CPU", "qemu -cpu Haswell", "this CPU with CPUID masked to avx2".
 std::string describe_ort_cpu(const std::string& ort_cpu);
 
