@@ -308,8 +308,9 @@ typedef enum qsim_symmetry QSIM_ENUM_BASE {
    q = clamp(round(x / scale) - offset, 0, 2^bitwidth - 1), x = (q + offset) * scale. */
 typedef struct qsim_encoding_info {
   uint32_t struct_size;
-  const char* name; /* ONNX tensor name; valid until the next qsim_calibrate or
-                       qsim_load_encodings on the session, or its destruction */
+  const char* name; /* ONNX tensor name; valid until the session's encodings change
+                       (qsim_calibrate, qsim_load_encodings, qsim_adaround) or it is
+                       destroyed */
   qsim_tensor_role role;
   int32_t quantized; /* 0: kept float */
   int32_t bitwidth;  /* 2..16, 32 for int32 biases; 16 or 32 for float tensors */

@@ -94,7 +94,6 @@ qsim_status qsim_adaround(qsim_session* session, qsim_data_reader_fn reader, voi
             "qsim_adaround: the session has no encodings yet; calibrate or load encodings first");
     adaround(*session->quantsim, capi::batch_reader(*session, reader, reader_data, "qsim_adaround"),
              resolved, capi::progress_fn(progress, progress_data));
-    session->refresh_encodings();
   });
 }
 

@@ -10,10 +10,7 @@ using qsim::capi::require_arg;
 namespace {
 
 const TensorEncoding& encoding_at(const qsim_session& s, size_t index, const char* function) {
-  require(s.encodings.has_value(), ErrorCode::kState,
-          std::string(function) +
-              ": the session has no encodings yet; calibrate or load encodings first");
-  const EncodingSet& set = *s.encodings;
+  const EncodingSet& set = s.listed_encodings(function);
   const size_t count = set.activations.size() + set.params.size();
   require(index < count, ErrorCode::kInvalidArgument,
           std::string(function) + ": index " + std::to_string(index) + " is out of range (" +
@@ -77,9 +74,10 @@ qsim_status qsim_encoding_count(const qsim_session* session, size_t* out_count) 
   return guard([&] {
     require_arg(session, "qsim_encoding_count", "session");
     require_arg(out_count, "qsim_encoding_count", "out_count");
-    *out_count = session->encodings
-                     ? session->encodings->activations.size() + session->encodings->params.size()
-                     : 0;
+    *out_count = 0;
+    if (!session->has_encodings) return;
+    const EncodingSet& set = session->listed_encodings("qsim_encoding_count");
+    *out_count = set.activations.size() + set.params.size();
   });
 }
 

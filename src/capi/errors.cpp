@@ -7,6 +7,9 @@ namespace qsim::capi {
 namespace {
 
 thread_local std::string t_last_error;
+// Set instead of t_last_error when copying a message failed (memory exhausted): recording
+// an error must never fail, or the noexcept guard would end the process.
+thread_local const char* t_fixed_error = nullptr;
 
 #define QSIM_SAME(code, status) static_assert(static_cast<int>(ErrorCode::code) == status)
 QSIM_SAME(kInvalidArgument, QSIM_ERR_INVALID_ARGUMENT);
@@ -24,14 +27,22 @@ QSIM_SAME(kInternal, QSIM_ERR_INTERNAL);
 
 }  // namespace
 
-void set_last_error(const std::string& message) {
-  t_last_error = message;
+void set_last_error(const char* prefix, const char* message) noexcept {
+  try {
+    t_last_error.assign(prefix);
+    t_last_error.append(message);
+    t_fixed_error = nullptr;
+  } catch (...) {
+    t_last_error.clear();
+    t_fixed_error = "out of memory (the error message could not be kept)";
+  }
 }
-void clear_last_error() {
+void clear_last_error() noexcept {
   t_last_error.clear();
+  t_fixed_error = nullptr;
 }
-const char* last_error() {
-  return t_last_error.c_str();
+const char* last_error() noexcept {
+  return t_fixed_error != nullptr ? t_fixed_error : t_last_error.c_str();
 }
 qsim_status status_of(ErrorCode code) {
   return static_cast<qsim_status>(code);

@@ -100,7 +100,7 @@ qsim_status qsim_export(qsim_session* session, const char* out_dir,
     require_arg(session, "qsim_export", "session");
     require_arg(out_dir, "qsim_export", "out_dir");
     const qsim_export_options resolved = read_export_options(options);
-    require(session->encodings && session->quantsim->ready(), ErrorCode::kState,
+    require(session->has_encodings && session->quantsim->ready(), ErrorCode::kState,
             "qsim_export: not every quantized tensor has an encoding yet; calibrate (or load "
             "encodings for every tensor) first");
     std::vector<std::string> warnings;

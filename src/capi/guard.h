@@ -10,9 +10,10 @@
 
 namespace qsim::capi {
 
-void set_last_error(const std::string& message);
-void clear_last_error();
-const char* last_error();
+// `prefix` then `message`; never fails (a fixed message stands in when memory is exhausted).
+void set_last_error(const char* prefix, const char* message) noexcept;
+void clear_last_error() noexcept;
+const char* last_error() noexcept;
 qsim_status status_of(ErrorCode code);
 
 template <typename Body>
@@ -22,16 +23,16 @@ qsim_status guard(Body&& body) noexcept {
     body();
     return QSIM_OK;
   } catch (const Error& e) {
-    set_last_error(e.what());
+    set_last_error("", e.what());
     return status_of(e.code());
   } catch (const std::bad_alloc&) {
-    set_last_error("out of memory");
+    set_last_error("", "out of memory");
     return QSIM_ERR_OUT_OF_MEMORY;
   } catch (const std::exception& e) {
-    set_last_error(std::string("internal error: ") + e.what());
+    set_last_error("internal error: ", e.what());
     return QSIM_ERR_INTERNAL;
   } catch (...) {
-    set_last_error("internal error: unknown exception");
+    set_last_error("", "internal error: unknown exception");
     return QSIM_ERR_INTERNAL;
   }
 }

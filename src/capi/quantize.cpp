@@ -46,7 +46,7 @@ qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn reader, vo
     require(reader != nullptr, ErrorCode::kInvalidArgument, "qsim_calibrate: reader is NULL");
     session->quant().calibrate(capi::batch_reader(*session, reader, reader_data, "qsim_calibrate"),
                                capi::progress_fn(progress, progress_data));
-    session->refresh_encodings();
+    session->has_encodings = true;
   });
 }
 
@@ -57,7 +57,7 @@ qsim_status qsim_load_encodings(qsim_session* session, const char* path) {
     EncodingSet file =
         is_flatbuffers_file(path) ? read_encodings_fbs(path) : read_encodings_json(path);
     session->quant().load_encodings(file, path);
-    session->refresh_encodings();
+    session->has_encodings = true;
   });
 }
 

@@ -18,8 +18,16 @@ QuantSim& qsim_session::quant() {
   return *quantsim;
 }
 
-void qsim_session::refresh_encodings() {
-  encodings = quantsim->encodings();
+const EncodingSet& qsim_session::listed_encodings(const char* function) const {
+  require(has_encodings, ErrorCode::kState,
+          std::string(function) +
+              ": the session has no encodings yet; calibrate or load encodings first");
+  std::lock_guard<std::mutex> lock(listed_mutex_);
+  if (!listed_ || listed_generation_ != quantsim->generation()) {
+    listed_ = std::make_shared<const EncodingSet>(quantsim->encodings());
+    listed_generation_ = quantsim->generation();
+  }
+  return *listed_;
 }
 
 namespace qsim::capi {

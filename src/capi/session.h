@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,13 +21,21 @@ struct qsim_session {
   qsim::QuantSimOptions quant_options;
   // Made by the first call that quantizes, so sessions that only run float pay nothing.
   std::unique_ptr<qsim::QuantSim> quantsim;
-  // Set by a successful calibration or load: what the encoding getters list.
-  std::optional<qsim::EncodingSet> encodings;
+  // Set by a successful calibration or load (the getters and exports need one).
+  bool has_encodings = false;
   std::vector<std::string> export_notes;  // warnings of the last successful export
 
   qsim::QuantSim& quant();
-  // Call after QuantSim's encodings changed.
-  void refresh_encodings();
+  // What the encoding getters list: QuantSim's encodings, copied on the first call after a
+  // change (not by the call that changes them, which then could fail after its change and
+  // break its promise to leave the session as it was). Names stay valid until the next call
+  // after a change. kState before a calibration or load.
+  const qsim::EncodingSet& listed_encodings(const char* function) const;
+
+ private:
+  mutable std::mutex listed_mutex_;  // getters may run on several threads at once
+  mutable std::shared_ptr<const qsim::EncodingSet> listed_;
+  mutable uint64_t listed_generation_ = 0;
 };
 
 namespace qsim::capi {

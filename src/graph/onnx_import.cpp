@@ -11,17 +11,10 @@
 #include <set>
 
 #include "util/error.h"
+#include "util/read_file.h"
 
 namespace qsim {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail(ErrorCode::kIo, "cannot read '" + path + "'");
-  return bytes;
-}
 
 template <typename Message>
 void parse_message(Message& message, const void* data, size_t size, const std::string& what) {
@@ -343,7 +336,7 @@ Model load_onnx_memory(const void* data, size_t size, const std::string& base_di
 }
 
 Model load_onnx_file(const std::string& path) {
-  std::string bytes = read_file(path);
+  std::string bytes = read_file_bytes(path);
   if (bytes.empty()) fail(ErrorCode::kParse, "'" + path + "' is empty, not an ONNX model");
   onnx::ModelProto proto;
   try {
@@ -360,7 +353,7 @@ Model load_onnx_file(const std::string& path) {
 }
 
 Tensor load_tensor_proto_file(const std::string& path, std::string* name) {
-  std::string bytes = read_file(path);
+  std::string bytes = read_file_bytes(path);
   onnx::TensorProto proto;
   parse_message(proto, bytes.data(), bytes.size(), "'" + path + "'");
   if (name) *name = proto.name();

@@ -48,8 +48,13 @@ std::vector<fs::path> create_folder(const fs::path& folder) {
     if (p == p.parent_path()) break;
   }
   std::reverse(missing.begin(), missing.end());
-  fs::create_directories(folder, ec);
-  if (!ec && fs::is_directory(folder)) return missing;
+  try {
+    fs::create_directories(folder, ec);  // can still throw bad_alloc
+  } catch (...) {
+    remove_folders(missing);
+    throw;
+  }
+  if (!ec && fs::is_directory(folder, ec)) return missing;
   remove_folders(missing);
   if (ec)
     fail(ErrorCode::kIo, "cannot create output folder '" + folder.string() + "': " + ec.message());
@@ -58,19 +63,21 @@ std::vector<fs::path> create_folder(const fs::path& folder) {
 
 // One file on its way into place: written to `temp`, then renamed to `target`.
 struct Staged {
-  fs::path temp;
+  std::string temp;
   fs::path target;
   bool renamed = false;
 };
 
 // Writes `file` to a fresh temporary name next to its target; records it in `staged` as
-// soon as the name exists, so a failure half-way still gets cleaned up.
+// soon as the name exists, so a failure half-way still gets cleaned up. Nothing between
+// creating the name and recording it allocates (`staged` has room reserved, the names are
+// built before), so running out of memory cannot leave a temporary file behind.
 void stage(const fs::path& folder, const OutputFile& file, std::vector<Staged>& staged) {
-  const fs::path target = folder / file.name;
-  std::string temp = (folder / ("." + file.name + ".XXXXXX")).string();
-  int fd = ::mkstemp(temp.data());
-  if (fd < 0) fail_io("cannot write", target, errno);
-  staged.push_back({temp, target});
+  Staged entry{(folder / ("." + file.name + ".XXXXXX")).string(), folder / file.name};
+  int fd = ::mkstemp(entry.temp.data());
+  if (fd < 0) fail_io("cannot write", entry.target, errno);
+  staged.push_back(std::move(entry));
+  const fs::path& target = staged.back().target;
   try {
     if (::fchmod(fd, 0644) != 0) fail_io("cannot write", target, errno);
     write_and_sync(fd, file.contents, target.string());
@@ -90,7 +97,7 @@ void sync_folder(const fs::path& folder) {
 }
 
 void roll_back(const std::vector<Staged>& staged, const std::vector<fs::path>& created) {
-  for (const Staged& s : staged) ::unlink((s.renamed ? s.target : s.temp).c_str());
+  for (const Staged& s : staged) ::unlink(s.renamed ? s.target.c_str() : s.temp.c_str());
   remove_folders(created);
 }
 
@@ -102,6 +109,7 @@ void write_files_all_or_nothing(const std::string& folder, const std::vector<Out
   const std::vector<fs::path> created = create_folder(dir);
   std::vector<Staged> staged;
   try {
+    staged.reserve(files.size());
     for (const OutputFile& file : files) stage(dir, file, staged);
     for (Staged& s : staged) {
       if (std::rename(s.temp.c_str(), s.target.c_str()) != 0)

@@ -209,18 +209,23 @@ void QuantSim::commit(Encodings encodings) {
         return find_encoding(encodings.activations, placement_.encoding_owner(t));
       },
       [&](const std::string& t) { return find_encoding(encodings.params, t); });
+  // Outputs sharing their input's encoding are already on its grid: nothing to do for them.
+  // (The steps point into the map's nodes, which moving the map below keeps.)
+  const Graph& g = prepared->graph;
+  std::vector<std::vector<FakeQuantStep>> steps(g.nodes.size());
+  for (size_t n = 0; n < g.nodes.size(); ++n)
+    for (size_t o = 0; o < g.nodes[n].outputs.size(); ++o) {
+      auto it = encodings.activations.find(g.nodes[n].outputs[o]);
+      if (it != encodings.activations.end()) steps[n].push_back({o, &it->second});
+    }
+  // Everything that can fail is done: from here on only moves, so that a failure (an
+  // allocation) leaves the session exactly as it was.
   encodings_ = std::move(encodings);
   prepared_model_ = std::move(prepared);
   quant_engine_ = std::move(engine);
   ort_avx2_ = std::move(ort_avx2);
-  // Outputs sharing their input's encoding are already on its grid: nothing to do for them.
-  const Graph& g = prepared_model_->graph;
-  fake_quant_steps_.assign(g.nodes.size(), {});
-  for (size_t n = 0; n < g.nodes.size(); ++n)
-    for (size_t o = 0; o < g.nodes[n].outputs.size(); ++o) {
-      auto it = encodings_.activations.find(g.nodes[n].outputs[o]);
-      if (it != encodings_.activations.end()) fake_quant_steps_[n].push_back({o, &it->second});
-    }
+  fake_quant_steps_ = std::move(steps);
+  ++generation_;
 }
 
 std::unique_ptr<Engine> QuantSim::make_engine(std::shared_ptr<const Model> model) const {
@@ -364,18 +369,20 @@ void QuantSim::load_encodings(const EncodingSet& file, const std::string& source
     apply(next.params, t.name, t.encoding);
   }
   derive_bias_encodings(next, frozen);
-  commit(std::move(next));
-  frozen_ = std::move(frozen);
-  disabled_ = std::move(disabled);
   const bool gives_weights =
       std::any_of(file.params.begin(), file.params.end(), [](const TensorEncoding& t) {
         return t.role == TensorRole::kWeight && t.encoding.has_value();
       });
-  if (gives_weights) encodings_target_ = file.target;
+  std::vector<std::string> load_notes = load_notes_;
   if (file.target != options_.target)
-    load_notes_.push_back(source + ": encodings made for target '" + target_name(file.target) +
-                          "', this session's target is '" + target_name(options_.target) +
-                          "'; the simulation and exports use the file's grids");
+    load_notes.push_back(source + ": encodings made for target '" + target_name(file.target) +
+                         "', this session's target is '" + target_name(options_.target) +
+                         "'; the simulation and exports use the file's grids");
+  commit(std::move(next));  // the last step that can fail
+  frozen_ = std::move(frozen);
+  disabled_ = std::move(disabled);
+  if (gives_weights) encodings_target_ = file.target;
+  load_notes_ = std::move(load_notes);
 }
 
 bool QuantSim::ready() const {
@@ -392,8 +399,7 @@ std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs) {
   return run_quantized(inputs, options_.emulate);
 }
 
-std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs,
-                                            Target arithmetic) {
+std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs, Target arithmetic) {
   const std::string missing = first_missing_activation();
   require(missing.empty(), ErrorCode::kState,
           "run_quantized: activation '" + missing +

@@ -128,13 +128,15 @@ class QuantSim {
   // The same with `arithmetic`: under kOrtAvx2 the output of every layer ONNX Runtime's x86
   // kernels without VNNI would pair in int16 gets what that saturation changes
   // (quant/ort_avx2_emulation.h); kExact is the exact simulation.
-  std::vector<Tensor> run_quantized(const std::vector<Tensor>& inputs,
-                                    Target arithmetic);
+  std::vector<Tensor> run_quantized(const std::vector<Tensor>& inputs, Target arithmetic);
   std::vector<Tensor> run_float(const std::vector<Tensor>& inputs);
 
   // Every encoding for export: activations in placement order (tensors sharing an encoding
   // listed with it), then parameters; the settings and techniques applied.
   EncodingSet encodings() const;
+  // Changes with every change of what encodings() returns (a calibration, load or tuning):
+  // callers that keep a copy of encodings() know when to make it again.
+  uint64_t generation() const { return generation_; }
   // Placement and configuration remarks (config entries the model does not use, ...), loaded
   // files made for another target, then those of the tuned parameters (layers AdaRound left
   // out, and why).
@@ -201,6 +203,7 @@ class QuantSim {
   std::shared_ptr<const Model> untuned_float_model_;
   std::optional<AppliedTechnique> tuning_;
   std::vector<std::string> tuning_notes_;
+  uint64_t generation_ = 0;  // counts commits: what encodings() returns changes only with it
 };
 
 }  // namespace qsim
