@@ -1,5 +1,6 @@
 #include "graph/onnx_export.h"
 
+#include <google/protobuf/arena.h>
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
@@ -115,7 +116,10 @@ int64_t min_ir_version_for_opset(int64_t opset) {
 }
 
 std::string serialize_onnx(const Model& model) {
-  onnx::ModelProto proto;
+  // On an arena: protobuf is not exception-safe when an allocation fails half-way (a message
+  // made but not yet linked leaks); the arena frees every block it handed out.
+  google::protobuf::Arena arena;
+  onnx::ModelProto& proto = *google::protobuf::Arena::CreateMessage<onnx::ModelProto>(&arena);
   // Initializers are not listed as graph inputs, which IR 4 and later allow.
   proto.set_ir_version(
       std::max({model.ir_version, min_ir_version_for_opset(model.opset), int64_t{4}}));

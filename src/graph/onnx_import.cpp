@@ -1,5 +1,6 @@
 #include "graph/onnx_import.h"
 
+#include <google/protobuf/arena.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/onnx_pb.h>
 
@@ -135,9 +136,12 @@ void copy_typed_field(const Field& field, Tensor& t, const std::string& name) {
 // How many values a tensor stores in its typed repeated field (not raw or external data).
 int64_t typed_value_count(const onnx::TensorProto& proto, DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return proto.float_data_size();
-    case DType::kInt64: return proto.int64_data_size();
-    default: return proto.int32_data_size();
+    case DType::kFloat32:
+      return proto.float_data_size();
+    case DType::kInt64:
+      return proto.int64_data_size();
+    default:
+      return proto.int32_data_size();
   }
 }
 
@@ -145,7 +149,8 @@ Tensor convert_tensor(const onnx::TensorProto& proto, const std::string& base_di
   DType dtype = dtype_from_onnx(proto.data_type());
   if (dtype == DType::kUndefined)
     fail(ErrorCode::kUnsupported, "tensor '" + proto.name() + "' has data type " +
-                                      onnx_type_name(proto.data_type()) + ", which qsim does not support");
+                                      onnx_type_name(proto.data_type()) +
+                                      ", which qsim does not support");
   Shape shape(proto.dims().begin(), proto.dims().end());
   int64_t count = 1;
   for (int64_t d : shape) {
@@ -158,11 +163,13 @@ Tensor convert_tensor(const onnx::TensorProto& proto, const std::string& base_di
   // make us allocate terabytes.
   if (proto.data_location() != onnx::TensorProto::EXTERNAL && proto.has_raw_data() &&
       proto.raw_data().size() != static_cast<size_t>(count) * dtype_size(dtype))
-    fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has " + std::to_string(proto.raw_data().size()) +
+    fail(ErrorCode::kParse, "tensor '" + proto.name() + "' has " +
+                                std::to_string(proto.raw_data().size()) +
                                 " bytes of data for shape " + shape_to_string(shape));
   if (proto.data_location() != onnx::TensorProto::EXTERNAL && !proto.has_raw_data() &&
       typed_value_count(proto, dtype) != count)
-    fail(ErrorCode::kParse, "tensor '" + proto.name() + "' holds " + std::to_string(typed_value_count(proto, dtype)) +
+    fail(ErrorCode::kParse, "tensor '" + proto.name() + "' holds " +
+                                std::to_string(typed_value_count(proto, dtype)) +
                                 " values for shape " + shape_to_string(shape));
   const size_t byte_count = static_cast<size_t>(count) * dtype_size(dtype);
   if (proto.data_location() == onnx::TensorProto::EXTERNAL || proto.has_raw_data()) {
@@ -184,13 +191,26 @@ Tensor convert_tensor(const onnx::TensorProto& proto, const std::string& base_di
   }
   Tensor t(dtype, shape);
   switch (dtype) {
-    case DType::kFloat32: copy_typed_field<float>(proto.float_data(), t, proto.name()); break;
-    case DType::kInt64: copy_typed_field<int64_t>(proto.int64_data(), t, proto.name()); break;
-    case DType::kInt32: copy_typed_field<int32_t>(proto.int32_data(), t, proto.name()); break;
-    case DType::kUInt8: copy_typed_field<uint8_t>(proto.int32_data(), t, proto.name()); break;
-    case DType::kInt8: copy_typed_field<int8_t>(proto.int32_data(), t, proto.name()); break;
-    case DType::kBool: copy_typed_field<bool>(proto.int32_data(), t, proto.name()); break;
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      copy_typed_field<float>(proto.float_data(), t, proto.name());
+      break;
+    case DType::kInt64:
+      copy_typed_field<int64_t>(proto.int64_data(), t, proto.name());
+      break;
+    case DType::kInt32:
+      copy_typed_field<int32_t>(proto.int32_data(), t, proto.name());
+      break;
+    case DType::kUInt8:
+      copy_typed_field<uint8_t>(proto.int32_data(), t, proto.name());
+      break;
+    case DType::kInt8:
+      copy_typed_field<int8_t>(proto.int32_data(), t, proto.name());
+      break;
+    case DType::kBool:
+      copy_typed_field<bool>(proto.int32_data(), t, proto.name());
+      break;
+    case DType::kUndefined:
+      break;
   }
   return t;
 }
@@ -198,9 +218,18 @@ Tensor convert_tensor(const onnx::TensorProto& proto, const std::string& base_di
 Attribute convert_attribute(const onnx::AttributeProto& proto, const std::string& base_dir) {
   Attribute a;
   switch (proto.type()) {
-    case onnx::AttributeProto::FLOAT: a.kind = Attribute::Kind::kFloat; a.f = proto.f(); break;
-    case onnx::AttributeProto::INT: a.kind = Attribute::Kind::kInt; a.i = proto.i(); break;
-    case onnx::AttributeProto::STRING: a.kind = Attribute::Kind::kString; a.s = proto.s(); break;
+    case onnx::AttributeProto::FLOAT:
+      a.kind = Attribute::Kind::kFloat;
+      a.f = proto.f();
+      break;
+    case onnx::AttributeProto::INT:
+      a.kind = Attribute::Kind::kInt;
+      a.i = proto.i();
+      break;
+    case onnx::AttributeProto::STRING:
+      a.kind = Attribute::Kind::kString;
+      a.s = proto.s();
+      break;
     case onnx::AttributeProto::TENSOR:
       a.kind = Attribute::Kind::kTensor;
       a.t = convert_tensor(proto.t(), base_dir);
@@ -217,8 +246,12 @@ Attribute convert_attribute(const onnx::AttributeProto& proto, const std::string
       a.kind = Attribute::Kind::kStrings;
       a.strings.assign(proto.strings().begin(), proto.strings().end());
       break;
-    case onnx::AttributeProto::GRAPH: a.kind = Attribute::Kind::kGraph; break;
-    default: a.kind = Attribute::Kind::kOther; break;
+    case onnx::AttributeProto::GRAPH:
+      a.kind = Attribute::Kind::kGraph;
+      break;
+    default:
+      a.kind = Attribute::Kind::kOther;
+      break;
   }
   return a;
 }
@@ -260,7 +293,8 @@ Tensor constant_value(const Node& node) {
     return t;
   }
   if (attrs.count("value_ints")) return make_int64_tensor(attrs.at("value_ints").ints);
-  fail(ErrorCode::kUnsupported, node.label() + ": only tensor, float and int constants are supported");
+  fail(ErrorCode::kUnsupported,
+       node.label() + ": only tensor, float and int constants are supported");
 }
 
 int64_t default_domain_opset(const onnx::ModelProto& proto) {
@@ -320,17 +354,24 @@ Model convert_model(const onnx::ModelProto& proto, const std::string& base_dir) 
   if (m.opset == 0 && proto.opset_import_size() == 0) m.opset = 1;  // IR v2 and older
   if (m.opset < kMinOpset || m.opset > kMaxOpset)
     fail(ErrorCode::kUnsupported, "the model uses ONNX opset " + std::to_string(m.opset) +
-                                      "; qsim supports opsets " + std::to_string(kMinOpset) + " to " +
-                                      std::to_string(kMaxOpset));
+                                      "; qsim supports opsets " + std::to_string(kMinOpset) +
+                                      " to " + std::to_string(kMaxOpset));
   m.graph = convert_graph(proto.graph(), base_dir);
   return m;
+}
+
+// A message on `arena`: protobuf is not exception-safe when an allocation fails half-way
+// (a message made but not yet linked leaks); the arena frees every block it handed out.
+onnx::ModelProto& new_model_proto(google::protobuf::Arena& arena) {
+  return *google::protobuf::Arena::CreateMessage<onnx::ModelProto>(&arena);
 }
 
 }  // namespace
 
 Model load_onnx_memory(const void* data, size_t size, const std::string& base_dir) {
   if (data == nullptr || size == 0) fail(ErrorCode::kParse, "the model buffer is empty");
-  onnx::ModelProto proto;
+  google::protobuf::Arena arena;
+  onnx::ModelProto& proto = new_model_proto(arena);
   parse_message(proto, data, size, "the model");
   return convert_model(proto, base_dir);
 }
@@ -338,7 +379,8 @@ Model load_onnx_memory(const void* data, size_t size, const std::string& base_di
 Model load_onnx_file(const std::string& path) {
   std::string bytes = read_file_bytes(path);
   if (bytes.empty()) fail(ErrorCode::kParse, "'" + path + "' is empty, not an ONNX model");
-  onnx::ModelProto proto;
+  google::protobuf::Arena arena;
+  onnx::ModelProto& proto = new_model_proto(arena);
   try {
     parse_message(proto, bytes.data(), bytes.size(), "'" + path + "'");
     std::string dir = std::filesystem::path(path).parent_path().string();
