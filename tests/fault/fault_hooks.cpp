@@ -218,14 +218,22 @@ void operator delete[](void* memory, std::align_val_t, const std::nothrow_t&) no
 
 extern "C" {
 
-// The library's tensors and AdaRound's sample cache come from aligned_alloc.
+// The library's tensors and AdaRound's sample cache come from aligned_alloc. Served by
+// posix_memalign, not the next aligned_alloc: with clang's static sanitizer runtime the
+// interceptor lives in this executable, RTLD_NEXT would skip it and hand out glibc memory
+// that the intercepted free() then rejects.
 void* aligned_alloc(std::size_t alignment, std::size_t size) {
-  static const auto real = fault::next<void* (*)(std::size_t, std::size_t)>("aligned_alloc");
   if (fault::should_fail(fault::Kind::kAllocation)) {
     errno = ENOMEM;
     return nullptr;
   }
-  return real(alignment, size);
+  void* memory = nullptr;
+  const int err = ::posix_memalign(&memory, alignment, size == 0 ? 1 : size);
+  if (err != 0) {
+    errno = err;
+    return nullptr;
+  }
+  return memory;
 }
 
 int open(const char* path, int flags, ...) {
