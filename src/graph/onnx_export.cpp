@@ -1,11 +1,11 @@
 #include "graph/onnx_export.h"
 
-#include <google/protobuf/arena.h>
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
 #include <limits>
 
+#include "graph/onnx_arena.h"
 #include "io/atomic_file.h"
 #include "util/error.h"
 
@@ -116,10 +116,8 @@ int64_t min_ir_version_for_opset(int64_t opset) {
 }
 
 std::string serialize_onnx(const Model& model) {
-  // On an arena: protobuf is not exception-safe when an allocation fails half-way (a message
-  // made but not yet linked leaks); the arena frees every block it handed out.
-  google::protobuf::Arena arena;
-  onnx::ModelProto& proto = *google::protobuf::Arena::CreateMessage<onnx::ModelProto>(&arena);
+  google::protobuf::Arena arena;  // graph/onnx_arena.h: why
+  onnx::ModelProto& proto = new_model_proto(arena);
   // Initializers are not listed as graph inputs, which IR 4 and later allow.
   proto.set_ir_version(
       std::max({model.ir_version, min_ir_version_for_opset(model.opset), int64_t{4}}));

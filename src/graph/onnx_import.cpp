@@ -1,6 +1,5 @@
 #include "graph/onnx_import.h"
 
-#include <google/protobuf/arena.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/onnx_pb.h>
 
@@ -11,6 +10,7 @@
 #include <limits>
 #include <set>
 
+#include "graph/onnx_arena.h"
 #include "util/error.h"
 #include "util/read_file.h"
 
@@ -358,12 +358,6 @@ Model convert_model(const onnx::ModelProto& proto, const std::string& base_dir) 
                                       " to " + std::to_string(kMaxOpset));
   m.graph = convert_graph(proto.graph(), base_dir);
   return m;
-}
-
-// A message on `arena`: protobuf is not exception-safe when an allocation fails half-way
-// (a message made but not yet linked leaks); the arena frees every block it handed out.
-onnx::ModelProto& new_model_proto(google::protobuf::Arena& arena) {
-  return *google::protobuf::Arena::CreateMessage<onnx::ModelProto>(&arena);
 }
 
 }  // namespace
