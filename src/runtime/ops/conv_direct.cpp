@@ -118,21 +118,42 @@ void flat_tile(const FlatArgs& t, Op activation) {
     for (int v = 0; v < NV; ++v) acc[m][v] = splat<Vec>(t.bias[m]);
   const FlatLayout& layout = *t.layout;
   const float* w = t.weights;
-  for (int64_t c = 0; c < t.channels; ++c) {
-    for (int64_t k = 0; k < layout.taps; ++k, w += kFlatFilters) {
-      const int64_t at = c * t.channel_stride + layout.offsets[k];
-      Vec x[NV];
+  // Every channel's and tap's products, x at `at` from each vector's input.
+  const auto fold = [&](const float* const* input, int64_t at, const IntVec* const* masks) {
+    Vec x[NV];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        x[v] = load<Vec>(t.input[v] + at);
-        if constexpr (kMasked) x[v] = (Vec)((IntVec)x[v] & t.masks[v][layout.mask_offsets[k]]);
-      }
+    for (int v = 0; v < NV; ++v) {
+      x[v] = load<Vec>(input[v] + at);
+      if constexpr (kMasked) x[v] = (Vec)((IntVec)x[v] & *masks[v]);
+    }
 #pragma GCC unroll 8
-      for (int m = 0; m < kFlatFilters; ++m) {
-        const Vec wm = splat<Vec>(w[m]);
+    for (int m = 0; m < kFlatFilters; ++m) {
+      const Vec wm = splat<Vec>(w[m]);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) multiply_add(acc[m][v], x[v], wm);
+      for (int v = 0; v < NV; ++v) multiply_add(acc[m][v], x[v], wm);
+    }
+    w += kFlatFilters;
+  };
+  // The inputs advance by a channel at a time: no multiply per channel, and a 1x1 layer's
+  // single tap has no tap loop around it (its loop overhead rivals its 12 multiply-adds).
+  const float* input[NV];
+  for (int v = 0; v < NV; ++v) input[v] = t.input[v];
+  const IntVec* masks[NV];
+  if (layout.taps == 1) {
+    const int64_t at = layout.offsets[0];
+    for (int v = 0; v < NV; ++v) masks[v] = t.masks[v] + layout.mask_offsets[0];
+    for (int64_t c = 0; c < t.channels; ++c) {
+      fold(input, at, masks);
+      for (int v = 0; v < NV; ++v) input[v] += t.channel_stride;
+    }
+  } else {
+    for (int64_t c = 0; c < t.channels; ++c) {
+      for (int64_t k = 0; k < layout.taps; ++k) {
+        if constexpr (kMasked)
+          for (int v = 0; v < NV; ++v) masks[v] = t.masks[v] + layout.mask_offsets[k];
+        fold(input, layout.offsets[k], masks);
       }
+      for (int v = 0; v < NV; ++v) input[v] += t.channel_stride;
     }
   }
   for (int v = 0; v < NV; ++v)
@@ -612,13 +633,19 @@ void DirectConv::run_flat_task(int64_t task, const float* x, const PackedConvWei
   const bool masked = flat_.mask_rows > 1;
   for (int64_t s = first; s < last; s += kFlatVectors) {
     const int count = static_cast<int>(std::min<int64_t>(kFlatVectors, last - s));
+    // Where each vector of the tile lies, once for all filter blocks (the divisions cost as
+    // much as a narrow tile's arithmetic).
+    std::array<int64_t, kFlatVectors> first_output{};
+    for (int v = 0; v < count; ++v) {
+      const int64_t n = (s + v) / vectors;
+      const int64_t position = (s + v) % vectors * kLanes;
+      first_output[v] = n * out_image + position;
+      args.input[v] = input_of(n) + position;
+      args.masks[v] = masks + position / kLanes;
+    }
     for (int64_t m = 0; m < filters_; m += kFlatFilters) {
       for (int v = 0; v < count; ++v) {
-        const int64_t n = (s + v) / vectors;
-        const int64_t position = (s + v) % vectors * kLanes;
-        const int64_t at = n * out_image + m * flat_.plane + position;
-        args.input[v] = input_of(n) + position;
-        args.masks[v] = masks + position / kLanes;
+        const int64_t at = first_output[v] + m * flat_.plane;
         args.output[v] = y + at;
         args.z[v] = z == nullptr ? nullptr : z + at;
       }
