@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "graph/op_info.h"
 #include "util/error.h"
 
 namespace qsim {
@@ -11,16 +12,9 @@ bool uint8_input(const Encoding* e) {
   return e != nullptr && e->bitwidth == 8 && !e->per_channel() && e->channels.size() == 1;
 }
 
-// The weight axis that holds a layer's output channels.
-int output_channel_axis(const Node& node) {
-  if (node.op_type == "Conv") return 0;
-  if (node.op_type == "Gemm") return node.get_int("transB", 0) != 0 ? 0 : 1;
-  return 1;  // MatMul [K, N]
-}
-
-bool int8_weight(const Encoding* e, const Node& node) {
+bool int8_weight(const Encoding* e, const Node& node, const Tensor& weight) {
   return e != nullptr && e->bitwidth <= 8 &&
-         (!e->per_channel() || e->axis == output_channel_axis(node));
+         (!e->per_channel() || e->axis == weight_channel_axis(node, weight.rank()));
 }
 
 bool zero_points_zero(const Encoding& weight) {
@@ -84,13 +78,15 @@ std::vector<OrtIntegerLayer> ort_integer_layers(const Model& model,
   std::vector<OrtIntegerLayer> layers;
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     const Node& node = g.nodes[n];
+    const OpInfo* info = find_op_info(node);
+    if (info == nullptr || info->ort_u8s8 == OrtU8S8::kNo) continue;
     const bool conv = node.op_type == "Conv";
-    if (!conv && node.op_type != "Gemm" && node.op_type != "MatMul") continue;
     if (!node.has_input(1) || node.outputs.empty()) continue;
     const Tensor* weight = g.find_initializer(node.inputs[1]);
     const Encoding* input = activation(node.inputs[0]);
     const Encoding* weight_grid = param(node.inputs[1]);
-    if (weight == nullptr || !uint8_input(input) || !int8_weight(weight_grid, node)) continue;
+    if (weight == nullptr || !uint8_input(input) || !int8_weight(weight_grid, node, *weight))
+      continue;
     if (conv) {
       if (weight->rank() < 3 || !output_quantized(node, readers, activation)) continue;
       layers.push_back({n, conv_kernel(node, *weight, *weight_grid), input, weight_grid});
@@ -104,7 +100,7 @@ std::vector<OrtIntegerLayer> ort_integer_layers(const Model& model,
 
 std::vector<std::vector<int32_t>> weight_bytes_along_k(const Tensor& weight,
                                                        const Encoding& encoding, const Node& node) {
-  const int axis = output_channel_axis(node);
+  const int axis = weight_channel_axis(node, weight.rank());
   const int64_t outputs = weight.dim(axis);
   const int64_t depth = weight.size() / outputs;
   const int64_t taps = node.op_type == "Conv" ? depth / weight.dim(1) : 1;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "graph/onnx_export.h"
+#include "graph/op_info.h"
 #include "quant/weight_rounding.h"
 #include "util/error.h"
 
@@ -95,17 +96,6 @@ std::vector<int64_t> grid_values(const Tensor& values, const Encoding& encoding,
         quantize_value(x[i], channel, encoding.quant_max()) + channel.offset + grid.zero_points[c];
   }
   return out;
-}
-
-int output_channel_axis(const Node& node) {
-  if (node.op_type == "ConvTranspose") return 1;
-  if (node.op_type == "Gemm") return node.get_int("transB", 0) != 0 ? 0 : 1;
-  return 0;  // Conv
-}
-
-bool has_integer_bias_form(const Node& node) {
-  return node.domain.empty() &&
-         (node.op_type == "Conv" || node.op_type == "ConvTranspose" || node.op_type == "Gemm");
 }
 
 // Every name in use in the graph, so inserted tensors and nodes get fresh ones.
@@ -215,7 +205,7 @@ class QdqBuilder {
     std::set<std::string> quantized;
     std::map<std::string, int64_t> uses = count_uses(model_.graph);
     for (Node& node : model_.graph.nodes) {
-      if (!has_integer_bias_form(node) || !node.has_input(2) ||
+      if (!has_int32_bias(node) || !node.has_input(2) ||
           !model_.graph.is_initializer(node.inputs[2]))
         continue;
       std::optional<OnnxGrid> grid = bias_grid(node);
@@ -243,6 +233,7 @@ class QdqBuilder {
     if (input == acts_.end() || weight == nullptr || !weight->encoding) return std::nullopt;
     quantized_initializer(model_.graph, *weight);  // validates the weight's encoding
     const Encoding& w = *weight->encoding;
+    const Tensor& weight_value = *model_.graph.find_initializer(node.inputs[1]);
     const Tensor& bias = *model_.graph.find_initializer(node.inputs[2]);
     const std::string keep_float =
         node.label() + ": bias '" + node.inputs[2] + "' stays float because ";
@@ -252,8 +243,8 @@ class QdqBuilder {
       return std::nullopt;
     }
     const int64_t channels = static_cast<int64_t>(w.channels.size());
-    if (w.per_channel() &&
-        (w.axis != output_channel_axis(node) || bias.rank() != 1 || bias.dim(0) != channels)) {
+    if (w.per_channel() && (w.axis != weight_channel_axis(node, weight_value.rank()) ||
+                            bias.rank() != 1 || bias.dim(0) != channels)) {
       report_.warnings.push_back(keep_float + "the weight's per-channel axis " +
                                  std::to_string(w.axis) +
                                  " is not the output-channel axis of bias " + bias.describe());

@@ -4,6 +4,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "graph/op_info.h"
 #include "util/error.h"
 
 namespace qsim {
@@ -163,47 +164,30 @@ Symmetry param_symmetry(const QuantSimConfig& config, bool symmetric) {
   return config.strict_symmetric ? Symmetry::kStrictSymmetric : Symmetry::kSymmetric;
 }
 
-// The parameter slots of a node: input index -> AIMET parameter name.
+// The parameter slots of a node (graph/op_info.h): input index -> AIMET parameter name.
 std::vector<std::pair<size_t, std::string>> param_slots(const Node& node) {
-  const std::string& op = node.op_type;
-  if (op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "LayerNormalization" ||
-      op == "GroupNormalization" || op == "InstanceNormalization")
-    return {{1, kParamWeight}, {2, kParamBias}};
-  if (op == "BatchNormalization")
-    return {{1, kParamWeight}, {2, kParamBias}, {3, "running_mean"}, {4, "running_var"}};
-  if (op == "MatMul" || op == "PRelu") return {{1, kParamWeight}};
-  return {};
-}
-
-// The output-channel axis of a layer's weight for per-channel quantization (REFERENCE.md
-// section 1), or -1 when the weight is quantized per tensor.
-int channel_axis(const Node& node, const Tensor& weight) {
-  const std::string& op = node.op_type;
-  if (op == "Conv") return 0;
-  if (op == "ConvTranspose") return 1;
-  if (op == "Gemm") return node.get_int("transB", 0) != 0 ? 0 : 1;
-  if (op == "MatMul") return weight.rank() >= 2 ? static_cast<int>(weight.rank()) - 1 : -1;
-  if (op == "PRelu") return -1;
-  return weight.rank() == 1 ? 0 : -1;  // normalization scales and offsets: one per channel
+  std::vector<std::pair<size_t, std::string>> slots;
+  if (const OpInfo* info = find_op_info(node))
+    for (const ParamSlot& slot : info->params)
+      if (slot.input >= 0) slots.emplace_back(static_cast<size_t>(slot.input), slot.name);
+  return slots;
 }
 
 // Whether ONNX Runtime's x86 CPU kernels multiply this weight, stored as int8, with the layer's
-// uint8 input through U8S8 GEMM or convolution kernels (QLinearConv, QGemm, MatMulInteger),
-// whose pair sums saturate to int16 on AVX2 without VNNI. Depthwise convolutions (one input
-// and one output channel per group) run on MLAS's depthwise kernels instead, which widen both
-// operands to int16 and sum exactly (VPMADDWD); ConvTranspose has no integer CPU kernel.
+// uint8 input through U8S8 kernels (graph/op_info.h, OrtU8S8).
 bool runs_on_u8s8_kernel(const Node& node, const Tensor& weight) {
-  const std::string& op = node.op_type;
-  if (op == "Gemm" || op == "MatMul") return true;
-  if (op != "Conv") return false;
-  const int64_t group = node.get_int("group", 1);
-  const bool depthwise =
-      group > 1 && weight.rank() >= 2 && weight.dim(0) == group && weight.dim(1) == 1;
-  return !depthwise;
-}
-
-bool has_layer_scale(const Node& node) {
-  return node.op_type == "Conv" || node.op_type == "ConvTranspose" || node.op_type == "Gemm";
+  const OpInfo* info = find_op_info(node);
+  switch (info == nullptr ? OrtU8S8::kNo : info->ort_u8s8) {
+    case OrtU8S8::kYes:
+      return true;
+    case OrtU8S8::kUnlessDepthwise: {
+      const int64_t group = node.get_int("group", 1);
+      return !(group > 1 && weight.rank() >= 2 && weight.dim(0) == group && weight.dim(1) == 1);
+    }
+    case OrtU8S8::kNo:
+      break;
+  }
+  return false;
 }
 
 class Placer {
@@ -294,12 +278,12 @@ class Placer {
       q.role = param == kParamBias ? TensorRole::kBias : TensorRole::kWeight;
       q.bitwidth = options_.weight_bitwidth;
       q.symmetry = param_symmetry(config_, config_.param_symmetric_for(node.op_type, param));
-      q.channel_axis =
-          param == kParamBias ? (value->rank() == 1 ? 0 : -1) : channel_axis(node, *value);
+      q.channel_axis = param == kParamBias ? (value->rank() == 1 ? 0 : -1)
+                                           : weight_channel_axis(node, value->rank());
       q.axis = config_.per_channel_for(node.op_type) ? q.channel_axis : -1;
       q.u8s8_kernel = param == kParamWeight && runs_on_u8s8_kernel(node, *value) &&
                       quantized(node.inputs.at(0));
-      if (param == kParamBias && weight && has_layer_scale(node) &&
+      if (param == kParamBias && weight && has_int32_bias(node) &&
           !make_int32_bias(node, *weight, *value, q))
         continue;
       if (param == kParamWeight) weight = q;
@@ -345,8 +329,7 @@ class Placer {
     auto& implied = result_.implied_int32_biases;
     const bool listed = std::any_of(implied.begin(), implied.end(),
                                     [&](const ParamQuantizer& q) { return q.tensor == name; });
-    if (!has_layer_scale(node) || listed || !int32_bias_obstacle(node, weight, bias).empty())
-      return;
+    if (!has_int32_bias(node) || listed || !int32_bias_obstacle(node, weight, bias).empty()) return;
     ParamQuantizer q;
     q.tensor = name;
     q.role = TensorRole::kBias;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <set>
 
+#include "graph/op_info.h"
 #include "util/error.h"
 #include "util/json_value.h"
 
@@ -222,9 +223,15 @@ const std::set<std::string>& aimet_custom_op_types() {
   return kOps;
 }
 
+// The parameter names of every op's slots (graph/op_info.h).
 const std::set<std::string>& known_param_names() {
-  static const std::set<std::string> kNames = {kParamWeight, kParamBias, "running_mean",
-                                               "running_var"};
+  static const std::set<std::string> kNames = [] {
+    std::set<std::string> names;
+    for (const OpInfo& info : op_table())
+      for (const ParamSlot& slot : info.params)
+        if (slot.name != nullptr) names.insert(slot.name);
+    return names;
+  }();
   return kNames;
 }
 

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <set>
 #include <string>
 
+#include "graph/op_info.h"
 #include "runtime/registry.h"
 
 namespace qsim {
@@ -19,51 +19,10 @@ std::vector<int64_t> batch_slice_sizes(int64_t batch) {
 namespace {
 
 // Ops whose output rows for an image are computed from that image's rows alone whenever
-// their run-time inputs and outputs all lead with the batch (the shape checks below catch a
-// Concat, Split, Gather or Transpose along the batch). Slice and Pad are missing on purpose:
-// they can reverse or shift the batch while keeping its size.
+// their run-time inputs and outputs all lead with the batch (graph/op_info.h); the shape checks
+// below catch a Concat, Split, Gather or Transpose along the batch.
 bool treats_images_apart(const Node& node) {
-  static const std::set<std::string> ops = {"Add",
-                                            "AveragePool",
-                                            "BatchNormalization",
-                                            "Cast",
-                                            "Clip",
-                                            "Concat",
-                                            "Conv",
-                                            "ConvTranspose",
-                                            "DequantizeLinear",
-                                            "Div",
-                                            "Flatten",
-                                            "Gather",
-                                            "Gemm",
-                                            "GlobalAveragePool",
-                                            "HardSigmoid",
-                                            "HardSwish",
-                                            "Identity",
-                                            "LeakyRelu",
-                                            "MatMul",
-                                            "Max",
-                                            "MaxPool",
-                                            "Min",
-                                            "Mul",
-                                            "PRelu",
-                                            "Pow",
-                                            "QuantizeLinear",
-                                            "ReduceMean",
-                                            "Relu",
-                                            "Reshape",
-                                            "Resize",
-                                            "Sigmoid",
-                                            "Softmax",
-                                            "Split",
-                                            "Sqrt",
-                                            "Squeeze",
-                                            "Sub",
-                                            "Tanh",
-                                            "Transpose",
-                                            "Unsqueeze"};
-  if (node.domain == kQsimDomain) return node.op_type == "FusedConv";
-  return node.domain.empty() && ops.count(node.op_type) != 0;
+  return is_per_image(node);
 }
 
 // Softmax along the batch (before opset 13, over everything from `axis` on).

@@ -30,6 +30,12 @@ std::vector<std::string> KernelRegistry::op_types() const {
   return names;
 }
 
+std::vector<std::pair<std::string, std::string>> KernelRegistry::keys() const {
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const auto& [key, factory] : factories_) keys.push_back(key);
+  return keys;
+}
+
 // Built on first use, from the kernel path the process takes (util/cpu_isa.h).
 const KernelRegistry& default_registry() {
   require_valid_isa_cap();

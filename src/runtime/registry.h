@@ -7,12 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include "graph/op_info.h"
 #include "runtime/kernel.h"
 
 namespace qsim {
-
-// The domain of the ops qsim's graph rewrites make (runtime/graph_fusion.h), e.g. FusedConv.
-inline constexpr const char* kQsimDomain = "ai.qsim";
 
 class KernelRegistry {
  public:
@@ -20,6 +18,8 @@ class KernelRegistry {
   const KernelFactory* find(const std::string& op_type, const std::string& domain) const;
   // Op types of the default domain.
   std::vector<std::string> op_types() const;
+  // Every (domain, op type) with a kernel.
+  std::vector<std::pair<std::string, std::string>> keys() const;
 
  private:
   std::map<std::pair<std::string, std::string>, KernelFactory> factories_;  // by (domain, op)

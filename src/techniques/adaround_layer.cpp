@@ -6,6 +6,7 @@
 #include <numeric>
 #include <span>
 
+#include "graph/op_info.h"
 #include "runtime/ops/conv_params.h"
 #include "runtime/ops/im2col.h"
 #include "util/error.h"
@@ -359,9 +360,7 @@ std::string skipped(const Node& node, const std::string& weight, const std::stri
 }
 
 bool is_supported_op(const Node& node) {
-  const std::string& op = node.op_type;
-  return node.domain.empty() &&
-         (op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul");
+  return is_linear_layer(node);
 }
 
 // The layer for a supported node, or why it cannot be one.

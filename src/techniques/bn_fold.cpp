@@ -5,6 +5,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "graph/op_info.h"
 #include "util/error.h"
 
 namespace qsim {
@@ -100,7 +101,7 @@ Candidate find_layer(const Graph& graph, const TensorUses& uses, const Node& bn)
   auto producer = uses.producer.find(x);
   if (producer == uses.producer.end()) return reject("its input is not computed by a layer");
   const Node& layer = graph.nodes[producer->second];
-  if (layer.op_type != "Conv" && layer.op_type != "ConvTranspose" && layer.op_type != "Gemm")
+  if (!has_int32_bias(layer))  // graph/op_info.h: Conv, ConvTranspose, Gemm
     return reject("follows " + layer.label() + ", not a Conv, ConvTranspose or Gemm");
   if (!uses.private_to_one_reader(x))
     return reject("the output of " + layer.label() + " has other readers");
