@@ -20,6 +20,7 @@
 #include "fmnist_data.h"
 #include "graph/onnx_import.h"
 #include "quant/quantsim.h"
+#include "techniques/model_transforms.h"
 
 using namespace qsim;
 
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
       const std::string name = path.substr(path.find_last_of('/') + 1);
       for (int threads : {1, 2}) {
         QuantSimOptions options;
+        options.transforms = {fold_batch_norm_transform};
         options.per_channel = true;
         options.num_threads = threads;
         QuantSim sim(model, options);

@@ -55,7 +55,9 @@ std::vector<OutputFile> build_files(const QuantSim& sim, const qsim_export_optio
     files.push_back(
         {base + ".encodings.v1.json", encodings_json_text(set, AimetJsonVersion::k1_0_0)});
   if (options.formats & QSIM_EXPORT_ONNX_ROUNDED)
-    files.push_back({base + ".onnx", serialize_onnx(sim.prepared_model())});
+    files.push_back({base + ".onnx",
+                     serialize_onnx(sim.prepared_model(),
+                                    {{kTechniquesMetadataKey, technique_names(set.techniques)}})});
   if (options.formats & QSIM_EXPORT_ONNX_QDQ) {
     QdqOptions qdq;
     qdq.activation_dtype =

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "capi/guard.h"
+#include "techniques/model_transforms.h"
 
 namespace qsim::capi {
 namespace {
@@ -128,7 +129,7 @@ QuantSimOptions quantsim_options(const qsim_options& options) {
   q.weight_method = method_of(options.weight_calibration, "weight_calibration");
   q.observer_options.percentile = options.percentile;
   q.config = read_config(options);
-  q.fold_batch_norm = options.fold_batch_norm != 0;
+  if (options.fold_batch_norm != 0) q.transforms.push_back(fold_batch_norm_transform);
   q.nan_policy = options.nan_policy == QSIM_NAN_EXCLUDE ? NanPolicy::kExclude : NanPolicy::kReject;
   q.num_threads = options.num_threads;
   q.target = target_of(options.target, "target");

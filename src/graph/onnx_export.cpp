@@ -115,7 +115,7 @@ int64_t min_ir_version_for_opset(int64_t opset) {
   return 10;
 }
 
-std::string serialize_onnx(const Model& model) {
+std::string serialize_onnx(const Model& model, const std::map<std::string, std::string>& metadata) {
   google::protobuf::Arena arena;  // graph/onnx_arena.h: why
   onnx::ModelProto& proto = new_model_proto(arena);
   // Initializers are not listed as graph inputs, which IR 4 and later allow.
@@ -124,7 +124,9 @@ std::string serialize_onnx(const Model& model) {
   proto.set_producer_name("qsim");
   proto.set_producer_version(QSIM_VERSION_STRING);
   proto.add_opset_import()->set_version(model.opset);
-  for (const auto& [key, value] : model.metadata) {
+  std::map<std::string, std::string> all = metadata;
+  all.insert(model.metadata.begin(), model.metadata.end());  // keeps `metadata`'s entries
+  for (const auto& [key, value] : all) {
     onnx::StringStringEntryProto* entry = proto.add_metadata_props();
     entry->set_key(key);
     entry->set_value(value);

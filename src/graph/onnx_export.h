@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "graph/graph.h"
@@ -14,9 +15,11 @@ namespace qsim {
 // The lowest ONNX IR version that may carry this default-domain opset.
 int64_t min_ir_version_for_opset(int64_t opset);
 
-// The serialized onnx.ModelProto. Throws kUnsupported for what the IR did not keep at import
-// (subgraph attributes, nodes of other domains) and for models of 2 GiB or more.
-std::string serialize_onnx(const Model& model);
+// The serialized onnx.ModelProto, with `metadata` added to (or replacing entries of) the
+// model's metadata_props. Throws kUnsupported for what the IR did not keep at import (subgraph
+// attributes, nodes of other domains) and for models of 2 GiB or more.
+std::string serialize_onnx(const Model& model,
+                           const std::map<std::string, std::string>& metadata = {});
 
 // Writes serialize_onnx(model) atomically; an unwritable path throws kIo naming it.
 void save_onnx_file(const Model& model, const std::string& path);

@@ -146,6 +146,7 @@ class QdqBuilder {
     insert_activation_qdq();
     sort_topologically(model_.graph);  // also proves that every input has a producer
     model_.metadata[kTargetMetadataKey] = target_name(encodings_.target);
+    model_.metadata[kTechniquesMetadataKey] = technique_names(encodings_.techniques);
     return {std::move(model_), std::move(report_)};
   }
 

@@ -15,7 +15,8 @@
 // - The bias of a Conv, ConvTranspose or Gemm whose input and weight are quantized becomes
 //   int32 with zero point 0 and scale input_scale * weight_scale (per channel when the weight
 //   is), rounded half to even; values beyond int32 are clipped and reported.
-// - metadata_props "qsim.target" records the encodings' target (quant/target.h).
+// - metadata_props "qsim.target" records the encodings' target (quant/target.h), and
+//   "qsim.techniques" the techniques applied (quant/model_transform.h).
 // Activations must be 8-bit (kUnsupported otherwise). The opset is raised to 13 (per-axis
 // DequantizeLinear) when lower, unless an op changed meaning on the way (kUnsupported).
 #pragma once
@@ -26,6 +27,7 @@
 
 #include "graph/graph.h"
 #include "quant/encoding_set.h"
+#include "quant/model_transform.h"
 
 namespace qsim {
 

@@ -142,22 +142,21 @@ QuantSim::QuantSim(const Model& model, QuantSimOptions options) : options_(std::
   check_bitwidth(options_.activation_bitwidth, "activation bit width");
   config_ = options_.config ? *options_.config : default_quantsim_config(false);
   if (options_.per_channel) config_.per_channel = *options_.per_channel;
-  std::vector<std::string> unfolded_batch_norms;
-  if (options_.fold_batch_norm) {
-    BatchNormFoldResult folded = fold_batch_norms(model);
-    folded_ = std::move(folded.folded);
-    unfolded_batch_norms = std::move(folded.skipped);
-    float_model_ = std::make_shared<const Model>(std::move(folded.model));
-  } else {
-    float_model_ = std::make_shared<const Model>(model);
+  std::shared_ptr<const Model> transformed = std::make_shared<const Model>(model);
+  std::vector<std::string> transform_notes;
+  for (const ModelTransform& transform : options_.transforms) {
+    TransformOutcome outcome = transform(*transformed);
+    transformed = std::make_shared<const Model>(std::move(outcome.model));
+    if (!outcome.record.name.empty()) transformed_.push_back(std::move(outcome.record));
+    transform_notes.insert(transform_notes.end(), outcome.notes.begin(), outcome.notes.end());
   }
+  float_model_ = std::move(transformed);
   if (options_.model_fingerprint.empty() && !model.source_path.empty())
     options_.model_fingerprint = sha256_file_hex(model.source_path);
   encodings_target_ = options_.target;
   placement_ = place_quantizers(*float_model_, config_,
                                 {options_.weight_bitwidth, options_.activation_bitwidth});
-  for (const std::string& reason : unfolded_batch_norms)
-    placement_.notes.push_back("BatchNormalization not folded: " + reason);
+  placement_.notes.insert(placement_.notes.end(), transform_notes.begin(), transform_notes.end());
   float_engine_ = make_engine(float_model_);
   commit(initial_encodings());
 }
@@ -466,15 +465,16 @@ EncodingSet QuantSim::encodings() const {
   args.activation_symmetric = config_.op_symmetric;
   args.param_symmetric = config_.param_symmetric;
   args.quant_scheme = aimet_quant_scheme(options_.activation_method);
-  if (!folded_.empty()) {
-    AppliedTechnique fold{"bn_fold", {}};
-    for (const FoldedBatchNorm& f : folded_) fold.options[f.batch_norm] = f.layer;
-    set.techniques.push_back(std::move(fold));
-  }
-  if (tuning_) set.techniques.push_back(*tuning_);
+  set.techniques = applied_techniques();
   set.model_fingerprint = options_.model_fingerprint;
   set.target = encodings_target_;
   return set;
+}
+
+std::vector<AppliedTechnique> QuantSim::applied_techniques() const {
+  std::vector<AppliedTechnique> applied = transformed_;
+  if (tuning_) applied.push_back(*tuning_);
+  return applied;
 }
 
 std::vector<std::string> QuantSim::notes() const {

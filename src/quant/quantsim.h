@@ -1,9 +1,9 @@
 // QuantSim: quantization simulation of a float model on qsim's runtime.
 //
-// At construction the model's BatchNormalization layers are folded (optional, as on-target
-// converters do), quantizers are placed (quantizer_placement.h) from the configuration, and
-// the weight encodings are computed from the weight values. calibrate() streams batches
-// through the float model and sets every activation encoding from one observer per
+// At construction the options' model transforms (quant/model_transform.h: batch-norm folding,
+// ...) are applied in their order, quantizers are placed (quantizer_placement.h) from the
+// configuration, and the weight encodings are computed from the weight values. calibrate() streams
+// batches through the float model and sets every activation encoding from one observer per
 // quantized tensor; load_encodings() sets (and freezes) encodings from a file instead.
 // run_quantized() then runs the model with weights on their grids (and every Conv, ConvTranspose
 // and Gemm bias on its int32 grid input_scale * weight_scale when the layer's input and weight
@@ -26,13 +26,13 @@
 
 #include "graph/graph.h"
 #include "quant/encoding_set.h"
+#include "quant/model_transform.h"
 #include "quant/observer.h"
 #include "quant/ort_avx2_emulation.h"
 #include "quant/ort_integer_ops.h"
 #include "quant/quantizer_placement.h"
 #include "quant/quantsim_config.h"
 #include "runtime/engine.h"
-#include "techniques/bn_fold.h"
 
 namespace qsim {
 
@@ -62,7 +62,9 @@ struct QuantSimOptions {
   CalibrationMethod weight_method = CalibrationMethod::kMinMax;
   ObserverOptions observer_options;
   std::optional<QuantSimConfig> config;  // unset: default_quantsim_config()
-  bool fold_batch_norm = true;
+  // Applied to the model in this order before anything else; each one that changes the model
+  // is recorded (applied_techniques(), and every export). Empty: the model as given.
+  std::vector<ModelTransform> transforms;
   NanPolicy nan_policy = NanPolicy::kReject;
   int num_threads = 1;
   // The runtime arithmetic the encodings are made for: Target::kOrtAvx2 puts the weights
@@ -95,8 +97,10 @@ class QuantSim {
 
   const QuantizerPlacement& placement() const { return placement_; }
   const QuantSimConfig& config() const { return config_; }
-  const std::vector<FoldedBatchNorm>& folded_batch_norms() const { return folded_; }
-  // The float model QuantSim works on (BatchNormalization folded when enabled).
+  // The techniques applied, in order: the options' transforms that changed the model, then the
+  // current parameter tuning (set_tuned_parameters), if any.
+  std::vector<AppliedTechnique> applied_techniques() const;
+  // The float model QuantSim works on (after the transforms, with tuned parameters).
   const Model& float_model() const { return *float_model_; }
   // float_model() with every encoded parameter on its grid (quantization-ready weights).
   const Model& prepared_model() const { return *prepared_model_; }
@@ -143,7 +147,7 @@ class QuantSim {
   std::vector<std::string> notes() const;
 
   // ---- Tuned parameters (AdaRound and AdaQuant, techniques/adaround.h) ----
-  // The float model before any tuned parameters (BatchNormalization folded when enabled):
+  // The float model before any tuned parameters (after the transforms):
   // AdaRound's reference, whatever an earlier tuning replaced.
   const Model& original_float_model() const;
   // Replaces parameters of original_float_model() by `values` (weights exactly on their grids,
@@ -184,7 +188,7 @@ class QuantSim {
 
   QuantSimOptions options_;
   QuantSimConfig config_;
-  std::vector<FoldedBatchNorm> folded_;
+  std::vector<AppliedTechnique> transformed_;  // the transforms that changed the model, in order
   std::shared_ptr<const Model> float_model_;
   std::shared_ptr<const Model> prepared_model_;
   QuantizerPlacement placement_;

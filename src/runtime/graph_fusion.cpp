@@ -6,9 +6,9 @@
 #include <set>
 #include <unordered_map>
 
+#include "graph/bn_fold.h"
 #include "runtime/ops/epilogue.h"
 #include "runtime/registry.h"
-#include "techniques/bn_fold.h"
 
 namespace qsim {
 namespace {

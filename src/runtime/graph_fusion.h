@@ -1,6 +1,6 @@
 // Load-time graph rewrites for plain float inference (EngineOptions::fuse_layers), as ONNX
 // Runtime makes at its "all" optimization level:
-// - BatchNormalization folded into the Conv before it (techniques/bn_fold.h);
+// - BatchNormalization folded into the Conv before it (graph/bn_fold.h);
 // - a Relu, a Clip with constant bounds, a HardSwish, or the HardSigmoid + Mul pair that
 //   spells HardSwish, which alone reads a Conv's output, becomes the activation of a
 //   FusedConv (domain kQsimDomain) that replaces the Conv and writes the activation's output.

@@ -134,6 +134,11 @@ done
 grep -q '"target": "exact"' "$WORK/q1/resnet_fmnist.encodings.json" && ok || bad "the default export does not record the exact target"
 grep -aq 'qsim.target' "$WORK/q_avx2/resnet_fmnist.qdq.onnx" && grep -aq 'ort-avx2' "$WORK/q_avx2/resnet_fmnist.qdq.onnx" &&
   ok || bad "the QDQ model does not record --target ort-avx2"
+# Both ONNX exports name the techniques applied (BN folding, by default).
+for f in onnx qdq.onnx; do
+  grep -aq 'qsim.techniques' "$WORK/q1/resnet_fmnist.$f" && grep -aq 'bn_fold' "$WORK/q1/resnet_fmnist.$f" &&
+    ok || bad "resnet_fmnist.$f does not record the techniques applied"
+done
 # Every ResNet weight feeds a Conv or Gemm that ONNX Runtime runs on its U8S8 kernels: 7 bits.
 npy "import json; d = json.load(open('$WORK/q_avx2/resnet_fmnist.encodings.v1.json')); w = [p['bw'] for p in d['param_encodings']]; sys.exit(0 if w and set(w) == {7} else 1)" &&
   ok || bad "--target ort-avx2 did not put the ResNet's weights on 7-bit grids"

@@ -8,6 +8,7 @@
 
 #include "io/encodings_fbs.h"
 #include "techniques/adaround.h"
+#include "techniques/model_transforms.h"
 #include "test_quantsim_data.h"
 #include "util/error.h"
 
@@ -39,6 +40,7 @@ double quantized_top1(QuantSim& sim, int64_t count) {
 
 QuantSimOptions w4a8_per_channel(int threads = 1) {
   QuantSimOptions o;
+  o.transforms = {fold_batch_norm_transform};
   o.weight_bitwidth = 4;
   o.per_channel = true;
   o.activation_method = CalibrationMethod::kMinMax;

@@ -1,11 +1,11 @@
-// Batch-norm folding (src/techniques/bn_fold.h) on the reference models and small graphs.
+// Batch-norm folding (src/graph/bn_fold.h) on the reference models and small graphs.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
 
+#include "graph/bn_fold.h"
 #include "runtime/engine.h"
-#include "techniques/bn_fold.h"
 #include "test_quantsim_data.h"
 
 using namespace qsim;

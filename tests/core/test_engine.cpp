@@ -3,9 +3,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "graph/bn_fold.h"
 #include "graph/onnx_import.h"
 #include "runtime/engine.h"
-#include "techniques/bn_fold.h"
 #include "test_quantsim_data.h"
 
 using namespace qsim;

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "graph/bn_fold.h"
 #include "graph/onnx_export.h"
 #include "graph/onnx_import.h"
 #include "io/idx.h"
@@ -21,7 +22,6 @@
 #include "quant/quantsim.h"
 #include "quant/weight_rounding.h"
 #include "runtime/engine.h"
-#include "techniques/bn_fold.h"
 #include "temp_path.h"
 
 using namespace qsim;

@@ -9,6 +9,7 @@
 #include "quant/quantsim.h"
 #include "runtime/ops/pair_saturation.h"
 #include "single_op_model.h"
+#include "techniques/model_transforms.h"
 #include "test_quantsim_data.h"
 
 using namespace qsim;
@@ -198,6 +199,7 @@ TEST_CASE("ONNX Runtime's kernel choice per layer of the reference models") {
   for (const std::string& file : reference_models()) {
     INFO(file);
     QuantSimOptions options;
+    options.transforms = {fold_batch_norm_transform};
     options.per_channel = true;
     QuantSim sim(load_onnx_file(model_path(file)), options);
     sim.calibrate(one_batch(train_images(0, 32)), nullptr);
@@ -237,6 +239,7 @@ TEST_CASE("QuantSim's ort-avx2 emulation: notes, exact mode unchanged, thread in
   std::vector<Tensor> exact, emulated;
   for (int threads : {1, 2}) {
     QuantSimOptions options;
+    options.transforms = {fold_batch_norm_transform};
     options.per_channel = true;
     options.num_threads = threads;
     QuantSim sim(model, options);

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "quant/quantsim.h"
+#include "techniques/model_transforms.h"
 #include "test_quantsim_data.h"
 #include "util/error.h"
 
@@ -51,6 +52,7 @@ double top1(const RunFn& run) {
 
 QuantSimOptions w8a8_per_channel_minmax() {
   QuantSimOptions o;
+  o.transforms = {fold_batch_norm_transform};
   o.per_channel = true;
   o.activation_method = CalibrationMethod::kMinMax;
   return o;
@@ -137,6 +139,58 @@ TEST_CASE("encodings() lists every quantized tensor, shared encodings and BN fol
     for (const Node& n : model.graph.nodes)
       exists = exists || std::find(n.outputs.begin(), n.outputs.end(), a.name) != n.outputs.end();
     CHECK(exists);
+  }
+}
+
+TEST_CASE(
+    "model transforms apply in the caller's order and every one that changes the model is "
+    "recorded") {
+  const Model model = reference_model("resnet_fmnist.onnx");
+  const auto batch_norms = [](const Model& m) {
+    return std::count_if(m.graph.nodes.begin(), m.graph.nodes.end(),
+                         [](const Node& n) { return n.op_type == "BatchNormalization"; });
+  };
+  REQUIRE(batch_norms(model) == 9);
+  // A transform that records the batch norms it sees, so the order shows in its options.
+  const auto census = [&](const std::string& name) -> ModelTransform {
+    return [=](const Model& m) {
+      TransformOutcome outcome{m, {name, {{"batch_norms", std::to_string(batch_norms(m))}}}, {}};
+      return outcome;
+    };
+  };
+  const ModelTransform unchanged = [](const Model& m) { return TransformOutcome{m, {}, {}}; };
+
+  SECTION("none: the model as given") {
+    QuantSimOptions o = w8a8_per_channel_minmax();
+    o.transforms.clear();
+    QuantSim sim(model, o);
+    CHECK(batch_norms(sim.float_model()) == 9);
+    CHECK(sim.applied_techniques().empty());
+  }
+  SECTION("census, fold, census: in that order, the unchanged one left out") {
+    QuantSimOptions o = w8a8_per_channel_minmax();
+    o.transforms = {census("before"), unchanged, fold_batch_norm_transform, census("after")};
+    QuantSim sim(model, o);
+    CHECK(batch_norms(sim.float_model()) == 0);
+    const std::vector<AppliedTechnique> applied = sim.applied_techniques();
+    REQUIRE(applied.size() == 3);
+    CHECK(applied[0].name == "before");
+    CHECK(applied[0].options.at("batch_norms") == "9");
+    CHECK(applied[1].name == "bn_fold");
+    CHECK(applied[2].name == "after");
+    CHECK(applied[2].options.at("batch_norms") == "0");
+    sim.calibrate(train_reader(0, 50), nullptr);
+    const EncodingSet set = sim.encodings();
+    REQUIRE(set.techniques.size() == 3);
+    CHECK(set.techniques[1].name == "bn_fold");
+    CHECK(technique_names(set.techniques) == "before,bn_fold,after");
+  }
+  SECTION("a transform that fails fails the construction, naming what it refused") {
+    QuantSimOptions o = w8a8_per_channel_minmax();
+    o.transforms = {[](const Model&) -> TransformOutcome {
+      fail(ErrorCode::kInvalidArgument, "refused: Conv 'x'");
+    }};
+    CHECK(error_code_of([&] { QuantSim sim(model, o); }) == ErrorCode::kInvalidArgument);
   }
 }
 

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
+#include "graph/bn_fold.h"
 #include "quant/quantizer_placement.h"
-#include "techniques/bn_fold.h"
 #include "test_quantsim_data.h"
 
 using namespace qsim;

@@ -12,6 +12,7 @@
 #include "quant/quantsim.h"
 #include "quant/target.h"
 #include "single_op_model.h"
+#include "techniques/model_transforms.h"
 #include "test_formats_compare.h"
 #include "test_quantsim_data.h"
 
@@ -60,6 +61,7 @@ BatchReader training_images(int64_t count) {
 
 QuantSimOptions options_for(Target target) {
   QuantSimOptions options;
+  options.transforms = {fold_batch_norm_transform};
   options.per_channel = true;
   options.target = target;
   return options;
@@ -217,6 +219,7 @@ TEST_CASE("the target round-trips through every encodings file and the QDQ model
   const std::string qdq = serialize_onnx(build_qdq_model(sim.float_model(), set).model);
   const Model read = load_onnx_memory(qdq.data(), qdq.size());
   CHECK(read.metadata.at(kTargetMetadataKey) == "ort-avx2");
+  CHECK(read.metadata.at(kTechniquesMetadataKey) == "bn_fold");
 }
 
 TEST_CASE("files without a target read as exact; unknown targets are rejected naming the file") {

@@ -23,6 +23,7 @@
 #include "io/atomic_file.h"
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
+#include "techniques/model_transforms.h"
 #include "tool_args.h"
 
 using namespace qsim;
@@ -109,6 +110,7 @@ double float_top1(const Model& model, const Args& args) {
 
 double quantized_top1(const Model& model, const QuantConfig& config, const Args& args) {
   QuantSimOptions options;
+  options.transforms = {fold_batch_norm_transform};
   options.weight_bitwidth = config.weight_bitwidth;
   options.activation_bitwidth = 8;
   options.per_channel = config.per_channel;

@@ -23,6 +23,7 @@
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
 #include "techniques/adaround.h"
+#include "techniques/model_transforms.h"
 #include "tool_args.h"
 
 using namespace qsim;
@@ -60,6 +61,7 @@ struct Result {
 
 Result measure(const Model& model, int weight_bits, const std::string& rounding, const Args& args) {
   QuantSimOptions options;
+  options.transforms = {fold_batch_norm_transform};
   options.weight_bitwidth = weight_bits;
   options.activation_bitwidth = 8;
   options.per_channel = true;

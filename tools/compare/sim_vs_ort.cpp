@@ -39,6 +39,7 @@
 #include "quant/ort_integer_ops.h"
 #include "quant/qdq_export.h"
 #include "quant/quantsim.h"
+#include "techniques/model_transforms.h"
 #include "tool_args.h"
 
 namespace fs = std::filesystem;
@@ -179,6 +180,7 @@ void print_agreement(const Agreement& a, float step) {
 bool check_model(const std::string& path, const Args& args, const fs::path& work) {
   const Model model = load_onnx_file(path);
   QuantSimOptions options;
+  options.transforms = {fold_batch_norm_transform};
   options.per_channel = true;
   options.num_threads = args.threads;
   QuantSim sim(model, options);

@@ -30,6 +30,7 @@
 #include "ort_process.h"
 #include "quant/qdq_export.h"
 #include "quant/quantsim.h"
+#include "techniques/model_transforms.h"
 #include "tool_args.h"
 
 namespace fs = std::filesystem;
@@ -139,6 +140,7 @@ Tensor simulate(QuantSim& sim, int64_t images, int64_t batch) {
 
 QuantSimOptions options_for(const Args& args, Target target) {
   QuantSimOptions options;
+  options.transforms = {fold_batch_norm_transform};
   options.per_channel = true;
   options.num_threads = args.threads;
   options.weight_bitwidth = args.weight_bits;

@@ -1,4 +1,4 @@
-#include "techniques/bn_fold.h"
+#include "graph/bn_fold.h"
 
 #include <cmath>
 #include <functional>
