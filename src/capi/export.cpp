@@ -42,30 +42,61 @@ qsim_export_options read_export_options(const qsim_export_options* options) {
   return resolved;
 }
 
+// What every export format is built from.
+struct ExportSource {
+  const QuantSim& sim;
+  const EncodingSet& set;  // sim.encodings(), made once for all formats
+  const qsim_export_options& options;
+  std::vector<std::string>& warnings;  // what a format could not write as asked
+};
+
+// One export format: its qsim_export_format bit, the file name's ending after the basename,
+// and the file's bytes. Adding a format is a bit in qsim.h and a row in kFormats.
+struct ExportFormat {
+  uint32_t flag;
+  const char* suffix;
+  std::string (*bytes)(const ExportSource&);
+};
+
+std::string qdq_bytes(const ExportSource& s) {
+  QdqOptions qdq;
+  qdq.activation_dtype =
+      s.options.qdq_int8_activations ? ActivationDType::kInt8 : ActivationDType::kUInt8;
+  QdqModel model = build_qdq_model(s.sim.float_model(), s.set, qdq);
+  for (const std::string& w : model.report.warnings) s.warnings.push_back("export: " + w);
+  return serialize_onnx(model.model);
+}
+
+constexpr ExportFormat kFormats[] = {
+    {QSIM_EXPORT_ENCODINGS_FBS, ".encodings.fbs",
+     [](const ExportSource& s) { return encodings_fbs_bytes(s.set, qsim_version()); }},
+    {QSIM_EXPORT_AIMET_JSON_0_6_1, ".encodings.json",
+     [](const ExportSource& s) { return encodings_json_text(s.set, AimetJsonVersion::k0_6_1); }},
+    {QSIM_EXPORT_AIMET_JSON_1_0_0, ".encodings.v1.json",
+     [](const ExportSource& s) { return encodings_json_text(s.set, AimetJsonVersion::k1_0_0); }},
+    {QSIM_EXPORT_ONNX_ROUNDED, ".onnx",
+     [](const ExportSource& s) {
+       return serialize_onnx(s.sim.prepared_model(),
+                             {{kTechniquesMetadataKey, technique_names(s.set.techniques)}});
+     }},
+    {QSIM_EXPORT_ONNX_QDQ, ".qdq.onnx", qdq_bytes},
+};
+
+constexpr uint32_t all_format_flags() {
+  uint32_t flags = 0;
+  for (const ExportFormat& format : kFormats) flags |= format.flag;
+  return flags;
+}
+static_assert(all_format_flags() == QSIM_EXPORT_ALL, "kFormats and qsim_export_format differ");
+
 std::vector<OutputFile> build_files(const QuantSim& sim, const qsim_export_options& options,
                                     std::vector<std::string>& warnings) {
   const EncodingSet set = sim.encodings();
-  const std::string base = options.basename;
+  const ExportSource source{sim, set, options, warnings};
   std::vector<OutputFile> files;
-  if (options.formats & QSIM_EXPORT_ENCODINGS_FBS)
-    files.push_back({base + ".encodings.fbs", encodings_fbs_bytes(set, qsim_version())});
-  if (options.formats & QSIM_EXPORT_AIMET_JSON_0_6_1)
-    files.push_back({base + ".encodings.json", encodings_json_text(set, AimetJsonVersion::k0_6_1)});
-  if (options.formats & QSIM_EXPORT_AIMET_JSON_1_0_0)
-    files.push_back(
-        {base + ".encodings.v1.json", encodings_json_text(set, AimetJsonVersion::k1_0_0)});
-  if (options.formats & QSIM_EXPORT_ONNX_ROUNDED)
-    files.push_back({base + ".onnx",
-                     serialize_onnx(sim.prepared_model(),
-                                    {{kTechniquesMetadataKey, technique_names(set.techniques)}})});
-  if (options.formats & QSIM_EXPORT_ONNX_QDQ) {
-    QdqOptions qdq;
-    qdq.activation_dtype =
-        options.qdq_int8_activations ? ActivationDType::kInt8 : ActivationDType::kUInt8;
-    QdqModel model = build_qdq_model(sim.float_model(), set, qdq);
-    for (const std::string& w : model.report.warnings) warnings.push_back("export: " + w);
-    files.push_back({base + ".qdq.onnx", serialize_onnx(model.model)});
-  }
+  for (const ExportFormat& format : kFormats)
+    if (options.formats & format.flag)
+      files.push_back({options.basename + std::string(format.suffix), format.bytes(source)});
   return files;
 }
 
