@@ -154,6 +154,17 @@ typedef struct qsim_options {
                                  node fails with QSIM_ERR_OUT_OF_MEMORY naming it, before
                                  anything is allocated. Default 2 GiB (2^31); at most 2^40;
                                  0 is QSIM_ERR_INVALID_ARGUMENT. docs/LIMITS.md */
+  int32_t cross_layer_equalization; /* after BN folding, equalize the weight ranges of each two
+                                       consecutive Conv/Gemm/MatMul layers (Relu, LeakyRelu,
+                                       PRelu or ReLU6 between them): the model computes the
+                                       same, per-tensor grids fit every channel. Recorded as
+                                       technique "cle" in every export. Default 0.
+                                       docs/EQUALIZATION.md */
+  int32_t cle_steps;         /* passes over every pair; -1 (default): until converged, at most
+                                100 */
+  int32_t cle_replace_relu6; /* a Clip(0, 6) between two layers becomes Relu so that they can
+                                be equalized (AIMET's default); 0 leaves such pairs alone.
+                                Default 1 */
 } qsim_options;
 
 QSIM_API qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size);

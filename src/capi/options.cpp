@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "capi/guard.h"
+#include "techniques/cross_layer_equalization.h"
 #include "techniques/model_transforms.h"
 
 namespace qsim::capi {
@@ -87,6 +88,9 @@ qsim_options default_options() {
   defaults.target = QSIM_TARGET_EXACT;
   defaults.emulate = QSIM_TARGET_EXACT;
   defaults.max_tensor_bytes = static_cast<uint64_t>(kDefaultMaxTensorBytes);
+  defaults.cross_layer_equalization = 0;
+  defaults.cle_steps = -1;
+  defaults.cle_replace_relu6 = 1;
   return defaults;
 }
 
@@ -116,6 +120,11 @@ qsim_options read_options(const qsim_options* options) {
           ErrorCode::kInvalidArgument,
           "qsim_options.max_tensor_bytes is " + std::to_string(resolved.max_tensor_bytes) +
               "; it must be 1 to 2^40 (default 2^31)");
+  require(
+      resolved.cle_steps == -1 || (resolved.cle_steps >= 1 && resolved.cle_steps <= kMaxCleSteps),
+      ErrorCode::kInvalidArgument,
+      "qsim_options.cle_steps is " + std::to_string(resolved.cle_steps) +
+          "; give -1 (until converged) or 1 to " + std::to_string(kMaxCleSteps));
   return resolved;
 }
 
@@ -129,7 +138,14 @@ QuantSimOptions quantsim_options(const qsim_options& options) {
   q.weight_method = method_of(options.weight_calibration, "weight_calibration");
   q.observer_options.percentile = options.percentile;
   q.config = read_config(options);
+  // Techniques that change the float model, in the order AIMET applies them.
   if (options.fold_batch_norm != 0) q.transforms.push_back(fold_batch_norm_transform);
+  if (options.cross_layer_equalization != 0) {
+    CleOptions cle;
+    cle.steps = options.cle_steps;
+    cle.replace_relu6 = options.cle_replace_relu6 != 0;
+    q.transforms.push_back(cross_layer_equalization(cle));
+  }
   q.nan_policy = options.nan_policy == QSIM_NAN_EXCLUDE ? NanPolicy::kExclude : NanPolicy::kReject;
   q.num_threads = options.num_threads;
   q.target = target_of(options.target, "target");

@@ -28,6 +28,9 @@ struct QuantizeArgs {
   int threads = 0;
   bool exclude_nan = false;
   qsim_target target = QSIM_TARGET_EXACT;
+  bool cle = false;
+  int cle_steps = -1;
+  bool cle_keep_relu6 = false;
   // AdaRound or AdaQuant after calibration; zeros keep qsim_adaround_options' defaults.
   bool adaround = false;
   bool adaquant = false;
@@ -76,6 +79,12 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.exclude_nan = true;
     else if (a == "--target")
       q.target = parse_target(value(), a);
+    else if (a == "--cle")
+      q.cle = true;
+    else if (a == "--cle-steps")
+      q.cle_steps = static_cast<int>(parse_count(value(), a, 1, 100));
+    else if (a == "--cle-keep-relu6")
+      q.cle_keep_relu6 = true;
     else if (a == "--adaround")
       q.adaround = true;
     else if (a == "--adaquant")
@@ -97,6 +106,8 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
   }
   if (q.model.empty()) usage_error("quantize: no model given");
   if (q.calib.empty()) usage_error("quantize: no --calib file given");
+  if ((q.cle_steps != -1 || q.cle_keep_relu6) && !q.cle)
+    usage_error("quantize: --cle-steps and --cle-keep-relu6 need --cle");
   if (q.adaround && q.adaquant) usage_error("quantize: give --adaround or --adaquant, not both");
   const bool tuning_option =
       q.adaround_iterations > 0 || q.adaround_samples > 0 || q.seed > 0 || q.memory_budget_mb >= 0;
@@ -192,6 +203,9 @@ qsim_options session_options(const QuantizeArgs& q) {
   if (!q.config.empty()) options.config_path = q.config.c_str();
   options.nan_policy = q.exclude_nan ? QSIM_NAN_EXCLUDE : QSIM_NAN_REJECT;
   options.target = q.target;
+  options.cross_layer_equalization = q.cle ? 1 : 0;
+  options.cle_steps = q.cle_steps;
+  options.cle_replace_relu6 = q.cle_keep_relu6 ? 0 : 1;
   return options;
 }
 

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "graph/op_info.h"
+#include "graph/tensor_uses.h"
 #include "util/error.h"
 
 namespace qsim {
@@ -14,28 +15,6 @@ namespace {
 std::string node_id(const Node& node) {
   return node.name.empty() ? node.outputs.at(0) : node.name;
 }
-
-// Who reads and who writes each tensor.
-struct TensorUses {
-  std::unordered_map<std::string, int> readers;
-  std::unordered_map<std::string, size_t> producer;
-  std::set<std::string> graph_outputs;
-
-  explicit TensorUses(const Graph& graph) {
-    for (size_t i = 0; i < graph.nodes.size(); ++i) {
-      for (const auto& in : graph.nodes[i].inputs)
-        if (!in.empty()) readers[in]++;
-      for (const auto& out : graph.nodes[i].outputs)
-        if (!out.empty()) producer[out] = i;
-    }
-    for (const auto& v : graph.outputs) graph_outputs.insert(v.name);
-  }
-  // Read by exactly one node input and not a graph output: safe to rewrite or rename.
-  bool private_to_one_reader(const std::string& name) const {
-    auto it = readers.find(name);
-    return it != readers.end() && it->second == 1 && graph_outputs.count(name) == 0;
-  }
-};
 
 // A layer weight seen as [outer, middle, inner] blocks, with the output channel of block (a, b).
 struct WeightLayout {

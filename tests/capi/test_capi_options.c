@@ -317,6 +317,44 @@ static void test_max_tensor_bytes(void** state) {
   qsim_destroy(session);
 }
 
+/* Cross-layer equalization (issue 22): off by default; cle_steps -1 or 1..100; an old
+   caller's struct without the fields keeps the defaults; on, every export records it. */
+static void test_cross_layer_equalization(void** state) {
+  (void)state;
+  qsim_options options = test_options();
+  assert_int_equal(options.cross_layer_equalization, 0);
+  assert_int_equal(options.cle_steps, -1);
+  assert_int_equal(options.cle_replace_relu6, 1);
+  options.cross_layer_equalization = 1;
+  const int32_t bad_steps[] = {0, -2, 101};
+  for (size_t i = 0; i < 3; ++i) {
+    options.cle_steps = bad_steps[i];
+    expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "cle_steps");
+  }
+  options.cle_steps = -1;
+  options.struct_size = (uint32_t)offsetof(qsim_options, cross_layer_equalization);
+  qsim_destroy(open_model(RESNET, &options));
+
+  options = test_options();
+  options.cross_layer_equalization = 1;
+  qsim_session* session = open_model(RESNET, &options);
+  calibrate_default(session);
+  char* dir = make_temp_dir();
+  qsim_export_options export_options;
+  QSIM_EXPORT_OPTIONS_INIT(&export_options);
+  export_options.formats = QSIM_EXPORT_AIMET_JSON_1_0_0;
+  assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
+  char text[1 << 16];
+  const size_t size =
+      read_small_file(join_path(dir, "model.encodings.v1.json"), text, sizeof text - 1);
+  text[size] = 0;
+  assert_non_null(strstr(text, "\"name\": \"bn_fold\""));
+  assert_non_null(strstr(text, "\"name\": \"cle\""));
+  assert_true(strstr(text, "\"name\": \"bn_fold\"") < strstr(text, "\"name\": \"cle\""));
+  remove_temp_dir(dir);
+  qsim_destroy(session);
+}
+
 /* The hostile models of issue 21 through the C API: a status and a message naming the culprit,
    never a crash. */
 static void test_hostile_models(void** state) {
@@ -383,7 +421,7 @@ int run_option_tests(void) {
       cmocka_unit_test(test_method_names),   cmocka_unit_test(test_every_method),
       cmocka_unit_test(test_null_arguments), cmocka_unit_test(test_target_names),
       cmocka_unit_test(test_emulate),        cmocka_unit_test(test_max_tensor_bytes),
-      cmocka_unit_test(test_hostile_models),
+      cmocka_unit_test(test_hostile_models), cmocka_unit_test(test_cross_layer_equalization),
   };
   return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }

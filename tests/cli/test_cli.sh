@@ -149,6 +149,12 @@ expect_fail "--target needs a value" "$QSIM" quantize "$MODEL" --calib "$WORK/ca
 
 # --- quantize and run --encodings: bad input, and no partial output
 expect_fail "no --calib" "$QSIM" quantize "$MODEL" --out "$WORK/x"
+# Cross-layer equalization after BN folding, recorded in order in the encodings and the models.
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_cle" --cle --cle-steps 3
+grep -q '"name": "bn_fold".*' "$WORK/q_cle/resnet_fmnist.encodings.json" && grep -q '"name": "cle"' "$WORK/q_cle/resnet_fmnist.encodings.json" &&
+  grep -aq 'bn_fold,cle' "$WORK/q_cle/resnet_fmnist.qdq.onnx" && ok || bad "--cle is not recorded in the exports"
+expect_fail "--cle-steps and --cle-keep-relu6 need --cle" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle-steps 2 --out "$WORK/x"
+expect_fail "--cle-steps" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle --cle-steps 0 --out "$WORK/x"
 expect_fail "unknown calibration method 'kmeans'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --calib-method kmeans
 expect_fail "weight_bits is 17" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --weight-bits 17 --out "$WORK/x"
 expect_fail "activation_bits is 1" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --act-bits 1 --out "$WORK/x"

@@ -18,24 +18,13 @@ namespace {
 
 // The first `count` training images in batches of 64.
 BatchReader train_reader(int64_t count) {
-  auto next = std::make_shared<int64_t>(0);
-  return [next, count](std::vector<Tensor>& batch) {
-    if (*next >= count) return false;
-    batch = {testdata::train_images(*next, std::min<int64_t>(64, count - *next))};
-    *next += batch[0].dim(0);
-    return true;
-  };
+  return testdata::train_batches(0, count, 64);
 }
 
 // Top-1 in percent of the quantized simulation on the first `count` test images.
 double quantized_top1(QuantSim& sim, int64_t count) {
-  int64_t correct = 0;
-  for (int64_t first = 0; first < count; first += 250) {
-    const Tensor logits = sim.run_quantized({testdata::test_images(first, 250)}).at(0);
-    for (int64_t i = 0; i < 250; ++i)
-      correct += testdata::argmax_row(logits, i) == testdata::test_label(first + i);
-  }
-  return 100.0 * static_cast<double>(correct) / static_cast<double>(count);
+  return testdata::test_top1([&](const std::vector<Tensor>& in) { return sim.run_quantized(in); },
+                             count);
 }
 
 QuantSimOptions w4a8_per_channel(int threads = 1) {

@@ -19,7 +19,6 @@ namespace {
 constexpr int64_t kCalibrationImages = 500;
 constexpr int64_t kCalibrationBatch = 50;
 constexpr int64_t kEvalImages = 1000;
-constexpr int64_t kEvalBatch = 250;
 
 // Reads `count` training images from `first` in batches; `poison` (if >= 0) sets one pixel of
 // the first batch to NaN.
@@ -37,17 +36,11 @@ BatchReader train_reader(int64_t first, int64_t count, int64_t poison = -1) {
   };
 }
 
-using RunFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+using testdata::RunFn;
 
 // Top-1 accuracy in percent on the first kEvalImages test images.
 double top1(const RunFn& run) {
-  int64_t correct = 0;
-  for (int64_t first = 0; first < kEvalImages; first += kEvalBatch) {
-    const Tensor logits = run({testdata::test_images(first, kEvalBatch)}).at(0);
-    for (int64_t i = 0; i < kEvalBatch; ++i)
-      correct += testdata::argmax_row(logits, i) == testdata::test_label(first + i);
-  }
-  return 100.0 * static_cast<double>(correct) / kEvalImages;
+  return testdata::test_top1(run, kEvalImages);
 }
 
 QuantSimOptions w8a8_per_channel_minmax() {

@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "graph/onnx_import.h"
 #include "io/idx.h"
 #include "quant/encoding.h"
+#include "quant/quantsim.h"
 #include "tensor/tensor.h"
 #include "util/error.h"
 
@@ -71,6 +73,30 @@ inline ErrorCode error_code_of(const std::function<void()>& fn) {
     return e.code();
   }
   return ErrorCode::kInternal;
+}
+
+// `count` training images from `first`, in batches of `batch`.
+inline BatchReader train_batches(int64_t first, int64_t count, int64_t batch) {
+  auto next = std::make_shared<int64_t>(first);
+  return [next, first, count, batch](std::vector<Tensor>& out) {
+    if (*next >= first + count) return false;
+    out = {train_images(*next, std::min(batch, first + count - *next))};
+    *next += out[0].dim(0);
+    return true;
+  };
+}
+
+using RunFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+
+// Top-1 in percent of `run` on the first `count` test images (a multiple of 250).
+inline double test_top1(const RunFn& run, int64_t count) {
+  constexpr int64_t kBatch = 250;
+  int64_t correct = 0;
+  for (int64_t first = 0; first < count; first += kBatch) {
+    const Tensor logits = run({test_images(first, kBatch)}).at(0);
+    for (int64_t i = 0; i < kBatch; ++i) correct += argmax_row(logits, i) == test_label(first + i);
+  }
+  return 100.0 * static_cast<double>(correct) / static_cast<double>(count);
 }
 
 }  // namespace qsim::testdata

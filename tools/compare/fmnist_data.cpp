@@ -1,11 +1,15 @@
 #include "fmnist_data.h"
 
 #include <algorithm>
+#include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "graph/bn_fold.h"
 #include "graph/onnx_import.h"
 #include "io/idx.h"
+#include "util/error.h"
 
 namespace qsim::tools {
 namespace {
@@ -81,6 +85,48 @@ void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch) {
 
 Model load_reference_model(const std::string& name) {
   return load_onnx_file(std::string(QSIM_SOURCE_DIR) + "/models/" + name + ".onnx");
+}
+
+namespace {
+
+const Node& node_named(const Model& m, const std::string& name) {
+  for (const Node& n : m.graph.nodes)
+    if (n.name == name) return n;
+  fail(ErrorCode::kInvalidArgument, "the model has no node '" + name + "'");
+}
+
+// Output channel i of Conv `first` times f_i, input channel i of Conv `second` divided by it.
+void rescale_pair(Model& m, const std::string& first, const std::string& second,
+                  std::mt19937& rng) {
+  const Node& a = node_named(m, first);
+  const Node& b = node_named(m, second);
+  Tensor w1 = m.graph.initializers.at(a.inputs.at(1)).clone();
+  Tensor b1 = m.graph.initializers.at(a.inputs.at(2)).clone();
+  Tensor w2 = m.graph.initializers.at(b.inputs.at(1)).clone();
+  std::uniform_real_distribution<double> exponent(-5.0, 5.0);
+  const int64_t channels = w1.dim(0), per_output = w1.size() / channels;
+  const int64_t taps = w2.size() / (w2.dim(0) * w2.dim(1));
+  for (int64_t i = 0; i < channels; ++i) {
+    const float f = static_cast<float>(std::exp2(exponent(rng)));
+    for (int64_t k = 0; k < per_output; ++k) w1.data<float>()[i * per_output + k] *= f;
+    b1.data<float>()[i] *= f;
+    for (int64_t o = 0; o < w2.dim(0); ++o)
+      for (int64_t t = 0; t < taps; ++t) w2.data<float>()[(o * w2.dim(1) + i) * taps + t] /= f;
+  }
+  m.graph.initializers[a.inputs[1]] = std::move(w1);
+  m.graph.initializers[a.inputs[2]] = std::move(b1);
+  m.graph.initializers[b.inputs[1]] = std::move(w2);
+}
+
+}  // namespace
+
+Model rescaled_resnet(uint32_t seed) {
+  Model m = fold_batch_norms(load_reference_model("resnet_fmnist")).model;
+  std::mt19937 rng(seed);
+  for (const char* block : {"layer1", "layer2", "layer3"})
+    rescale_pair(m, std::string("/") + block + "/conv1/conv1.0/Conv",
+                 std::string("/") + block + "/conv2/conv2.0/Conv", rng);
+  return m;
 }
 
 }  // namespace qsim::tools

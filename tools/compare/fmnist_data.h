@@ -37,4 +37,11 @@ BatchReader training_batches(int64_t count, int64_t batch);
 // Calibrates `sim` on training images [0, count) in batches of `batch`.
 void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch);
 
+// The reference ResNet with each block's conv1 -> Relu -> conv2 pair rescaled: output channel
+// i of conv1 (weight and bias) times f_i, input channel i of conv2 divided by f_i, with
+// f_i = 2^u and u uniform in [-5, 5) from `seed`. Relu(f x) = f Relu(x), so the model computes
+// the same; its channel ranges lie up to 1000x apart, which per-tensor weight grids cannot
+// fit and cross-layer equalization undoes (docs/EQUALIZATION.md). BatchNormalization folded.
+Model rescaled_resnet(uint32_t seed);
+
 }  // namespace qsim::tools

@@ -1,0 +1,335 @@
+#include "techniques/cross_layer_equalization.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "graph/tensor_uses.h"
+#include "util/error.h"
+
+namespace qsim {
+namespace {
+
+// Where a layer's weight keeps each output and each input channel.
+struct ChannelMap {
+  enum class Kind { kConv, kRowsOut, kColumnsOut };
+  Kind kind = Kind::kConv;
+  int64_t outputs = 0, inputs = 0;
+  // Conv [M, C / group, taps...]
+  int64_t group_inputs = 1, group_outputs = 1, taps = 1;
+  // Gemm / MatMul: a rows x columns matrix
+  int64_t columns = 0;
+
+  // f(w[k]) for every element k of output channel i.
+  template <typename F>
+  void each_output(int64_t i, F f) const {
+    switch (kind) {
+      case Kind::kConv:
+        for (int64_t k = i * group_inputs * taps; k < (i + 1) * group_inputs * taps; ++k) f(k);
+        return;
+      case Kind::kRowsOut:
+        for (int64_t k = i * columns; k < (i + 1) * columns; ++k) f(k);
+        return;
+      case Kind::kColumnsOut:
+        for (int64_t r = 0; r < inputs; ++r) f(r * columns + i);
+        return;
+    }
+  }
+  // f(w[k]) for every element k that multiplies input channel i.
+  template <typename F>
+  void each_input(int64_t i, F f) const {
+    switch (kind) {
+      case Kind::kConv: {
+        const int64_t group = i / group_inputs, column = i % group_inputs;
+        for (int64_t o = group * group_outputs; o < (group + 1) * group_outputs; ++o)
+          for (int64_t t = 0; t < taps; ++t) f((o * group_inputs + column) * taps + t);
+        return;
+      }
+      case Kind::kRowsOut:
+        for (int64_t r = 0; r < outputs; ++r) f(r * columns + i);
+        return;
+      case Kind::kColumnsOut:
+        for (int64_t k = i * columns; k < (i + 1) * columns; ++k) f(k);
+        return;
+    }
+  }
+};
+
+// A layer CLE can rescale: its weight (and bias) constant float tensors no one else reads.
+struct Layer {
+  size_t node = 0;
+  std::string weight;
+  std::string bias;  // empty: none
+  ChannelMap map;
+};
+
+std::optional<Layer> layer_of(const Graph& graph, const TensorUses& uses, size_t index,
+                              std::string& why) {
+  const Node& node = graph.nodes[index];
+  const bool conv = node.op_type == "Conv", gemm = node.op_type == "Gemm";
+  if (!node.domain.empty() || (!conv && !gemm && node.op_type != "MatMul")) return std::nullopt;
+  const Tensor* w = node.has_input(1) ? graph.find_initializer(node.inputs[1]) : nullptr;
+  if (w == nullptr || w->dtype() != DType::kFloat32) {
+    why = "its weight is not a constant float tensor";
+    return std::nullopt;
+  }
+  if (!uses.private_to_one_reader(node.inputs[1])) {
+    why = "its weight is shared";
+    return std::nullopt;
+  }
+  Layer layer;
+  layer.node = index;
+  layer.weight = node.inputs[1];
+  ChannelMap& m = layer.map;
+  if (conv) {
+    const int64_t group = node.get_int("group", 1);
+    if (w->rank() < 3 || group < 1 || w->dim(0) % group != 0) {
+      why = "its weight has an unexpected shape";
+      return std::nullopt;
+    }
+    m.kind = ChannelMap::Kind::kConv;
+    m.outputs = w->dim(0);
+    m.group_outputs = w->dim(0) / group;
+    m.group_inputs = w->dim(1);
+    m.inputs = w->dim(1) * group;
+    m.taps = w->size() / (w->dim(0) * w->dim(1));
+  } else {
+    if (w->rank() != 2) {
+      why = "its weight is not a matrix";
+      return std::nullopt;
+    }
+    const bool rows_out = gemm && node.get_int("transB", 0) != 0;  // [N, K]
+    m.kind = rows_out ? ChannelMap::Kind::kRowsOut : ChannelMap::Kind::kColumnsOut;
+    m.columns = w->dim(1);
+    m.outputs = rows_out ? w->dim(0) : w->dim(1);
+    m.inputs = rows_out ? w->dim(1) : w->dim(0);
+  }
+  if (node.op_type != "MatMul" && node.has_input(2)) {
+    const Tensor* b = graph.find_initializer(node.inputs[2]);
+    if (b == nullptr || b->dtype() != DType::kFloat32 || b->size() != m.outputs ||
+        !uses.private_to_one_reader(node.inputs[2])) {
+      why = "its bias is not a constant float vector of its own";
+      return std::nullopt;
+    }
+    layer.bias = node.inputs[2];
+  }
+  return layer;
+}
+
+// A Clip's bound: input `input` (opset 11 on) or attribute `attr` (before), `fallback` when
+// absent, nullopt when not a constant.
+std::optional<float> clip_bound(const Graph& graph, const Node& clip, size_t input,
+                                const char* attr, float fallback) {
+  if (clip.has(attr)) return clip.get_float(attr, fallback);
+  if (!clip.has_input(input)) return fallback;
+  const Tensor* t = graph.find_initializer(clip.inputs[input]);
+  if (t == nullptr || t->dtype() != DType::kFloat32 || t->size() != 1) return std::nullopt;
+  return t->data<float>()[0];
+}
+
+enum class Between { kHomogeneous, kRelu6, kOther };
+
+Between classify_between(const Graph& graph, const Node& node) {
+  if (!node.domain.empty()) return Between::kOther;
+  if (node.op_type == "Relu" || node.op_type == "LeakyRelu" || node.op_type == "PRelu")
+    return Between::kHomogeneous;
+  if (node.op_type != "Clip") return Between::kOther;
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::optional<float> low = clip_bound(graph, node, 1, "min", -inf);
+  const std::optional<float> high = clip_bound(graph, node, 2, "max", inf);
+  if (!low || !high || *low != 0.0f) return Between::kOther;
+  return std::isinf(*high) ? Between::kHomogeneous : Between::kRelu6;
+}
+
+struct Pair {
+  Layer first, second;
+  std::optional<size_t> between;  // the activation node, if any
+  std::string path;               // "Conv 'a' -> Relu -> Conv 'b'"
+};
+
+std::string ranges_text(const std::vector<double>& r) {
+  const auto [low, high] = std::minmax_element(r.begin(), r.end());
+  std::ostringstream s;
+  s.precision(3);
+  s << *low << ".." << *high;
+  return s.str();
+}
+
+std::vector<double> output_ranges(const Layer& layer, const float* w) {
+  std::vector<double> r(static_cast<size_t>(layer.map.outputs), 0.0);
+  for (int64_t i = 0; i < layer.map.outputs; ++i)
+    layer.map.each_output(i, [&](int64_t k) { r[i] = std::max<double>(r[i], std::fabs(w[k])); });
+  return r;
+}
+
+std::vector<double> input_ranges(const Layer& layer, const float* w) {
+  std::vector<double> r(static_cast<size_t>(layer.map.inputs), 0.0);
+  for (int64_t i = 0; i < layer.map.inputs; ++i)
+    layer.map.each_input(i, [&](int64_t k) { r[i] = std::max<double>(r[i], std::fabs(w[k])); });
+  return r;
+}
+
+class Equalizer {
+ public:
+  Equalizer(const Model& model, const CleOptions& options)
+      : model_(model), options_(options), uses_(model_.graph) {}
+
+  TransformOutcome run() {
+    find_pairs();
+    if (pairs_.empty()) return {std::move(model_), {}, std::move(notes_)};
+    own_weights();
+    std::vector<std::pair<std::string, std::string>> before;
+    for (const Pair& p : pairs_) before.push_back(pair_ranges(p));
+    int steps = 0;
+    const int limit = options_.steps < 0 ? kMaxCleSteps : options_.steps;
+    while (steps < limit) {
+      ++steps;
+      double moved = 0.0;
+      for (const Pair& p : pairs_) moved = std::max(moved, equalize(p));
+      if (options_.steps < 0 && moved <= 1e-6) break;
+    }
+    for (size_t i = 0; i < pairs_.size(); ++i) {
+      const auto after = pair_ranges(pairs_[i]);
+      notes_.push_back("cle: " + pairs_[i].path + ": output-channel weight ranges " +
+                       before[i].first + " -> " + after.first +
+                       ", input-channel ranges of the second " + before[i].second + " -> " +
+                       after.second);
+    }
+    TransformOutcome outcome{std::move(model_), {"cle", {}}, std::move(notes_)};
+    outcome.record.options["pairs"] = std::to_string(pairs_.size());
+    outcome.record.options["steps"] = std::to_string(steps);
+    outcome.record.options["relu6_replaced"] = std::to_string(relu6_replaced_);
+    return outcome;
+  }
+
+ private:
+  void find_pairs() {
+    const Graph& g = model_.graph;
+    std::unordered_map<std::string, size_t> reader;  // of tensors with one reader
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      for (const std::string& in : g.nodes[i].inputs)
+        if (!in.empty()) reader[in] = i;
+    std::vector<size_t> to_relu;
+    for (size_t a = 0; a < g.nodes.size(); ++a) {
+      std::string why;
+      std::optional<Layer> first = layer_of(g, uses_, a, why);
+      if (!first) continue;
+      const Node& l1 = g.nodes[a];
+      std::string out = l1.outputs.at(0);
+      if (!uses_.private_to_one_reader(out)) continue;
+      size_t next = reader.at(out);
+      Pair pair;
+      pair.path = l1.label();
+      const Node* mid = &g.nodes[next];
+      const Between between = classify_between(g, *mid);
+      if (between != Between::kOther && mid->inputs.at(0) == out) {
+        if (between == Between::kRelu6 && !options_.replace_relu6) {
+          notes_.push_back("cle: " + l1.label() + " -> " + mid->label() +
+                           ": not equalized, the Clip bounds the channels (replace_relu6 is off)");
+          continue;
+        }
+        if (!uses_.private_to_one_reader(mid->outputs.at(0))) continue;
+        pair.between = next;
+        pair.path += " -> " + mid->op_type;
+        out = mid->outputs.at(0);
+        next = reader.at(out);
+      }
+      const Node& l2 = g.nodes[next];
+      std::optional<Layer> second = layer_of(g, uses_, next, why);
+      if (!second) {
+        if (!why.empty() &&
+            (l2.op_type == "Conv" || l2.op_type == "Gemm" || l2.op_type == "MatMul"))
+          notes_.push_back("cle: " + pair.path + " -> " + l2.label() + ": not equalized, " + why);
+        continue;
+      }
+      if (l2.inputs.at(0) != out) continue;
+      pair.path += " -> " + l2.label();
+      if (first->map.outputs != second->map.inputs) {
+        notes_.push_back("cle: " + pair.path + ": not equalized, " +
+                         std::to_string(first->map.outputs) + " outputs feed " +
+                         std::to_string(second->map.inputs) + " inputs");
+        continue;
+      }
+      if (pair.between && between == Between::kRelu6) to_relu.push_back(*pair.between);
+      pair.first = std::move(*first);
+      pair.second = std::move(*second);
+      pairs_.push_back(std::move(pair));
+    }
+    for (size_t index : to_relu) replace_by_relu(index);
+  }
+
+  // ReLU6 -> Relu; its bounds go when nothing else reads them.
+  void replace_by_relu(size_t index) {
+    Node& clip = model_.graph.nodes[index];
+    notes_.push_back("cle: " + clip.label() + " (Clip 0..6) replaced by Relu");
+    for (size_t i = 1; i < clip.inputs.size(); ++i)
+      if (!clip.inputs[i].empty() && uses_.readers[clip.inputs[i]] == 1 &&
+          uses_.graph_outputs.count(clip.inputs[i]) == 0)
+        model_.graph.initializers.erase(clip.inputs[i]);
+    clip.op_type = "Relu";
+    clip.inputs.resize(1);
+    clip.attributes.clear();
+    ++relu6_replaced_;
+  }
+
+  // The pairs' weights and biases become copies this model owns (Tensor copies share data).
+  void own_weights() {
+    for (const Pair& p : pairs_)
+      for (const Layer* l : {&p.first, &p.second})
+        for (const std::string& name : {l->weight, l->bias})
+          if (!name.empty() && owned_.insert(name).second)
+            model_.graph.initializers[name] = model_.graph.initializers.at(name).clone();
+  }
+
+  float* data(const std::string& name) { return model_.graph.initializers.at(name).data<float>(); }
+
+  std::pair<std::string, std::string> pair_ranges(const Pair& p) {
+    return {ranges_text(output_ranges(p.first, data(p.first.weight))),
+            ranges_text(input_ranges(p.second, data(p.second.weight)))};
+  }
+
+  // One equalization of a pair; returns the largest |s_i - 1|.
+  double equalize(const Pair& p) {
+    float* w1 = data(p.first.weight);
+    float* w2 = data(p.second.weight);
+    float* b1 = p.first.bias.empty() ? nullptr : data(p.first.bias);
+    const std::vector<double> r1 = output_ranges(p.first, w1);
+    const std::vector<double> r2 = input_ranges(p.second, w2);
+    double moved = 0.0;
+    for (int64_t i = 0; i < p.first.map.outputs; ++i) {
+      if (!(r1[i] > 0.0) || !(r2[i] > 0.0)) continue;
+      const double s = std::sqrt(r1[i] / r2[i]);
+      if (!std::isfinite(s)) continue;
+      moved = std::max(moved, std::fabs(s - 1.0));
+      p.first.map.each_output(i, [&](int64_t k) { w1[k] = static_cast<float>(w1[k] / s); });
+      if (b1 != nullptr) b1[i] = static_cast<float>(b1[i] / s);
+      p.second.map.each_input(i, [&](int64_t k) { w2[k] = static_cast<float>(w2[k] * s); });
+    }
+    return moved;
+  }
+
+  Model model_;
+  CleOptions options_;
+  TensorUses uses_;
+  std::vector<Pair> pairs_;
+  std::vector<std::string> notes_;
+  std::set<std::string> owned_;
+  int relu6_replaced_ = 0;
+};
+
+}  // namespace
+
+TransformOutcome equalize_cross_layer(const Model& model, const CleOptions& options) {
+  require(options.steps == -1 || options.steps >= 1, ErrorCode::kInvalidArgument,
+          "cross-layer equalization: steps is " + std::to_string(options.steps) +
+              "; give -1 (until converged) or 1 or more");
+  return Equalizer(model, options).run();
+}
+
+}  // namespace qsim

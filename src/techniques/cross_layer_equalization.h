@@ -1,0 +1,43 @@
+// Cross-layer equalization (Nagel et al. 2019, arXiv:1906.04721; as AIMET and Quark run it;
+// docs/EQUALIZATION.md): for two layers in a row, W1 then W2, with nothing between them or an
+// activation f with f(s x) = s f(x) for s > 0 (Relu, LeakyRelu, PRelu, and Clip(0, 6) once
+// replaced by Relu), output channel i of W1 and input channel i of W2 are rescaled by
+//   s_i = sqrt(r1_i / r2_i)   (1 where either range is 0),
+//   W1[i] /= s_i, b1[i] /= s_i, W2[:, i] *= s_i,
+// r1_i = max |W1| over output channel i, r2_i = max |W2| over input channel i. The float model
+// computes the same function (up to float rounding), and both channels end with the range
+// sqrt(r1_i r2_i), so per-tensor weight grids fit every channel better.
+//
+// Layers: Conv (grouped and depthwise included: input channel i of a grouped Conv is column
+// i % (C / group) of its group's filters), Gemm and MatMul with a constant 2-D weight. A
+// depthwise Conv between two layers is in two pairs; repeating the passes (`steps`) converges
+// to the cube-root solution REFERENCE.md gives for such triplets. Pairs whose weights, bias or
+// middle tensor anything else reads are left alone, with a note.
+#pragma once
+
+#include <cstdint>
+
+#include "quant/model_transform.h"
+
+namespace qsim {
+
+struct CleOptions {
+  // Passes over every pair (Quark's CLESteps); -1: until no scale moves by more than 1e-6,
+  // at most kMaxCleSteps passes.
+  int steps = -1;
+  // Clip(0, 6) (ReLU6) between two layers becomes Relu so that the pair can be equalized, as
+  // AIMET does by default; false leaves such pairs alone.
+  bool replace_relu6 = true;
+};
+
+inline constexpr int kMaxCleSteps = 100;
+
+// Recorded as "cle" with options pairs, steps, relu6_replaced; notes give each pair's channel
+// ranges before and after. Throws kInvalidArgument for steps 0 or below -1.
+TransformOutcome equalize_cross_layer(const Model& model, const CleOptions& options);
+
+inline ModelTransform cross_layer_equalization(CleOptions options) {
+  return [options](const Model& model) { return equalize_cross_layer(model, options); };
+}
+
+}  // namespace qsim
