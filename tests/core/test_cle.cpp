@@ -2,9 +2,11 @@
 // and on a ResNet whose channels were rescaled so that per-tensor weight grids fail it.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <random>
 
 #include "fmnist_data.h"
 #include "graph/bn_fold.h"
+#include "single_op_model.h"
 #include "techniques/cross_layer_equalization.h"
 #include "techniques/model_transforms.h"
 #include "test_quantsim_data.h"
@@ -126,6 +128,93 @@ TEST_CASE("CLE recovers per-tensor W8A8 on a ResNet with rescaled channels", "[c
                                           << equalized);
   CHECK(broken < plain - 5.0);
   CHECK(equalized >= plain - 1.0);
+}
+
+namespace {
+
+Tensor random_tensor(Shape shape, std::mt19937& rng, float spread) {
+  Tensor t(DType::kFloat32, std::move(shape));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> exponent(-spread, spread);
+  for (int64_t i = 0; i < t.size(); ++i)
+    t.data<float>()[i] = normal(rng) * std::exp2(exponent(rng));
+  return t;
+}
+
+Node make_node(const std::string& name, const std::string& op, std::vector<std::string> inputs,
+               const std::string& output) {
+  Node n;
+  n.name = name;
+  n.op_type = op;
+  n.inputs = std::move(inputs);
+  n.outputs = {output};
+  return n;
+}
+
+// x -> first (weight w1, bias b1) -> Relu -> second (weight w2) -> y, opset 13.
+Model two_layers(Node first, Tensor w1, Tensor b1, Node second, Tensor w2) {
+  Model m;
+  m.opset = 13;
+  m.ir_version = 7;
+  m.graph.inputs = {{"x", DType::kFloat32, 0, std::nullopt}};
+  m.graph.outputs = {{"y", DType::kFloat32, 0, std::nullopt}};
+  m.graph.initializers["w1"] = std::move(w1);
+  if (b1.size() > 0) m.graph.initializers["b1"] = std::move(b1);
+  m.graph.initializers["w2"] = std::move(w2);
+  m.graph.nodes = {std::move(first), make_node("act", "Relu", {"h"}, "a"), std::move(second)};
+  return m;
+}
+
+void check_same_function(const Model& model, const Tensor& x) {
+  const TransformOutcome out = equalize_cross_layer(model, {});
+  REQUIRE(out.record.name == "cle");
+  CHECK(out.record.options.at("pairs") == "1");
+  QuantSim before(model, {}), after(out.model, {});
+  const Tensor a = before.run_float({x}).at(0), b = after.run_float({x}).at(0);
+  double largest = 0.0;
+  for (int64_t i = 0; i < a.size(); ++i)
+    largest = std::max(largest, double(std::fabs(a.data<float>()[i])));
+  CHECK(max_abs_difference(a, b) <= 1e-5 * largest);
+  // The weights' ranges moved: the first layer's widest channel is narrower.
+  const auto widest = [](const Tensor& w) {
+    double r = 0.0;
+    for (int64_t i = 0; i < w.size(); ++i) r = std::max(r, double(std::fabs(w.data<float>()[i])));
+    return r;
+  };
+  CHECK(widest(out.model.graph.initializers.at("w1")) < widest(model.graph.initializers.at("w1")));
+}
+
+}  // namespace
+
+TEST_CASE("CLE pairs grouped Convs, Gemms either way round and MatMuls", "[cle]") {
+  std::mt19937 rng(3);
+  SECTION("Conv group 2 -> Relu -> Conv group 4") {
+    Node c1 = make_node("c1", "Conv", {"x", "w1", "b1"}, "h");
+    c1.attributes["group"] = testing::int_attr(2);
+    c1.attributes["pads"] = testing::ints_attr({1, 1, 1, 1});
+    Node c2 = make_node("c2", "Conv", {"a", "w2"}, "y");
+    c2.attributes["group"] = testing::int_attr(4);
+    const Model m =
+        two_layers(c1, random_tensor({8, 2, 3, 3}, rng, 4.0f), random_tensor({8}, rng, 1.0f), c2,
+                   random_tensor({12, 2, 1, 1}, rng, 4.0f));
+    check_same_function(m, random_tensor({2, 4, 6, 6}, rng, 0.0f));
+  }
+  SECTION("Gemm transB -> Relu -> Gemm") {
+    Node g1 = make_node("g1", "Gemm", {"x", "w1", "b1"}, "h");
+    g1.attributes["transB"] = testing::int_attr(1);
+    Node g2 = make_node("g2", "Gemm", {"a", "w2"}, "y");
+    const Model m =
+        two_layers(g1, random_tensor({16, 10}, rng, 4.0f), random_tensor({16}, rng, 1.0f), g2,
+                   random_tensor({16, 5}, rng, 4.0f));
+    check_same_function(m, random_tensor({3, 10}, rng, 0.0f));
+  }
+  SECTION("MatMul -> Relu -> MatMul") {
+    const Model m =
+        two_layers(make_node("m1", "MatMul", {"x", "w1"}, "h"), random_tensor({10, 16}, rng, 4.0f),
+                   Tensor(DType::kFloat32, {0}), make_node("m2", "MatMul", {"a", "w2"}, "y"),
+                   random_tensor({16, 5}, rng, 4.0f));
+    check_same_function(m, random_tensor({3, 10}, rng, 0.0f));
+  }
 }
 
 TEST_CASE("CLE options are checked", "[cle]") {
