@@ -70,6 +70,7 @@ std::vector<OpInfo> make_table() {
       plain("ConstantOfShape", false),
       plain("DequantizeLinear", true),
       plain("Div", true),
+      plain("Erf", true),
       plain("Flatten", true),
       plain("Gather", true),
       plain("GlobalAveragePool", true),

@@ -38,8 +38,8 @@ expect_ok "$QSIM" info "$MODEL"
 grep -q "Conv:" "$WORK/out" && grep -q "unsupported ops: none" "$WORK/out" && grep -q "parameters:" "$WORK/out" && ok || bad "info output: $(cat "$WORK/out")"
 expect_ok "$QSIM" info --json "$MODEL"
 $PY -c "import json,sys; d=json.load(open('$WORK/out')); assert d['ops']['Conv'] > 0 and d['unsupported_ops'] == {}" && ok || bad "info --json is not valid JSON"
-expect_ok "$QSIM" info "$NODE_TESTS/test_erf/model.onnx"
-grep -q "Erf (first at node" "$WORK/out" && ok || bad "info does not list the unsupported op Erf"
+expect_ok "$QSIM" info "$NODE_TESTS/test_sinh/model.onnx"
+grep -q "Sinh (first at node" "$WORK/out" && ok || bad "info does not list the unsupported op Sinh"
 
 # --- bad models
 head -c 3000 "$MODEL" >"$WORK/truncated.onnx"
@@ -56,7 +56,7 @@ expect_ok "$QSIM" run "$MODEL" --input "input=$WORK/x1.npy" --output "$WORK/out2
 cmp -s "$WORK/out1/logits.npy" "$WORK/out2/logits.npy" && ok || bad "1 and 2 threads differ"
 
 # --- run: bad input
-expect_fail "unsupported ops: Erf" "$QSIM" run "$NODE_TESTS/test_erf/model.onnx" --input "$WORK/x1.npy" --output "$WORK/o"
+expect_fail "unsupported ops: Sinh" "$QSIM" run "$NODE_TESTS/test_sinh/model.onnx" --input "$WORK/x1.npy" --output "$WORK/o"
 npy "np.save('$WORK/x_wrong.npy', np.zeros((1,1,27,28), dtype=np.float32))"
 expect_fail "\[1,1,27,28\]" "$QSIM" run "$MODEL" --input "$WORK/x_wrong.npy" --output "$WORK/o"
 npy "x=np.full((2,1,28,28), np.nan, dtype=np.float32); np.save('$WORK/x_nan.npy', x)"

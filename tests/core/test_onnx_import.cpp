@@ -84,9 +84,9 @@ TEST_CASE("random bytes are not a model") {
 }
 
 TEST_CASE("an unsupported op is named with its node when the engine is made") {
-  auto model = std::make_shared<Model>(load(unary_model("Erf")));
+  auto model = std::make_shared<Model>(load(unary_model("Sinh")));
   std::string message = error_of([&] { Engine engine(model); });
-  CHECK_THAT(message, Catch::Contains("Erf") && Catch::Contains("node0"));
+  CHECK_THAT(message, Catch::Contains("Sinh") && Catch::Contains("node0"));
 }
 
 TEST_CASE("opsets outside 9..18 are rejected") {

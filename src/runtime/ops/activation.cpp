@@ -1,4 +1,4 @@
-// Relu, LeakyRelu, PRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Softmax.
+// Relu, LeakyRelu, PRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Softmax.
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -41,6 +41,12 @@ struct SigmoidOp {
 struct TanhOp {
   using Types = FloatTypes;
   float operator()(float x) const { return std::tanh(x); }
+};
+
+// The error function, as transformers' exported GELU (x * 0.5 * (1 + Erf(x / sqrt(2)))) uses it.
+struct ErfOp {
+  using Types = FloatTypes;
+  float operator()(float x) const { return std::erf(x); }
 };
 
 struct HardSigmoidOp {
@@ -230,6 +236,7 @@ void register_activation_ops(KernelRegistry& registry) {
   registry.add("Relu", unary_factory<ReluOp>());
   registry.add("Sigmoid", unary_factory<SigmoidOp>());
   registry.add("Tanh", unary_factory<TanhOp>());
+  registry.add("Erf", unary_factory<ErfOp>());
   registry.add("HardSwish", unary_factory<HardSwishOp>());
   registry.add("LeakyRelu", activation_factory<LeakyReluOp>([](const Node& node) {
                  check_known_attributes(node, {"alpha"});
