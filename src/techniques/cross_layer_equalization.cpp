@@ -175,6 +175,22 @@ std::vector<double> input_ranges(const Layer& layer, const float* w) {
   return r;
 }
 
+// Output channel i of `first` times factors[i] (weight and bias), input channel i of `second`
+// divided by it; a factor of 1 leaves the channel's values as they are.
+void scale_layers(Graph& graph, const Layer& first, const Layer& second,
+                  const std::vector<double>& factors) {
+  float* w1 = graph.initializers.at(first.weight).data<float>();
+  float* w2 = graph.initializers.at(second.weight).data<float>();
+  float* b1 = first.bias.empty() ? nullptr : graph.initializers.at(first.bias).data<float>();
+  for (int64_t i = 0; i < first.map.outputs; ++i) {
+    const double f = factors[static_cast<size_t>(i)];
+    if (f == 1.0) continue;
+    first.map.each_output(i, [&](int64_t k) { w1[k] = static_cast<float>(w1[k] * f); });
+    if (b1 != nullptr) b1[i] = static_cast<float>(b1[i] * f);
+    second.map.each_input(i, [&](int64_t k) { w2[k] = static_cast<float>(w2[k] / f); });
+  }
+}
+
 class Equalizer {
  public:
   Equalizer(const Model& model, const CleOptions& options)
@@ -296,21 +312,18 @@ class Equalizer {
 
   // One equalization of a pair; returns the largest |s_i - 1|.
   double equalize(const Pair& p) {
-    float* w1 = data(p.first.weight);
-    float* w2 = data(p.second.weight);
-    float* b1 = p.first.bias.empty() ? nullptr : data(p.first.bias);
-    const std::vector<double> r1 = output_ranges(p.first, w1);
-    const std::vector<double> r2 = input_ranges(p.second, w2);
+    const std::vector<double> r1 = output_ranges(p.first, data(p.first.weight));
+    const std::vector<double> r2 = input_ranges(p.second, data(p.second.weight));
+    std::vector<double> factors(r1.size(), 1.0);
     double moved = 0.0;
-    for (int64_t i = 0; i < p.first.map.outputs; ++i) {
+    for (size_t i = 0; i < r1.size(); ++i) {
       if (!(r1[i] > 0.0) || !(r2[i] > 0.0)) continue;
       const double s = std::sqrt(r1[i] / r2[i]);
       if (!std::isfinite(s)) continue;
       moved = std::max(moved, std::fabs(s - 1.0));
-      p.first.map.each_output(i, [&](int64_t k) { w1[k] = static_cast<float>(w1[k] / s); });
-      if (b1 != nullptr) b1[i] = static_cast<float>(b1[i] / s);
-      p.second.map.each_input(i, [&](int64_t k) { w2[k] = static_cast<float>(w2[k] * s); });
+      factors[i] = 1.0 / s;
     }
+    scale_layers(model_.graph, p.first, p.second, factors);
     return moved;
   }
 
@@ -324,6 +337,32 @@ class Equalizer {
 };
 
 }  // namespace
+
+void scale_channel_pair(Model& model, const std::string& first, const std::string& second,
+                        const std::vector<double>& factors) {
+  const TensorUses uses(model.graph);
+  const auto layer_named = [&](const std::string& name) {
+    for (size_t i = 0; i < model.graph.nodes.size(); ++i) {
+      if (model.graph.nodes[i].name != name) continue;
+      std::string why;
+      std::optional<Layer> layer = layer_of(model.graph, uses, i, why);
+      require(layer.has_value(), ErrorCode::kInvalidArgument,
+              model.graph.nodes[i].label() + ": not a layer CLE can scale" +
+                  (why.empty() ? std::string() : " (" + why + ")"));
+      return *layer;
+    }
+    fail(ErrorCode::kInvalidArgument, "no node named '" + name + "'");
+  };
+  const Layer a = layer_named(first), b = layer_named(second);
+  require(static_cast<int64_t>(factors.size()) == a.map.outputs && a.map.outputs == b.map.inputs,
+          ErrorCode::kInvalidArgument,
+          "scale_channel_pair: " + std::to_string(factors.size()) + " factors for " +
+              model.graph.nodes[a.node].label() + " with " + std::to_string(a.map.outputs) +
+              " output channels feeding " + std::to_string(b.map.inputs) + " inputs");
+  for (const std::string& name : {a.weight, a.bias, b.weight})
+    if (!name.empty()) model.graph.initializers[name] = model.graph.initializers.at(name).clone();
+  scale_layers(model.graph, a, b, factors);
+}
 
 TransformOutcome equalize_cross_layer(const Model& model, const CleOptions& options) {
   require(options.steps == -1 || options.steps >= 1, ErrorCode::kInvalidArgument,

@@ -16,6 +16,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "quant/model_transform.h"
 
@@ -39,5 +41,14 @@ TransformOutcome equalize_cross_layer(const Model& model, const CleOptions& opti
 inline ModelTransform cross_layer_equalization(CleOptions options) {
   return [options](const Model& model) { return equalize_cross_layer(model, options); };
 }
+
+// CLE's step with given factors: output channel i of layer `first` (its weight and bias) times
+// factors[i], input channel i of layer `second` divided by factors[i] (nodes named so, layers
+// CLE can pair, the weights replaced by copies). With nothing or a Relu-like activation between
+// them the model computes the same: the inverse of CLE, which tests and the rescaled reference
+// model use to spread channel ranges. kInvalidArgument naming the node for a node that is not
+// such a layer or a factor count that is not its output channel count.
+void scale_channel_pair(Model& model, const std::string& first, const std::string& second,
+                        const std::vector<double>& factors);
 
 }  // namespace qsim

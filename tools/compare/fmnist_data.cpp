@@ -9,6 +9,7 @@
 #include "graph/bn_fold.h"
 #include "graph/onnx_import.h"
 #include "io/idx.h"
+#include "techniques/cross_layer_equalization.h"
 #include "util/error.h"
 
 namespace qsim::tools {
@@ -89,33 +90,18 @@ Model load_reference_model(const std::string& name) {
 
 namespace {
 
-const Node& node_named(const Model& m, const std::string& name) {
+// Factors 2^u or 10^u, u uniform in [-spread, spread), one per output channel of `layer`.
+std::vector<double> random_factors(const Model& m, const std::string& layer, double base,
+                                   double spread, std::mt19937& rng) {
   for (const Node& n : m.graph.nodes)
-    if (n.name == name) return n;
-  fail(ErrorCode::kInvalidArgument, "the model has no node '" + name + "'");
-}
-
-// Output channel i of Conv `first` times f_i, input channel i of Conv `second` divided by it.
-void rescale_pair(Model& m, const std::string& first, const std::string& second,
-                  std::mt19937& rng) {
-  const Node& a = node_named(m, first);
-  const Node& b = node_named(m, second);
-  Tensor w1 = m.graph.initializers.at(a.inputs.at(1)).clone();
-  Tensor b1 = m.graph.initializers.at(a.inputs.at(2)).clone();
-  Tensor w2 = m.graph.initializers.at(b.inputs.at(1)).clone();
-  std::uniform_real_distribution<double> exponent(-5.0, 5.0);
-  const int64_t channels = w1.dim(0), per_output = w1.size() / channels;
-  const int64_t taps = w2.size() / (w2.dim(0) * w2.dim(1));
-  for (int64_t i = 0; i < channels; ++i) {
-    const float f = static_cast<float>(std::exp2(exponent(rng)));
-    for (int64_t k = 0; k < per_output; ++k) w1.data<float>()[i * per_output + k] *= f;
-    b1.data<float>()[i] *= f;
-    for (int64_t o = 0; o < w2.dim(0); ++o)
-      for (int64_t t = 0; t < taps; ++t) w2.data<float>()[(o * w2.dim(1) + i) * taps + t] /= f;
-  }
-  m.graph.initializers[a.inputs[1]] = std::move(w1);
-  m.graph.initializers[a.inputs[2]] = std::move(b1);
-  m.graph.initializers[b.inputs[1]] = std::move(w2);
+    if (n.name == layer) {
+      const int64_t channels = m.graph.initializers.at(n.inputs.at(1)).dim(0);
+      std::uniform_real_distribution<double> exponent(-spread, spread);
+      std::vector<double> factors(static_cast<size_t>(channels));
+      for (double& f : factors) f = std::pow(base, exponent(rng));
+      return factors;
+    }
+  fail(ErrorCode::kInvalidArgument, "the model has no node '" + layer + "'");
 }
 
 }  // namespace
@@ -123,9 +109,26 @@ void rescale_pair(Model& m, const std::string& first, const std::string& second,
 Model rescaled_resnet(uint32_t seed) {
   Model m = fold_batch_norms(load_reference_model("resnet_fmnist")).model;
   std::mt19937 rng(seed);
-  for (const char* block : {"layer1", "layer2", "layer3"})
-    rescale_pair(m, std::string("/") + block + "/conv1/conv1.0/Conv",
-                 std::string("/") + block + "/conv2/conv2.0/Conv", rng);
+  for (const char* block : {"layer1", "layer2", "layer3"}) {
+    const std::string first = std::string("/") + block + "/conv1/conv1.0/Conv";
+    scale_channel_pair(m, first, std::string("/") + block + "/conv2/conv2.0/Conv",
+                       random_factors(m, first, 2.0, 5.0, rng));
+  }
+  return m;
+}
+
+Model rescaled_mobilenet(uint32_t seed) {
+  TransformOutcome equalized = equalize_cross_layer(
+      fold_batch_norms(load_reference_model("mobilenet_fmnist")).model, CleOptions{});
+  Model m = std::move(equalized.model);
+  std::mt19937 rng(seed);
+  for (int block = 0; block < 5; ++block) {
+    const std::string prefix = "/blocks/blocks." + std::to_string(block);
+    const std::string expand = prefix + "/expand/expand.0/Conv", dw = prefix + "/dw/dw.0/Conv",
+                      project = prefix + "/project/project.0/Conv";
+    scale_channel_pair(m, expand, dw, random_factors(m, expand, 10.0, 1.0, rng));
+    scale_channel_pair(m, dw, project, random_factors(m, dw, 10.0, 1.0, rng));
+  }
   return m;
 }
 

@@ -44,4 +44,11 @@ void calibrate_on_training_images(QuantSim& sim, int64_t count, int64_t batch);
 // fit and cross-layer equalization undoes (docs/EQUALIZATION.md). BatchNormalization folded.
 Model rescaled_resnet(uint32_t seed);
 
+// The MobileNet as CLE leaves it (BatchNormalization folded, ReLU6 replaced by Relu,
+// equalized), then the inverse of CLE: each block's expand -> Relu -> dw and dw -> Relu ->
+// project pair rescaled with factors 10^u, u uniform in [-1, 1) from `seed` (two decades).
+// It computes what the equalized ReLU MobileNet computes; models/mobilenet_rescaled_fmnist.onnx
+// is rescaled_mobilenet(1), written by qsim_make_rescaled_model.
+Model rescaled_mobilenet(uint32_t seed);
+
 }  // namespace qsim::tools
