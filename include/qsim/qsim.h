@@ -248,6 +248,11 @@ QSIM_API qsim_status qsim_load_encodings(qsim_session* session, const char* path
 typedef enum qsim_adaround_mode QSIM_ENUM_BASE {
   QSIM_ADAROUND = 0, /* learns whether each weight rounds up or down (AIMET's AdaRound) */
   QSIM_ADAQUANT = 1, /* trains the weights through their fixed grids (Quark's AdaQuant) */
+  QSIM_BIAS_CORRECTION = 2, /* subtracts from each Conv, ConvTranspose and Gemm bias the mean
+                               shift quantization gives its output channels on the calibration
+                               data, layer by layer (AIMET's empirical bias correction;
+                               docs/EQUALIZATION.md). Of the options, num_samples and
+                               memory_budget_bytes apply. */
   QSIM_ADAROUND_MODE_FORCE_INT32 = 0x7FFFFFFF
 } qsim_adaround_mode;
 
@@ -281,7 +286,7 @@ QSIM_API qsim_status qsim_adaround_options_init(qsim_adaround_options* options,
   qsim_adaround_options_init((opts), (uint32_t)sizeof(qsim_adaround_options))
 
 /* Optimizes the rounding (AdaRound) or the values (AdaQuant) of every Conv, ConvTranspose,
-   Gemm and MatMul weight, layer by layer in graph order, so that each layer's output after the
+   Gemm and MatMul weight (or, with QSIM_BIAS_CORRECTION, corrects the biases), layer by layer in graph order, so that each layer's output after the
    activation that follows it matches the float model's on the reader's calibration data
    (batches as qsim_calibrate takes them). Weight encodings stay as they are and the weights
    land exactly on their grids; later exports carry them and record the technique with its

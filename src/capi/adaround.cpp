@@ -1,4 +1,5 @@
-// qsim_adaround: AdaRound and AdaQuant (techniques/adaround.h) on a calibrated session.
+// qsim_adaround: AdaRound and AdaQuant (techniques/adaround.h), and bias correction
+// (techniques/bias_correction.h), on a calibrated session.
 #include "techniques/adaround.h"
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include "capi/guard.h"
 #include "capi/options.h"
 #include "capi/session.h"
+#include "techniques/bias_correction.h"
 
 using namespace qsim;
 using qsim::capi::guard;
@@ -40,14 +42,19 @@ qsim_adaround_options default_adaround_options() {
 }
 
 // The caller's options over the defaults; the core checks the ranges.
-AdaRoundOptions read_adaround_options(const qsim_adaround_options* options, int session_threads) {
+qsim_adaround_options read_raw_options(const qsim_adaround_options* options) {
   const qsim_adaround_options o = capi::read_versioned(
       options, default_adaround_options(), "qsim_adaround_options", "QSIM_ADAROUND_OPTIONS_INIT");
-  require(o.mode == QSIM_ADAROUND || o.mode == QSIM_ADAQUANT, ErrorCode::kInvalidArgument,
+  require(o.mode == QSIM_ADAROUND || o.mode == QSIM_ADAQUANT || o.mode == QSIM_BIAS_CORRECTION,
+          ErrorCode::kInvalidArgument,
           "qsim_adaround_options.mode is " + std::to_string(static_cast<int>(o.mode)) +
               ", not a qsim_adaround_mode");
   require(o.memory_budget_bytes <= static_cast<uint64_t>(INT64_MAX), ErrorCode::kInvalidArgument,
           "qsim_adaround_options.memory_budget_bytes is too large");
+  return o;
+}
+
+AdaRoundOptions adaround_options(const qsim_adaround_options& o, int session_threads) {
   AdaRoundOptions r;
   r.mode = o.mode == QSIM_ADAROUND ? AdaRoundMode::kAdaRound : AdaRoundMode::kAdaQuant;
   r.iterations = o.num_iterations;
@@ -88,12 +95,19 @@ qsim_status qsim_adaround(qsim_session* session, qsim_data_reader_fn reader, voi
   return guard([&] {
     require_arg(session, "qsim_adaround", "session");
     require(reader != nullptr, ErrorCode::kInvalidArgument, "qsim_adaround: reader is NULL");
-    const AdaRoundOptions resolved =
-        read_adaround_options(options, session->quant_options.num_threads);
+    const qsim_adaround_options raw = read_raw_options(options);
+    const AdaRoundOptions resolved = adaround_options(raw, session->quant_options.num_threads);
     require(session->quantsim != nullptr, ErrorCode::kState,
             "qsim_adaround: the session has no encodings yet; calibrate or load encodings first");
-    adaround(*session->quantsim, capi::batch_reader(*session, reader, reader_data, "qsim_adaround"),
-             resolved, capi::progress_fn(progress, progress_data));
+    const BatchReader batches = capi::batch_reader(*session, reader, reader_data, "qsim_adaround");
+    if (raw.mode == QSIM_BIAS_CORRECTION) {
+      BiasCorrectionOptions bc;
+      bc.samples = raw.num_samples;
+      bc.memory_budget_bytes = static_cast<int64_t>(raw.memory_budget_bytes);
+      correct_bias(*session->quantsim, batches, bc, capi::progress_fn(progress, progress_data));
+      return;
+    }
+    adaround(*session->quantsim, batches, resolved, capi::progress_fn(progress, progress_data));
   });
 }
 

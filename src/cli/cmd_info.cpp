@@ -8,10 +8,14 @@ int cmd_info(const std::vector<std::string>& args) {
   std::string model;
   bool json = false;
   for (const auto& a : args) {
-    if (a == "--json") json = true;
-    else if (!a.empty() && a[0] == '-') usage_error("info: unknown option '" + a + "'");
-    else if (model.empty()) model = a;
-    else usage_error("info: more than one model given");
+    if (a == "--json")
+      json = true;
+    else if (!a.empty() && a[0] == '-')
+      usage_error("info: unknown option '" + a + "'");
+    else if (model.empty())
+      model = a;
+    else
+      usage_error("info: more than one model given");
   }
   if (model.empty()) usage_error("info: no model given");
   char* text = nullptr;

@@ -31,9 +31,11 @@ struct QuantizeArgs {
   bool cle = false;
   int cle_steps = -1;
   bool cle_keep_relu6 = false;
-  // AdaRound or AdaQuant after calibration; zeros keep qsim_adaround_options' defaults.
+  // AdaRound, AdaQuant or bias correction after calibration; zeros keep
+  // qsim_adaround_options' defaults.
   bool adaround = false;
   bool adaquant = false;
+  bool bias_correction = false;
   int64_t adaround_iterations = 0;
   int64_t adaround_samples = 0;
   uint64_t seed = 0;
@@ -89,6 +91,8 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.adaround = true;
     else if (a == "--adaquant")
       q.adaquant = true;
+    else if (a == "--bias-correction")
+      q.bias_correction = true;
     else if (a == "--adaround-iterations")
       q.adaround_iterations = parse_count(value(), a, 1, INT32_MAX);
     else if (a == "--adaround-samples")
@@ -108,13 +112,14 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
   if (q.calib.empty()) usage_error("quantize: no --calib file given");
   if ((q.cle_steps != -1 || q.cle_keep_relu6) && !q.cle)
     usage_error("quantize: --cle-steps and --cle-keep-relu6 need --cle");
-  if (q.adaround && q.adaquant) usage_error("quantize: give --adaround or --adaquant, not both");
+  if (int(q.adaround) + int(q.adaquant) + int(q.bias_correction) > 1)
+    usage_error("quantize: give one of --adaround, --adaquant and --bias-correction");
   const bool tuning_option =
       q.adaround_iterations > 0 || q.adaround_samples > 0 || q.seed > 0 || q.memory_budget_mb >= 0;
-  if (tuning_option && !q.adaround && !q.adaquant)
+  if (tuning_option && !q.adaround && !q.adaquant && !q.bias_correction)
     usage_error(
         "quantize: --adaround-iterations, --adaround-samples, --seed and --memory-budget need "
-        "--adaround or --adaquant");
+        "--adaround, --adaquant or --bias-correction");
   return q;
 }
 
@@ -251,7 +256,9 @@ struct IterationProgress {
 void adaround(qsim_session* session, NpyBatches& batches, const QuantizeArgs& q) {
   qsim_adaround_options options;
   QSIM_ADAROUND_OPTIONS_INIT(&options);
-  options.mode = q.adaquant ? QSIM_ADAQUANT : QSIM_ADAROUND;
+  options.mode = q.bias_correction ? QSIM_BIAS_CORRECTION
+                 : q.adaquant      ? QSIM_ADAQUANT
+                                   : QSIM_ADAROUND;
   if (q.adaround_iterations > 0) {
     options.num_iterations = static_cast<int32_t>(q.adaround_iterations);
     options.adaquant_iterations = static_cast<int32_t>(q.adaround_iterations);
@@ -298,7 +305,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
                        " inputs; --calib feeds models with a single input"};
   NpyBatches batches(q.calib, q.batch_size);
   calibrate(session.get(), batches);
-  if (q.adaround || q.adaquant) {
+  if (q.adaround || q.adaquant || q.bias_correction) {
     NpyBatches again(q.calib, q.batch_size);
     adaround(session.get(), again, q);
   }

@@ -399,6 +399,16 @@ std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs) {
 }
 
 std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs, Target arithmetic) {
+  return run_quantized_hooked(inputs, arithmetic, nullptr);
+}
+
+std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs,
+                                            const NodeObserver& observe) {
+  return run_quantized_hooked(inputs, options_.emulate, &observe);
+}
+
+std::vector<Tensor> QuantSim::run_quantized_hooked(const std::vector<Tensor>& inputs,
+                                                   Target arithmetic, const NodeObserver* observe) {
   const std::string missing = first_missing_activation();
   require(missing.empty(), ErrorCode::kState,
           "run_quantized: activation '" + missing +
@@ -412,27 +422,33 @@ std::vector<Tensor> QuantSim::run_quantized(const std::vector<Tensor>& inputs, T
     fake_quantize(quantized_inputs[i], it->second);
   }
   RunHooks hooks;
-  if (arithmetic == Target::kExact) {
-    hooks.after_node = [this](size_t n, const Node&, const std::vector<const Tensor*>&,
-                              const std::vector<Tensor*>& outputs) {
-      for (const FakeQuantStep& step : fake_quant_steps_[n])
-        fake_quantize(*outputs[step.output], *step.encoding);
-    };
-  } else {
-    // The layer's exact output first gets what int16 pair saturation changes, then its grid.
-    hooks.after_node = [this](size_t n, const Node& node, const std::vector<const Tensor*>& ins,
-                              const std::vector<Tensor*>& outputs) {
-      ort_avx2_->apply(n, node, ins, outputs);
-      for (const FakeQuantStep& step : fake_quant_steps_[n])
-        fake_quantize(*outputs[step.output], *step.encoding);
-    };
-  }
-  hooks.reentrant = true;  // fake quantization and emulation read fixed data, nothing else
+  // In the ORT AVX2 arithmetic, the layer's exact output first gets what int16 pair saturation
+  // changes, then its grid.
+  const bool emulate = arithmetic != Target::kExact;
+  hooks.after_node = [this, emulate, observe](size_t n, const Node& node,
+                                              const std::vector<const Tensor*>& ins,
+                                              const std::vector<Tensor*>& outputs) {
+    if (emulate) ort_avx2_->apply(n, node, ins, outputs);
+    for (const FakeQuantStep& step : fake_quant_steps_[n])
+      fake_quantize(*outputs[step.output], *step.encoding);
+    if (observe != nullptr) (*observe)(n, outputs);
+  };
+  // Fake quantization and emulation read fixed data, nothing else; an observer may not be
+  // reentrant.
+  hooks.reentrant = observe == nullptr;
   return quant_engine_->run(quantized_inputs, hooks);
 }
 
 std::vector<Tensor> QuantSim::run_float(const std::vector<Tensor>& inputs) {
   return float_engine_->run(inputs);
+}
+
+std::vector<Tensor> QuantSim::run_float(const std::vector<Tensor>& inputs,
+                                        const NodeObserver& observe) {
+  RunHooks hooks;
+  hooks.after_node = [&observe](size_t n, const Node&, const std::vector<const Tensor*>&,
+                                const std::vector<Tensor*>& outputs) { observe(n, outputs); };
+  return float_engine_->run(inputs, hooks);
 }
 
 EncodingSet QuantSim::encodings() const {

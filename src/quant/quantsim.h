@@ -97,6 +97,7 @@ class QuantSim {
 
   const QuantizerPlacement& placement() const { return placement_; }
   const QuantSimConfig& config() const { return config_; }
+  const QuantSimOptions& options() const { return options_; }
   // The techniques applied, in order: the options' transforms that changed the model, then the
   // current parameter tuning (set_tuned_parameters), if any.
   std::vector<AppliedTechnique> applied_techniques() const;
@@ -134,6 +135,14 @@ class QuantSim {
   // (quant/ort_avx2_emulation.h); kExact is the exact simulation.
   std::vector<Tensor> run_quantized(const std::vector<Tensor>& inputs, Target arithmetic);
   std::vector<Tensor> run_float(const std::vector<Tensor>& inputs);
+  // The same runs (run_quantized with the options' arithmetic), calling `observe` after every
+  // node with its index in float_model().graph, which both runs follow node for node, and its
+  // outputs (nullptr for unused ones), fake-quantized where the simulation quantizes them.
+  // Calls come from one thread at a time, in graph order within a batch (techniques that
+  // measure layer outputs, e.g. bias correction).
+  using NodeObserver = std::function<void(size_t node, const std::vector<Tensor*>& outputs)>;
+  std::vector<Tensor> run_quantized(const std::vector<Tensor>& inputs, const NodeObserver& observe);
+  std::vector<Tensor> run_float(const std::vector<Tensor>& inputs, const NodeObserver& observe);
 
   // Every encoding for export: activations in placement order (tensors sharing an encoding
   // listed with it), then parameters; the settings and techniques applied.
@@ -184,6 +193,8 @@ class QuantSim {
   // An engine for `model` that runs every op as the model has it, so hooks see every tensor.
   std::unique_ptr<Engine> make_engine(std::shared_ptr<const Model> model) const;
   std::string first_missing_activation() const;
+  std::vector<Tensor> run_quantized_hooked(const std::vector<Tensor>& inputs, Target arithmetic,
+                                           const NodeObserver* observe);
   std::string why_not_quantized(const std::string& tensor) const;
 
   QuantSimOptions options_;

@@ -19,6 +19,7 @@
 #include "techniques/adaround_optimizer.h"
 #include "techniques/adaround_winograd_conv.h"
 #include "techniques/layer_input_cache.h"
+#include "techniques/model_samples.h"
 #include "util/error.h"
 #include "util/number_text.h"
 
@@ -49,103 +50,6 @@ bool lowered_rows_are_planes(const WindowGeometry& window) {
       return false;
   return true;
 }
-
-// ----- The calibration samples, read once: every model input of a sample in one block -----
-
-class ModelSamples {
- public:
-  // `engine` checks the batches against the model's inputs.
-  ModelSamples(const Engine& engine, const BatchReader& next_batch, int64_t limit,
-               MemoryBudget& budget) {
-    const Graph& graph = engine.model().graph;
-    std::vector<Tensor> batch;
-    while (count_ < limit) {
-      batch.clear();
-      if (!next_batch(batch)) break;
-      engine.check_inputs(batch);
-      check_batch(graph, batch);
-      if (!cache_) start(batch, limit, budget);
-      append(graph, batch, limit);
-    }
-  }
-
-  int64_t count() const { return count_; }
-
-  // Samples [first, first + count) as model inputs.
-  std::vector<Tensor> batch(int64_t first, int64_t count) const {
-    std::vector<Tensor> inputs;
-    for (Shape shape : shapes_) {
-      shape[0] = count;
-      inputs.push_back(Tensor::uninitialized(DType::kFloat32, shape));
-    }
-    std::vector<float> scratch(static_cast<size_t>(cache_->sample_floats()));
-    for (int64_t i = 0; i < count; ++i) {
-      const float* block = cache_->read(first + i, scratch.data());
-      for (size_t j = 0; j < inputs.size(); ++j) {
-        const int64_t floats = offsets_[j + 1] - offsets_[j];
-        std::copy(block + offsets_[j], block + offsets_[j + 1],
-                  inputs[j].data<float>() + i * floats);
-      }
-    }
-    return inputs;
-  }
-
- private:
-  // Every input float, holding as many samples as the first, of the first batch's shapes.
-  void check_batch(const Graph& graph, const std::vector<Tensor>& batch) const {
-    for (size_t j = 0; j < batch.size(); ++j) {
-      const Tensor& t = batch[j];
-      const std::string& name = graph.inputs[j].name;
-      require(t.dtype() == DType::kFloat32, ErrorCode::kUnsupported,
-              "adaround: model input '" + name + "' is " + t.describe() +
-                  "; AdaRound caches float inputs only");
-      require(t.rank() >= 1 && t.dim(0) == batch[0].dim(0), ErrorCode::kShape,
-              "adaround: calibration batch input '" + name + "' " + t.describe() +
-                  " does not hold as many samples as the first input");
-      if (shapes_.empty()) continue;  // the first batch sets them
-      const Shape shape = sample_shape(t);
-      require(shape == shapes_[j], ErrorCode::kShape,
-              "adaround: calibration input '" + name + "' has samples of " +
-                  shape_to_string(shape) + " and of " + shape_to_string(shapes_[j]) +
-                  "; AdaRound needs samples of one shape");
-    }
-  }
-
-  static Shape sample_shape(const Tensor& t) {
-    Shape shape = t.shape();
-    shape[0] = 1;
-    return shape;
-  }
-
-  void start(const std::vector<Tensor>& batch, int64_t limit, MemoryBudget& budget) {
-    offsets_.push_back(0);
-    for (const Tensor& t : batch) {
-      shapes_.push_back(sample_shape(t));
-      offsets_.push_back(offsets_.back() + element_count(shapes_.back()));
-    }
-    cache_ = std::make_unique<SampleCache>(limit, offsets_.back(), budget, "calibration samples");
-  }
-
-  void append(const Graph& graph, const std::vector<Tensor>& batch, int64_t limit) {
-    std::vector<float> block(static_cast<size_t>(offsets_.back()));
-    for (int64_t i = 0; i < batch[0].dim(0) && count_ < limit; ++i) {
-      for (size_t j = 0; j < batch.size(); ++j) {
-        const int64_t floats = offsets_[j + 1] - offsets_[j];
-        const float* src = batch[j].data<float>() + i * floats;
-        if (!std::all_of(src, src + floats, [](float v) { return std::isfinite(v); }))
-          fail(ErrorCode::kNumeric, "adaround: calibration sample " + std::to_string(count_ + 1) +
-                                        ": input '" + graph.inputs[j].name + "' holds NaN or Inf");
-        std::copy(src, src + floats, block.data() + offsets_[j]);
-      }
-      cache_->write(count_++, block.data());
-    }
-  }
-
-  std::vector<Shape> shapes_;     // per input, with a batch of 1
-  std::vector<int64_t> offsets_;  // of each input in a sample block, then the block size
-  std::unique_ptr<SampleCache> cache_;
-  int64_t count_ = 0;
-};
 
 // The part of `model` that computes `tensor`, with `tensor` as its only output.
 Model upstream_model(const Model& model, const std::string& tensor) {
@@ -200,7 +104,7 @@ class AdaRoundRun {
 
   AdaRoundReport run(const BatchReader& next_batch) {
     const Engine input_checker(float_model_, EngineOptions{.num_threads = 1, .fuse_layers = false});
-    ModelSamples samples(input_checker, next_batch, options_.samples, budget_);
+    ModelSamples samples(input_checker, next_batch, options_.samples, budget_, "adaround");
     require(samples.count() > 0, ErrorCode::kInvalidArgument,
             "adaround: the calibration data reader gave no sample; AdaRound needs data");
     report_.samples = samples.count();

@@ -183,12 +183,49 @@ static void test_threads_agree(void** state) {
   assert_memory_equal(logits[0], logits[1], sizeof logits[0]);
 }
 
+/* Bias correction through qsim_adaround: the quantized logits change, the encodings file records
+   it, and a cancelled run leaves the session as it was. */
+static void test_bias_correction(void** state) {
+  (void)state;
+  static float before[EVAL_IMAGES * 10], after[EVAL_IMAGES * 10], again[EVAL_IMAGES * 10];
+  qsim_options session_options = test_options();
+  session_options.weight_bits = 4;
+  qsim_session* session = open_model(RESNET, &session_options);
+  calibrate_default(session);
+  assert_int_equal(run_logits(session, QSIM_RUN_QUANTIZED, eval_images(), EVAL_IMAGES, before),
+                   QSIM_OK);
+  qsim_adaround_options options = quick_options();
+  options.mode = QSIM_BIAS_CORRECTION;
+  iteration_log log = {0, 0, 2, 0};
+  assert_int_equal(run_adaround(session, &options, 64, record_iterations, &log),
+                   QSIM_ERR_CANCELLED);
+  assert_int_equal(run_logits(session, QSIM_RUN_QUANTIZED, eval_images(), EVAL_IMAGES, again),
+                   QSIM_OK);
+  assert_memory_equal(before, again, sizeof before);
+  assert_int_equal(run_adaround(session, &options, 64, NULL, NULL), QSIM_OK);
+  assert_int_equal(run_logits(session, QSIM_RUN_QUANTIZED, eval_images(), EVAL_IMAGES, after),
+                   QSIM_OK);
+  assert_true(memcmp(before, after, sizeof before) != 0);
+  char* dir = make_temp_dir();
+  qsim_export_options export_options;
+  assert_int_equal(QSIM_EXPORT_OPTIONS_INIT(&export_options), QSIM_OK);
+  export_options.formats = QSIM_EXPORT_AIMET_JSON_0_6_1;
+  assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
+  FILE* json = fopen(join_path(dir, "model.encodings.json"), "r");
+  assert_non_null(json);
+  static char text[1 << 20];
+  text[fread(text, 1, sizeof text - 1, json)] = '\0';
+  fclose(json);
+  assert_non_null(strstr(text, "\"bias_correction\""));
+  remove_temp_dir(dir);
+  qsim_destroy(session);
+}
+
 int run_adaround_tests(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_options_defaults),
-      cmocka_unit_test(test_call_order_and_bad_input),
-      cmocka_unit_test(test_cancel_then_run),
-      cmocka_unit_test(test_threads_agree),
+      cmocka_unit_test(test_options_defaults), cmocka_unit_test(test_call_order_and_bad_input),
+      cmocka_unit_test(test_cancel_then_run),  cmocka_unit_test(test_threads_agree),
+      cmocka_unit_test(test_bias_correction),
   };
   return cmocka_run_group_tests_name("adaround", tests, NULL, NULL);
 }

@@ -153,6 +153,10 @@ expect_fail "no --calib" "$QSIM" quantize "$MODEL" --out "$WORK/x"
 expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_cle" --cle --cle-steps 3
 grep -q '"name": "bn_fold".*' "$WORK/q_cle/resnet_fmnist.encodings.json" && grep -q '"name": "cle"' "$WORK/q_cle/resnet_fmnist.encodings.json" &&
   grep -aq 'bn_fold,cle' "$WORK/q_cle/resnet_fmnist.qdq.onnx" && ok || bad "--cle is not recorded in the exports"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_bc" --cle --bias-correction --weight-bits 4 --per-channel
+grep -q '"bias_correction"' "$WORK/q_bc/resnet_fmnist.encodings.json" && grep -aq 'bn_fold,cle,bias_correction' "$WORK/q_bc/resnet_fmnist.onnx" &&
+  ok || bad "--bias-correction is not recorded after bn_fold and cle"
+expect_fail "give one of --adaround, --adaquant and --bias-correction" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --bias-correction --out "$WORK/x"
 expect_fail "--cle-steps and --cle-keep-relu6 need --cle" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle-steps 2 --out "$WORK/x"
 expect_fail "--cle-steps" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle --cle-steps 0 --out "$WORK/x"
 expect_fail "unknown calibration method 'kmeans'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --calib-method kmeans
@@ -210,8 +214,8 @@ script -qec "'$QSIM' quantize '$MODEL' --calib '$WORK/calib.npy' --out '$WORK/ad
 grep -q "\[#*\] adaround layer 10/10 Gemm '/fc/Gemm': iteration 20/20" "$WORK/tty" && ok || bad "no AdaRound progress on a terminal: $(tail -c 300 "$WORK/tty")"
 expect_fail "--adaround-iterations" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --adaround-iterations 0
 expect_fail "--adaround-samples" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --adaround-samples lots
-expect_fail "not both" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --adaquant
-expect_fail "need --adaround or --adaquant" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --seed 3
+expect_fail "give one of --adaround, --adaquant and --bias-correction" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --adaquant
+expect_fail "need --adaround, --adaquant or --bias-correction" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --seed 3
 expect_fail "--memory-budget" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --memory-budget -1
 
 

@@ -1,7 +1,8 @@
 // The cross-layer equalization table of docs/EQUALIZATION.md: top-1 on all 10000
 // Fashion-MNIST test images of the reference models and of the rescaled ResNet
 // (tools::rescaled_resnet), float and under QuantSim::run_quantized, per-tensor and per-channel
-// weights, with and without CLE after BN folding (and of models/mobilenet_rescaled_fmnist.onnx)
+// and 4-bit per-channel weights, with none, BN folding, CLE, CLE + bias correction and
+// CLE + AdaRound (10000 iterations, 1024 samples) (and of models/mobilenet_rescaled_fmnist.onnx)
 // (MinMax weights, TF-enhanced activations, calibrated on the first N training images).
 //
 //   qsim_cle_table [--calib N] [--batch B] [--threads T]
@@ -19,6 +20,8 @@
 #include "graph/bn_fold.h"
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
+#include "techniques/adaround.h"
+#include "techniques/bias_correction.h"
 #include "techniques/cross_layer_equalization.h"
 #include "techniques/model_transforms.h"
 #include "tool_args.h"
@@ -41,18 +44,49 @@ Args parse_args(int argc, char** argv) {
   return a;
 }
 
-struct Row {
-  std::string label;
+// What runs before the simulation is evaluated.
+enum class Steps { kNone, kBnFold, kCle, kCleBiasCorrection, kCleAdaRound };
+
+const char* steps_label(Steps steps) {
+  switch (steps) {
+    case Steps::kNone:
+      return "none";
+    case Steps::kBnFold:
+      return "BN fold";
+    case Steps::kCle:
+      return "BN fold + CLE";
+    case Steps::kCleBiasCorrection:
+      return "BN fold + CLE + bias correction";
+    case Steps::kCleAdaRound:
+      return "BN fold + CLE + AdaRound";
+  }
+  return "";
+}
+
+struct Grid {
+  const char* label;
   int weight_bits;
   bool per_channel;
-  bool cle;
 };
 
-const Row kRows[] = {
-    {"W8A8 per-tensor", 8, false, false}, {"W8A8 per-tensor + CLE", 8, false, true},
-    {"W8A8 per-channel", 8, true, false}, {"W8A8 per-channel + CLE", 8, true, true},
-    {"W6A8 per-tensor", 6, false, false}, {"W6A8 per-tensor + CLE", 6, false, true},
+const Grid kGrids[] = {
+    {"W8A8 per-tensor", 8, false}, {"W8A8 per-channel", 8, true}, {"W4A8 per-channel", 4, true}};
+const Steps kSteps[] = {Steps::kNone, Steps::kBnFold, Steps::kCle, Steps::kCleBiasCorrection,
+                        Steps::kCleAdaRound};
+
+struct Row {
+  std::string label;
+  Grid grid;
+  Steps steps;
 };
+
+std::vector<Row> rows() {
+  std::vector<Row> r;
+  for (const Grid& grid : kGrids)
+    for (Steps steps : kSteps)
+      r.push_back({std::string(grid.label) + ", " + steps_label(steps), grid, steps});
+  return r;
+}
 
 double float_top1(const Model& model, const Args& args) {
   Engine engine(std::make_shared<const Model>(model), EngineOptions{args.threads});
@@ -72,16 +106,23 @@ double float_cle_top1(const Model& model, const Args& args) {
 
 double quantized_top1(const Model& model, const Row& row, const Args& args, std::string& record) {
   QuantSimOptions options;
-  options.transforms = {fold_batch_norm_transform};
-  if (row.cle) options.transforms.push_back(cross_layer_equalization({}));
-  options.weight_bitwidth = row.weight_bits;
-  options.per_channel = row.per_channel;
+  if (row.steps != Steps::kNone) options.transforms = {fold_batch_norm_transform};
+  if (row.steps >= Steps::kCle) options.transforms.push_back(cross_layer_equalization({}));
+  options.weight_bitwidth = row.grid.weight_bits;
+  options.per_channel = row.grid.per_channel;
   options.num_threads = args.threads;
   QuantSim sim(model, options);
   for (const AppliedTechnique& t : sim.applied_techniques())
     if (t.name == "cle")
-      record = t.options.at("pairs") + " pairs, " + t.options.at("steps") + " steps";
+      record = t.options.at("pairs") + " pairs, " + t.options.at("steps") + " passes";
   tools::calibrate_on_training_images(sim, args.calib, args.batch);
+  if (row.steps == Steps::kCleBiasCorrection)
+    correct_bias(sim, tools::training_batches(args.calib, args.batch), {}, nullptr);
+  if (row.steps == Steps::kCleAdaRound) {
+    AdaRoundOptions adaround_options;
+    adaround_options.num_threads = args.threads;
+    adaround(sim, tools::training_batches(1024, args.batch), adaround_options, nullptr);
+  }
   return tools::fmnist_test_top1(
       [&](const Tensor& images) { return sim.run_quantized({images}).at(0); }, args.batch);
 }
@@ -103,7 +144,7 @@ int run(const Args& args) {
   for (size_t c = 0; c < columns.size(); ++c) {
     floats.push_back(float_top1(columns[c].model, args));
     floats_cle.push_back(float_cle_top1(columns[c].model, args));
-    for (const Row& row : kRows) {
+    for (const Row& row : rows()) {
       top1[c].push_back(quantized_top1(columns[c].model, row, args, records[c]));
       std::fprintf(stderr, "%s, %s: %.2f\n", columns[c].name.c_str(), row.label.c_str(),
                    top1[c].back());
@@ -118,21 +159,22 @@ int run(const Args& args) {
   std::printf("\n| float + CLE |");
   for (double f : floats_cle) std::printf(" %.2f |", f);
   std::printf("\n");
-  for (size_t r = 0; r < std::size(kRows); ++r) {
-    std::printf("| %s |", kRows[r].label.c_str());
+  const std::vector<Row> all = rows();
+  for (size_t r = 0; r < all.size(); ++r) {
+    std::printf("| %s |", all[r].label.c_str());
     for (size_t c = 0; c < columns.size(); ++c) std::printf(" %.2f |", top1[c][r]);
     std::printf("\n");
   }
   std::printf("| CLE pairs, passes |");
   for (const std::string& record : records) std::printf(" %s |", record.c_str());
   std::printf("\n");
-  // Columns: resnet, mobilenet, rescaled resnet, rescaled mobilenet; rows 0/1: W8A8
-  // per-tensor without/with CLE. Each rescaled model against its own float top-1.
+  // Columns: resnet, mobilenet, rescaled resnet, rescaled mobilenet; rows 1/2: W8A8
+  // per-tensor, BN fold without/with CLE. Each rescaled model against its own float top-1.
   bool recovered = true;
   for (size_t c : {size_t{2}, size_t{3}}) {
-    const bool ok = top1[c][1] >= floats[c] - 1.0;
+    const bool ok = top1[c][2] >= floats[c] - 1.0;
     std::fprintf(stderr, "%s: per-tensor W8A8 %.2f, with CLE %.2f, float %.2f: %s\n",
-                 columns[c].name.c_str(), top1[c][0], top1[c][1], floats[c],
+                 columns[c].name.c_str(), top1[c][1], top1[c][2], floats[c],
                  ok ? "within 1 point" : "NOT within 1 point");
     recovered = recovered && ok;
   }
