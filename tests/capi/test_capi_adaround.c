@@ -30,6 +30,22 @@ static qsim_status run_adaround(qsim_session* session, const qsim_adaround_optio
   return qsim_adaround(session, read_source, &source, options, progress, progress_data);
 }
 
+/* Whether the session's AIMET JSON 0.6.1 export holds `text`. */
+static int exported_json_mentions(qsim_session* session, const char* text) {
+  char* dir = make_temp_dir();
+  qsim_export_options export_options;
+  assert_int_equal(QSIM_EXPORT_OPTIONS_INIT(&export_options), QSIM_OK);
+  export_options.formats = QSIM_EXPORT_AIMET_JSON_0_6_1;
+  assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
+  FILE* json = fopen(join_path(dir, "model.encodings.json"), "r");
+  assert_non_null(json);
+  static char file[1 << 20];
+  file[fread(file, 1, sizeof file - 1, json)] = '\0';
+  fclose(json);
+  remove_temp_dir(dir);
+  return strstr(file, text) != NULL;
+}
+
 /* Progress: done never goes back, total stays the same; cancels once done reaches cancel_at. */
 typedef struct iteration_log {
   int64_t last_done;
@@ -146,18 +162,7 @@ static void test_cancel_then_run(void** state) {
   qsim_destroy(fresh);
 
   /* The exported encodings record the technique. */
-  char* dir = make_temp_dir();
-  qsim_export_options export_options;
-  assert_int_equal(QSIM_EXPORT_OPTIONS_INIT(&export_options), QSIM_OK);
-  export_options.formats = QSIM_EXPORT_AIMET_JSON_0_6_1;
-  assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
-  FILE* json = fopen(join_path(dir, "model.encodings.json"), "r");
-  assert_non_null(json);
-  static char text[1 << 20];
-  text[fread(text, 1, sizeof text - 1, json)] = '\0';
-  fclose(json);
-  assert_non_null(strstr(text, "\"adaround\""));
-  remove_temp_dir(dir);
+  assert_true(exported_json_mentions(session, "\"adaround\""));
   qsim_destroy(session);
 }
 
@@ -206,18 +211,7 @@ static void test_bias_correction(void** state) {
   assert_int_equal(run_logits(session, QSIM_RUN_QUANTIZED, eval_images(), EVAL_IMAGES, after),
                    QSIM_OK);
   assert_true(memcmp(before, after, sizeof before) != 0);
-  char* dir = make_temp_dir();
-  qsim_export_options export_options;
-  assert_int_equal(QSIM_EXPORT_OPTIONS_INIT(&export_options), QSIM_OK);
-  export_options.formats = QSIM_EXPORT_AIMET_JSON_0_6_1;
-  assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
-  FILE* json = fopen(join_path(dir, "model.encodings.json"), "r");
-  assert_non_null(json);
-  static char text[1 << 20];
-  text[fread(text, 1, sizeof text - 1, json)] = '\0';
-  fclose(json);
-  assert_non_null(strstr(text, "\"bias_correction\""));
-  remove_temp_dir(dir);
+  assert_true(exported_json_mentions(session, "\"bias_correction\""));
   qsim_destroy(session);
 }
 
