@@ -165,6 +165,10 @@ typedef struct qsim_options {
   int32_t cle_replace_relu6; /* a Clip(0, 6) between two layers becomes Relu so that they can
                                 be equalized (AIMET's default); 0 leaves such pairs alone.
                                 Default 1 */
+  int32_t cle_high_bias_absorption; /* after CLE, move what a Relu would never see of each
+                                       channel's bias (from the folded BatchNormalization's
+                                       statistics) into the next layer's bias, as AIMET does.
+                                       Default 1 */
 } qsim_options;
 
 QSIM_API qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size);

@@ -91,6 +91,7 @@ qsim_options default_options() {
   defaults.cross_layer_equalization = 0;
   defaults.cle_steps = -1;
   defaults.cle_replace_relu6 = 1;
+  defaults.cle_high_bias_absorption = 1;
   return defaults;
 }
 
@@ -128,7 +129,7 @@ qsim_options read_options(const qsim_options* options) {
   return resolved;
 }
 
-QuantSimOptions quantsim_options(const qsim_options& options) {
+QuantSimOptions quantsim_options(const qsim_options& options, const Model& model) {
   QuantSimOptions q;
   q.weight_bitwidth = options.weight_bits;
   q.activation_bitwidth = options.activation_bits;
@@ -144,6 +145,10 @@ QuantSimOptions quantsim_options(const qsim_options& options) {
     CleOptions cle;
     cle.steps = options.cle_steps;
     cle.replace_relu6 = options.cle_replace_relu6 != 0;
+    // High-bias absorption reads the statistics of the BatchNormalizations folding removes.
+    if (options.cle_high_bias_absorption != 0 && options.fold_batch_norm != 0)
+      cle.high_bias_absorption =
+          std::make_shared<const BatchNormStatistics>(batch_norm_statistics(model));
     q.transforms.push_back(cross_layer_equalization(cle));
   }
   q.nan_policy = options.nan_policy == QSIM_NAN_EXCLUDE ? NanPolicy::kExclude : NanPolicy::kReject;

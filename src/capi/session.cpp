@@ -154,7 +154,7 @@ namespace {
 std::unique_ptr<qsim_session> make_session(Model model, const qsim_options& options,
                                            std::string fingerprint) {
   auto session = std::make_unique<qsim_session>();
-  session->quant_options = capi::quantsim_options(options);
+  session->quant_options = capi::quantsim_options(options, model);
   session->quant_options.model_fingerprint = std::move(fingerprint);
   session->model = std::make_shared<const Model>(std::move(model));
   session->engine = std::make_unique<Engine>(

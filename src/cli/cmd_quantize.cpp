@@ -31,6 +31,7 @@ struct QuantizeArgs {
   bool cle = false;
   int cle_steps = -1;
   bool cle_keep_relu6 = false;
+  bool cle_no_hba = false;
   // AdaRound, AdaQuant or bias correction after calibration; zeros keep
   // qsim_adaround_options' defaults.
   bool adaround = false;
@@ -87,6 +88,8 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.cle_steps = static_cast<int>(parse_count(value(), a, 1, 100));
     else if (a == "--cle-keep-relu6")
       q.cle_keep_relu6 = true;
+    else if (a == "--cle-no-hba")
+      q.cle_no_hba = true;
     else if (a == "--adaround")
       q.adaround = true;
     else if (a == "--adaquant")
@@ -110,8 +113,8 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
   }
   if (q.model.empty()) usage_error("quantize: no model given");
   if (q.calib.empty()) usage_error("quantize: no --calib file given");
-  if ((q.cle_steps != -1 || q.cle_keep_relu6) && !q.cle)
-    usage_error("quantize: --cle-steps and --cle-keep-relu6 need --cle");
+  if ((q.cle_steps != -1 || q.cle_keep_relu6 || q.cle_no_hba) && !q.cle)
+    usage_error("quantize: --cle-steps, --cle-keep-relu6 and --cle-no-hba need --cle");
   if (int(q.adaround) + int(q.adaquant) + int(q.bias_correction) > 1)
     usage_error("quantize: give one of --adaround, --adaquant and --bias-correction");
   const bool tuning_option =
@@ -211,6 +214,7 @@ qsim_options session_options(const QuantizeArgs& q) {
   options.cross_layer_equalization = q.cle ? 1 : 0;
   options.cle_steps = q.cle_steps;
   options.cle_replace_relu6 = q.cle_keep_relu6 ? 0 : 1;
+  options.cle_high_bias_absorption = q.cle_no_hba ? 0 : 1;
   return options;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "graph/bn_fold.h"
 #include "graph/tensor_uses.h"
 #include "util/error.h"
 
@@ -40,6 +42,18 @@ struct ChannelMap {
         for (int64_t r = 0; r < inputs; ++r) f(r * columns + i);
         return;
     }
+  }
+  // The output channel element k of the weight feeds.
+  int64_t output_of(int64_t k) const {
+    switch (kind) {
+      case Kind::kConv:
+        return k / (group_inputs * taps);
+      case Kind::kRowsOut:
+        return k / columns;
+      case Kind::kColumnsOut:
+        return k % columns;
+    }
+    return 0;
   }
   // f(w[k]) for every element k that multiplies input channel i.
   template <typename F>
@@ -150,6 +164,7 @@ Between classify_between(const Graph& graph, const Node& node) {
 struct Pair {
   Layer first, second;
   std::optional<size_t> between;  // the activation node, if any
+  bool relu = false;              // it is a Relu (or a ReLU6 that becomes one)
   std::string path;               // "Conv 'a' -> Relu -> Conv 'b'"
 };
 
@@ -217,7 +232,12 @@ class Equalizer {
                        ", input-channel ranges of the second " + before[i].second + " -> " +
                        after.second);
     }
+    int64_t absorbed = 0;
+    if (options_.high_bias_absorption)
+      for (const Pair& p : pairs_) absorbed += absorb_high_bias(p);
     TransformOutcome outcome{std::move(model_), {"cle", {}}, std::move(notes_)};
+    if (options_.high_bias_absorption)
+      outcome.record.options["high_bias_absorbed_channels"] = std::to_string(absorbed);
     outcome.record.options["pairs"] = std::to_string(pairs_.size());
     outcome.record.options["steps"] = std::to_string(steps);
     outcome.record.options["relu6_replaced"] = std::to_string(relu6_replaced_);
@@ -273,6 +293,9 @@ class Equalizer {
         continue;
       }
       if (pair.between && between == Between::kRelu6) to_relu.push_back(*pair.between);
+      pair.relu =
+          pair.between && (between == Between::kRelu6 || g.nodes[*pair.between].op_type == "Relu" ||
+                           g.nodes[*pair.between].op_type == "Clip");
       pair.first = std::move(*first);
       pair.second = std::move(*second);
       pairs_.push_back(std::move(pair));
@@ -324,11 +347,54 @@ class Equalizer {
       factors[i] = 1.0 / s;
     }
     scale_layers(model_.graph, p.first, p.second, factors);
+    std::vector<double>& total = output_scales_[p.first.node];
+    if (total.empty()) total.assign(factors.size(), 1.0);
+    for (size_t i = 0; i < factors.size(); ++i) total[i] *= factors[i];
     return moved;
+  }
+
+  // High-bias absorption for one pair; returns the channels that gave up some bias.
+  int64_t absorb_high_bias(const Pair& p) {
+    const Graph& g = model_.graph;
+    const std::string& name = g.nodes[p.first.node].name;
+    const auto stats = options_.high_bias_absorption->find(name);
+    if (!p.relu || p.first.bias.empty() || p.second.bias.empty() ||
+        stats == options_.high_bias_absorption->end() ||
+        static_cast<int64_t>(stats->second.beta.size()) != p.first.map.outputs)
+      return 0;
+    float* b1 = data(p.first.bias);
+    float* b2 = data(p.second.bias);
+    const float* w2 = data(p.second.weight);
+    const auto scales = output_scales_.find(p.first.node);
+    int64_t channels = 0;
+    double largest = 0.0;
+    for (int64_t i = 0; i < p.first.map.outputs; ++i) {
+      const double s = scales == output_scales_.end() ? 1.0 : scales->second[i];
+      const double c =
+          std::max(0.0, s * stats->second.beta[i] - 3.0 * std::fabs(s * stats->second.gamma[i]));
+      if (!(c > 0.0)) continue;
+      ++channels;
+      largest = std::max(largest, c);
+      b1[i] = static_cast<float>(b1[i] - c);
+      p.second.map.each_input(i, [&](int64_t k) {
+        float& b = b2[p.second.map.output_of(k)];
+        b = static_cast<float>(b + w2[k] * c);
+      });
+    }
+    if (channels > 0) {
+      std::ostringstream note;
+      note.precision(3);
+      note << "cle: high-bias absorption " << p.path << ": " << channels << " channels, up to "
+           << largest;
+      notes_.push_back(note.str());
+    }
+    return channels;
   }
 
   Model model_;
   CleOptions options_;
+  // By node: CLE's total factor on each output channel of the layer.
+  std::map<size_t, std::vector<double>> output_scales_;
   TensorUses uses_;
   std::vector<Pair> pairs_;
   std::vector<std::string> notes_;
@@ -362,6 +428,28 @@ void scale_channel_pair(Model& model, const std::string& first, const std::strin
   for (const std::string& name : {a.weight, a.bias, b.weight})
     if (!name.empty()) model.graph.initializers[name] = model.graph.initializers.at(name).clone();
   scale_layers(model.graph, a, b, factors);
+}
+
+BatchNormStatistics batch_norm_statistics(const Model& model) {
+  BatchNormStatistics stats;
+  const auto vector_input = [&](const Node& bn, size_t input) -> const Tensor* {
+    const Tensor* t =
+        bn.has_input(input) ? model.graph.find_initializer(bn.inputs[input]) : nullptr;
+    return t != nullptr && t->dtype() == DType::kFloat32 && t->rank() == 1 ? t : nullptr;
+  };
+  for (const FoldedBatchNorm& folded : fold_batch_norms(model).folded)
+    for (const Node& bn : model.graph.nodes) {
+      const std::string id = bn.name.empty() ? bn.outputs.at(0) : bn.name;
+      if (bn.op_type != "BatchNormalization" || id != folded.batch_norm) continue;
+      const Tensor* gamma = vector_input(bn, 1);
+      const Tensor* beta = vector_input(bn, 2);
+      if (gamma == nullptr || beta == nullptr || gamma->size() != beta->size()) break;
+      PreActivationStatistics& s = stats[folded.layer];
+      s.gamma.assign(gamma->data<float>(), gamma->data<float>() + gamma->size());
+      s.beta.assign(beta->data<float>(), beta->data<float>() + beta->size());
+      break;
+    }
+  return stats;
 }
 
 TransformOutcome equalize_cross_layer(const Model& model, const CleOptions& options) {

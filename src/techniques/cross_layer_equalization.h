@@ -16,12 +16,25 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "quant/model_transform.h"
 
 namespace qsim {
+
+// What high-bias absorption knows of a layer's pre-activation output channels: the scale
+// (gamma) and shift (beta) of the BatchNormalization folded into it, by the layer's node name.
+struct PreActivationStatistics {
+  std::vector<double> gamma, beta;
+};
+using BatchNormStatistics = std::map<std::string, PreActivationStatistics>;
+
+// The statistics of every BatchNormalization fold_batch_norms folds in `model` (a model before
+// folding), by the name of the layer it folds into.
+BatchNormStatistics batch_norm_statistics(const Model& model);
 
 struct CleOptions {
   // Passes over every pair (Quark's CLESteps); -1: until no scale moves by more than 1e-6,
@@ -30,6 +43,15 @@ struct CleOptions {
   // Clip(0, 6) (ReLU6) between two layers becomes Relu so that the pair can be equalized, as
   // AIMET does by default; false leaves such pairs alone.
   bool replace_relu6 = true;
+  // High-bias absorption after equalization (Nagel et al. 2019, section 4.1; REFERENCE.md):
+  // for a pair with a Relu between (ReLU6 replaced included), channel i's
+  // c_i = max(0, beta_i - 3 |gamma_i|), with the first layer's BatchNormalization statistics
+  // scaled as CLE scaled the channel, moves from the first layer's bias into the second's
+  // (b1_i -= c_i, b2 += W2[:, i] c_i): the same function wherever the channel's input to the
+  // Relu exceeds c_i, as it does for nearly all values when BN's statistics hold, and narrower
+  // activation ranges. Null: no absorption. Pairs whose first layer has no statistics (no BN
+  // was folded into it) or whose second layer has no bias are left alone.
+  std::shared_ptr<const BatchNormStatistics> high_bias_absorption;
 };
 
 inline constexpr int kMaxCleSteps = 100;

@@ -157,7 +157,7 @@ expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_bc"
 grep -q '"bias_correction"' "$WORK/q_bc/resnet_fmnist.encodings.json" && grep -aq 'bn_fold,cle,bias_correction' "$WORK/q_bc/resnet_fmnist.onnx" &&
   ok || bad "--bias-correction is not recorded after bn_fold and cle"
 expect_fail "give one of --adaround, --adaquant and --bias-correction" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --bias-correction --out "$WORK/x"
-expect_fail "--cle-steps and --cle-keep-relu6 need --cle" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle-steps 2 --out "$WORK/x"
+expect_fail "--cle-steps, --cle-keep-relu6 and --cle-no-hba need --cle" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle-steps 2 --out "$WORK/x"
 expect_fail "--cle-steps" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle --cle-steps 0 --out "$WORK/x"
 expect_fail "unknown calibration method 'kmeans'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --calib-method kmeans
 expect_fail "weight_bits is 17" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --weight-bits 17 --out "$WORK/x"

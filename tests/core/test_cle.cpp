@@ -268,6 +268,75 @@ TEST_CASE("ONNX Runtime computes the same logits before and after CLE, on real i
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("high-bias absorption on the reference models changes nothing it should not", "[cle]") {
+  for (const char* file : {"resnet_fmnist.onnx", "mobilenet_fmnist.onnx"}) {
+    INFO(file);
+    const Model model = load_onnx_file(testdata::model_path(file));
+    const BatchNormStatistics stats = batch_norm_statistics(model);
+    CHECK(stats.size() == (std::string(file) == "resnet_fmnist.onnx" ? 9u : 17u));
+    const Model unfolded_cle = equalize_cross_layer(folded(file), {}).model;
+    CleOptions hba;
+    hba.high_bias_absorption = std::make_shared<const BatchNormStatistics>(stats);
+    const TransformOutcome out = equalize_cross_layer(folded(file), hba);
+    const int absorbed = std::stoi(out.record.options.at("high_bias_absorbed_channels"));
+    // None on the reference models: their BN shifts stay within 3 scales of zero.
+    CHECK(absorbed == 0);
+    // Where a channel's input to the Relu stays above c (nearly always, when BN's statistics
+    // hold), the function is the same: top-1 moves little.
+    const auto top1 = [](const Model& m) {
+      return testdata::test_top1(
+          [&](const std::vector<Tensor>& in) { return run_float(m, in.at(0)); }, 1000);
+    };
+    CHECK(std::fabs(top1(out.model) - top1(unfolded_cle)) <= 0.5);
+  }
+}
+
+TEST_CASE("high-bias absorption keeps the function where the Relu input stays above c", "[cle]") {
+  // x -> Conv -> BatchNormalization (beta 5, gamma 0.5: outputs within 5 +- 0.5 here) -> Relu
+  // -> Conv: c = 5 - 3 * 0.5 = 3.5 per channel moves into the second Conv's bias.
+  std::mt19937 rng(11);
+  Node c1 = make_node("c1", "Conv", {"x", "w1", "b1"}, "h0");
+  Node bn = make_node("bn", "BatchNormalization", {"h0", "gamma", "beta", "mean", "var"}, "h");
+  Node c2 = make_node("c2", "Conv", {"a", "w2", "b2"}, "y");
+  Model m = two_layers(c1, random_tensor({4, 3, 1, 1}, rng, 0.0f), random_tensor({4}, rng, 0.0f),
+                       c2, random_tensor({5, 4, 1, 1}, rng, 0.0f));
+  for (float *w = m.graph.initializers.at("w1").data<float>(), *end = w + 12; w != end; ++w)
+    *w *= 0.05f;
+  for (float *b = m.graph.initializers.at("b1").data<float>(), *end = b + 4; b != end; ++b)
+    *b *= 0.05f;
+  const auto filled = [](float v) {
+    Tensor t(DType::kFloat32, {4});
+    std::fill(t.data<float>(), t.data<float>() + 4, v);
+    return t;
+  };
+  m.graph.initializers["gamma"] = filled(0.5f);
+  m.graph.initializers["beta"] = filled(5.0f);
+  m.graph.initializers["mean"] = filled(0.0f);
+  m.graph.initializers["var"] = filled(1.0f);
+  Tensor b2(DType::kFloat32, {5});
+  std::fill(b2.data<float>(), b2.data<float>() + 5, 0.0f);
+  m.graph.initializers["b2"] = b2;
+  m.graph.nodes.insert(m.graph.nodes.begin() + 1, bn);
+  const Model folded_model = fold_batch_norms(m).model;
+  CleOptions hba;
+  hba.high_bias_absorption = std::make_shared<const BatchNormStatistics>(batch_norm_statistics(m));
+  REQUIRE(hba.high_bias_absorption->count("c1") == 1);
+  const TransformOutcome plain = equalize_cross_layer(folded_model, {});
+  const TransformOutcome out = equalize_cross_layer(folded_model, hba);
+  CHECK(out.record.options.at("high_bias_absorbed_channels") == "4");
+  // The first bias lost c (scaled by CLE) in every channel; the second gained W2 c.
+  const Tensor& b1_plain = plain.model.graph.initializers.at("b1");
+  const Tensor& b1_hba = out.model.graph.initializers.at("b1");
+  for (int64_t i = 0; i < 4; ++i) CHECK(b1_hba.data<float>()[i] < b1_plain.data<float>()[i] - 1.0f);
+  const Tensor x = random_tensor({2, 3, 5, 5}, rng, 0.0f);
+  QuantSim before(folded_model, {}), after(out.model, {});
+  const Tensor a = before.run_float({x}).at(0), b = after.run_float({x}).at(0);
+  double largest = 0.0;
+  for (int64_t i = 0; i < a.size(); ++i)
+    largest = std::max(largest, double(std::fabs(a.data<float>()[i])));
+  CHECK(max_abs_difference(a, b) <= 1e-5 * largest);
+}
+
 TEST_CASE("CLE options are checked", "[cle]") {
   const Model model = folded("resnet_fmnist.onnx");
   for (int steps : {0, -2}) {
