@@ -13,128 +13,11 @@
 
 #include "graph/bn_fold.h"
 #include "graph/tensor_uses.h"
+#include "techniques/layer_channels.h"
 #include "util/error.h"
 
 namespace qsim {
 namespace {
-
-// Where a layer's weight keeps each output and each input channel.
-struct ChannelMap {
-  enum class Kind { kConv, kRowsOut, kColumnsOut };
-  Kind kind = Kind::kConv;
-  int64_t outputs = 0, inputs = 0;
-  // Conv [M, C / group, taps...]
-  int64_t group_inputs = 1, group_outputs = 1, taps = 1;
-  // Gemm / MatMul: a rows x columns matrix
-  int64_t columns = 0;
-
-  // f(w[k]) for every element k of output channel i.
-  template <typename F>
-  void each_output(int64_t i, F f) const {
-    switch (kind) {
-      case Kind::kConv:
-        for (int64_t k = i * group_inputs * taps; k < (i + 1) * group_inputs * taps; ++k) f(k);
-        return;
-      case Kind::kRowsOut:
-        for (int64_t k = i * columns; k < (i + 1) * columns; ++k) f(k);
-        return;
-      case Kind::kColumnsOut:
-        for (int64_t r = 0; r < inputs; ++r) f(r * columns + i);
-        return;
-    }
-  }
-  // The output channel element k of the weight feeds.
-  int64_t output_of(int64_t k) const {
-    switch (kind) {
-      case Kind::kConv:
-        return k / (group_inputs * taps);
-      case Kind::kRowsOut:
-        return k / columns;
-      case Kind::kColumnsOut:
-        return k % columns;
-    }
-    return 0;
-  }
-  // f(w[k]) for every element k that multiplies input channel i.
-  template <typename F>
-  void each_input(int64_t i, F f) const {
-    switch (kind) {
-      case Kind::kConv: {
-        const int64_t group = i / group_inputs, column = i % group_inputs;
-        for (int64_t o = group * group_outputs; o < (group + 1) * group_outputs; ++o)
-          for (int64_t t = 0; t < taps; ++t) f((o * group_inputs + column) * taps + t);
-        return;
-      }
-      case Kind::kRowsOut:
-        for (int64_t r = 0; r < outputs; ++r) f(r * columns + i);
-        return;
-      case Kind::kColumnsOut:
-        for (int64_t k = i * columns; k < (i + 1) * columns; ++k) f(k);
-        return;
-    }
-  }
-};
-
-// A layer CLE can rescale: its weight (and bias) constant float tensors no one else reads.
-struct Layer {
-  size_t node = 0;
-  std::string weight;
-  std::string bias;  // empty: none
-  ChannelMap map;
-};
-
-std::optional<Layer> layer_of(const Graph& graph, const TensorUses& uses, size_t index,
-                              std::string& why) {
-  const Node& node = graph.nodes[index];
-  const bool conv = node.op_type == "Conv", gemm = node.op_type == "Gemm";
-  if (!node.domain.empty() || (!conv && !gemm && node.op_type != "MatMul")) return std::nullopt;
-  const Tensor* w = node.has_input(1) ? graph.find_initializer(node.inputs[1]) : nullptr;
-  if (w == nullptr || w->dtype() != DType::kFloat32) {
-    why = "its weight is not a constant float tensor";
-    return std::nullopt;
-  }
-  if (!uses.private_to_one_reader(node.inputs[1])) {
-    why = "its weight is shared";
-    return std::nullopt;
-  }
-  Layer layer;
-  layer.node = index;
-  layer.weight = node.inputs[1];
-  ChannelMap& m = layer.map;
-  if (conv) {
-    const int64_t group = node.get_int("group", 1);
-    if (w->rank() < 3 || group < 1 || w->dim(0) % group != 0) {
-      why = "its weight has an unexpected shape";
-      return std::nullopt;
-    }
-    m.kind = ChannelMap::Kind::kConv;
-    m.outputs = w->dim(0);
-    m.group_outputs = w->dim(0) / group;
-    m.group_inputs = w->dim(1);
-    m.inputs = w->dim(1) * group;
-    m.taps = w->size() / (w->dim(0) * w->dim(1));
-  } else {
-    if (w->rank() != 2) {
-      why = "its weight is not a matrix";
-      return std::nullopt;
-    }
-    const bool rows_out = gemm && node.get_int("transB", 0) != 0;  // [N, K]
-    m.kind = rows_out ? ChannelMap::Kind::kRowsOut : ChannelMap::Kind::kColumnsOut;
-    m.columns = w->dim(1);
-    m.outputs = rows_out ? w->dim(0) : w->dim(1);
-    m.inputs = rows_out ? w->dim(1) : w->dim(0);
-  }
-  if (node.op_type != "MatMul" && node.has_input(2)) {
-    const Tensor* b = graph.find_initializer(node.inputs[2]);
-    if (b == nullptr || b->dtype() != DType::kFloat32 || b->size() != m.outputs ||
-        !uses.private_to_one_reader(node.inputs[2])) {
-      why = "its bias is not a constant float vector of its own";
-      return std::nullopt;
-    }
-    layer.bias = node.inputs[2];
-  }
-  return layer;
-}
 
 // A Clip's bound: input `input` (opset 11 on) or attribute `attr` (before), `fallback` when
 // absent, nullopt when not a constant.
@@ -188,22 +71,6 @@ std::vector<double> input_ranges(const Layer& layer, const float* w) {
   for (int64_t i = 0; i < layer.map.inputs; ++i)
     layer.map.each_input(i, [&](int64_t k) { r[i] = std::max<double>(r[i], std::fabs(w[k])); });
   return r;
-}
-
-// Output channel i of `first` times factors[i] (weight and bias), input channel i of `second`
-// divided by it; a factor of 1 leaves the channel's values as they are.
-void scale_layers(Graph& graph, const Layer& first, const Layer& second,
-                  const std::vector<double>& factors) {
-  float* w1 = graph.initializers.at(first.weight).data<float>();
-  float* w2 = graph.initializers.at(second.weight).data<float>();
-  float* b1 = first.bias.empty() ? nullptr : graph.initializers.at(first.bias).data<float>();
-  for (int64_t i = 0; i < first.map.outputs; ++i) {
-    const double f = factors[static_cast<size_t>(i)];
-    if (f == 1.0) continue;
-    first.map.each_output(i, [&](int64_t k) { w1[k] = static_cast<float>(w1[k] * f); });
-    if (b1 != nullptr) b1[i] = static_cast<float>(b1[i] * f);
-    second.map.each_input(i, [&](int64_t k) { w2[k] = static_cast<float>(w2[k] / f); });
-  }
 }
 
 class Equalizer {

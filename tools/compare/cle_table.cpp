@@ -1,7 +1,8 @@
 // The cross-layer equalization table of docs/EQUALIZATION.md: top-1 on all 10000
 // Fashion-MNIST test images of the reference models and of the rescaled ResNet
 // (tools::rescaled_resnet), float and under QuantSim::run_quantized, per-tensor and per-channel
-// and 4-bit per-channel weights, with none, BN folding, CLE, CLE + bias correction and
+// and 4-bit per-channel weights, with none, BN folding, CLE, CLE + high-bias absorption,
+// CLE + bias correction and
 // CLE + AdaRound (10000 iterations, 1024 samples) (and of models/mobilenet_rescaled_fmnist.onnx)
 // (MinMax weights, TF-enhanced activations, calibrated on the first N training images).
 //
@@ -45,7 +46,7 @@ Args parse_args(int argc, char** argv) {
 }
 
 // What runs before the simulation is evaluated.
-enum class Steps { kNone, kBnFold, kCle, kCleBiasCorrection, kCleAdaRound };
+enum class Steps { kNone, kBnFold, kCle, kCleHba, kCleBiasCorrection, kCleAdaRound };
 
 const char* steps_label(Steps steps) {
   switch (steps) {
@@ -55,6 +56,8 @@ const char* steps_label(Steps steps) {
       return "BN fold";
     case Steps::kCle:
       return "BN fold + CLE";
+    case Steps::kCleHba:
+      return "BN fold + CLE + high-bias absorption";
     case Steps::kCleBiasCorrection:
       return "BN fold + CLE + bias correction";
     case Steps::kCleAdaRound:
@@ -71,8 +74,9 @@ struct Grid {
 
 const Grid kGrids[] = {
     {"W8A8 per-tensor", 8, false}, {"W8A8 per-channel", 8, true}, {"W4A8 per-channel", 4, true}};
-const Steps kSteps[] = {Steps::kNone, Steps::kBnFold, Steps::kCle, Steps::kCleBiasCorrection,
-                        Steps::kCleAdaRound};
+const Steps kSteps[] = {
+    Steps::kNone,       Steps::kBnFold, Steps::kCle, Steps::kCleHba, Steps::kCleBiasCorrection,
+    Steps::kCleAdaRound};
 
 struct Row {
   std::string label;
@@ -107,14 +111,21 @@ double float_cle_top1(const Model& model, const Args& args) {
 double quantized_top1(const Model& model, const Row& row, const Args& args, std::string& record) {
   QuantSimOptions options;
   if (row.steps != Steps::kNone) options.transforms = {fold_batch_norm_transform};
-  if (row.steps >= Steps::kCle) options.transforms.push_back(cross_layer_equalization({}));
+  CleOptions cle;
+  if (row.steps == Steps::kCleHba)
+    cle.high_bias_absorption =
+        std::make_shared<const BatchNormStatistics>(batch_norm_statistics(model));
+  if (row.steps >= Steps::kCle) options.transforms.push_back(cross_layer_equalization(cle));
   options.weight_bitwidth = row.grid.weight_bits;
   options.per_channel = row.grid.per_channel;
   options.num_threads = args.threads;
   QuantSim sim(model, options);
   for (const AppliedTechnique& t : sim.applied_techniques())
     if (t.name == "cle")
-      record = t.options.at("pairs") + " pairs, " + t.options.at("steps") + " passes";
+      record = t.options.at("pairs") + " pairs, " + t.options.at("steps") + " passes" +
+               (t.options.count("high_bias_absorbed_channels") != 0
+                    ? ", " + t.options.at("high_bias_absorbed_channels") + " channels absorbed"
+                    : std::string());
   tools::calibrate_on_training_images(sim, args.calib, args.batch);
   if (row.steps == Steps::kCleBiasCorrection)
     correct_bias(sim, tools::training_batches(args.calib, args.batch), {}, nullptr);
