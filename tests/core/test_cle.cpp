@@ -12,6 +12,7 @@
 #include "single_op_model.h"
 #include "techniques/cross_layer_equalization.h"
 #include "techniques/model_transforms.h"
+#include "techniques/smooth_quant.h"
 #include "temp_path.h"
 #include "test_quantsim_data.h"
 
@@ -237,19 +238,25 @@ TEST_CASE("CLE pairs grouped Convs, Gemms either way round and MatMuls", "[cle]"
   }
 }
 
+// ONNX Runtime's logits for `images` through `model`, written under `dir` as `name`.
+Tensor ort_logits(const Model& model, const std::filesystem::path& dir, const std::string& name,
+                  const Tensor& images) {
+  std::filesystem::create_directories(dir);
+  write_npy((dir / "input.npy").string(), images);
+  const std::string path = (dir / (name + ".onnx")).string();
+  save_onnx_file(model, path);
+  tools::run_ort({"run", path, "--input", "input=" + (dir / "input.npy").string(), "--output",
+                  (dir / name).string()});
+  return read_npy((dir / name / "logits.npy").string());
+}
+
 TEST_CASE("ONNX Runtime computes the same logits before and after CLE, on real images", "[cle]") {
   // ResNet (Relu: the same function) and the rescaled MobileNet (already Relu) against the
   // model CLE makes of each; logits within 1e-4 of the largest.
   const auto dir = test_temp_path("cle_ort");
-  std::filesystem::create_directories(dir);
   const Tensor images = testdata::test_images(0, 200);
-  write_npy((dir / "input.npy").string(), images);
-  const auto ort_logits = [&](const Model& m, const std::string& name) {
-    const std::string path = (dir / (name + ".onnx")).string();
-    save_onnx_file(m, path);
-    tools::run_ort({"run", path, "--input", "input=" + (dir / "input.npy").string(), "--output",
-                    (dir / name).string()});
-    return read_npy((dir / name / "logits.npy").string());
+  const auto ort = [&](const Model& m, const std::string& name) {
+    return ort_logits(m, dir, name, images);
   };
   const Model models[] = {folded("resnet_fmnist.onnx"),
                           load_onnx_file(testdata::model_path("mobilenet_rescaled_fmnist.onnx"))};
@@ -258,8 +265,8 @@ TEST_CASE("ONNX Runtime computes the same logits before and after CLE, on real i
     const TransformOutcome out = equalize_cross_layer(models[i], {});
     REQUIRE(out.record.name == "cle");
     CHECK(out.record.options.at("relu6_replaced") == "0");
-    const Tensor before = ort_logits(models[i], "before" + std::to_string(i));
-    const Tensor after = ort_logits(out.model, "after" + std::to_string(i));
+    const Tensor before = ort(models[i], "before" + std::to_string(i));
+    const Tensor after = ort(out.model, "after" + std::to_string(i));
     double largest = 0.0;
     for (int64_t k = 0; k < before.size(); ++k)
       largest = std::max(largest, double(std::fabs(before.data<float>()[k])));
@@ -348,4 +355,80 @@ TEST_CASE("CLE options are checked", "[cle]") {
   CleOptions one;
   one.steps = 1;
   CHECK(equalize_cross_layer(model, one).record.options.at("steps") == "1");
+}
+
+TEST_CASE("SmoothQuant keeps the function, in qsim and in ONNX Runtime", "[smooth_quant]") {
+  const Model model = folded("resnet_fmnist.onnx");
+  const ActivationMaxima maxima =
+      smooth_quant_statistics(model, testdata::train_batches(0, 256, 64), 256);
+  REQUIRE(maxima.count("/fc/Gemm") == 1);
+  CHECK(maxima.at("/fc/Gemm").size() == 64);
+  const TransformOutcome out = smooth_quant(model, maxima, {});
+  REQUIRE(out.record.name == "smooth_quant");
+  // The Gemm reads a Flatten: the division becomes an inserted Mul.
+  CHECK(out.record.options.at("inserted") == "1");
+  CHECK(out.record.options.at("folded") == "0");
+  CHECK(out.model.graph.nodes.size() == model.graph.nodes.size() + 1);
+  const Tensor images = testdata::test_images(0, 200);
+  const auto relative = [](const Tensor& a, const Tensor& b) {
+    double largest = 0.0;
+    for (int64_t i = 0; i < a.size(); ++i)
+      largest = std::max(largest, double(std::fabs(a.data<float>()[i])));
+    return max_abs_difference(a, b) / largest;
+  };
+  CHECK(relative(run_float(model, images).at(0), run_float(out.model, images).at(0)) <= 1e-4);
+  const auto dir = test_temp_path("smooth_quant_ort");
+  CHECK(relative(ort_logits(model, dir, "before", images),
+                 ort_logits(out.model, dir, "after", images)) <= 1e-4);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("SmoothQuant folds the division into the layer before", "[smooth_quant]") {
+  std::mt19937 rng(5);
+  const Model m =
+      two_layers(make_node("m1", "MatMul", {"x", "w1"}, "h"), random_tensor({10, 16}, rng, 4.0f),
+                 Tensor(DType::kFloat32, {0}), make_node("m2", "MatMul", {"a", "w2"}, "y"),
+                 random_tensor({16, 5}, rng, 1.0f));
+  const Tensor x = random_tensor({8, 10}, rng, 0.0f);
+  std::vector<Tensor> batches = {x};
+  size_t next = 0;
+  const ActivationMaxima maxima = smooth_quant_statistics(
+      m,
+      [&](std::vector<Tensor>& batch) {
+        if (next == batches.size()) return false;
+        batch = {batches[next++]};
+        return true;
+      },
+      8);
+  SmoothQuantOptions o;
+  o.alpha = 0.75;
+  const TransformOutcome out = smooth_quant(m, maxima, o);
+  REQUIRE(out.record.name == "smooth_quant");
+  CHECK(out.record.options.at("layers") == "2");  // m1 reads the graph input: a Mul
+  CHECK(out.record.options.at("folded") == "1");
+  CHECK(out.record.options.at("inserted") == "1");
+  QuantSim before(m, {}), after(out.model, {});
+  const Tensor a = before.run_float({x}).at(0), b = after.run_float({x}).at(0);
+  double largest = 0.0;
+  for (int64_t i = 0; i < a.size(); ++i)
+    largest = std::max(largest, double(std::fabs(a.data<float>()[i])));
+  CHECK(max_abs_difference(a, b) <= 1e-5 * largest);
+}
+
+TEST_CASE("SmoothQuant: alpha outside [0, 1] and layers without statistics", "[smooth_quant]") {
+  const Model model = folded("resnet_fmnist.onnx");
+  for (double alpha : {-0.1, 1.5}) {
+    SmoothQuantOptions o;
+    o.alpha = alpha;
+    CHECK(testdata::error_code_of([&] { smooth_quant(model, {}, o); }) ==
+          ErrorCode::kInvalidArgument);
+  }
+  const TransformOutcome none = smooth_quant(model, {}, {});
+  CHECK(none.record.name.empty());
+  REQUIRE(none.notes.size() == 1);
+  CHECK(none.notes[0].find("no activation statistics") != std::string::npos);
+  CHECK(testdata::error_code_of([&] {
+          smooth_quant_statistics(
+              model, [](std::vector<Tensor>&) { return false; }, 10);
+        }) == ErrorCode::kInvalidArgument);
 }
