@@ -247,6 +247,30 @@ QSIM_API qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn r
    noted by qsim_get_notes. */
 QSIM_API qsim_status qsim_load_encodings(qsim_session* session, const char* path);
 
+/* ---- SmoothQuant (docs/EQUALIZATION.md) ------------------------------------------ */
+
+typedef struct qsim_smooth_quant_options {
+  uint32_t struct_size; /* sizeof(qsim_smooth_quant_options); set by the init function */
+  double alpha;         /* migration strength in [0, 1]; default 0.5 */
+  int32_t num_samples;  /* calibration samples measured (the reader's first ones), default 512 */
+} qsim_smooth_quant_options;
+
+QSIM_API qsim_status qsim_smooth_quant_options_init(qsim_smooth_quant_options* options,
+                                                    uint32_t struct_size);
+#define QSIM_SMOOTH_QUANT_OPTIONS_INIT(opts) \
+  qsim_smooth_quant_options_init((opts), (uint32_t)sizeof(qsim_smooth_quant_options))
+
+/* Migrates the activation outliers of every Gemm and MatMul with a constant weight into the
+   weight (SmoothQuant): measures each such layer's input channel maxima on the reader's data
+   (the float model after BN folding and CLE, as the session does them), then adds the
+   transform after them. The float function stays the same; the exports record
+   "smooth_quant". Call it before qsim_calibrate or qsim_load_encodings (QSIM_ERR_STATE after,
+   the encodings would no longer fit), at most once (QSIM_ERR_STATE again).
+   QSIM_ERR_INVALID_ARGUMENT for alpha outside [0, 1], num_samples < 1 or a reader that gives
+   no sample; QSIM_ERR_NUMERIC for NaN/Inf. On failure the session is as it was. */
+QSIM_API qsim_status qsim_smooth_quant(qsim_session* session, qsim_data_reader_fn reader,
+                                       void* reader_data, const qsim_smooth_quant_options* options);
+
 /* ---- AdaRound and AdaQuant: adaptive weight rounding (docs/ADAROUND.md) ----------- */
 
 typedef enum qsim_adaround_mode QSIM_ENUM_BASE {

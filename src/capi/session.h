@@ -23,6 +23,8 @@ struct qsim_session {
   // Set by a successful calibration or load (the getters and exports need one).
   bool has_encodings = false;
   std::vector<std::string> export_notes;  // warnings of the last successful export
+  // Transforms added by calls after qsim_create (qsim_smooth_quant), by name.
+  std::vector<std::string> applied_transforms;
 
   qsim::QuantSim& quant();
   // What the encoding getters list: QuantSim's encodings, copied on the first call after a

@@ -26,6 +26,9 @@ inline int parse_int(const std::string& text, const std::string& name) {
   return static_cast<int>(parse_count(text, name, 1, 1024));
 }
 
+// Parses a number from 0 to 1 for option `name`.
+double parse_fraction(const std::string& text, const std::string& name);
+
 // Parses a calibration method name for option `name`.
 qsim_calibration_method parse_method(const std::string& text, const std::string& name);
 

@@ -32,6 +32,7 @@ struct QuantizeArgs {
   int cle_steps = -1;
   bool cle_keep_relu6 = false;
   bool cle_no_hba = false;
+  double smooth_quant_alpha = -1.0;  // < 0: no SmoothQuant
   // AdaRound, AdaQuant or bias correction after calibration; zeros keep
   // qsim_adaround_options' defaults.
   bool adaround = false;
@@ -90,6 +91,8 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.cle_keep_relu6 = true;
     else if (a == "--cle-no-hba")
       q.cle_no_hba = true;
+    else if (a == "--smooth-quant")
+      q.smooth_quant_alpha = parse_fraction(value(), a);
     else if (a == "--adaround")
       q.adaround = true;
     else if (a == "--adaquant")
@@ -307,6 +310,16 @@ int cmd_quantize(const std::vector<std::string>& args) {
   if (inputs != 1)
     throw CommandError{"quantize: the model has " + std::to_string(inputs) +
                        " inputs; --calib feeds models with a single input"};
+  if (q.smooth_quant_alpha >= 0.0) {
+    NpyBatches samples(q.calib, q.batch_size);
+    ReaderState reader{&samples, ""};
+    qsim_smooth_quant_options options;
+    QSIM_SMOOTH_QUANT_OPTIONS_INIT(&options);
+    options.alpha = q.smooth_quant_alpha;
+    const qsim_status status = qsim_smooth_quant(session.get(), read_batch, &reader, &options);
+    if (!reader.error.empty()) throw CommandError{reader.error};
+    check(status);
+  }
   NpyBatches batches(q.calib, q.batch_size);
   calibrate(session.get(), batches);
   if (q.adaround || q.adaquant || q.bias_correction) {

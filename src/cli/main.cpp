@@ -23,6 +23,7 @@ const char kUsage[] =
     "           [--act-bits N] [--per-channel] [--calib-method NAME] [--weight-method NAME]\n"
     "           [--batch-size N] [--threads N] [--exclude-nan] [--target NAME]\n"
     "           [--cle [--cle-steps N] [--cle-keep-relu6] [--cle-no-hba]]\n"
+    "           [--smooth-quant ALPHA]\n"
     "           [--adaround | --adaquant | --bias-correction] [--adaround-iterations N]\n"
     "           [--adaround-samples N] [--seed N] [--memory-budget MB]\n"
     "      calibrates on CALIB.npy ([N, ...] samples of the model's single input) and\n"
@@ -32,6 +33,8 @@ const char kUsage[] =
     "      0..6 between them becomes Relu unless --cle-keep-relu6; passes until converged\n"
     "      unless --cle-steps; then high-bias absorption unless --cle-no-hba;\n"
     "      docs/EQUALIZATION.md)\n"
+    "      --smooth-quant ALPHA migrates Gemm/MatMul input outliers into the weights\n"
+    "      (SmoothQuant, alpha in [0, 1]) after BN folding and CLE, measured on CALIB.npy\n"
     "      --bias-correction then corrects each layer's bias for the mean shift quantization\n"
     "      gives its outputs on the same samples (1024 unless --adaround-samples)\n"
     "      --adaround / --adaquant then optimize the weights' rounding / values on the same\n"
@@ -58,6 +61,15 @@ int64_t parse_count(const std::string& text, const std::string& name, int64_t mi
   if (text.empty() || *end != '\0' || errno == ERANGE || value < min || value > max)
     usage_error(name + " needs a whole number from " + std::to_string(min) + " to " +
                 std::to_string(max) + ", got '" + text + "'");
+  return value;
+}
+
+double parse_fraction(const std::string& text, const std::string& name) {
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || errno == ERANGE || !(value >= 0.0 && value <= 1.0))
+    usage_error(name + " needs a number from 0 to 1, got '" + text + "'");
   return value;
 }
 

@@ -356,6 +356,49 @@ static void test_cross_layer_equalization(void** state) {
   qsim_destroy(session);
 }
 
+/* qsim_smooth_quant: before calibration only, once; alpha in [0, 1]; recorded in the exports;
+   the float outputs stay. */
+static void test_smooth_quant(void** state) {
+  (void)state;
+  qsim_smooth_quant_options options;
+  assert_int_equal(QSIM_SMOOTH_QUANT_OPTIONS_INIT(&options), QSIM_OK);
+  assert_true(options.alpha == 0.5);
+  assert_int_equal(options.num_samples, 512);
+  qsim_session* session = open_model(RESNET, NULL);
+  batch_source source = make_source(calib_images(), 64, 32);
+  options.alpha = 1.5;
+  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("alpha");
+  assert_int_equal(qsim_smooth_quant(NULL, read_source, &source, &options),
+                   QSIM_ERR_INVALID_ARGUMENT);
+  options.alpha = 0.5;
+  source = make_source(calib_images(), 64, 32);
+  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options), QSIM_OK);
+  source = make_source(calib_images(), 64, 32);
+  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options), QSIM_ERR_STATE);
+  calibrate_default(session);
+  char* dir = make_temp_dir();
+  qsim_export_options export_options;
+  QSIM_EXPORT_OPTIONS_INIT(&export_options);
+  export_options.formats = QSIM_EXPORT_AIMET_JSON_1_0_0;
+  assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
+  char text[1 << 16];
+  const size_t size =
+      read_small_file(join_path(dir, "model.encodings.v1.json"), text, sizeof text - 1);
+  text[size] = 0;
+  assert_non_null(strstr(text, "\"name\": \"smooth_quant\""));
+  remove_temp_dir(dir);
+  qsim_destroy(session);
+
+  session = open_model(RESNET, NULL);
+  calibrate_default(session);
+  source = make_source(calib_images(), 64, 32);
+  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options), QSIM_ERR_STATE);
+  assert_error_mentions("before qsim_calibrate");
+  qsim_destroy(session);
+}
+
 /* The hostile models of issue 21 through the C API: a status and a message naming the culprit,
    never a crash. */
 static void test_hostile_models(void** state) {
@@ -423,6 +466,7 @@ int run_option_tests(void) {
       cmocka_unit_test(test_null_arguments), cmocka_unit_test(test_target_names),
       cmocka_unit_test(test_emulate),        cmocka_unit_test(test_max_tensor_bytes),
       cmocka_unit_test(test_hostile_models), cmocka_unit_test(test_cross_layer_equalization),
+      cmocka_unit_test(test_smooth_quant),
   };
   return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }
