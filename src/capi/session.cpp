@@ -156,10 +156,13 @@ std::unique_ptr<qsim_session> make_session(Model model, const qsim_options& opti
   auto session = std::make_unique<qsim_session>();
   session->quant_options = capi::quantsim_options(options, model);
   session->quant_options.model_fingerprint = std::move(fingerprint);
+  // One pool of worker threads for the session's float engine and its simulation's engines.
+  session->quant_options.thread_pool = std::make_shared<ThreadPool>(options.num_threads);
   session->model = std::make_shared<const Model>(std::move(model));
   session->engine = std::make_unique<Engine>(
       session->model, EngineOptions{.num_threads = options.num_threads,
-                                    .max_tensor_bytes = session->quant_options.max_tensor_bytes});
+                                    .max_tensor_bytes = session->quant_options.max_tensor_bytes,
+                                    .pool = session->quant_options.thread_pool});
   return session;
 }
 

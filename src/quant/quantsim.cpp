@@ -141,6 +141,9 @@ QuantSim::QuantSim(const Model& model, QuantSimOptions options) : options_(std::
   check_bitwidth(options_.weight_bitwidth, "weight bit width");
   check_bitwidth(options_.activation_bitwidth, "activation bit width");
   config_ = options_.config ? *options_.config : default_quantsim_config(false);
+  // One pool for the float and the quantized engines and every engine a commit makes.
+  if (!options_.thread_pool)
+    options_.thread_pool = std::make_shared<ThreadPool>(options_.num_threads);
   if (options_.per_channel) config_.per_channel = *options_.per_channel;
   std::shared_ptr<const Model> transformed = std::make_shared<const Model>(model);
   std::vector<std::string> transform_notes;
@@ -231,7 +234,8 @@ std::unique_ptr<Engine> QuantSim::make_engine(std::shared_ptr<const Model> model
   return std::make_unique<Engine>(std::move(model),
                                   EngineOptions{.num_threads = options_.num_threads,
                                                 .fuse_layers = false,
-                                                .max_tensor_bytes = options_.max_tensor_bytes});
+                                                .max_tensor_bytes = options_.max_tensor_bytes,
+                                                .pool = options_.thread_pool});
 }
 
 QuantSim::Encodings QuantSim::calibrated_encodings(const BatchReader& next_batch,

@@ -67,6 +67,9 @@ struct QuantSimOptions {
   std::vector<ModelTransform> transforms;
   NanPolicy nan_policy = NanPolicy::kReject;
   int num_threads = 1;
+  // The worker threads every engine of this QuantSim runs on, shared with its owner's other
+  // engines (a C API session's); null: QuantSim makes one pool of num_threads.
+  std::shared_ptr<ThreadPool> thread_pool;
   // The runtime arithmetic the encodings are made for: Target::kOrtAvx2 puts the weights
   // ONNX Runtime's U8S8 kernels read (ParamQuantizer::u8s8_kernel) on grids whose pair sums
   // cannot saturate int16 (quant/target.h).

@@ -27,7 +27,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     : model_(options.fuse_layers ? std::make_shared<const Model>(fuse_for_inference(*model))
                                  : std::move(model)),
       max_tensor_bytes_(std::clamp<int64_t>(options.max_tensor_bytes, 0, kMaxTensorBytes)),
-      pool_(options.num_threads) {
+      pool_(options.pool ? options.pool : std::make_shared<ThreadPool>(options.num_threads)) {
   use_single_threaded_blas();
   const KernelRegistry& registry = default_registry();
   auto missing = find_unsupported_ops(*model_, registry);
@@ -157,7 +157,7 @@ std::unique_ptr<ExecutionPlan> Engine::make_plan(const std::vector<Shape>& shape
         outs.push_back(id < 0 ? nullptr : &plan->constants[id]);
       }
       Tensor scratch(DType::kUInt8, {static_cast<int64_t>(step.workspace_bytes)});
-      RunContext run_ctx(node, ins, outs, scratch.raw(), step.workspace_bytes, pool_);
+      RunContext run_ctx(node, ins, outs, scratch.raw(), step.workspace_bytes, *pool_);
       kernels_[n]->run(run_ctx);
       continue;
     }
@@ -280,10 +280,10 @@ void Engine::execute(Runner& runner, ExecutionPlan& plan, const RunHooks& hooks,
 std::vector<Tensor> Engine::run_whole(const std::vector<Tensor>& inputs,
                                       const std::vector<Shape>& shapes,
                                       const std::vector<DType>& dtypes, const RunHooks& hooks) {
-  ExecutionPlan& plan = plan_for(whole_, shapes, dtypes, pool_.size());
+  ExecutionPlan& plan = plan_for(whole_, shapes, dtypes, pool_->size());
   bind_memory(whole_, plan);
   for (size_t i = 0; i < inputs.size(); ++i) plan.views[plan.input_ids[i]] = inputs[i];
-  execute(whole_, plan, hooks, pool_);
+  execute(whole_, plan, hooks, *pool_);
   std::vector<Tensor> outputs;
   for (int id : plan.output_ids) outputs.push_back(plan.views[id].clone());
   for (int id : plan.input_ids) plan.views[id] = Tensor();  // drop references to caller memory
@@ -341,8 +341,8 @@ const Engine::Slicing& Engine::slicing_for(const std::vector<Shape>& shapes,
 bool Engine::can_slice(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes,
                        const std::vector<int64_t>& slice_sizes) {
   // The whole batch's plan first: an error there is the caller's, whether or not it slices.
-  const ExecutionPlan& whole = plan_for(whole_, shapes, dtypes, pool_.size());
-  if (slice_runners_.empty()) slice_runners_.resize(static_cast<size_t>(pool_.size()));
+  const ExecutionPlan& whole = plan_for(whole_, shapes, dtypes, pool_->size());
+  if (slice_runners_.empty()) slice_runners_.resize(static_cast<size_t>(pool_->size()));
   for (int64_t size : {slice_sizes.front(), slice_sizes.back()}) {
     const ExecutionPlan* slice = nullptr;
     try {
@@ -378,7 +378,7 @@ std::vector<Tensor> Engine::run_sliced(const std::vector<Tensor>& inputs, const 
   // fewer; which thread runs a slice never changes its result.
   const int64_t slices = static_cast<int64_t>(slicing.sizes.size());
   std::atomic<int64_t> next_slice{0};
-  pool_.parallel_for(static_cast<int64_t>(slicing.plans.size()), [&](int64_t begin, int64_t end) {
+  pool_->parallel_for(static_cast<int64_t>(slicing.plans.size()), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r)
       for (int64_t s = next_slice++; s < slices; s = next_slice++)
         run_slice(static_cast<size_t>(r), s * kSliceImages, slicing.sizes[s]);
@@ -389,7 +389,7 @@ std::vector<Tensor> Engine::run_sliced(const std::vector<Tensor>& inputs, const 
 std::vector<ValueType> Engine::output_types(const std::vector<Shape>& input_shapes,
                                             const std::vector<DType>& input_dtypes) {
   check_inputs(input_shapes, input_dtypes);
-  ExecutionPlan& plan = plan_for(whole_, input_shapes, input_dtypes, pool_.size());
+  ExecutionPlan& plan = plan_for(whole_, input_shapes, input_dtypes, pool_->size());
   std::vector<ValueType> types;
   for (int id : plan.output_ids)
     types.push_back({plan.types[id].dtype, plan.types[id].shape, nullptr});

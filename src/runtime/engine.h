@@ -33,6 +33,9 @@ struct EngineOptions {
   // this: a node asking for more fails with kOutOfMemory naming it before anything is
   // allocated (docs/LIMITS.md). At most kMaxTensorBytes.
   int64_t max_tensor_bytes = kDefaultMaxTensorBytes;
+  // The worker threads, shared by the engines of one session (one run at a time uses it);
+  // null: the engine makes its own of num_threads (ignored when `pool` is given).
+  std::shared_ptr<ThreadPool> pool = nullptr;
 };
 
 // Optional callbacks of one run (QuantSim observes and fake-quantizes activations with them).
@@ -61,7 +64,7 @@ class Engine {
 
   // The graph the engine runs: the model, rewritten when EngineOptions::fuse_layers is set.
   const Model& model() const { return *model_; }
-  int num_threads() const { return pool_.size(); }
+  int num_threads() const { return pool_->size(); }
   // Runs the graph; inputs follow model().graph.inputs order. Returns the graph outputs.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) { return run(inputs, RunHooks{}); }
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const RunHooks& hooks);
@@ -114,7 +117,7 @@ class Engine {
   std::shared_ptr<const Model> model_;
   int64_t max_tensor_bytes_;
   std::vector<std::unique_ptr<Kernel>> kernels_;  // one per node
-  ThreadPool pool_;
+  std::shared_ptr<ThreadPool> pool_;
   Runner whole_;
   std::vector<Runner> slice_runners_;  // one per pool thread
   ThreadPool serial_pool_{1};          // what a slice's nodes split their work over

@@ -208,6 +208,40 @@ static void free_files(full_worker* w) {
 }
 
 /* Eight sessions on eight threads, all at once, export the same bytes as the same work alone. */
+/* The process's thread count, from /proc/self/status. */
+static int process_threads(void) {
+  FILE* f = fopen("/proc/self/status", "r");
+  assert_non_null(f);
+  char line[256];
+  int threads = -1;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "Threads: %d", &threads) == 1) break;
+  fclose(f);
+  return threads;
+}
+
+/* One pool of workers per session: the session's float engine and its simulation's engines
+   (made by the first calibration, and again by every commit) share it, so calibrating and
+   running the simulation start no thread. */
+static void test_one_pool_per_session(void** state) {
+  (void)state;
+  qsim_options options = test_options();
+  options.num_threads = 4;
+  const int before = process_threads();
+  qsim_session* session = open_model("resnet_fmnist.onnx", &options);
+  const int with_session = process_threads();
+  assert_true(with_session > before);
+  calibrate_default(session);
+  static float logits[EVAL_IMAGES * 10];
+  assert_int_equal(run_logits(session, QSIM_RUN_QUANTIZED, eval_images(), EVAL_IMAGES, logits),
+                   QSIM_OK);
+  assert_int_equal(run_logits(session, QSIM_RUN_FLOAT, eval_images(), EVAL_IMAGES, logits),
+                   QSIM_OK);
+  assert_int_equal(process_threads(), with_session);
+  qsim_destroy(session);
+  assert_int_equal(process_threads(), before);
+}
+
 static void test_eight_sessions_adaround_export(void** state) {
   (void)state;
   calib_images();
@@ -237,6 +271,7 @@ int run_thread_tests(void) {
       cmocka_unit_test(test_two_threads_identical),
       cmocka_unit_test(test_last_error_is_per_thread),
       cmocka_unit_test(test_eight_sessions_adaround_export),
+      cmocka_unit_test(test_one_pool_per_session),
   };
   return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
 }
