@@ -317,6 +317,21 @@ static void test_max_tensor_bytes(void** state) {
   qsim_destroy(session);
 }
 
+/* The session's AIMET JSON 1.0.0 export, as text (valid until the next call). */
+static const char* exported_v1_json(qsim_session* session) {
+  static char text[1 << 16];
+  char* dir = make_temp_dir();
+  qsim_export_options export_options;
+  QSIM_EXPORT_OPTIONS_INIT(&export_options);
+  export_options.formats = QSIM_EXPORT_AIMET_JSON_1_0_0;
+  assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
+  const size_t size =
+      read_small_file(join_path(dir, "model.encodings.v1.json"), text, sizeof text - 1);
+  text[size] = 0;
+  remove_temp_dir(dir);
+  return text;
+}
+
 /* Cross-layer equalization (issue 22): off by default; cle_steps -1 or 1..100; an old
    caller's struct without the fields keeps the defaults; on, every export records it. */
 static void test_cross_layer_equalization(void** state) {
@@ -340,19 +355,10 @@ static void test_cross_layer_equalization(void** state) {
   options.cross_layer_equalization = 1;
   qsim_session* session = open_model(RESNET, &options);
   calibrate_default(session);
-  char* dir = make_temp_dir();
-  qsim_export_options export_options;
-  QSIM_EXPORT_OPTIONS_INIT(&export_options);
-  export_options.formats = QSIM_EXPORT_AIMET_JSON_1_0_0;
-  assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
-  char text[1 << 16];
-  const size_t size =
-      read_small_file(join_path(dir, "model.encodings.v1.json"), text, sizeof text - 1);
-  text[size] = 0;
+  const char* text = exported_v1_json(session);
   assert_non_null(strstr(text, "\"name\": \"bn_fold\""));
   assert_non_null(strstr(text, "\"name\": \"cle\""));
   assert_true(strstr(text, "\"name\": \"bn_fold\"") < strstr(text, "\"name\": \"cle\""));
-  remove_temp_dir(dir);
   qsim_destroy(session);
 }
 
@@ -378,17 +384,7 @@ static void test_smooth_quant(void** state) {
   source = make_source(calib_images(), 64, 32);
   assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options), QSIM_ERR_STATE);
   calibrate_default(session);
-  char* dir = make_temp_dir();
-  qsim_export_options export_options;
-  QSIM_EXPORT_OPTIONS_INIT(&export_options);
-  export_options.formats = QSIM_EXPORT_AIMET_JSON_1_0_0;
-  assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
-  char text[1 << 16];
-  const size_t size =
-      read_small_file(join_path(dir, "model.encodings.v1.json"), text, sizeof text - 1);
-  text[size] = 0;
-  assert_non_null(strstr(text, "\"name\": \"smooth_quant\""));
-  remove_temp_dir(dir);
+  assert_non_null(strstr(exported_v1_json(session), "\"name\": \"smooth_quant\""));
   qsim_destroy(session);
 
   session = open_model(RESNET, NULL);
