@@ -80,7 +80,10 @@ class Equalizer {
 
   TransformOutcome run() {
     find_pairs();
-    if (pairs_.empty()) return {std::move(model_), {}, std::move(notes_)};
+    if (pairs_.empty()) {
+      notes_.push_back("cle: no pair of layers to equalize; the model is unchanged");
+      return {std::move(model_), {}, std::move(notes_)};
+    }
     own_weights();
     std::vector<std::pair<std::string, std::string>> before;
     for (const Pair& p : pairs_) before.push_back(pair_ranges(p));

@@ -343,6 +343,21 @@ TEST_CASE("high-bias absorption keeps the function where the Relu input stays ab
   CHECK(relative_difference(a, b) <= 1e-5);
 }
 
+TEST_CASE("CLE on a model without an equalizable pair: a note, not an error", "[cle]") {
+  std::mt19937 rng(2);
+  Model one;
+  one.opset = 13;
+  one.graph.inputs = {{"x", DType::kFloat32, 0, std::nullopt}};
+  one.graph.outputs = {{"y", DType::kFloat32, 0, std::nullopt}};
+  one.graph.initializers["w"] = random_tensor({4, 3, 1, 1}, rng, 1.0f);
+  one.graph.nodes = {make_node("c", "Conv", {"x", "w"}, "y")};
+  const TransformOutcome out = equalize_cross_layer(one, {});
+  CHECK(out.record.name.empty());
+  REQUIRE(out.notes.size() == 1);
+  CHECK(out.notes[0] == "cle: no pair of layers to equalize; the model is unchanged");
+  CHECK(out.model.graph.nodes.size() == 1);
+}
+
 TEST_CASE("CLE options are checked", "[cle]") {
   const Model model = folded("resnet_fmnist.onnx");
   for (int steps : {0, -2}) {
