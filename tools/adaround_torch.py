@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """AdaRound in PyTorch as AIMET runs it: the reference bench/adaround_vs_torch.sh times
-qsim's AdaRound against (REFERENCE.md section 5).
+qsim's AdaRound against (docs/SOURCES.md section 5).
 
     /usr/bin/python3 tools/adaround_torch.py MODEL.onnx [--samples 1024] [--iterations 10000]
         [--bits 4] [--act-bits 8] [--threads 1] [--seed 0] [--write-calib FILE.npy]
@@ -274,7 +274,7 @@ class MinMaxObserver:
 
 
 class ActivationFakeQuant:
-    """Asymmetric fake quantization with qsim's encoding arithmetic (REFERENCE.md section 1)."""
+    """Asymmetric fake quantization with qsim's encoding arithmetic (docs/SOURCES.md section 1)."""
 
     def __init__(self, ranges, bits):
         self.top = 2.0 ** bits - 1

@@ -1,4 +1,4 @@
-// Batch-norm folding (REFERENCE.md section 5), as on-target converters do before quantizing:
+// Batch-norm folding (docs/SOURCES.md section 5), as on-target converters do before quantizing:
 // a BatchNormalization in inference form that directly follows a Conv, ConvTranspose or Gemm
 // whose output nothing else reads is folded into that layer's weight and bias:
 //   W' = W * g / sigma,  b' = beta + (b - mu) * g / sigma,  sigma = sqrt(var + eps)

@@ -17,7 +17,7 @@ namespace qsim {
 // The domain of the ops qsim's graph rewrites make (runtime/graph_fusion.h), e.g. FusedConv.
 inline constexpr const char* kQsimDomain = "ai.qsim";
 
-// Where a weight keeps the layer's output channels (REFERENCE.md section 1).
+// Where a weight keeps the layer's output channels (docs/SOURCES.md section 1).
 enum class ChannelAxis {
   kNone,         // quantized per tensor (PRelu's slopes), or no weight
   kFirst,        // Conv [M, C / group, k...]

@@ -1,4 +1,4 @@
-// AIMET-compatible JSON encodings files (REFERENCE.md section 3, docs/ENCODINGS.md), the
+// AIMET-compatible JSON encodings files (docs/SOURCES.md section 3, docs/ENCODINGS.md), the
 // format QNN/SNPE converters take with --quantization_overrides.
 //
 // Version 0.6.1 keys each section by tensor name (one dict per channel); version 1.0.0 lists

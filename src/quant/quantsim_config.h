@@ -1,7 +1,7 @@
 // Quantizer settings for QuantSim: qsim's built-in defaults, or AIMET's quantsim config JSON
 // (the format vendor configs ship in) so that those files load unchanged.
 //
-// AIMET's keys (REFERENCE.md section 4; AIMET's quantsim_config_schema.py):
+// AIMET's keys (docs/SOURCES.md section 4; AIMET's quantsim_config_schema.py):
 //   defaults {ops {is_input_quantized, is_output_quantized, is_symmetric},
 //             params {is_quantized, is_symmetric}, strict_symmetric, unsigned_symmetric,
 //             per_channel_quantization, hw_version, supported_kernels}

@@ -1,4 +1,4 @@
-// AdaRound and AdaQuant (REFERENCE.md section 5; docs/ADAROUND.md): per Conv, ConvTranspose,
+// AdaRound and AdaQuant (docs/SOURCES.md section 5; docs/ADAROUND.md): per Conv, ConvTranspose,
 // Gemm and MatMul with a quantized constant weight, in topological order, the weight's rounding
 // (AdaRound) or values (AdaQuant) are optimized so that the layer's output, passed through the
 // activation that follows it, reproduces the float model's on calibration data. The layer's

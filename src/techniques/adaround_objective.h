@@ -1,7 +1,7 @@
 // The reconstruction loss AdaRound and AdaQuant minimize for one layer, with its gradient:
 //   L(W~, b) = mean over samples and positions of sum over output channels (f(W~ x~ + b) - t)^2
 // with x~ the layer input in the partly rounded model, t the float model's output after the
-// activation f that follows (REFERENCE.md section 5). Two exact forms:
+// activation f that follows (docs/SOURCES.md section 5). Two exact forms:
 //  - MinibatchLoss: over a random minibatch of cached samples, the forward product, loss and
 //    dL/dZ fused in one pass, the two products by OpenBLAS sgemm (or a direct loop for
 //    layers with few output channels per group, such as depthwise convolutions);
@@ -21,8 +21,8 @@
 #include "techniques/adaround_layer.h"
 #include "techniques/fixed_product.h"
 #include "techniques/layer_input_cache.h"
-#include "util/thread_pool.h"
 #include "util/isa_namespace.h"
+#include "util/thread_pool.h"
 
 namespace qsim {
 namespace QSIM_ISA_NS {

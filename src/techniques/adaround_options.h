@@ -1,6 +1,6 @@
 // Options and results of AdaRound and AdaQuant (techniques/adaround.h). The defaults are the
 // peers': AIMET's AdaRound (AdaroundParameters and its loss) and AMD Quark's fast finetune for
-// AdaQuant (REFERENCE.md section 5). docs/ADAROUND.md says where qsim differs and why.
+// AdaQuant (docs/SOURCES.md section 5). docs/ADAROUND.md says where qsim differs and why.
 #pragma once
 
 #include <cstdint>

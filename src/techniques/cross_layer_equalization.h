@@ -11,7 +11,7 @@
 // Layers: Conv (grouped and depthwise included: input channel i of a grouped Conv is column
 // i % (C / group) of its group's filters), Gemm and MatMul with a constant 2-D weight. A
 // depthwise Conv between two layers is in two pairs; repeating the passes (`steps`) converges
-// to the cube-root solution REFERENCE.md gives for such triplets. Pairs whose weights, bias or
+// to the cube-root solution docs/SOURCES.md gives for such triplets. Pairs whose weights, bias or
 // middle tensor anything else reads are left alone, with a note.
 #pragma once
 
@@ -43,7 +43,7 @@ struct CleOptions {
   // Clip(0, 6) (ReLU6) between two layers becomes Relu so that the pair can be equalized, as
   // AIMET does by default; false leaves such pairs alone.
   bool replace_relu6 = true;
-  // High-bias absorption after equalization (Nagel et al. 2019, section 4.1; REFERENCE.md):
+  // High-bias absorption after equalization (Nagel et al. 2019, section 4.1; docs/SOURCES.md):
   // for a pair with a Relu between (ReLU6 replaced included), channel i's
   // c_i = max(0, beta_i - 3 |gamma_i|), with the first layer's BatchNormalization statistics
   // scaled as CLE scaled the channel, moves from the first layer's bias into the second's

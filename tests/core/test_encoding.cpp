@@ -6,7 +6,7 @@
 using namespace qsim;
 
 TEST_CASE("asymmetric 8-bit encodings follow AIMET's arithmetic") {
-  // REFERENCE.md section 3's example activation: min -0.126, max 2.55.
+  // docs/SOURCES.md section 3's example activation: min -0.126, max 2.55.
   ChannelEncoding e = compute_channel_encoding(-0.126, 2.55, 8, Symmetry::kAsymmetric, "t");
   CHECK(e.scale == Approx(2.676 / 255).epsilon(1e-6));
   CHECK(e.offset == -12);

@@ -206,7 +206,7 @@ TEST_CASE("without qsim's extras the reader infers role, symmetry and axis as do
 }
 
 TEST_CASE("files from AIMET read as AIMET means them, unknown keys ignored") {
-  SECTION("0.6.1 (REFERENCE.md section 3's example, with a converter's extra keys)") {
+  SECTION("0.6.1 (docs/SOURCES.md section 3's example, with a converter's extra keys)") {
     const EncodingSet set = parse_encodings_json(R"({"version": "0.6.1",
       "activation_encodings": {"/conv1/Relu_output_0": [{"bitwidth": 8, "dtype": "int",
           "is_symmetric": "False", "max": 2.55, "min": -0.126, "offset": -12, "scale": 0.0105, "note": 1}]},
