@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "graph/name_table.h"
 #include "graph/onnx_export.h"
 #include "graph/op_info.h"
 #include "quant/weight_rounding.h"
@@ -97,32 +98,6 @@ std::vector<int64_t> grid_values(const Tensor& values, const Encoding& encoding,
   }
   return out;
 }
-
-// Every name in use in the graph, so inserted tensors and nodes get fresh ones.
-class NameTable {
- public:
-  explicit NameTable(const Graph& graph) {
-    for (const auto& [name, tensor] : graph.initializers) used_.insert(name);
-    for (const auto* list : {&graph.inputs, &graph.outputs})
-      for (const ValueInfo& info : *list) used_.insert(info.name);
-    for (const Node& node : graph.nodes) {
-      used_.insert(node.name);
-      used_.insert(node.inputs.begin(), node.inputs.end());
-      used_.insert(node.outputs.begin(), node.outputs.end());
-    }
-  }
-
-  // `base`, or `base_N` with the smallest N that is free.
-  std::string fresh(const std::string& base) {
-    std::string name = base;
-    for (int n = 1; used_.count(name); ++n) name = base + "_" + std::to_string(n);
-    used_.insert(name);
-    return name;
-  }
-
- private:
-  std::set<std::string> used_;
-};
 
 // How many node inputs and graph outputs read each tensor.
 std::map<std::string, int64_t> count_uses(const Graph& graph) {

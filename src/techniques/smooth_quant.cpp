@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
-#include <unordered_map>
 
+#include "graph/name_table.h"
 #include "graph/tensor_uses.h"
 #include "runtime/engine.h"
 #include "techniques/layer_channels.h"
@@ -24,11 +23,6 @@ bool smoothable(const Node& node) {
 bool homogeneous(const Node& node) {
   return node.domain.empty() &&
          (node.op_type == "Relu" || node.op_type == "LeakyRelu" || node.op_type == "PRelu");
-}
-
-std::string fresh_name(const Graph& graph, const std::set<std::string>& used, std::string name) {
-  while (used.count(name) != 0 || graph.is_initializer(name)) name += "_";
-  return name;
 }
 
 }  // namespace
@@ -78,16 +72,8 @@ TransformOutcome smooth_quant(const Model& model, const ActivationMaxima& maxima
   TransformOutcome out{model, {}, {}};
   Graph& g = out.model.graph;
   const TensorUses uses(model.graph);
-  std::unordered_map<std::string, size_t> producer;
-  std::set<std::string> used;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    used.insert(g.nodes[i].name);
-    for (const std::string& t : g.nodes[i].outputs) {
-      producer[t] = i;
-      used.insert(t);
-    }
-    used.insert(g.nodes[i].inputs.begin(), g.nodes[i].inputs.end());
-  }
+  const auto& producer = uses.producer;  // node indices stay: the Muls go in at the end
+  NameTable names(g);
   int layers = 0, folded = 0, inserted = 0;
   std::vector<std::pair<size_t, Node>> muls;  // inserted before node index
   for (size_t n = 0; n < g.nodes.size(); ++n) {
@@ -149,14 +135,11 @@ TransformOutcome smooth_quant(const Model& model, const ActivationMaxima& maxima
     Tensor inverse(DType::kFloat32, {layer->map.inputs});
     for (int64_t j = 0; j < layer->map.inputs; ++j)
       inverse.data<float>()[j] = static_cast<float>(1.0 / divisors[static_cast<size_t>(j)]);
-    const std::string scale_name = fresh_name(g, used, node.name + "_smooth_quant_scale");
-    const std::string smoothed = fresh_name(g, used, x + "_smoothed");
-    used.insert(scale_name);
-    used.insert(smoothed);
+    const std::string scale_name = names.fresh(node.name + "_smooth_quant_scale");
+    const std::string smoothed = names.fresh(x + "_smoothed");
     g.initializers[scale_name] = inverse;
     Node mul;
-    mul.name = fresh_name(g, used, node.name + "_smooth_quant");
-    used.insert(mul.name);
+    mul.name = names.fresh(node.name + "_smooth_quant");
     mul.op_type = "Mul";
     mul.inputs = {x, scale_name};
     mul.outputs = {smoothed};
