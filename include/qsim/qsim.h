@@ -62,6 +62,8 @@ typedef enum qsim_dtype QSIM_ENUM_BASE {
   QSIM_DTYPE_FLOAT32 = 1,
   QSIM_DTYPE_UINT8 = 2,
   QSIM_DTYPE_INT8 = 3,
+  QSIM_DTYPE_UINT16 = 4,
+  QSIM_DTYPE_INT16 = 5,
   QSIM_DTYPE_INT32 = 6,
   QSIM_DTYPE_INT64 = 7,
   QSIM_DTYPE_BOOL = 9,
@@ -391,11 +393,22 @@ typedef enum qsim_export_format QSIM_ENUM_BASE {
   QSIM_EXPORT_FORMAT_FORCE_INT32 = 0x7FFFFFFF
 } qsim_export_format;
 
+/* The QDQ model's 16-bit QuantizeLinear/DequantizeLinear (16-bit activations, 9- to 16-bit
+   weights). 8-bit ones are always standard ONNX, opset 13 or the model's. */
+typedef enum qsim_qdq_wide_form QSIM_ENUM_BASE {
+  QSIM_QDQ_WIDE_MICROSOFT = 0, /* ONNX Runtime's com.microsoft ops at the model's opset (default) */
+  QSIM_QDQ_WIDE_OPSET21 = 1,   /* standard ops, the model raised to opset 21: QSIM_ERR_UNSUPPORTED
+                                  when one of its ops changed its inputs on the way */
+  QSIM_QDQ_WIDE_FORM_FORCE_INT32 = 0x7FFFFFFF
+} qsim_qdq_wide_form;
+
 typedef struct qsim_export_options {
   uint32_t struct_size;
   uint32_t formats;             /* qsim_export_format bits; default QSIM_EXPORT_ALL */
   const char* basename;         /* file name stem; default "model" */
-  int32_t qdq_int8_activations; /* QDQ activations on an int8 grid; default 0 (uint8) */
+  int32_t qdq_int8_activations; /* QDQ activations on a signed grid (int8 / int16); default 0
+                                   (uint8 / uint16) */
+  int32_t qdq_wide_form;        /* qsim_qdq_wide_form: how 16-bit Q/DQ are written */
 } qsim_export_options;
 
 QSIM_API qsim_status qsim_export_options_init(qsim_export_options* options, uint32_t struct_size);

@@ -23,6 +23,7 @@ qsim_export_options default_export_options() {
   defaults.formats = QSIM_EXPORT_ALL;
   defaults.basename = "model";
   defaults.qdq_int8_activations = 0;
+  defaults.qdq_wide_form = QSIM_QDQ_WIDE_MICROSOFT;
   return defaults;
 }
 
@@ -39,6 +40,11 @@ qsim_export_options read_export_options(const qsim_export_options* options) {
   require(!basename.empty() && basename.find('/') == std::string::npos, ErrorCode::kInvalidArgument,
           "qsim_export_options.basename '" + basename +
               "' must be a non-empty file name stem without '/'");
+  require(resolved.qdq_wide_form == QSIM_QDQ_WIDE_MICROSOFT ||
+              resolved.qdq_wide_form == QSIM_QDQ_WIDE_OPSET21,
+          ErrorCode::kInvalidArgument,
+          "qsim_export_options.qdq_wide_form is " + std::to_string(resolved.qdq_wide_form) +
+              "; give QSIM_QDQ_WIDE_MICROSOFT or QSIM_QDQ_WIDE_OPSET21");
   return resolved;
 }
 
@@ -60,8 +66,10 @@ struct ExportFormat {
 
 std::string qdq_bytes(const ExportSource& s) {
   QdqOptions qdq;
-  qdq.activation_dtype =
-      s.options.qdq_int8_activations ? ActivationDType::kInt8 : ActivationDType::kUInt8;
+  qdq.activation_sign =
+      s.options.qdq_int8_activations ? ActivationSign::kSigned : ActivationSign::kUnsigned;
+  qdq.wide_form = s.options.qdq_wide_form == QSIM_QDQ_WIDE_OPSET21 ? WideQdqForm::kOpset21
+                                                                   : WideQdqForm::kMicrosoftDomain;
   QdqModel model = build_qdq_model(s.sim.float_model(), s.set, qdq);
   for (const std::string& w : model.report.warnings) s.warnings.push_back("export: " + w);
   return serialize_onnx(model.model);

@@ -42,7 +42,14 @@ struct QuantizeArgs {
   int64_t adaround_samples = 0;
   uint64_t seed = 0;
   int64_t memory_budget_mb = -1;
+  qsim_qdq_wide_form qdq_wide_form = QSIM_QDQ_WIDE_MICROSOFT;
 };
+
+qsim_qdq_wide_form parse_wide_form(const std::string& text, const std::string& name) {
+  if (text == "microsoft") return QSIM_QDQ_WIDE_MICROSOFT;
+  if (text == "opset21") return QSIM_QDQ_WIDE_OPSET21;
+  usage_error(name + ": '" + text + "' is neither microsoft nor opset21");
+}
 
 qsim_target parse_target(const std::string& text, const std::string& name) {
   qsim_target target;
@@ -105,6 +112,8 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.adaround_samples = parse_count(value(), a, 1, INT32_MAX);
     else if (a == "--seed")
       q.seed = static_cast<uint64_t>(parse_count(value(), a, 0, INT64_MAX));
+    else if (a == "--qdq-16bit")
+      q.qdq_wide_form = parse_wide_form(value(), a);
     else if (a == "--memory-budget")
       q.memory_budget_mb = parse_count(value(), a, 0, int64_t{1} << 40);
     else if (!a.empty() && a[0] == '-')
@@ -331,6 +340,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
   qsim_export_options export_options;
   QSIM_EXPORT_OPTIONS_INIT(&export_options);
   export_options.basename = basename.c_str();
+  export_options.qdq_wide_form = q.qdq_wide_form;
   check(qsim_export(session.get(), q.out_dir.c_str(), &export_options));
   print_notes(session.get());
   std::printf(

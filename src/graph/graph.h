@@ -73,6 +73,9 @@ struct Model {
   Graph graph;
   int64_t ir_version = 0;
   int64_t opset = 0;  // of the default domain
+  // Every other domain the model imports, with its version (e.g. "com.microsoft": 1, for the
+  // QDQ export's 16-bit QuantizeLinear/DequantizeLinear).
+  std::map<std::string, int64_t> domain_opsets;
   std::string producer_name;
   std::string producer_version;
   std::string source_path;  // empty when loaded from memory

@@ -62,13 +62,15 @@ void fill_attribute(const Node& node, const std::string& name, const Attribute& 
                                     "so the node cannot be exported");
 }
 
-void fill_node(const Node& node, onnx::NodeProto* proto) {
-  // Only the default domain's opset version is kept at import; another domain's node would
-  // be written without a version to bind it to.
-  if (!node.domain.empty())
+void fill_node(const Node& node, const std::map<std::string, int64_t>& domain_opsets,
+               onnx::NodeProto* proto) {
+  // A node of a domain the model does not import (qsim's own fused ops among them) would be
+  // written without a version to bind it to.
+  if (!node.domain.empty() && domain_opsets.count(node.domain) == 0)
     fail(ErrorCode::kUnsupported, node.label() + ": nodes of domain '" + node.domain +
-                                      "' cannot be exported (only the default ONNX domain)");
+                                      "' cannot be exported: the model imports no version of it");
   proto->set_name(node.name);
+  if (!node.domain.empty()) proto->set_domain(node.domain);
   proto->set_op_type(node.op_type);
   for (const auto& in : node.inputs) proto->add_input(in);
   for (const auto& out : node.outputs) proto->add_output(out);
@@ -92,13 +94,14 @@ void fill_value_info(const ValueInfo& info, onnx::ValueInfoProto* proto) {
   }
 }
 
-void fill_graph(const Graph& graph, onnx::GraphProto* proto) {
+void fill_graph(const Graph& graph, const std::map<std::string, int64_t>& domain_opsets,
+                onnx::GraphProto* proto) {
   proto->set_name(graph.name);
   for (const auto& [name, tensor] : graph.initializers)
     fill_tensor(tensor, name, proto->add_initializer());
   for (const auto& info : graph.inputs) fill_value_info(info, proto->add_input());
   for (const auto& info : graph.outputs) fill_value_info(info, proto->add_output());
-  for (const auto& node : graph.nodes) fill_node(node, proto->add_node());
+  for (const auto& node : graph.nodes) fill_node(node, domain_opsets, proto->add_node());
 }
 
 }  // namespace
@@ -124,6 +127,11 @@ std::string serialize_onnx(const Model& model, const std::map<std::string, std::
   proto.set_producer_name("qsim");
   proto.set_producer_version(QSIM_VERSION_STRING);
   proto.add_opset_import()->set_version(model.opset);
+  for (const auto& [domain, version] : model.domain_opsets) {
+    onnx::OperatorSetIdProto* id = proto.add_opset_import();
+    id->set_domain(domain);
+    id->set_version(version);
+  }
   std::map<std::string, std::string> all = metadata;
   all.insert(model.metadata.begin(), model.metadata.end());  // keeps `metadata`'s entries
   for (const auto& [key, value] : all) {
@@ -131,7 +139,7 @@ std::string serialize_onnx(const Model& model, const std::map<std::string, std::
     entry->set_key(key);
     entry->set_value(value);
   }
-  fill_graph(model.graph, proto.mutable_graph());
+  fill_graph(model.graph, model.domain_opsets, proto.mutable_graph());
   if (proto.ByteSizeLong() >= static_cast<size_t>(std::numeric_limits<int>::max()))
     fail(ErrorCode::kUnsupported,
          "the model is 2 GiB or larger, which a single ONNX protobuf cannot hold");

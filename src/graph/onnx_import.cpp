@@ -206,6 +206,12 @@ Tensor convert_tensor(const onnx::TensorProto& proto, const std::string& base_di
     case DType::kInt8:
       copy_typed_field<int8_t>(proto.int32_data(), t, proto.name());
       break;
+    case DType::kUInt16:
+      copy_typed_field<uint16_t>(proto.int32_data(), t, proto.name());
+      break;
+    case DType::kInt16:
+      copy_typed_field<int16_t>(proto.int32_data(), t, proto.name());
+      break;
     case DType::kBool:
       copy_typed_field<bool>(proto.int32_data(), t, proto.name());
       break;
@@ -348,6 +354,8 @@ Model convert_model(const onnx::ModelProto& proto, const std::string& base_dir) 
   Model m;
   m.ir_version = proto.ir_version();
   m.opset = default_domain_opset(proto);
+  for (const auto& id : proto.opset_import())
+    if (!id.domain().empty() && id.domain() != "ai.onnx") m.domain_opsets[id.domain()] = id.version();
   m.producer_name = proto.producer_name();
   m.producer_version = proto.producer_version();
   for (const auto& entry : proto.metadata_props()) m.metadata[entry.key()] = entry.value();

@@ -1,4 +1,5 @@
-// ONNX -> qsim IR. Accepts opsets 9 to 18 of the default domain; Constant nodes become
+// ONNX -> qsim IR. Accepts opsets 9 to 21 of the default domain (kernels reject what a newer
+// opset added to an op: attributes, modes); Constant nodes become
 // initializers; external data is resolved relative to the model file's folder.
 #pragma once
 
@@ -10,7 +11,7 @@
 namespace qsim {
 
 constexpr int64_t kMinOpset = 9;
-constexpr int64_t kMaxOpset = 18;
+constexpr int64_t kMaxOpset = 21;
 
 Model load_onnx_file(const std::string& path);
 // `base_dir` resolves external data; empty means external data is an error.

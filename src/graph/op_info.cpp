@@ -18,6 +18,11 @@ constexpr OpInfo plain(const char* op_type, bool per_image) {
   return info;
 }
 
+constexpr OpInfo in_domain(const char* domain, OpInfo info) {
+  info.domain = domain;
+  return info;
+}
+
 constexpr OpInfo layer(const char* op_type, ChannelAxis axis, bool bias, OrtU8S8 u8s8) {
   OpInfo info;
   info.op_type = op_type;
@@ -100,12 +105,11 @@ std::vector<OpInfo> make_table() {
       plain("Tanh", true),
       plain("Transpose", true),
       plain("Unsqueeze", true),
+      // ONNX Runtime's 16-bit Q/DQ (quant/qdq_export.h).
+      in_domain(kMicrosoftDomain, plain("DequantizeLinear", true)),
+      in_domain(kMicrosoftDomain, plain("QuantizeLinear", true)),
       // qsim's own: a Conv with what followed it fused (runtime/graph_fusion.h).
-      [] {
-        OpInfo fused = plain("FusedConv", true);
-        fused.domain = kQsimDomain;
-        return fused;
-      }(),
+      in_domain(kQsimDomain, plain("FusedConv", true)),
   };
   std::sort(rows.begin(), rows.end(), [](const OpInfo& a, const OpInfo& b) {
     const int domain = std::strcmp(a.domain, b.domain);

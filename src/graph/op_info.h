@@ -16,6 +16,9 @@ namespace qsim {
 
 // The domain of the ops qsim's graph rewrites make (runtime/graph_fusion.h), e.g. FusedConv.
 inline constexpr const char* kQsimDomain = "ai.qsim";
+// ONNX Runtime's contrib domain, whose QuantizeLinear/DequantizeLinear take 16-bit integers
+// at any opset (quant/qdq_export.h).
+inline constexpr const char* kMicrosoftDomain = "com.microsoft";
 
 // Where a weight keeps the layer's output channels (docs/SOURCES.md section 1).
 enum class ChannelAxis {

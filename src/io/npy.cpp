@@ -17,12 +17,14 @@ DType dtype_from_descr(const std::string& descr, const std::string& name) {
   if (descr == "<f4" || descr == "f4") return DType::kFloat32;
   if (descr == "|u1" || descr == "u1" || descr == "<u1") return DType::kUInt8;
   if (descr == "|i1" || descr == "i1" || descr == "<i1") return DType::kInt8;
+  if (descr == "<u2" || descr == "u2") return DType::kUInt16;
+  if (descr == "<i2" || descr == "i2") return DType::kInt16;
   if (descr == "<i4" || descr == "i4") return DType::kInt32;
   if (descr == "<i8" || descr == "i8") return DType::kInt64;
   if (descr == "|b1" || descr == "b1") return DType::kBool;
   fail(ErrorCode::kUnsupported,
        name + ": .npy dtype '" + descr +
-           "' is not supported (float32, uint8, int8, int32, int64, bool)");
+           "' is not supported (float32, uint8, int8, uint16, int16, int32, int64, bool)");
 }
 
 const char* descr_of(DType dtype) {
@@ -33,6 +35,10 @@ const char* descr_of(DType dtype) {
       return "|u1";
     case DType::kInt8:
       return "|i1";
+    case DType::kUInt16:
+      return "<u2";
+    case DType::kInt16:
+      return "<i2";
     case DType::kInt32:
       return "<i4";
     case DType::kInt64:

@@ -17,17 +17,35 @@
 namespace qsim {
 namespace {
 
-constexpr int64_t kQdqOpset = 13;  // the first with per-axis DequantizeLinear
-constexpr int kActivationBitwidth = 8;
-constexpr int kParamContainerBitwidth = 8;
+constexpr int64_t kQdqOpset = 13;        // the first with per-axis DequantizeLinear
+constexpr int64_t kWideQdqOpset = 21;    // the first with 16-bit QuantizeLinear
+constexpr int64_t kMicrosoftOpset = 1;   // com.microsoft's only version
+constexpr int kNarrowBitwidth = 8;       // 8-bit containers hold up to 8 bits
+constexpr int kWideBitwidth = 16;        // 16-bit containers hold up to 16 bits
 
-// Ops whose inputs or meaning changed between opset 9 and 13 (attributes turned into inputs,
-// Softmax's axis semantics), with the opset of the change: a model using one of them below
-// that opset cannot simply be relabelled opset 13.
-const std::map<std::string, int64_t> kChangedBeforeOpset13 = {
-    {"Upsample", 10},  {"Slice", 10},     {"TopK", 10},    {"Resize", 11},     {"Clip", 11},
-    {"Pad", 11},       {"Scatter", 11},   {"Dropout", 12}, {"Split", 13},      {"Squeeze", 13},
-    {"Unsqueeze", 13}, {"ReduceSum", 13}, {"Softmax", 13}, {"LogSoftmax", 13}, {"Hardmax", 13}};
+// Ops whose inputs or meaning changed between opset 9 and 21 (attributes turned into inputs,
+// Softmax's axis semantics, GridSample's mode names, GroupNormalization's scale shape), with
+// the opset of the change, from ONNX's docs/Changelog.md: a model using one of them below that
+// opset cannot simply be relabelled. Changes that only add types or optional attributes are
+// not listed.
+const std::multimap<std::string, int64_t> kInterfaceChanges = {
+    {"Upsample", 10},     {"Slice", 10},          {"TopK", 10},          {"Resize", 11},
+    {"Clip", 11},         {"Pad", 11},            {"Scatter", 11},       {"Dropout", 12},
+    {"Split", 13},        {"Squeeze", 13},        {"Unsqueeze", 13},     {"ReduceSum", 13},
+    {"Softmax", 13},      {"LogSoftmax", 13},     {"Hardmax", 13},       {"ReduceL1", 18},
+    {"ReduceL2", 18},     {"ReduceLogSum", 18},   {"ReduceLogSumExp", 18}, {"ReduceMax", 18},
+    {"ReduceMean", 18},   {"ReduceMin", 18},      {"ReduceProd", 18},    {"ReduceSumSquare", 18},
+    {"DFT", 20},          {"GridSample", 20},     {"GroupNormalization", 21}};
+
+// The bits of a Q/DQ container for `bitwidth`: 8 or 16.
+int container_bits(int bitwidth) {
+  return bitwidth <= kNarrowBitwidth ? kNarrowBitwidth : kWideBitwidth;
+}
+
+DType container_dtype(int bitwidth, bool signed_grid) {
+  if (container_bits(bitwidth) == kNarrowBitwidth) return signed_grid ? DType::kInt8 : DType::kUInt8;
+  return signed_grid ? DType::kInt16 : DType::kUInt16;
+}
 
 // Ops that only move or select the values of input 0: their output lies on its input's grid.
 const std::set<std::string> kDataMovementOps = {
@@ -48,7 +66,8 @@ OnnxGrid onnx_grid(const Encoding& encoding, DType dtype) {
   grid.axis = encoding.axis;
   for (const ChannelEncoding& channel : encoding.channels) {
     grid.scales.push_back(channel.scale);
-    grid.zero_points.push_back(onnx_zero_point(channel, encoding.bitwidth, dtype != DType::kUInt8));
+    grid.zero_points.push_back(onnx_zero_point(channel, encoding.bitwidth,
+                                               dtype == DType::kInt8 || dtype == DType::kInt16));
   }
   return grid;
 }
@@ -62,6 +81,12 @@ Tensor integer_tensor(DType dtype, const Shape& shape, const std::vector<int64_t
         break;
       case DType::kInt8:
         t.data<int8_t>()[i] = static_cast<int8_t>(values[i]);
+        break;
+      case DType::kUInt16:
+        t.data<uint16_t>()[i] = static_cast<uint16_t>(values[i]);
+        break;
+      case DType::kInt16:
+        t.data<int16_t>()[i] = static_cast<int16_t>(values[i]);
         break;
       case DType::kInt32:
         t.data<int32_t>()[i] = static_cast<int32_t>(values[i]);
@@ -114,8 +139,8 @@ class QdqBuilder {
       : model_(model), encodings_(encodings), options_(options), names_(model.graph) {}
 
   QdqModel build() {
-    raise_opset();
     collect_activations();
+    raise_opset(needs_opset());
     const std::set<std::string> integer_biases = quantize_biases();
     quantize_params(integer_biases);
     insert_activation_qdq();
@@ -126,22 +151,44 @@ class QdqBuilder {
   }
 
  private:
-  void raise_opset() {
-    if (model_.opset >= kQdqOpset) return;
+  // Whether any Q/DQ needs a 16-bit container.
+  bool any_wide() const {
+    for (const auto& [name, encoding] : acts_)
+      if (encoding.bitwidth > kNarrowBitwidth) return true;
+    for (const TensorEncoding& param : encodings_.params)
+      if (param.encoding && param.encoding->bitwidth > kNarrowBitwidth &&
+          param.encoding->bitwidth <= kWideBitwidth)
+        return true;
+    return false;
+  }
+
+  // The opset the QDQ model needs, and why.
+  std::pair<int64_t, std::string> needs_opset() const {
+    if (any_wide() && options_.wide_form == WideQdqForm::kOpset21)
+      return {kWideQdqOpset, "16-bit QuantizeLinear (the 16-bit form asked for is opset 21)"};
+    return {kQdqOpset, "per-axis DequantizeLinear"};
+  }
+
+  void raise_opset(const std::pair<int64_t, std::string>& needed) {
+    const auto& [opset, reason] = needed;
+    if (model_.opset >= opset) return;
     for (const Node& node : model_.graph.nodes) {
-      auto change = kChangedBeforeOpset13.find(node.op_type);
-      if (node.domain.empty() && change != kChangedBeforeOpset13.end() &&
-          change->second > model_.opset)
-        fail(ErrorCode::kUnsupported,
-             node.label() + ": the QDQ model needs opset 13 (per-axis DequantizeLinear), but " +
-                 node.op_type + " changed at opset " + std::to_string(change->second) +
-                 " and the model uses opset " + std::to_string(model_.opset) +
-                 "; export the float model with opset 13 or later");
+      if (!node.domain.empty()) continue;
+      auto [first, last] = kInterfaceChanges.equal_range(node.op_type);
+      for (auto change = first; change != last; ++change)
+        if (change->second > model_.opset && change->second <= opset)
+          fail(ErrorCode::kUnsupported,
+               node.label() + ": the QDQ model needs opset " + std::to_string(opset) + " (" +
+                   reason + "), but " + node.op_type + " changed at opset " +
+                   std::to_string(change->second) + " and the model uses opset " +
+                   std::to_string(model_.opset) + "; export the float model with opset " +
+                   std::to_string(opset) + " or later" +
+                   (opset == kWideQdqOpset ? ", or write 16-bit Q/DQ in the com.microsoft form"
+                                           : ""));
     }
     report_.warnings.push_back("the opset was raised from " + std::to_string(model_.opset) +
-                               " to " + std::to_string(kQdqOpset) +
-                               " for per-axis DequantizeLinear");
-    model_.opset = kQdqOpset;
+                               " to " + std::to_string(opset) + " for " + reason);
+    model_.opset = opset;
   }
 
   // Encoded model inputs and op outputs, then the outputs of data-movement ops that reuse
@@ -157,11 +204,12 @@ class QdqBuilder {
       require(activations.count(t.name) != 0, ErrorCode::kInvalidArgument,
               what + ": the model has no input or op output of that name");
       check_grid(*t.encoding, what);
-      require(
-          t.encoding->bitwidth == kActivationBitwidth, ErrorCode::kUnsupported,
-          what +
-              ": QDQ export needs 8-bit activations (uint8 or int8 QuantizeLinear); this one is " +
-              std::to_string(t.encoding->bitwidth) + "-bit");
+      require(t.encoding->bitwidth == kNarrowBitwidth || t.encoding->bitwidth == kWideBitwidth,
+              ErrorCode::kUnsupported,
+              what + ": QDQ export needs 8- or 16-bit activations (QuantizeLinear saturates at "
+                     "its container's limits, 8 or 16 bits, not at the encoding's); this one "
+                     "is " +
+                  std::to_string(t.encoding->bitwidth) + "-bit");
       require(acts_.emplace(t.name, *t.encoding).second, ErrorCode::kInvalidArgument,
               what + " is given twice");
     }
@@ -266,8 +314,8 @@ class QdqBuilder {
     return out;
   }
 
-  // Every other encoded parameter: an int8 initializer behind DequantizeLinear, whose output
-  // keeps the parameter's name.
+  // Every other encoded parameter: an int8 (int16 above 8 bits) initializer behind
+  // DequantizeLinear, whose output keeps the parameter's name.
   void quantize_params(const std::set<std::string>& integer_biases) {
     std::set<std::string> seen;
     for (const TensorEncoding& param : encodings_.params) {
@@ -277,23 +325,19 @@ class QdqBuilder {
       if (integer_biases.count(param.name)) continue;
       const Tensor values = quantized_initializer(model_.graph, param);
       const Encoding& encoding = *param.encoding;
-      if (encoding.bitwidth > kParamContainerBitwidth) {
-        require(
-            param.role == TensorRole::kBias, ErrorCode::kUnsupported,
-            "parameter encoding '" + param.name +
-                "': QDQ export stores parameters as int8, which holds 2 to 8 bits; this one is " +
-                std::to_string(encoding.bitwidth) + "-bit");
+      if (encoding.bitwidth > kWideBitwidth) {
+        // check_grid allows 32 bits for biases only.
         report_.warnings.push_back(
             "bias '" + param.name +
             "' stays float: its node's input or weight is not quantized, and its own " +
-            std::to_string(encoding.bitwidth) + "-bit encoding does not fit int8");
+            std::to_string(encoding.bitwidth) + "-bit encoding does not fit int16");
         continue;
       }
-      const OnnxGrid grid = onnx_grid(encoding, DType::kInt8);
+      const OnnxGrid grid = onnx_grid(encoding, container_dtype(encoding.bitwidth, true));
       model_.graph.initializers.erase(param.name);
       add_dequantize(
           param.name,
-          integer_tensor(DType::kInt8, values.shape(), grid_values(values, encoding, grid)), grid,
+          integer_tensor(grid.dtype, values.shape(), grid_values(values, encoding, grid)), grid,
           param.name);
     }
   }
@@ -312,9 +356,15 @@ class QdqBuilder {
 
   Node qdq_node(const std::string& op_type, const std::string& base, const std::string& input,
                 const std::pair<std::string, std::string>& grid_names, const std::string& output,
-                int axis) {
+                const OnnxGrid& grid) {
     Node node;
     node.op_type = op_type;
+    if (model_.opset < kWideQdqOpset &&
+        (grid.dtype == DType::kUInt16 || grid.dtype == DType::kInt16)) {
+      node.domain = kMicrosoftDomain;
+      model_.domain_opsets[kMicrosoftDomain] = kMicrosoftOpset;
+    }
+    const int axis = grid.axis;
     node.name = names_.fresh(base + "_" + op_type);
     node.inputs = {input, grid_names.first, grid_names.second};
     node.outputs = {output};
@@ -331,22 +381,22 @@ class QdqBuilder {
     const std::string quantized = names_.fresh(base + "_quantized");
     model_.graph.initializers[quantized] = integers;
     prologue_.push_back(qdq_node("DequantizeLinear", base, quantized,
-                                 add_grid_initializers(base, grid), output, grid.axis));
+                                 add_grid_initializers(base, grid), output, grid));
   }
 
   // Q -> DQ from `float_name` to `dequantized_name` on the grid of activation `tensor`.
   void append_activation_qdq(const std::string& tensor, const std::string& float_name,
                              const std::string& dequantized_name, std::vector<Node>& nodes) {
     const Encoding& encoding = acts_.at(tensor);
-    const DType dtype =
-        options_.activation_dtype == ActivationDType::kUInt8 ? DType::kUInt8 : DType::kInt8;
-    const OnnxGrid grid = onnx_grid(encoding, dtype);
+    const OnnxGrid grid = onnx_grid(
+        encoding,
+        container_dtype(encoding.bitwidth, options_.activation_sign == ActivationSign::kSigned));
     const auto grid_names = add_grid_initializers(tensor, grid);
     const std::string quantized = names_.fresh(tensor + "_quantized");
     nodes.push_back(
-        qdq_node("QuantizeLinear", tensor, float_name, grid_names, quantized, grid.axis));
+        qdq_node("QuantizeLinear", tensor, float_name, grid_names, quantized, grid));
     nodes.push_back(
-        qdq_node("DequantizeLinear", tensor, quantized, grid_names, dequantized_name, grid.axis));
+        qdq_node("DequantizeLinear", tensor, quantized, grid_names, dequantized_name, grid));
   }
 
   // Q -> DQ after each encoded activation's producer. Consumers read "<name>_dq"; a graph

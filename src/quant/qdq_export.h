@@ -8,17 +8,25 @@
 //   "<name>_float"). Outputs of pure data-movement ops (MaxPool, Reshape, Flatten, ...) that
 //   have no encoding of their own reuse their input's: values do not change, and runtimes
 //   that do not move Q/DQ across such ops themselves still see an integer path.
-// - A parameter with an encoding becomes an int8 initializer "<name>_quantized" behind a
+// - A parameter with an encoding becomes an integer initializer "<name>_quantized" behind a
 //   DequantizeLinear whose output carries the original name; per-channel encodings give a
-//   per-axis DequantizeLinear (axis = the encoding's axis). Any width from 2 to 8 bits fits an
-//   int8 container exactly; wider parameters are kUnsupported.
+//   per-axis DequantizeLinear (axis = the encoding's axis). Widths of 2 to 8 bits are stored
+//   as int8 and 9 to 16 as int16, exactly (a parameter's codes are fixed at export).
 // - The bias of a Conv, ConvTranspose or Gemm whose input and weight are quantized becomes
 //   int32 with zero point 0 and scale input_scale * weight_scale (per channel when the weight
 //   is), rounded half to even; values beyond int32 are clipped and reported.
+// - Activations are 8-bit (uint8, or int8 on request) or 16-bit (uint16 / int16): the
+//   QuantizeLinear of a run-time tensor saturates at its container's limits, so other widths
+//   would not saturate where the simulation does (kUnsupported).
+// - 16-bit Q/DQ (16-bit activations, 9- to 16-bit parameters) take the form ONNX Runtime
+//   executes: its com.microsoft QuantizeLinear/DequantizeLinear at the model's opset (the
+//   default, as ONNX Runtime's own quantizer writes them below opset 21), or standard ones
+//   with the model raised to opset 21. 8-bit Q/DQ stay standard, so ONNX Runtime still fuses
+//   them into its integer kernels.
 // - metadata_props "qsim.target" records the encodings' target (quant/target.h), and
 //   "qsim.techniques" the techniques applied (quant/model_transform.h).
-// Activations must be 8-bit (kUnsupported otherwise). The opset is raised to 13 (per-axis
-// DequantizeLinear) when lower, unless an op changed meaning on the way (kUnsupported).
+// The opset is raised to 13 (per-axis DequantizeLinear), or 21, when lower, unless an op's
+// inputs or meaning changed on the way (kUnsupported, naming the op and the opsets).
 #pragma once
 
 #include <cstdint>
@@ -31,9 +39,15 @@
 
 namespace qsim {
 
-enum class ActivationDType {
-  kUInt8,  // zero point = -offset; what ONNX Runtime's x86 integer kernels fuse
-  kInt8,   // zero point = -offset - 128; ONNX Runtime keeps these ops in float on x86
+enum class ActivationSign {
+  kUnsigned,  // uint8 / uint16, zero point = -offset; what ONNX Runtime's x86 kernels fuse
+  kSigned,    // int8 / int16, zero point = -offset - 2^(bw-1); ORT keeps int8 ops in float on x86
+};
+
+// Where 16-bit QuantizeLinear/DequantizeLinear come from.
+enum class WideQdqForm {
+  kMicrosoftDomain,  // com.microsoft ops, version 1, at the model's opset
+  kOpset21,          // standard ops; the model's opset becomes 21
 };
 
 // The metadata_props key under which the QDQ model records the target its encodings were
@@ -41,7 +55,8 @@ enum class ActivationDType {
 inline constexpr const char* kTargetMetadataKey = "qsim.target";
 
 struct QdqOptions {
-  ActivationDType activation_dtype = ActivationDType::kUInt8;
+  ActivationSign activation_sign = ActivationSign::kUnsigned;
+  WideQdqForm wide_form = WideQdqForm::kMicrosoftDomain;
 };
 
 struct QdqReport {

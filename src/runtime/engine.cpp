@@ -51,6 +51,10 @@ void Engine::check_inputs(const std::vector<Shape>& shapes,
               std::to_string(shapes.size()) + " given");
   for (size_t i = 0; i < declared.size(); ++i) {
     const ValueInfo& v = declared[i];
+    if (v.dtype == DType::kUndefined && v.onnx_type != 0)
+      fail(ErrorCode::kUnsupported, "input '" + v.name + "' is declared " +
+                                        onnx_type_name(v.onnx_type) +
+                                        ", a data type qsim does not support");
     if (v.dtype != DType::kUndefined && dtypes[i] != v.dtype)
       fail(ErrorCode::kInvalidArgument, "input '" + v.name + "' must be " + dtype_name(v.dtype) +
                                             ", got " + dtype_name(dtypes[i]));

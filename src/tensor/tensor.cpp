@@ -72,6 +72,10 @@ int64_t Tensor::int_at(int64_t i) const {
       return static_cast<const uint8_t*>(data_)[i];
     case DType::kInt8:
       return static_cast<const int8_t*>(data_)[i];
+    case DType::kUInt16:
+      return static_cast<const uint16_t*>(data_)[i];
+    case DType::kInt16:
+      return static_cast<const int16_t*>(data_)[i];
     case DType::kBool:
       return static_cast<const bool*>(data_)[i] ? 1 : 0;
     default:

@@ -204,6 +204,59 @@ static void test_export_from_memory(void** state) {
   remove_temp_dir(dir);
 }
 
+static qsim_session* calibrated_with_activation_bits(int32_t bits) {
+  qsim_options options = test_options();
+  options.activation_bits = bits;
+  qsim_session* session = NULL;
+  assert_int_equal(qsim_create(model_path(RESNET), &options, &session), QSIM_OK);
+  calibrate_default(session);
+  return session;
+}
+
+/* W8A16: every format carries 16-bit activations; the QDQ model in either 16-bit form. */
+static void test_export_16bit_activations(void** state) {
+  (void)state;
+  qsim_session* session = calibrated_with_activation_bits(16);
+  char* dir = make_temp_dir();
+  qsim_export_options options;
+  QSIM_EXPORT_OPTIONS_INIT(&options);
+  assert_int_equal(options.qdq_wide_form, QSIM_QDQ_WIDE_MICROSOFT);
+  assert_int_equal(qsim_export(session, dir, &options), QSIM_OK);
+  assert_int_equal(count_entries(dir), 5);
+  options.qdq_wide_form = QSIM_QDQ_WIDE_OPSET21;
+  options.formats = QSIM_EXPORT_ONNX_QDQ;
+  options.basename = "opset21";
+  assert_int_equal(qsim_export(session, dir, &options), QSIM_OK);
+  assert_int_equal(count_entries(dir), 6);
+  options.qdq_wide_form = (qsim_qdq_wide_form)7;
+  options.basename = "bad";
+  assert_int_equal(qsim_export(session, dir, &options), QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("qdq_wide_form");
+  assert_int_equal(count_entries(dir), 6);
+  qsim_destroy(session);
+  remove_temp_dir(dir);
+}
+
+/* 12-bit activations: the encodings files carry them, the QDQ model cannot (a uint16
+   QuantizeLinear saturates at 65535, not 4095); asked for all formats, nothing is written. */
+static void test_export_12bit_activations(void** state) {
+  (void)state;
+  qsim_session* session = calibrated_with_activation_bits(12);
+  char* dir = make_temp_dir();
+  assert_int_equal(qsim_export(session, dir, NULL), QSIM_ERR_UNSUPPORTED);
+  assert_error_mentions("12-bit");
+  assert_error_mentions("'input'");
+  assert_int_equal(count_entries(dir), 0);
+  qsim_export_options options;
+  QSIM_EXPORT_OPTIONS_INIT(&options);
+  options.formats = QSIM_EXPORT_ENCODINGS_FBS | QSIM_EXPORT_AIMET_JSON_0_6_1 |
+                    QSIM_EXPORT_AIMET_JSON_1_0_0 | QSIM_EXPORT_ONNX_ROUNDED;
+  assert_int_equal(qsim_export(session, dir, &options), QSIM_OK);
+  assert_int_equal(count_entries(dir), 4);
+  qsim_destroy(session);
+  remove_temp_dir(dir);
+}
+
 int run_export_tests(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_export_all),
@@ -214,6 +267,8 @@ int run_export_tests(void) {
       cmocka_unit_test(test_export_failure_removes_created_folders),
       cmocka_unit_test(test_export_never_replaces_the_model),
       cmocka_unit_test(test_export_from_memory),
+      cmocka_unit_test(test_export_16bit_activations),
+      cmocka_unit_test(test_export_12bit_activations),
   };
   return cmocka_run_group_tests_name("export", tests, setup_session, teardown_session);
 }

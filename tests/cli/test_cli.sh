@@ -97,6 +97,25 @@ expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q2" -
   --calib-method mse --weight-method mse --weight-bits 4 --act-bits 8 --batch-size 7 --threads 2
 all_exported "$WORK/q2" resnet_fmnist && ok || bad "per-channel W4 quantize: $(ls -A "$WORK/q2")"
 grep -q '"bitwidth": 4' "$WORK/q2/resnet_fmnist.encodings.json" && ok || bad "--weight-bits 4 did not reach the encodings"
+# --act-bits 16 (W8A16): bw 16 in both AIMET JSON versions; the QDQ model's 16-bit Q/DQ are
+# com.microsoft ops at the model's opset, or standard ones at opset 21 with --qdq-16bit opset21.
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q16" --per-channel --act-bits 16
+all_exported "$WORK/q16" resnet_fmnist && ok || bad "W8A16 quantize: $(ls -A "$WORK/q16")"
+npy "import json; d = json.load(open('$WORK/q16/resnet_fmnist.encodings.json')); assert {e['bitwidth'] for v in d['activation_encodings'].values() for e in v} == {16}; assert {e['bitwidth'] for v in d['param_encodings'].values() for e in v} <= {8, 32}; v1 = json.load(open('$WORK/q16/resnet_fmnist.encodings.v1.json')); assert {e['bw'] for e in v1['activation_encodings']} == {16} and v1['quantizer_args']['activation_bitwidth'] == 16" &&
+  ok || bad "--act-bits 16 did not reach the AIMET JSON encodings"
+grep -aq 'com.microsoft' "$WORK/q16/resnet_fmnist.qdq.onnx" && ok || bad "the W8A16 QDQ model has no com.microsoft Q/DQ"
+expect_ok "$QSIM" run "$MODEL" --encodings "$WORK/q16/resnet_fmnist.encodings.fbs" --input "$WORK/eval.npy" --output "$WORK/r16"
+expect_ok "$QSIM" run "$WORK/q16/resnet_fmnist.qdq.onnx" --input "$WORK/eval.npy" --output "$WORK/r16_qdq"
+npy "a = np.load('$WORK/r16/logits.npy'); b = np.load('$WORK/r16_qdq/logits.npy'); assert (a.argmax(1) == b.argmax(1)).all() and np.abs(a - b).max() < 0.01" &&
+  ok || bad "the W8A16 QDQ model and the W8A16 simulation differ"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q16_21" --act-bits 16 --qdq-16bit opset21
+! grep -aq 'com.microsoft' "$WORK/q16_21/resnet_fmnist.qdq.onnx" && ok || bad "--qdq-16bit opset21 wrote com.microsoft ops"
+expect_ok "$QSIM" run "$WORK/q16_21/resnet_fmnist.qdq.onnx" --input "$WORK/eval.npy" --output "$WORK/r16_21"
+expect_fail "--qdq-16bit: 'opset20' is neither microsoft nor opset21" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_bad" --act-bits 16 --qdq-16bit opset20
+# 12-bit activations: the encodings could carry them, the QDQ model cannot (a uint16
+# QuantizeLinear saturates at 65535, not 4095), so nothing is written.
+expect_fail "activation encoding 'input': QDQ export needs 8- or 16-bit activations.*12-bit" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q12" --act-bits 12
+[ ! -e "$WORK/q12" ] && ok || bad "a failed 12-bit export left files: $(ls -A "$WORK/q12")"
 for f in encodings.fbs encodings.json encodings.v1.json; do
   expect_ok "$QSIM" run "$MODEL" --encodings "$WORK/q1/resnet_fmnist.$f" --input "$WORK/eval.npy" --output "$WORK/r_$f"
 done

@@ -7,7 +7,9 @@
 #include <functional>
 #include <random>
 
+#include "graph/onnx_export.h"
 #include "graph/onnx_import.h"
+#include "graph/op_info.h"
 #include "quant/qdq_export.h"
 #include "quant/weight_rounding.h"
 #include "runtime/engine.h"
@@ -84,9 +86,11 @@ TensorEncoding weight(const Model& m, const std::string& name, int bitwidth, Sym
 }
 
 EncodingSet tiny_encodings(const Model& m, int weight_bits = 8,
-                           Symmetry symmetry = Symmetry::kSymmetric, int axis = 0) {
+                           Symmetry symmetry = Symmetry::kSymmetric, int axis = 0,
+                           int activation_bits = 8) {
   EncodingSet set;
-  set.activations = {activation("x", 0.0, 1.0), activation("relu", 0.0, 2.5)};
+  set.activations = {activation("x", 0.0, 1.0, activation_bits),
+                     activation("relu", 0.0, 2.5, activation_bits)};
   set.params = {weight(m, "W", weight_bits, symmetry, axis)};
   return set;
 }
@@ -153,7 +157,7 @@ TEST_CASE("the QDQ model computes exactly the fake-quantized model") {
   }
   SECTION("int8 activations") {
     set = tiny_encodings(m);
-    options.activation_dtype = ActivationDType::kInt8;
+    options.activation_sign = ActivationSign::kSigned;
   }
   SECTION("4-bit asymmetric per-tensor weights in an int8 container") {
     set = tiny_encodings(m, 4, Symmetry::kAsymmetric, -1);
@@ -161,21 +165,54 @@ TEST_CASE("the QDQ model computes exactly the fake-quantized model") {
   SECTION("3-bit strict-symmetric per-channel weights") {
     set = tiny_encodings(m, 3, Symmetry::kStrictSymmetric, 0);
   }
+  SECTION("W8A16: uint16 activations") {
+    set = tiny_encodings(m, 8, Symmetry::kSymmetric, 0, 16);
+  }
+  SECTION("W16A16: int16 activations, int16 per-channel weights") {
+    set = tiny_encodings(m, 16, Symmetry::kSymmetric, 0, 16);
+    options.activation_sign = ActivationSign::kSigned;
+  }
+  SECTION("W12A16 asymmetric per-tensor weights in an int16 container, at opset 21") {
+    set = tiny_encodings(m, 12, Symmetry::kAsymmetric, -1, 16);
+    options.wide_form = WideQdqForm::kOpset21;
+  }
   const QdqModel qdq = build_qdq_model(m, set, options);
-  CHECK(qdq.report.warnings.empty());
+  // The file as written, read back: domains and opset imports survive the round trip.
+  const std::string bytes = serialize_onnx(qdq.model);
+  const Model written = load_onnx_memory(bytes.data(), bytes.size());
   const Tensor expected = expected_output(m, set, x);
-  const Tensor actual = run(qdq.model, x);
+  const Tensor actual = run(written, x);
   CHECK(same_bits(expected, actual));
   // Not trivially so: quantization changed the float model's output.
   CHECK_FALSE(same_bits(run(m, x), actual));
 
   const Encoding& w = *set.find("W")->encoding;
+  const bool wide_weight = w.bitwidth > 8;
   const Tensor& q = qdq.model.graph.initializers.at("W_quantized");
-  REQUIRE(q.dtype() == DType::kInt8);
+  REQUIRE(q.dtype() == (wide_weight ? DType::kInt16 : DType::kInt8));
   const int64_t half = int64_t{1} << (w.bitwidth - 1);
   for (int64_t i = 0; i < q.size(); ++i) {
-    CHECK(q.data<int8_t>()[i] >= -half);
-    CHECK(q.data<int8_t>()[i] < half);
+    CHECK(q.int_at(i) >= -half);
+    CHECK(q.int_at(i) < half);
+  }
+
+  // 16-bit Q/DQ are com.microsoft ops unless the model went to opset 21; 8-bit ones are
+  // standard; the opset changes only for opset 21.
+  const bool wide = wide_weight || set.find("relu")->encoding->bitwidth == 16;
+  const bool microsoft = wide && options.wide_form == WideQdqForm::kMicrosoftDomain;
+  CHECK(written.opset == (wide && !microsoft ? 21 : 13));
+  CHECK(written.domain_opsets.count(kMicrosoftDomain) == (microsoft ? 1u : 0u));
+  CHECK(qdq.report.warnings.size() == (written.opset == 21 ? 1u : 0u));
+  for (const Node& node : written.graph.nodes) {
+    if (node.op_type != "QuantizeLinear" && node.op_type != "DequantizeLinear") continue;
+    const DType codes = node.op_type == "QuantizeLinear"
+                            ? written.graph.initializers.at(node.inputs[2]).dtype()
+                            : written.graph.find_initializer(node.inputs[0]) != nullptr
+                                  ? written.graph.initializers.at(node.inputs[0]).dtype()
+                                  : written.graph.initializers.at(node.inputs[2]).dtype();
+    const bool wide_node = codes == DType::kUInt16 || codes == DType::kInt16;
+    INFO(node.label() << " codes " << dtype_name(codes));
+    CHECK(node.domain == (wide_node && microsoft ? kMicrosoftDomain : ""));
   }
 }
 
@@ -237,7 +274,7 @@ TEST_CASE("the QDQ graph: names kept, Q/DQ placement, int8 weights and int32 bia
 
   // int8 activations: zero point = -offset - 128.
   QdqOptions int8;
-  int8.activation_dtype = ActivationDType::kInt8;
+  int8.activation_sign = ActivationSign::kSigned;
   const QdqModel qdq8 = build_qdq_model(m, set, int8);
   const Tensor& zp8 = qdq8.model.graph.initializers.at("x_zero_point");
   CHECK(zp8.dtype() == DType::kInt8);
@@ -279,16 +316,30 @@ TEST_CASE("a bias stays float when its Conv's input is not quantized") {
 TEST_CASE("QDQ export rejects what it cannot represent, naming the tensor") {
   const Model m = tiny_model();
   std::string message;
-  SECTION("16-bit activations") {
+  SECTION("12-bit activations: a uint16 QuantizeLinear would not saturate at 4095") {
     EncodingSet set = tiny_encodings(m);
-    set.activations[1] = activation("relu", 0.0, 2.5, 16);
+    set.activations[1] = activation("relu", 0.0, 2.5, 12);
     CHECK(error_code([&] { build_qdq_model(m, set); }, &message) == ErrorCode::kUnsupported);
-    CHECK_THAT(message, Catch::Contains("'relu'") && Catch::Contains("16-bit"));
+    CHECK_THAT(message, Catch::Contains("'relu'") && Catch::Contains("12-bit") &&
+                            Catch::Contains("8- or 16-bit"));
   }
-  SECTION("16-bit weights") {
-    EncodingSet set = tiny_encodings(m, 16);
-    CHECK(error_code([&] { build_qdq_model(m, set); }, &message) == ErrorCode::kUnsupported);
-    CHECK_THAT(message, Catch::Contains("'W'") && Catch::Contains("int8"));
+  SECTION("16-bit at opset 21 when an op changed its inputs before 21") {
+    Model reduce = tiny_model();
+    Node mean = make_node("ReduceMean", {"y"}, "mean");
+    mean.attributes["axes"] = ints_attribute({2, 3});
+    reduce.graph.nodes.push_back(mean);
+    reduce.graph.outputs[0].name = "mean";
+    QdqOptions opset21;
+    opset21.wide_form = WideQdqForm::kOpset21;
+    const EncodingSet wide = tiny_encodings(reduce, 8, Symmetry::kSymmetric, 0, 16);
+    CHECK(error_code([&] { build_qdq_model(reduce, wide, opset21); }, &message) ==
+          ErrorCode::kUnsupported);
+    CHECK_THAT(message, Catch::Contains("ReduceMean") && Catch::Contains("opset 21") &&
+                            Catch::Contains("changed at opset 18") &&
+                            Catch::Contains("com.microsoft"));
+    // The com.microsoft form keeps the model's opset, and 8 bits need no opset 21.
+    CHECK(build_qdq_model(reduce, wide).model.opset == 13);
+    CHECK(build_qdq_model(reduce, tiny_encodings(reduce), opset21).model.opset == 13);
   }
   SECTION("an activation the model does not have") {
     EncodingSet set = tiny_encodings(m);

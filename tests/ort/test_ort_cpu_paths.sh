@@ -6,7 +6,7 @@
 # images of both reference models (qsim_sim_vs_ort). Also checks that the CPUID test of the
 # tools picks those arithmetics for those CPUs. Where the CPU can fault on CPUID, also runs
 # ONNX Runtime natively with CPUID masked to AVX2 (tools/cpuid_mask), judged in the arithmetic
-# the tools read from the masked CPUID. Skips (exit 77) when qemu-x86_64 is missing.
+# the tools read from the masked CPUID. W8A16 runs on the AVX2 paths too. Skips (exit 77) when qemu-x86_64 is missing.
 # Usage: test_ort_cpu_paths.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1
@@ -16,6 +16,9 @@ mask=$build/tools/cpuid_mask/libqsim_cpuid_mask.so
 if LD_PRELOAD=$mask QSIM_CPUID_MASK=avx2 true 2>/dev/null; then
   "$build/tools/compare/qsim_sim_vs_ort" "${models[@]}" --images 1000 --threads 2 \
     --ort-cpu cpuid:avx2 | tee "${TMPDIR:-/tmp}/ort_cpuid_$$.txt"
+  # W8A16: ONNX Runtime's float AVX2 kernels between 16-bit Q/DQ.
+  "$build/tools/compare/qsim_sim_vs_ort" "${models[@]}" --images 1000 --threads 2 \
+    --ort-cpu cpuid:avx2 --act-bits 16
   grep -q "judged in arithmetic ort-avx2" "${TMPDIR:-/tmp}/ort_cpuid_$$.txt" ||
     { echo "FAIL: CPUID masked to AVX2 was not judged as ort-avx2"; exit 1; }
   rm -f "${TMPDIR:-/tmp}/ort_cpuid_$$.txt"
@@ -41,3 +44,6 @@ done
   --ort-cpu Haswell --emulate ort-avx2
 "$build/tools/compare/qsim_sim_vs_ort" "${models[@]}" --images 1000 --threads 2 \
   --ort-cpu Nehalem --emulate exact
+# W8A16 on ONNX Runtime's AVX2 float kernels (16-bit activations have no integer kernels).
+"$build/tools/compare/qsim_sim_vs_ort" "${models[@]}" --images 1000 --threads 2 \
+  --ort-cpu Haswell --act-bits 16

@@ -8,6 +8,17 @@
 
 namespace qsim::tools {
 
+double rms_difference(const Tensor& a, const Tensor& b) {
+  require(a.shape() == b.shape(), ErrorCode::kShape,
+          "rms difference of " + a.describe() + " and " + b.describe());
+  double sum = 0;
+  for (int64_t i = 0; i < a.size(); ++i) {
+    const double diff = double{a.data<float>()[i]} - double{b.data<float>()[i]};
+    sum += diff * diff;
+  }
+  return a.size() == 0 ? 0.0 : std::sqrt(sum / static_cast<double>(a.size()));
+}
+
 Agreement compare_logits(const Tensor& sim, const Tensor& ort, float step) {
   require(sim.shape() == ort.shape(), ErrorCode::kShape,
           "logits: qsim " + sim.describe() + ", ONNX Runtime " + ort.describe());
@@ -26,6 +37,7 @@ Agreement compare_logits(const Tensor& sim, const Tensor& ort, float step) {
     a.identical += diff == 0;
     a.max_steps = std::max(a.max_steps, diff / step);
   }
+  a.rms = rms_difference(sim, ort);
   return a;
 }
 

@@ -1,4 +1,6 @@
-// QuantizeLinear and DequantizeLinear: per-tensor (opset 10) or per-axis (opset 13).
+// QuantizeLinear and DequantizeLinear: per-tensor (opset 10) or per-axis (opset 13), on 8-bit
+// codes, 16-bit ones (opset 21) and int32 (DequantizeLinear only); and ONNX Runtime's
+// com.microsoft versions, which take 16-bit codes and an axis at any opset.
 #include <cmath>
 #include <limits>
 
@@ -8,8 +10,8 @@
 namespace qsim {
 namespace {
 
-using QuantizedTypes = TypeList<uint8_t, int8_t>;
-using DequantizableTypes = TypeList<uint8_t, int8_t, int32_t>;
+using QuantizedTypes = TypeList<uint8_t, int8_t, uint16_t, int16_t>;
+using DequantizableTypes = TypeList<uint8_t, int8_t, uint16_t, int16_t, int32_t>;
 
 // Element i of x uses scale and zero point element (i / inner) % channels; per-tensor
 // parameters are one channel spanning the whole tensor.
@@ -43,8 +45,9 @@ bool is_single(const Shape& shape) {
 // zero point (input 2) inputs.
 class QuantParams {
  public:
-  QuantParams(const Node& node, int64_t opset)
-      : axis_(node.get_int("axis", 1)), per_axis_(opset >= 13) {
+  // `per_axis`: the op has the axis attribute (opset 13 and com.microsoft).
+  QuantParams(const Node& node, bool per_axis)
+      : axis_(node.get_int("axis", 1)), per_axis_(per_axis) {
     if (per_axis_)
       check_known_attributes(node, {"axis"});
     else
@@ -178,11 +181,23 @@ class DequantizeKernel : public Kernel {
 
 void register_quantize_ops(KernelRegistry& registry) {
   registry.add("QuantizeLinear", [](const Node& node, int64_t opset) -> std::unique_ptr<Kernel> {
-    return std::make_unique<QuantizeKernel>(QuantParams(node, opset));
+    return std::make_unique<QuantizeKernel>(QuantParams(node, opset >= 13));
   });
   registry.add("DequantizeLinear", [](const Node& node, int64_t opset) -> std::unique_ptr<Kernel> {
-    return std::make_unique<DequantizeKernel>(QuantParams(node, opset));
+    return std::make_unique<DequantizeKernel>(QuantParams(node, opset >= 13));
   });
+  registry.add(
+      "QuantizeLinear",
+      [](const Node& node, int64_t) -> std::unique_ptr<Kernel> {
+        return std::make_unique<QuantizeKernel>(QuantParams(node, true));
+      },
+      kMicrosoftDomain);
+  registry.add(
+      "DequantizeLinear",
+      [](const Node& node, int64_t) -> std::unique_ptr<Kernel> {
+        return std::make_unique<DequantizeKernel>(QuantParams(node, true));
+      },
+      kMicrosoftDomain);
 }
 
 }  // namespace qsim

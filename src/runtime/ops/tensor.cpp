@@ -22,7 +22,7 @@ using copy_util::kFill;
 using copy_util::kMinParallelElements;
 using copy_util::normalize_unique_axes;
 
-using AllTypes = TypeList<float, uint8_t, int8_t, int32_t, int64_t, bool>;
+using AllTypes = TypeList<float, uint8_t, int8_t, uint16_t, int16_t, int32_t, int64_t, bool>;
 
 // One element converted as ONNX Cast does: integers wrap modulo 2^bits (two's complement),
 // anything nonzero (NaN included) is true. ONNX leaves float -> integer out of range undefined
@@ -79,7 +79,7 @@ class CastKernel : public Kernel {
     if (to_ == DType::kUndefined)
       fail_node(node, ErrorCode::kUnsupported,
                 std::string("cast to ") + onnx_type_name(static_cast<int32_t>(to)) +
-                    " is not supported (qsim has float32, uint8, int8, int32, int64 and bool)");
+                    " is not supported (qsim has float32, uint8, int8, uint16, int16, int32, int64 and bool)");
   }
   void infer(InferContext& ctx) override { ctx.set_output(0, to_, ctx.input(0).shape); }
   void run(RunContext& ctx) override {
