@@ -269,7 +269,8 @@ QSIM_API qsim_status qsim_smooth_quant_options_init(qsim_smooth_quant_options* o
    "smooth_quant". Call it before qsim_calibrate or qsim_load_encodings (QSIM_ERR_STATE after,
    the encodings would no longer fit), at most once (QSIM_ERR_STATE again).
    QSIM_ERR_INVALID_ARGUMENT for alpha outside [0, 1], num_samples < 1 or a reader that gives
-   no sample; QSIM_ERR_NUMERIC for NaN/Inf. On failure the session is as it was. */
+   no sample; QSIM_ERR_NUMERIC for NaN/Inf under QSIM_NAN_REJECT (QSIM_NAN_EXCLUDE drops those
+   samples, as qsim_calibrate does). On failure the session is as it was. */
 QSIM_API qsim_status qsim_smooth_quant(qsim_session* session, qsim_data_reader_fn reader,
                                        void* reader_data, const qsim_smooth_quant_options* options);
 
@@ -283,6 +284,12 @@ typedef enum qsim_adaround_mode QSIM_ENUM_BASE {
                                data, layer by layer (AIMET's empirical bias correction;
                                docs/EQUALIZATION.md). Of the options, num_samples and
                                memory_budget_bytes apply. */
+  QSIM_BIAS_CORRECTION_ANALYTICAL = 3, /* as QSIM_BIAS_CORRECTION, but a layer whose input is a
+                               folded BatchNormalization's output (through nothing, Relu or a
+                               constant Clip) is corrected from that BN's statistics, as a
+                               clipped normal variable (AIMET's analytical bias correction);
+                               needs fold_batch_norm; the other layers are corrected
+                               empirically, and the notes say which layer took which. */
   QSIM_ADAROUND_MODE_FORCE_INT32 = 0x7FFFFFFF
 } qsim_adaround_mode;
 
@@ -328,7 +335,8 @@ QSIM_API qsim_status qsim_adaround_options_init(qsim_adaround_options* options,
    and iterations; the iterations' matrix products over the iterations' own time).
    QSIM_ERR_STATE before qsim_calibrate or qsim_load_encodings has given every tensor an
    encoding; QSIM_ERR_INVALID_ARGUMENT for an option out of range or a reader that gives no
-   sample; QSIM_ERR_NUMERIC for NaN/Inf in the data; QSIM_ERR_CANCELLED when progress asks to
+   sample; QSIM_ERR_NUMERIC for NaN/Inf in the data under QSIM_NAN_REJECT (QSIM_NAN_EXCLUDE
+   drops those samples, as qsim_calibrate does); QSIM_ERR_CANCELLED when progress asks to
    stop. On any failure the session is as it was and stays usable. */
 QSIM_API qsim_status qsim_adaround(qsim_session* session, qsim_data_reader_fn reader,
                                    void* reader_data, const qsim_adaround_options* options,

@@ -45,7 +45,8 @@ qsim_adaround_options default_adaround_options() {
 qsim_adaround_options read_raw_options(const qsim_adaround_options* options) {
   const qsim_adaround_options o = capi::read_versioned(
       options, default_adaround_options(), "qsim_adaround_options", "QSIM_ADAROUND_OPTIONS_INIT");
-  require(o.mode == QSIM_ADAROUND || o.mode == QSIM_ADAQUANT || o.mode == QSIM_BIAS_CORRECTION,
+  require(o.mode == QSIM_ADAROUND || o.mode == QSIM_ADAQUANT || o.mode == QSIM_BIAS_CORRECTION ||
+              o.mode == QSIM_BIAS_CORRECTION_ANALYTICAL,
           ErrorCode::kInvalidArgument,
           "qsim_adaround_options.mode is " + std::to_string(static_cast<int>(o.mode)) +
               ", not a qsim_adaround_mode");
@@ -100,8 +101,9 @@ qsim_status qsim_adaround(qsim_session* session, qsim_data_reader_fn reader, voi
     require(session->quantsim != nullptr, ErrorCode::kState,
             "qsim_adaround: the session has no encodings yet; calibrate or load encodings first");
     const BatchReader batches = capi::batch_reader(*session, reader, reader_data, "qsim_adaround");
-    if (raw.mode == QSIM_BIAS_CORRECTION) {
+    if (raw.mode == QSIM_BIAS_CORRECTION || raw.mode == QSIM_BIAS_CORRECTION_ANALYTICAL) {
       BiasCorrectionOptions bc;
+      bc.analytical = raw.mode == QSIM_BIAS_CORRECTION_ANALYTICAL;
       bc.samples = raw.num_samples;
       bc.memory_budget_bytes = static_cast<int64_t>(raw.memory_budget_bytes);
       correct_bias(*session->quantsim, batches, bc, capi::progress_fn(progress, progress_data));

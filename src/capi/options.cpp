@@ -129,7 +129,7 @@ qsim_options read_options(const qsim_options* options) {
   return resolved;
 }
 
-QuantSimOptions quantsim_options(const qsim_options& options, const Model& model) {
+QuantSimOptions quantsim_options(const qsim_options& options) {
   QuantSimOptions q;
   q.weight_bitwidth = options.weight_bits;
   q.activation_bitwidth = options.activation_bits;
@@ -145,10 +145,9 @@ QuantSimOptions quantsim_options(const qsim_options& options, const Model& model
     CleOptions cle;
     cle.steps = options.cle_steps;
     cle.replace_relu6 = options.cle_replace_relu6 != 0;
-    // High-bias absorption reads the statistics of the BatchNormalizations folding removes.
-    if (options.cle_high_bias_absorption != 0 && options.fold_batch_norm != 0)
-      cle.high_bias_absorption =
-          std::make_shared<const BatchNormStatistics>(batch_norm_statistics(model));
+    // High-bias absorption reads the statistics of the BatchNormalizations folding removed,
+    // which the folding transform before it hands on.
+    cle.high_bias_absorption = options.cle_high_bias_absorption != 0;
     q.transforms.push_back(cross_layer_equalization(cle));
   }
   q.nan_policy = options.nan_policy == QSIM_NAN_EXCLUDE ? NanPolicy::kExclude : NanPolicy::kReject;

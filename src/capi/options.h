@@ -44,6 +44,6 @@ qsim_options default_options();
 qsim_options read_options(const qsim_options* options);
 // The QuantSim settings the options ask for; reads and parses the configuration (kIo,
 // kParse or kInvalidArgument naming the file and the key at fault).
-QuantSimOptions quantsim_options(const qsim_options& options, const Model& model);
+QuantSimOptions quantsim_options(const qsim_options& options);
 
 }  // namespace qsim::capi

@@ -154,7 +154,7 @@ namespace {
 std::unique_ptr<qsim_session> make_session(Model model, const qsim_options& options,
                                            std::string fingerprint) {
   auto session = std::make_unique<qsim_session>();
-  session->quant_options = capi::quantsim_options(options, model);
+  session->quant_options = capi::quantsim_options(options);
   session->quant_options.model_fingerprint = std::move(fingerprint);
   // One pool of worker threads for the session's float engine and its simulation's engines.
   session->quant_options.thread_pool = std::make_shared<ThreadPool>(options.num_threads);

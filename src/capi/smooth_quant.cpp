@@ -55,14 +55,13 @@ qsim_status qsim_smooth_quant(qsim_session* session, qsim_data_reader_fn reader,
       require(name != "smooth_quant", ErrorCode::kState,
               "qsim_smooth_quant: SmoothQuant is already among the session's transforms");
     // The model as the session's transforms so far leave it: the statistics must see it.
-    Model transformed = *session->model;
-    for (const ModelTransform& transform : session->quant_options.transforms)
-      transformed = transform(transformed).model;
+    const Model transformed =
+        apply_transforms(*session->model, session->quant_options.transforms).model;
     SmoothQuantOptions sq;
     sq.alpha = o.alpha;
     auto maxima = std::make_shared<const ActivationMaxima>(smooth_quant_statistics(
         transformed, capi::batch_reader(*session, reader, reader_data, "qsim_smooth_quant"),
-        o.num_samples));
+        o.num_samples, session->quant_options.nan_policy));
     session->applied_transforms.reserve(session->applied_transforms.size() + 1);
     session->quant_options.transforms.push_back(smooth_quant_transform(std::move(maxima), sq));
     session->applied_transforms.push_back("smooth_quant");  // reserved: cannot throw

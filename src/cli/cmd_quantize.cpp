@@ -38,6 +38,7 @@ struct QuantizeArgs {
   bool adaround = false;
   bool adaquant = false;
   bool bias_correction = false;
+  bool bias_correction_analytical = false;
   int64_t adaround_iterations = 0;
   int64_t adaround_samples = 0;
   uint64_t seed = 0;
@@ -106,6 +107,8 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.adaquant = true;
     else if (a == "--bias-correction")
       q.bias_correction = true;
+    else if (a == "--bias-correction-analytical")
+      q.bias_correction = q.bias_correction_analytical = true;
     else if (a == "--adaround-iterations")
       q.adaround_iterations = parse_count(value(), a, 1, INT32_MAX);
     else if (a == "--adaround-samples")
@@ -272,9 +275,10 @@ struct IterationProgress {
 void adaround(qsim_session* session, NpyBatches& batches, const QuantizeArgs& q) {
   qsim_adaround_options options;
   QSIM_ADAROUND_OPTIONS_INIT(&options);
-  options.mode = q.bias_correction ? QSIM_BIAS_CORRECTION
-                 : q.adaquant      ? QSIM_ADAQUANT
-                                   : QSIM_ADAROUND;
+  options.mode = q.bias_correction_analytical ? QSIM_BIAS_CORRECTION_ANALYTICAL
+                 : q.bias_correction          ? QSIM_BIAS_CORRECTION
+                 : q.adaquant                 ? QSIM_ADAQUANT
+                                              : QSIM_ADAROUND;
   if (q.adaround_iterations > 0) {
     options.num_iterations = static_cast<int32_t>(q.adaround_iterations);
     options.adaquant_iterations = static_cast<int32_t>(q.adaround_iterations);

@@ -355,7 +355,8 @@ Model convert_model(const onnx::ModelProto& proto, const std::string& base_dir) 
   m.ir_version = proto.ir_version();
   m.opset = default_domain_opset(proto);
   for (const auto& id : proto.opset_import())
-    if (!id.domain().empty() && id.domain() != "ai.onnx") m.domain_opsets[id.domain()] = id.version();
+    if (!id.domain().empty() && id.domain() != "ai.onnx")
+      m.domain_opsets[id.domain()] = id.version();
   m.producer_name = proto.producer_name();
   m.producer_version = proto.producer_version();
   for (const auto& entry : proto.metadata_props()) m.metadata[entry.key()] = entry.value();

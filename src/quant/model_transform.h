@@ -9,6 +9,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,12 +19,25 @@
 
 namespace qsim {
 
+// What is known of a layer's pre-activation output channels: the scale (gamma) and shift
+// (beta) of the BatchNormalization folded into it, i.e. each channel's standard deviation and
+// mean over the training data. High-bias absorption and analytical bias correction read them.
+struct PreActivationStatistics {
+  std::vector<double> gamma, beta;
+};
+// By the name of the layer's node.
+using BatchNormStatistics = std::map<std::string, PreActivationStatistics>;
+
 struct TransformOutcome {
   Model model;
   // What was applied, with its options; an empty name: the model is unchanged, and the
   // transform is not recorded.
   AppliedTechnique record;
   std::vector<std::string> notes;  // what it left alone, and why
+  // The statistics of the output model's layers when the transform knows them (BN folding
+  // makes them, CLE rescales them). Null after a transform that changed the model: whatever
+  // was known before no longer holds (QuantSim::layer_statistics).
+  std::shared_ptr<const BatchNormStatistics> statistics;
 };
 
 // The metadata_props key under which exported ONNX models (rounded weights, QDQ) record the
@@ -32,8 +47,25 @@ inline constexpr const char* kTechniquesMetadataKey = "qsim.techniques";
 
 std::string technique_names(const std::vector<AppliedTechnique>& techniques);
 
+// What a transform is given: the model as the transforms before it left it, and what is known
+// of that model's layers (null: nothing).
+struct TransformInput {
+  const Model& model;
+  std::shared_ptr<const BatchNormStatistics> statistics;
+};
+
 // Throws qsim::Error (kInvalidArgument naming the node or tensor) when the model does not
 // suit it; the caller's model is never modified.
-using ModelTransform = std::function<TransformOutcome(const Model&)>;
+using ModelTransform = std::function<TransformOutcome(const TransformInput&)>;
+
+// `transforms` applied to `model` in order.
+struct TransformedModel {
+  Model model;
+  std::vector<AppliedTechnique> applied;  // the transforms that changed the model, in order
+  std::vector<std::string> notes;
+  std::shared_ptr<const BatchNormStatistics> statistics;  // of the final model's layers
+};
+TransformedModel apply_transforms(const Model& model,
+                                  const std::vector<ModelTransform>& transforms);
 
 }  // namespace qsim

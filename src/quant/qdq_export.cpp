@@ -17,25 +17,44 @@
 namespace qsim {
 namespace {
 
-constexpr int64_t kQdqOpset = 13;        // the first with per-axis DequantizeLinear
-constexpr int64_t kWideQdqOpset = 21;    // the first with 16-bit QuantizeLinear
-constexpr int64_t kMicrosoftOpset = 1;   // com.microsoft's only version
-constexpr int kNarrowBitwidth = 8;       // 8-bit containers hold up to 8 bits
-constexpr int kWideBitwidth = 16;        // 16-bit containers hold up to 16 bits
+constexpr int64_t kQdqOpset = 13;       // the first with per-axis DequantizeLinear
+constexpr int64_t kWideQdqOpset = 21;   // the first with 16-bit QuantizeLinear
+constexpr int64_t kMicrosoftOpset = 1;  // com.microsoft's only version
+constexpr int kNarrowBitwidth = 8;      // 8-bit containers hold up to 8 bits
+constexpr int kWideBitwidth = 16;       // 16-bit containers hold up to 16 bits
 
 // Ops whose inputs or meaning changed between opset 9 and 21 (attributes turned into inputs,
 // Softmax's axis semantics, GridSample's mode names, GroupNormalization's scale shape), with
 // the opset of the change, from ONNX's docs/Changelog.md: a model using one of them below that
 // opset cannot simply be relabelled. Changes that only add types or optional attributes are
 // not listed.
-const std::multimap<std::string, int64_t> kInterfaceChanges = {
-    {"Upsample", 10},     {"Slice", 10},          {"TopK", 10},          {"Resize", 11},
-    {"Clip", 11},         {"Pad", 11},            {"Scatter", 11},       {"Dropout", 12},
-    {"Split", 13},        {"Squeeze", 13},        {"Unsqueeze", 13},     {"ReduceSum", 13},
-    {"Softmax", 13},      {"LogSoftmax", 13},     {"Hardmax", 13},       {"ReduceL1", 18},
-    {"ReduceL2", 18},     {"ReduceLogSum", 18},   {"ReduceLogSumExp", 18}, {"ReduceMax", 18},
-    {"ReduceMean", 18},   {"ReduceMin", 18},      {"ReduceProd", 18},    {"ReduceSumSquare", 18},
-    {"DFT", 20},          {"GridSample", 20},     {"GroupNormalization", 21}};
+const std::multimap<std::string, int64_t> kInterfaceChanges = {{"Upsample", 10},
+                                                               {"Slice", 10},
+                                                               {"TopK", 10},
+                                                               {"Resize", 11},
+                                                               {"Clip", 11},
+                                                               {"Pad", 11},
+                                                               {"Scatter", 11},
+                                                               {"Dropout", 12},
+                                                               {"Split", 13},
+                                                               {"Squeeze", 13},
+                                                               {"Unsqueeze", 13},
+                                                               {"ReduceSum", 13},
+                                                               {"Softmax", 13},
+                                                               {"LogSoftmax", 13},
+                                                               {"Hardmax", 13},
+                                                               {"ReduceL1", 18},
+                                                               {"ReduceL2", 18},
+                                                               {"ReduceLogSum", 18},
+                                                               {"ReduceLogSumExp", 18},
+                                                               {"ReduceMax", 18},
+                                                               {"ReduceMean", 18},
+                                                               {"ReduceMin", 18},
+                                                               {"ReduceProd", 18},
+                                                               {"ReduceSumSquare", 18},
+                                                               {"DFT", 20},
+                                                               {"GridSample", 20},
+                                                               {"GroupNormalization", 21}};
 
 // The bits of a Q/DQ container for `bitwidth`: 8 or 16.
 int container_bits(int bitwidth) {
@@ -43,7 +62,8 @@ int container_bits(int bitwidth) {
 }
 
 DType container_dtype(int bitwidth, bool signed_grid) {
-  if (container_bits(bitwidth) == kNarrowBitwidth) return signed_grid ? DType::kInt8 : DType::kUInt8;
+  if (container_bits(bitwidth) == kNarrowBitwidth)
+    return signed_grid ? DType::kInt8 : DType::kUInt8;
   return signed_grid ? DType::kInt16 : DType::kUInt16;
 }
 
@@ -206,9 +226,10 @@ class QdqBuilder {
       check_grid(*t.encoding, what);
       require(t.encoding->bitwidth == kNarrowBitwidth || t.encoding->bitwidth == kWideBitwidth,
               ErrorCode::kUnsupported,
-              what + ": QDQ export needs 8- or 16-bit activations (QuantizeLinear saturates at "
-                     "its container's limits, 8 or 16 bits, not at the encoding's); this one "
-                     "is " +
+              what +
+                  ": QDQ export needs 8- or 16-bit activations (QuantizeLinear saturates at "
+                  "its container's limits, 8 or 16 bits, not at the encoding's); this one "
+                  "is " +
                   std::to_string(t.encoding->bitwidth) + "-bit");
       require(acts_.emplace(t.name, *t.encoding).second, ErrorCode::kInvalidArgument,
               what + " is given twice");
@@ -393,8 +414,7 @@ class QdqBuilder {
         container_dtype(encoding.bitwidth, options_.activation_sign == ActivationSign::kSigned));
     const auto grid_names = add_grid_initializers(tensor, grid);
     const std::string quantized = names_.fresh(tensor + "_quantized");
-    nodes.push_back(
-        qdq_node("QuantizeLinear", tensor, float_name, grid_names, quantized, grid));
+    nodes.push_back(qdq_node("QuantizeLinear", tensor, float_name, grid_names, quantized, grid));
     nodes.push_back(
         qdq_node("DequantizeLinear", tensor, quantized, grid_names, dequantized_name, grid));
   }

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "io/sha256.h"
-#include "quant/calibration_batch.h"
 #include "quant/weight_rounding.h"
 #include "util/error.h"
 
@@ -145,15 +144,11 @@ QuantSim::QuantSim(const Model& model, QuantSimOptions options) : options_(std::
   if (!options_.thread_pool)
     options_.thread_pool = std::make_shared<ThreadPool>(options_.num_threads);
   if (options_.per_channel) config_.per_channel = *options_.per_channel;
-  std::shared_ptr<const Model> transformed = std::make_shared<const Model>(model);
-  std::vector<std::string> transform_notes;
-  for (const ModelTransform& transform : options_.transforms) {
-    TransformOutcome outcome = transform(*transformed);
-    transformed = std::make_shared<const Model>(std::move(outcome.model));
-    if (!outcome.record.name.empty()) transformed_.push_back(std::move(outcome.record));
-    transform_notes.insert(transform_notes.end(), outcome.notes.begin(), outcome.notes.end());
-  }
-  float_model_ = std::move(transformed);
+  TransformedModel transformed = apply_transforms(model, options_.transforms);
+  transformed_ = std::move(transformed.applied);
+  layer_statistics_ = std::move(transformed.statistics);
+  const std::vector<std::string> transform_notes = std::move(transformed.notes);
+  float_model_ = std::make_shared<const Model>(std::move(transformed.model));
   if (options_.model_fingerprint.empty() && !model.source_path.empty())
     options_.model_fingerprint = sha256_file_hex(model.source_path);
   encodings_target_ = options_.target;
@@ -269,17 +264,8 @@ QuantSim::Encodings QuantSim::calibrated_encodings(const BatchReader& next_batch
 
   int64_t done = 0;
   std::vector<Tensor> batch;
-  while (true) {
-    batch.clear();
-    if (!next_batch(batch)) break;
-    float_engine_->check_inputs(batch);
-    if (options_.nan_policy == NanPolicy::kExclude) {
-      const DroppedSamples dropped = drop_nonfinite_samples(batch);
-      report.dropped_samples += dropped.samples;
-      for (size_t i = 0; i < g.inputs.size(); ++i)
-        if (dropped.nonfinite_values[i] > 0)
-          report.nan_inf_counts[g.inputs[i].name] += dropped.nonfinite_values[i];
-    }
+  CalibrationStream stream(*float_engine_, next_batch, options_.nan_policy, "calibration");
+  while (stream.next(batch)) {
     for (size_t i = 0; i < batch.size(); ++i)
       if (input_observers[i]) input_observers[i]->observe(batch[i].data<float>(), batch[i].size());
     if (!batch.empty()) float_engine_->run(batch, hooks);
@@ -297,6 +283,10 @@ QuantSim::Encodings QuantSim::calibrated_encodings(const BatchReader& next_batch
   require(done > 0, ErrorCode::kInvalidArgument,
           "calibration needs at least one batch; the data reader gave none");
 
+  report.dropped_samples += stream.dropped_samples();
+  for (size_t i = 0; i < g.inputs.size(); ++i)
+    if (stream.dropped_values()[i] > 0)
+      report.nan_inf_counts[g.inputs[i].name] += stream.dropped_values()[i];
   Encodings result = encodings_;
   report.batches = done;
   for (size_t i = 0; i < quantizers.size(); ++i) {

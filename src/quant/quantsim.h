@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "quant/calibration_stream.h"
 #include "quant/encoding_set.h"
 #include "quant/model_transform.h"
 #include "quant/observer.h"
@@ -39,18 +40,6 @@ namespace qsim {
 // Progress of a long call: (done, total or -1 when unknown, what is happening). Returning
 // false cancels the call, which then throws kCancelled.
 using ProgressFn = std::function<bool(int64_t done, int64_t total, const std::string& message)>;
-// Fills `batch` (one tensor per model input, in model input order) and returns true, or
-// returns false when there is no more data.
-using BatchReader = std::function<bool(std::vector<Tensor>& batch)>;
-
-// What calibration does with NaN/Inf values in the tensors it observes.
-enum class NanPolicy {
-  kReject,  // throw kNumeric naming the first tensor that holds any (the default)
-  // Leave them out and count them in the calibration report: samples whose model inputs hold
-  // any are dropped whole (all that is computed from them is garbage); values that turn
-  // non-finite inside the network are left out of their tensor's statistics one by one.
-  kExclude,
-};
 
 struct QuantSimOptions {
   int weight_bitwidth = 8;
@@ -104,6 +93,11 @@ class QuantSim {
   // The techniques applied, in order: the options' transforms that changed the model, then the
   // current parameter tuning (set_tuned_parameters), if any.
   std::vector<AppliedTechnique> applied_techniques() const;
+  // What is known of the layers of original_float_model() after the transforms (their folded
+  // BatchNormalization's statistics), or null.
+  const std::shared_ptr<const BatchNormStatistics>& layer_statistics() const {
+    return layer_statistics_;
+  }
   // The float model QuantSim works on (after the transforms, with tuned parameters).
   const Model& float_model() const { return *float_model_; }
   // float_model() with every encoded parameter on its grid (quantization-ready weights).
@@ -203,6 +197,7 @@ class QuantSim {
   QuantSimOptions options_;
   QuantSimConfig config_;
   std::vector<AppliedTechnique> transformed_;  // the transforms that changed the model, in order
+  std::shared_ptr<const BatchNormStatistics> layer_statistics_;
   std::shared_ptr<const Model> float_model_;
   std::shared_ptr<const Model> prepared_model_;
   QuantizerPlacement placement_;

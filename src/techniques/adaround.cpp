@@ -73,13 +73,14 @@ Model upstream_model(const Model& model, const std::string& tensor) {
 // of the model that computes it (so that runs stop there).
 class TensorSource {
  public:
-  TensorSource(const Model& model, const std::string& tensor, int threads) {
+  TensorSource(const Model& model, const std::string& tensor, std::shared_ptr<ThreadPool> pool) {
     const auto& inputs = model.graph.inputs;
     for (size_t i = 0; i < inputs.size(); ++i)
       if (inputs[i].name == tensor) input_ = static_cast<int>(i);
     if (input_ < 0)
       engine_ = std::make_unique<Engine>(
-          std::make_shared<const Model>(upstream_model(model, tensor)), EngineOptions{threads});
+          std::make_shared<const Model>(upstream_model(model, tensor)),
+          EngineOptions{.num_threads = pool->size(), .pool = std::move(pool)});
   }
   Tensor operator()(const std::vector<Tensor>& inputs) const {
     return engine_ ? engine_->run(inputs).at(0) : inputs[static_cast<size_t>(input_)];
@@ -92,19 +93,28 @@ class TensorSource {
 
 // ----- One AdaRound / AdaQuant call -----
 
+// The session's pool when it has the threads asked for (0: any), so that a session's work
+// shares one set of threads; a pool of its own for another count.
+std::shared_ptr<ThreadPool> session_or_own_pool(const QuantSim& sim, int num_threads) {
+  const std::shared_ptr<ThreadPool>& session = sim.options().thread_pool;
+  if (session && (num_threads <= 0 || num_threads == session->size())) return session;
+  return std::make_shared<ThreadPool>(num_threads);
+}
+
 class AdaRoundRun {
  public:
   AdaRoundRun(QuantSim& sim, const AdaRoundOptions& options, const ProgressFn& progress)
       : sim_(sim),
         options_(options),
         progress_(progress),
-        pool_(options.num_threads),
+        pool_(session_or_own_pool(sim, options.num_threads)),
         budget_(options.memory_budget_bytes),
         float_model_(std::make_shared<const Model>(sim.original_float_model())) {}
 
   AdaRoundReport run(const BatchReader& next_batch) {
     const Engine input_checker(float_model_, EngineOptions{.num_threads = 1, .fuse_layers = false});
-    ModelSamples samples(input_checker, next_batch, options_.samples, budget_, "adaround");
+    ModelSamples samples(input_checker, next_batch, sim_.options().nan_policy, options_.samples,
+                         budget_, "adaround");
     require(samples.count() > 0, ErrorCode::kInvalidArgument,
             "adaround: the calibration data reader gave no sample; AdaRound needs data");
     report_.samples = samples.count();
@@ -141,7 +151,7 @@ class AdaRoundRun {
   void bind_layers(const ModelSamples& samples) {
     const std::vector<Tensor> one = samples.batch(0, 1);
     for (const auto& layer : layers_) {
-      const Tensor x = TensorSource(*float_model_, layer->input(), pool_.size())(one);
+      const Tensor x = TensorSource(*float_model_, layer->input(), pool_)(one);
       layer->bind(x.shape());
       per_model_sample_.push_back(layer->samples_in(x));
     }
@@ -166,8 +176,8 @@ class AdaRoundRun {
   void capture(size_t i, const ModelSamples& samples, const Model& current, bool lower_inputs,
                const Consumer& consume) {
     const LinearLayer& layer = *layers_[i];
-    const TensorSource input(current, layer.input(), pool_.size());
-    const TensorSource target(*float_model_, layer.target(), pool_.size());
+    const TensorSource input(current, layer.input(), pool_);
+    const TensorSource target(*float_model_, layer.target(), pool_);
     const LayerShape& shape = layer.shape();
     const int64_t per_sample = per_model_sample_[i];
     const int64_t sample_bytes =
@@ -221,7 +231,7 @@ class AdaRoundRun {
               for (int64_t m = 0; m < shape.outputs(); ++m)
                 for (int64_t p = 0; p < columns; ++p)
                   residual[static_cast<size_t>(m * columns + p)] -= layer.bias()[m];
-              moments->add(x, residual.data(), columns, pool_);
+              moments->add(x, residual.data(), columns, *pool_);
             });
     return moments;
   }
@@ -321,7 +331,7 @@ class AdaRoundRun {
     if (layer.activation().kind == ActivationKind::kIdentity) {
       made.moments = moments_of(i, samples, current, bias_trained);
       made.loss =
-          std::make_unique<SecondMomentLoss>(*made.moments, grid.weights, layer.bias(), pool_);
+          std::make_unique<SecondMomentLoss>(*made.moments, grid.weights, layer.bias(), *pool_);
       return made;
     }
     const int64_t products = samples.count() * per_model_sample_[i];
@@ -339,16 +349,16 @@ class AdaRoundRun {
     const int64_t batch = options_.batch_samples;
     if (plan.depthwise)
       made.loss = std::make_unique<DepthwiseConvLoss>(*plan.depthwise, activation, *made.inputs,
-                                                      *made.targets, batch, pool_);
+                                                      *made.targets, batch, *pool_);
     else if (plan.winograd)
       made.loss = std::make_unique<WinogradConvLoss>(*plan.winograd, activation, *made.inputs,
-                                                     *made.targets, batch, pool_);
+                                                     *made.targets, batch, *pool_);
     else if (plan.direct)
       made.loss = std::make_unique<DirectConvLoss>(*plan.direct, activation, *made.inputs,
-                                                   *made.targets, batch, pool_);
+                                                   *made.targets, batch, *pool_);
     else
       made.loss = std::make_unique<MinibatchLoss>(shape, activation, *made.inputs, *made.targets,
-                                                  batch, pool_, compact);
+                                                  batch, *pool_, compact);
     return made;
   }
 
@@ -378,7 +388,7 @@ class AdaRoundRun {
     const uint64_t seed = splitmix64_mix(options_.seed ^ splitmix64_mix(i + 1));  // per layer
     const auto start = std::chrono::steady_clock::now();
     TunedLayer tuned =
-        optimize_layer(grid, layer.bias(), bias_trained, *loss, options_, seed, pool_,
+        optimize_layer(grid, layer.bias(), bias_trained, *loss, options_, seed, *pool_,
                        [&](int64_t it, double value) {
                          ++done_;
                          check_cancel(text + ": iteration " + std::to_string(it + 1) + "/" +
@@ -460,7 +470,7 @@ class AdaRoundRun {
   QuantSim& sim_;
   AdaRoundOptions options_;
   const ProgressFn& progress_;
-  ThreadPool pool_;
+  std::shared_ptr<ThreadPool> pool_;
   MemoryBudget budget_;
   std::shared_ptr<const Model> float_model_;
   std::map<std::string, Encoding> weight_encodings_;

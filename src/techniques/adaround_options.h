@@ -39,7 +39,9 @@ struct AdaRoundOptions {
   int64_t batch_samples = 32;  // calibration samples drawn per iteration
   int64_t samples = 1024;      // calibration samples read (the first ones the reader gives)
   uint64_t seed = 0;           // the draws; results are bit-identical for a seed
-  int num_threads = 0;         // 0: the hardware's; results do not depend on it
+  // 0: the session's pool (QuantSimOptions::thread_pool), or the hardware's without one;
+  // another count: a pool of its own for the run. Results do not depend on it.
+  int num_threads = 0;
   // Bytes the per-layer sample caches may hold in memory; past it they go to an unlinked
   // temporary file. Results do not depend on it.
   int64_t memory_budget_bytes = int64_t{512} << 20;

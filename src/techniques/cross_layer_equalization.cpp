@@ -19,17 +19,6 @@
 namespace qsim {
 namespace {
 
-// A Clip's bound: input `input` (opset 11 on) or attribute `attr` (before), `fallback` when
-// absent, nullopt when not a constant.
-std::optional<float> clip_bound(const Graph& graph, const Node& clip, size_t input,
-                                const char* attr, float fallback) {
-  if (clip.has(attr)) return clip.get_float(attr, fallback);
-  if (!clip.has_input(input)) return fallback;
-  const Tensor* t = graph.find_initializer(clip.inputs[input]);
-  if (t == nullptr || t->dtype() != DType::kFloat32 || t->size() != 1) return std::nullopt;
-  return t->data<float>()[0];
-}
-
 enum class Between { kHomogeneous, kRelu6, kOther };
 
 Between classify_between(const Graph& graph, const Node& node) {
@@ -37,11 +26,9 @@ Between classify_between(const Graph& graph, const Node& node) {
   if (node.op_type == "Relu" || node.op_type == "LeakyRelu" || node.op_type == "PRelu")
     return Between::kHomogeneous;
   if (node.op_type != "Clip") return Between::kOther;
-  const float inf = std::numeric_limits<float>::infinity();
-  const std::optional<float> low = clip_bound(graph, node, 1, "min", -inf);
-  const std::optional<float> high = clip_bound(graph, node, 2, "max", inf);
-  if (!low || !high || *low != 0.0f) return Between::kOther;
-  return std::isinf(*high) ? Between::kHomogeneous : Between::kRelu6;
+  const std::optional<ClipBounds> bounds = clip_bounds(graph, node);
+  if (!bounds || bounds->low != 0.0f) return Between::kOther;
+  return std::isinf(bounds->high) ? Between::kHomogeneous : Between::kRelu6;
 }
 
 struct Pair {
@@ -82,7 +69,7 @@ class Equalizer {
     find_pairs();
     if (pairs_.empty()) {
       notes_.push_back("cle: no pair of layers to equalize; the model is unchanged");
-      return {std::move(model_), {}, std::move(notes_)};
+      return {std::move(model_), {}, std::move(notes_), options_.statistics};
     }
     own_weights();
     std::vector<std::pair<std::string, std::string>> before;
@@ -103,11 +90,11 @@ class Equalizer {
                        after.second);
     }
     int64_t absorbed = 0;
-    if (options_.high_bias_absorption)
+    if (options_.statistics) statistics_ = std::make_shared<BatchNormStatistics>(rescaled());
+    if (absorbs())
       for (const Pair& p : pairs_) absorbed += absorb_high_bias(p);
-    TransformOutcome outcome{std::move(model_), {"cle", {}}, std::move(notes_)};
-    if (options_.high_bias_absorption)
-      outcome.record.options["high_bias_absorbed_channels"] = std::to_string(absorbed);
+    TransformOutcome outcome{std::move(model_), {"cle", {}}, std::move(notes_), statistics_};
+    if (absorbs()) outcome.record.options["high_bias_absorbed_channels"] = std::to_string(absorbed);
     outcome.record.options["pairs"] = std::to_string(pairs_.size());
     outcome.record.options["steps"] = std::to_string(steps);
     outcome.record.options["relu6_replaced"] = std::to_string(relu6_replaced_);
@@ -223,28 +210,43 @@ class Equalizer {
     return moved;
   }
 
+  bool absorbs() const { return options_.high_bias_absorption && statistics_ != nullptr; }
+
+  // The input statistics with each equalized layer's output channels scaled as its weights
+  // were (a channel's mean and standard deviation scale with it).
+  BatchNormStatistics rescaled() const {
+    BatchNormStatistics stats = *options_.statistics;
+    for (const auto& [node, scales] : output_scales_) {
+      auto it = stats.find(model_.graph.nodes[node].name);
+      if (it == stats.end() || it->second.beta.size() != scales.size()) continue;
+      for (size_t i = 0; i < scales.size(); ++i) {
+        it->second.gamma[i] *= scales[i];
+        it->second.beta[i] *= scales[i];
+      }
+    }
+    return stats;
+  }
+
   // High-bias absorption for one pair; returns the channels that gave up some bias.
   int64_t absorb_high_bias(const Pair& p) {
     const Graph& g = model_.graph;
     const std::string& name = g.nodes[p.first.node].name;
-    const auto stats = options_.high_bias_absorption->find(name);
-    if (!p.relu || p.first.bias.empty() || p.second.bias.empty() ||
-        stats == options_.high_bias_absorption->end() ||
+    const auto stats = statistics_->find(name);
+    if (!p.relu || p.first.bias.empty() || p.second.bias.empty() || stats == statistics_->end() ||
         static_cast<int64_t>(stats->second.beta.size()) != p.first.map.outputs)
       return 0;
     float* b1 = data(p.first.bias);
     float* b2 = data(p.second.bias);
     const float* w2 = data(p.second.weight);
-    const auto scales = output_scales_.find(p.first.node);
     int64_t channels = 0;
     double largest = 0.0;
     for (int64_t i = 0; i < p.first.map.outputs; ++i) {
-      const double s = scales == output_scales_.end() ? 1.0 : scales->second[i];
-      const double c =
-          std::max(0.0, s * stats->second.beta[i] - 3.0 * std::fabs(s * stats->second.gamma[i]));
+      double& beta = stats->second.beta[i];
+      const double c = std::max(0.0, beta - 3.0 * std::fabs(stats->second.gamma[i]));
       if (!(c > 0.0)) continue;
       ++channels;
       largest = std::max(largest, c);
+      beta -= c;  // the first layer's outputs are c lower from here on
       b1[i] = static_cast<float>(b1[i] - c);
       p.second.map.each_input(i, [&](int64_t k) {
         float& b = b2[p.second.map.output_of(k)];
@@ -265,6 +267,8 @@ class Equalizer {
   CleOptions options_;
   // By node: CLE's total factor on each output channel of the layer.
   std::map<size_t, std::vector<double>> output_scales_;
+  // options_.statistics as equalization and absorption leave them; null without them.
+  std::shared_ptr<BatchNormStatistics> statistics_;
   TensorUses uses_;
   std::vector<Pair> pairs_;
   std::vector<std::string> notes_;
@@ -298,28 +302,6 @@ void scale_channel_pair(Model& model, const std::string& first, const std::strin
   for (const std::string& name : {a.weight, a.bias, b.weight})
     if (!name.empty()) model.graph.initializers[name] = model.graph.initializers.at(name).clone();
   scale_layers(model.graph, a, b, factors);
-}
-
-BatchNormStatistics batch_norm_statistics(const Model& model) {
-  BatchNormStatistics stats;
-  const auto vector_input = [&](const Node& bn, size_t input) -> const Tensor* {
-    const Tensor* t =
-        bn.has_input(input) ? model.graph.find_initializer(bn.inputs[input]) : nullptr;
-    return t != nullptr && t->dtype() == DType::kFloat32 && t->rank() == 1 ? t : nullptr;
-  };
-  for (const FoldedBatchNorm& folded : fold_batch_norms(model).folded)
-    for (const Node& bn : model.graph.nodes) {
-      const std::string id = bn.name.empty() ? bn.outputs.at(0) : bn.name;
-      if (bn.op_type != "BatchNormalization" || id != folded.batch_norm) continue;
-      const Tensor* gamma = vector_input(bn, 1);
-      const Tensor* beta = vector_input(bn, 2);
-      if (gamma == nullptr || beta == nullptr || gamma->size() != beta->size()) break;
-      PreActivationStatistics& s = stats[folded.layer];
-      s.gamma.assign(gamma->data<float>(), gamma->data<float>() + gamma->size());
-      s.beta.assign(beta->data<float>(), beta->data<float>() + beta->size());
-      break;
-    }
-  return stats;
 }
 
 TransformOutcome equalize_cross_layer(const Model& model, const CleOptions& options) {

@@ -25,17 +25,6 @@
 
 namespace qsim {
 
-// What high-bias absorption knows of a layer's pre-activation output channels: the scale
-// (gamma) and shift (beta) of the BatchNormalization folded into it, by the layer's node name.
-struct PreActivationStatistics {
-  std::vector<double> gamma, beta;
-};
-using BatchNormStatistics = std::map<std::string, PreActivationStatistics>;
-
-// The statistics of every BatchNormalization fold_batch_norms folds in `model` (a model before
-// folding), by the name of the layer it folds into.
-BatchNormStatistics batch_norm_statistics(const Model& model);
-
 struct CleOptions {
   // Passes over every pair (Quark's CLESteps); -1: until no scale moves by more than 1e-6,
   // at most kMaxCleSteps passes.
@@ -49,9 +38,13 @@ struct CleOptions {
   // scaled as CLE scaled the channel, moves from the first layer's bias into the second's
   // (b1_i -= c_i, b2 += W2[:, i] c_i): the same function wherever the channel's input to the
   // Relu exceeds c_i, as it does for nearly all values when BN's statistics hold, and narrower
-  // activation ranges. Null: no absorption. Pairs whose first layer has no statistics (no BN
-  // was folded into it) or whose second layer has no bias are left alone.
-  std::shared_ptr<const BatchNormStatistics> high_bias_absorption;
+  // activation ranges. Pairs whose first layer has no statistics (no BN was folded into it) or
+  // whose second layer has no bias are left alone. Needs `statistics`.
+  bool high_bias_absorption = true;
+  // The BatchNormalization statistics of the input model's layers (batch_norm_statistics of
+  // the model before folding). CLE outputs them rescaled (and shifted by the absorbed biases)
+  // for the techniques after it; null: no absorption, and the output has no statistics.
+  std::shared_ptr<const BatchNormStatistics> statistics;
 };
 
 inline constexpr int kMaxCleSteps = 100;
@@ -60,8 +53,14 @@ inline constexpr int kMaxCleSteps = 100;
 // ranges before and after. Throws kInvalidArgument for steps 0 or below -1.
 TransformOutcome equalize_cross_layer(const Model& model, const CleOptions& options);
 
+// As a transform: without options.statistics, those the transforms before it made (BN
+// folding's) feed high-bias absorption and come out rescaled.
 inline ModelTransform cross_layer_equalization(CleOptions options) {
-  return [options](const Model& model) { return equalize_cross_layer(model, options); };
+  return [options](const TransformInput& input) {
+    CleOptions with = options;
+    if (!with.statistics) with.statistics = input.statistics;
+    return equalize_cross_layer(input.model, with);
+  };
 }
 
 // CLE's step with given factors: output channel i of layer `first` (its weight and bias) times

@@ -1,8 +1,33 @@
 #include "techniques/layer_channels.h"
 
+#include <limits>
+
 #include "util/error.h"
 
 namespace qsim {
+
+namespace {
+
+// A Clip's bound: input `input` (opset 11 on) or attribute `attr` (before), `fallback` when
+// absent, nullopt when not a constant.
+std::optional<float> clip_bound(const Graph& graph, const Node& clip, size_t input,
+                                const char* attr, float fallback) {
+  if (clip.has(attr)) return clip.get_float(attr, fallback);
+  if (!clip.has_input(input)) return fallback;
+  const Tensor* t = graph.find_initializer(clip.inputs[input]);
+  if (t == nullptr || t->dtype() != DType::kFloat32 || t->size() != 1) return std::nullopt;
+  return t->data<float>()[0];
+}
+
+}  // namespace
+
+std::optional<ClipBounds> clip_bounds(const Graph& graph, const Node& clip) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::optional<float> low = clip_bound(graph, clip, 1, "min", -inf);
+  const std::optional<float> high = clip_bound(graph, clip, 2, "max", inf);
+  if (!low || !high) return std::nullopt;
+  return ClipBounds{*low, *high};
+}
 
 std::optional<Layer> layer_of(const Graph& graph, const TensorUses& uses, size_t index,
                               std::string& why) {

@@ -83,6 +83,13 @@ struct Layer {
 std::optional<Layer> layer_of(const Graph& graph, const TensorUses& uses, size_t index,
                               std::string& why);
 
+// A Clip's constant bounds (-inf / +inf where absent): inputs 1 and 2 from opset 11,
+// attributes min and max before; nullopt when a bound is not a constant scalar.
+struct ClipBounds {
+  float low, high;
+};
+std::optional<ClipBounds> clip_bounds(const Graph& graph, const Node& clip);
+
 // Output channel i of `first` times factors[i] (weight and bias), input channel i of `second`
 // divided by it; a factor of 1 leaves the channel's values as they are.
 void scale_layers(Graph& graph, const Layer& first, const Layer& second,

@@ -17,18 +17,18 @@ Shape sample_shape(const Tensor& t) {
 
 }  // namespace
 
-ModelSamples::ModelSamples(const Engine& engine, const BatchReader& next_batch, int64_t limit,
-                           MemoryBudget& budget, std::string technique)
+ModelSamples::ModelSamples(const Engine& engine, const BatchReader& next_batch,
+                           NanPolicy nan_policy, int64_t limit, MemoryBudget& budget,
+                           std::string technique)
     : technique_(std::move(technique)) {
   const Graph& graph = engine.model().graph;
+  CalibrationStream stream(engine, next_batch, nan_policy, technique_);
   std::vector<Tensor> batch;
-  while (count_ < limit) {
-    batch.clear();
-    if (!next_batch(batch)) break;
-    engine.check_inputs(batch);
+  while (count_ < limit && stream.next(batch)) {
+    if (batch.empty()) continue;  // every sample dropped for NaN/Inf
     check_batch(graph, batch);
     if (!cache_) start(batch, limit, budget);
-    append(graph, batch, limit);
+    append(batch, limit);
   }
 }
 
@@ -78,16 +78,12 @@ void ModelSamples::start(const std::vector<Tensor>& batch, int64_t limit, Memory
   cache_ = std::make_unique<SampleCache>(limit, offsets_.back(), budget, "calibration samples");
 }
 
-void ModelSamples::append(const Graph& graph, const std::vector<Tensor>& batch, int64_t limit) {
+void ModelSamples::append(const std::vector<Tensor>& batch, int64_t limit) {
   std::vector<float> block(static_cast<size_t>(offsets_.back()));
   for (int64_t i = 0; i < batch[0].dim(0) && count_ < limit; ++i) {
     for (size_t j = 0; j < batch.size(); ++j) {
       const int64_t floats = offsets_[j + 1] - offsets_[j];
       const float* src = batch[j].data<float>() + i * floats;
-      if (!std::all_of(src, src + floats, [](float v) { return std::isfinite(v); }))
-        fail(ErrorCode::kNumeric, technique_ + ": calibration sample " +
-                                      std::to_string(count_ + 1) + ": input '" +
-                                      graph.inputs[j].name + "' holds NaN or Inf");
       std::copy(src, src + floats, block.data() + offsets_[j]);
     }
     cache_->write(count_++, block.data());

@@ -1,8 +1,9 @@
 // The calibration samples a tuning technique (AdaRound, AdaQuant, bias correction) reads once
 // from the caller's stream and then draws from as often as it needs: every model input of a
 // sample in one block of a SampleCache, in memory within a byte budget and in an unlinked
-// temporary file past it. Each batch is checked against the model's inputs once, here: float
-// inputs of one sample shape, as many samples in every input, no NaN or Inf.
+// temporary file past it. The batches come through a CalibrationStream (checked against the
+// model's inputs, NaN/Inf handled by the session's NanPolicy); the cache also needs float
+// inputs of one sample shape with as many samples in every input.
 #pragma once
 
 #include <cstdint>
@@ -21,9 +22,9 @@ class ModelSamples {
   // Reads batches until `limit` samples or the end of the stream. `engine` checks the batches
   // against the model's inputs; `technique` starts every message ("adaround: ...").
   // kUnsupported for non-float inputs, kShape for samples of another shape, kNumeric for
-  // NaN/Inf naming the sample and the input, kIo from the cache's file.
-  ModelSamples(const Engine& engine, const BatchReader& next_batch, int64_t limit,
-               MemoryBudget& budget, std::string technique);
+  // NaN/Inf under NanPolicy::kReject (kExclude drops those samples), kIo from the cache's file.
+  ModelSamples(const Engine& engine, const BatchReader& next_batch, NanPolicy nan_policy,
+               int64_t limit, MemoryBudget& budget, std::string technique);
 
   int64_t count() const { return count_; }
 
@@ -33,7 +34,7 @@ class ModelSamples {
  private:
   void check_batch(const Graph& graph, const std::vector<Tensor>& batch) const;
   void start(const std::vector<Tensor>& batch, int64_t limit, MemoryBudget& budget);
-  void append(const Graph& graph, const std::vector<Tensor>& batch, int64_t limit);
+  void append(const std::vector<Tensor>& batch, int64_t limit);
 
   std::string technique_;
   std::vector<Shape> shapes_;     // per input, with a batch of 1

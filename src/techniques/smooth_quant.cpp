@@ -28,7 +28,7 @@ bool homogeneous(const Node& node) {
 }  // namespace
 
 ActivationMaxima smooth_quant_statistics(const Model& model, const BatchReader& next_batch,
-                                         int64_t samples) {
+                                         int64_t samples, NanPolicy nan_policy) {
   Engine engine(std::make_shared<const Model>(model),
                 EngineOptions{.num_threads = 1, .fuse_layers = false});
   const Graph& g = engine.model().graph;
@@ -52,14 +52,11 @@ ActivationMaxima smooth_quant_statistics(const Model& model, const BatchReader& 
       slot = std::max(slot, std::fabs(double(v[k])));
     }
   };
-  int64_t seen = 0;
+  CalibrationStream stream(engine, next_batch, nan_policy, "smooth quant");
   std::vector<Tensor> batch;
-  while (seen < samples) {
-    batch.clear();
-    if (!next_batch(batch)) break;
-    engine.run(batch, hooks);
-    seen += batch.empty() || batch[0].rank() == 0 ? 1 : batch[0].dim(0);
-  }
+  while (stream.samples() < samples && stream.next(batch))
+    if (!batch.empty()) engine.run(batch, hooks);
+  const int64_t seen = stream.samples();
   require(seen > 0, ErrorCode::kInvalidArgument,
           "smooth quant: the calibration data reader gave no sample; it needs data");
   return maxima;
@@ -69,7 +66,7 @@ TransformOutcome smooth_quant(const Model& model, const ActivationMaxima& maxima
                               const SmoothQuantOptions& options) {
   require(options.alpha >= 0.0 && options.alpha <= 1.0, ErrorCode::kInvalidArgument,
           "smooth quant: alpha is " + std::to_string(options.alpha) + "; it must be in [0, 1]");
-  TransformOutcome out{model, {}, {}};
+  TransformOutcome out{model, {}, {}, nullptr};
   Graph& g = out.model.graph;
   const TensorUses uses(model.graph);
   const auto& producer = uses.producer;  // node indices stay: the Muls go in at the end

@@ -23,10 +23,13 @@ namespace qsim {
 // Per Gemm / MatMul (node name), max |x| per channel of its input's last axis over the data.
 using ActivationMaxima = std::map<std::string, std::vector<double>>;
 
-// Runs `model` (float) over at most `samples` samples of `next_batch`. kInvalidArgument for a
-// reader that gives no sample, kNumeric for NaN/Inf in the activations measured.
+// Runs `model` (float) over at most `samples` samples of `next_batch`, read through a
+// CalibrationStream with `nan_policy` (quant/calibration_stream.h). kInvalidArgument for a
+// reader that gives no sample, kNumeric for NaN/Inf in the model inputs (kReject) or in the
+// activations measured.
 ActivationMaxima smooth_quant_statistics(const Model& model, const BatchReader& next_batch,
-                                         int64_t samples);
+                                         int64_t samples,
+                                         NanPolicy nan_policy = NanPolicy::kReject);
 
 struct SmoothQuantOptions {
   double alpha = 0.5;  // the paper's default; 0.75-0.85 for some LLMs
@@ -40,7 +43,9 @@ TransformOutcome smooth_quant(const Model& model, const ActivationMaxima& maxima
 
 inline ModelTransform smooth_quant_transform(std::shared_ptr<const ActivationMaxima> maxima,
                                              SmoothQuantOptions options) {
-  return [maxima, options](const Model& model) { return smooth_quant(model, *maxima, options); };
+  return [maxima, options](const TransformInput& input) {
+    return smooth_quant(input.model, *maxima, options);
+  };
 }
 
 }  // namespace qsim

@@ -215,11 +215,35 @@ static void test_bias_correction(void** state) {
   qsim_destroy(session);
 }
 
+/* Analytical bias correction: after BN folding and CLE (with high-bias absorption), the layers
+   BN statistics describe are corrected from them, the rest from data; the record says how
+   many, and the notes name them. */
+static void test_bias_correction_analytical(void** state) {
+  (void)state;
+  qsim_options session_options = test_options();
+  session_options.weight_bits = 4;
+  session_options.cross_layer_equalization = 1;
+  qsim_session* session = open_model(RESNET, &session_options);
+  calibrate_default(session);
+  qsim_adaround_options options = quick_options();
+  options.mode = QSIM_BIAS_CORRECTION_ANALYTICAL;
+  assert_int_equal(run_adaround(session, &options, 64, NULL, NULL), QSIM_OK);
+  assert_true(exported_json_mentions(session, "\"analytical_layers\": \"3\""));
+  char* notes = NULL;
+  assert_int_equal(qsim_get_notes(session, &notes), QSIM_OK);
+  assert_non_null(strstr(notes, "(analytical)"));
+  qsim_free(notes);
+  options.mode = (qsim_adaround_mode)4;
+  assert_int_equal(run_adaround(session, &options, 64, NULL, NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("mode");
+  qsim_destroy(session);
+}
+
 int run_adaround_tests(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_options_defaults), cmocka_unit_test(test_call_order_and_bad_input),
       cmocka_unit_test(test_cancel_then_run),  cmocka_unit_test(test_threads_agree),
-      cmocka_unit_test(test_bias_correction),
+      cmocka_unit_test(test_bias_correction),  cmocka_unit_test(test_bias_correction_analytical),
   };
   return cmocka_run_group_tests_name("adaround", tests, NULL, NULL);
 }

@@ -220,9 +220,21 @@ static int process_threads(void) {
   return threads;
 }
 
+/* The most threads the process had at any AdaRound progress call. */
+static int most_threads_during(void* user, int64_t done, int64_t total, const char* message) {
+  (void)done;
+  (void)total;
+  (void)message;
+  int* most = user;
+  const int now = process_threads();
+  if (now > *most) *most = now;
+  return 0;
+}
+
 /* One pool of workers per session: the session's float engine and its simulation's engines
-   (made by the first calibration, and again by every commit) share it, so calibrating and
-   running the simulation start no thread. */
+   (made by the first calibration, and again by every commit) share it, and so does AdaRound
+   with the session's thread count, so calibrating, running the simulation and AdaRound start
+   no thread. */
 static void test_one_pool_per_session(void** state) {
   (void)state;
   qsim_options options = test_options();
@@ -238,6 +250,15 @@ static void test_one_pool_per_session(void** state) {
   assert_int_equal(run_logits(session, QSIM_RUN_FLOAT, eval_images(), EVAL_IMAGES, logits),
                    QSIM_OK);
   assert_int_equal(process_threads(), with_session);
+  qsim_adaround_options adaround;
+  QSIM_ADAROUND_OPTIONS_INIT(&adaround);
+  adaround.num_iterations = 20;
+  adaround.num_samples = 32;
+  int most = 0;
+  batch_source source = make_source(calib_images(), 32, CALIB_BATCH);
+  assert_int_equal(
+      qsim_adaround(session, read_source, &source, &adaround, most_threads_during, &most), QSIM_OK);
+  assert_int_equal(most, with_session);
   qsim_destroy(session);
   assert_int_equal(process_threads(), before);
 }

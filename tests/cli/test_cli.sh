@@ -176,6 +176,9 @@ expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_bc"
 grep -q '"bias_correction"' "$WORK/q_bc/resnet_fmnist.encodings.json" && grep -aq 'bn_fold,cle,bias_correction' "$WORK/q_bc/resnet_fmnist.onnx" &&
   ok || bad "--bias-correction is not recorded after bn_fold and cle"
 expect_fail "give one of --adaround, --adaquant and --bias-correction" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --bias-correction --out "$WORK/x"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_bca" --bias-correction-analytical --weight-bits 4 --per-channel
+grep -q '"analytical_layers": "3"' "$WORK/q_bca/resnet_fmnist.encodings.json" &&
+  ok || bad "--bias-correction-analytical corrected no layer from BN statistics"
 expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_sq" --cle --smooth-quant 0.5
 grep -aq 'bn_fold,cle,smooth_quant' "$WORK/q_sq/resnet_fmnist.qdq.onnx" && ok || bad "--smooth-quant is not recorded after bn_fold and cle"
 expect_fail "--smooth-quant needs a number from 0 to 1, got '1.5'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --smooth-quant 1.5 --out "$WORK/x"

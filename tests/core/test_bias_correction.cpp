@@ -1,6 +1,9 @@
-// Empirical bias correction (src/techniques/bias_correction.h) on the reference models.
+// Bias correction (src/techniques/bias_correction.h), empirical and analytical, on the reference
+// models.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
+#include <random>
 
 #include "techniques/bias_correction.h"
 #include "techniques/cross_layer_equalization.h"
@@ -59,6 +62,84 @@ TEST_CASE("bias correction removes the mean shift 4-bit weights give each layer'
               before.params[i].encoding->channels[0].scale);
     CHECK(after.techniques.back().name == "bias_correction");
   }
+}
+
+TEST_CASE("the clipped normal mean analytical correction assumes matches sampling",
+          "[bias_correction]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  struct Case {
+    double mean, stddev, low, high;
+  };
+  for (const Case c :
+       {Case{0.3, 1.2, 0.0, 6.0}, Case{-1.0, 0.5, 0.0, inf}, Case{2.0, 3.0, -inf, inf},
+        Case{5.5, 2.0, 0.0, 6.0}, Case{1.0, 2.0, -0.5, 0.5}}) {
+    std::mt19937_64 rng(7);
+    std::normal_distribution<double> normal(c.mean, c.stddev);
+    double sum = 0.0;
+    constexpr int kDraws = 400000;
+    for (int i = 0; i < kDraws; ++i) sum += std::clamp(normal(rng), c.low, c.high);
+    INFO("N(" << c.mean << ", " << c.stddev << "^2) clipped to [" << c.low << ", " << c.high
+              << "]");
+    CHECK(clipped_normal_mean(c.mean, c.stddev, c.low, c.high) ==
+          Approx(sum / kDraws).margin(0.01 * c.stddev));
+  }
+  CHECK(clipped_normal_mean(7.0, 0.0, 0.0, 6.0) == 6.0);
+  CHECK(clipped_normal_mean(-2.0, 0.0, 0.0, inf) == 0.0);
+}
+
+TEST_CASE(
+    "analytical bias correction takes BN-fed layers from the statistics, the rest "
+    "empirically",
+    "[bias_correction]") {
+  for (const std::string& file : testdata::reference_models()) {
+    INFO(file);
+    const Model model = load_onnx_file(testdata::model_path(file));
+    QuantSim empirical(model, options(4, true, false));
+    QuantSim analytical(model, options(4, true, false));
+    REQUIRE(analytical.layer_statistics() != nullptr);
+    for (QuantSim* sim : {&empirical, &analytical})
+      sim->calibrate(testdata::train_batches(0, 500, 100), nullptr);
+    const double nearest = quantized_top1(analytical);
+    BiasCorrectionOptions both;
+    both.samples = 256;
+    const BiasCorrectionReport measured =
+        correct_bias(empirical, testdata::train_batches(0, 256, 64), both, nullptr);
+    both.analytical = true;
+    const BiasCorrectionReport report =
+        correct_bias(analytical, testdata::train_batches(0, 256, 64), both, nullptr);
+    const double top1_empirical = quantized_top1(empirical), top1 = quantized_top1(analytical);
+    WARN(file << ": W4A8 per-channel top-1 nearest " << nearest << ", empirical " << top1_empirical
+              << ", analytical " << top1 << " (" << report.analytical_layers << " of "
+              << report.layers << " layers)");
+    CHECK(report.layers == measured.layers);
+    // The layers fed by a BN-folded layer, directly or through Relu/Clip, are analytical:
+    // ResNet's second convolution of each of its 3 blocks (the first ones and the shortcuts
+    // read an Add); MobileNet's depthwise and projection convolutions of its 5 blocks and the
+    // expansions of the 2 blocks without a residual before them. The stem and the Gemm
+    // (after pooling) are always empirical.
+    CHECK(report.analytical_layers == (file == "resnet_fmnist.onnx" ? 3 : 12));
+    CHECK(analytical.applied_techniques().back().options.at("analytical_layers") ==
+          std::to_string(report.analytical_layers));
+    CHECK(top1 >= nearest + 0.5);
+  }
+}
+
+TEST_CASE("analytical bias correction without BN statistics corrects every layer empirically",
+          "[bias_correction]") {
+  QuantSimOptions o = options(4, true, false);
+  o.transforms.clear();  // no folding: no statistics
+  QuantSim sim(load_onnx_file(testdata::model_path("resnet_fmnist.onnx")), o);
+  sim.calibrate(testdata::train_batches(0, 200, 100), nullptr);
+  BiasCorrectionOptions analytical;
+  analytical.analytical = true;
+  analytical.samples = 64;
+  const BiasCorrectionReport report =
+      correct_bias(sim, testdata::train_batches(0, 64, 64), analytical, nullptr);
+  CHECK(report.layers > 0);
+  CHECK(report.analytical_layers == 0);
+  CHECK(std::any_of(report.notes.begin(), report.notes.end(), [](const std::string& note) {
+    return note.find("no BatchNormalization statistics") != std::string::npos;
+  }));
 }
 
 TEST_CASE("bias correction: bad input leaves the session as it was", "[bias_correction]") {

@@ -285,7 +285,7 @@ TEST_CASE("high-bias absorption on the reference models changes nothing it shoul
     CHECK(stats.size() == (std::string(file) == "resnet_fmnist.onnx" ? 9u : 17u));
     const Model unfolded_cle = equalize_cross_layer(folded(file), {}).model;
     CleOptions hba;
-    hba.high_bias_absorption = std::make_shared<const BatchNormStatistics>(stats);
+    hba.statistics = std::make_shared<const BatchNormStatistics>(stats);
     const TransformOutcome out = equalize_cross_layer(folded(file), hba);
     const int absorbed = std::stoi(out.record.options.at("high_bias_absorbed_channels"));
     // None on the reference models: their BN shifts stay within 3 scales of zero.
@@ -328,8 +328,8 @@ TEST_CASE("high-bias absorption keeps the function where the Relu input stays ab
   m.graph.nodes.insert(m.graph.nodes.begin() + 1, bn);
   const Model folded_model = fold_batch_norms(m).model;
   CleOptions hba;
-  hba.high_bias_absorption = std::make_shared<const BatchNormStatistics>(batch_norm_statistics(m));
-  REQUIRE(hba.high_bias_absorption->count("c1") == 1);
+  hba.statistics = std::make_shared<const BatchNormStatistics>(batch_norm_statistics(m));
+  REQUIRE(hba.statistics->count("c1") == 1);
   const TransformOutcome plain = equalize_cross_layer(folded_model, {});
   const TransformOutcome out = equalize_cross_layer(folded_model, hba);
   CHECK(out.record.options.at("high_bias_absorbed_channels") == "4");
@@ -341,6 +341,34 @@ TEST_CASE("high-bias absorption keeps the function where the Relu input stays ab
   QuantSim before(folded_model, {}), after(out.model, {});
   const Tensor a = before.run_float({x}).at(0), b = after.run_float({x}).at(0);
   CHECK(relative_difference(a, b) <= 1e-5);
+
+  // The statistics CLE hands on: channel i scaled by s_i = the factor on its weights, and the
+  // absorbed c_i = 3.5 s_i taken from beta; the same through the transform pipeline.
+  const auto channel_range = [](const Tensor& w, int64_t i) {
+    float r = 0.0f;
+    for (int64_t k = 0; k < 3; ++k) r = std::max(r, std::fabs(w.data<float>()[i * 3 + k]));
+    return r;
+  };
+  const TransformedModel piped =
+      apply_transforms(m, {fold_batch_norm_transform, cross_layer_equalization(CleOptions{})});
+  for (const std::shared_ptr<const BatchNormStatistics>& stats :
+       {out.statistics, piped.statistics}) {
+    REQUIRE(stats != nullptr);
+    const PreActivationStatistics& c1_stats = stats->at("c1");
+    for (int64_t i = 0; i < 4; ++i) {
+      const double s_i = channel_range(out.model.graph.initializers.at("w1"), i) /
+                         channel_range(folded_model.graph.initializers.at("w1"), i);
+      CHECK(c1_stats.gamma[static_cast<size_t>(i)] == Approx(0.5 * s_i).epsilon(1e-5));
+      CHECK(c1_stats.beta[static_cast<size_t>(i)] == Approx(1.5 * s_i).epsilon(1e-5));
+    }
+  }
+  CleOptions keep = hba;
+  keep.high_bias_absorption = false;
+  const TransformOutcome unabsorbed = equalize_cross_layer(folded_model, keep);
+  CHECK(unabsorbed.record.options.count("high_bias_absorbed_channels") == 0);
+  CHECK(unabsorbed.statistics->at("c1").beta[0] ==
+        Approx(10.0 * out.statistics->at("c1").gamma[0]).epsilon(1e-5));
+  CHECK(plain.statistics == nullptr);  // no statistics in, none out
 }
 
 TEST_CASE("CLE on a model without an equalizable pair: a note, not an error", "[cle]") {

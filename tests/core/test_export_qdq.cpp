@@ -207,9 +207,9 @@ TEST_CASE("the QDQ model computes exactly the fake-quantized model") {
     if (node.op_type != "QuantizeLinear" && node.op_type != "DequantizeLinear") continue;
     const DType codes = node.op_type == "QuantizeLinear"
                             ? written.graph.initializers.at(node.inputs[2]).dtype()
-                            : written.graph.find_initializer(node.inputs[0]) != nullptr
-                                  ? written.graph.initializers.at(node.inputs[0]).dtype()
-                                  : written.graph.initializers.at(node.inputs[2]).dtype();
+                        : written.graph.find_initializer(node.inputs[0]) != nullptr
+                            ? written.graph.initializers.at(node.inputs[0]).dtype()
+                            : written.graph.initializers.at(node.inputs[2]).dtype();
     const bool wide_node = codes == DType::kUInt16 || codes == DType::kInt16;
     INFO(node.label() << " codes " << dtype_name(codes));
     CHECK(node.domain == (wide_node && microsoft ? kMicrosoftDomain : ""));

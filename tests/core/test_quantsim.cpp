@@ -146,12 +146,15 @@ TEST_CASE(
   REQUIRE(batch_norms(model) == 9);
   // A transform that records the batch norms it sees, so the order shows in its options.
   const auto census = [&](const std::string& name) -> ModelTransform {
-    return [=](const Model& m) {
-      TransformOutcome outcome{m, {name, {{"batch_norms", std::to_string(batch_norms(m))}}}, {}};
+    return [=](const TransformInput& in) {
+      TransformOutcome outcome{
+          in.model, {name, {{"batch_norms", std::to_string(batch_norms(in.model))}}}, {}, {}};
       return outcome;
     };
   };
-  const ModelTransform unchanged = [](const Model& m) { return TransformOutcome{m, {}, {}}; };
+  const ModelTransform unchanged = [](const TransformInput& in) {
+    return TransformOutcome{in.model, {}, {}, in.statistics};
+  };
 
   SECTION("none: the model as given") {
     QuantSimOptions o = w8a8_per_channel_minmax();
@@ -178,9 +181,25 @@ TEST_CASE(
     CHECK(set.techniques[1].name == "bn_fold");
     CHECK(technique_names(set.techniques) == "before,bn_fold,after");
   }
+  SECTION("layer statistics: BN folding makes them, a change that does not carry them ends them") {
+    QuantSimOptions o = w8a8_per_channel_minmax();
+    o.transforms = {fold_batch_norm_transform, unchanged};
+    const QuantSim kept(model, o);
+    REQUIRE(kept.layer_statistics() != nullptr);
+    CHECK(kept.layer_statistics()->size() == 9);
+    for (const auto& [layer, stats] : *kept.layer_statistics()) {
+      INFO(layer);
+      const auto& nodes = kept.float_model().graph.nodes;
+      CHECK(
+          std::any_of(nodes.begin(), nodes.end(), [&](const Node& n) { return n.name == layer; }));
+      CHECK(stats.gamma.size() == stats.beta.size());
+    }
+    o.transforms = {fold_batch_norm_transform, census("after")};
+    CHECK(QuantSim(model, o).layer_statistics() == nullptr);
+  }
   SECTION("a transform that fails fails the construction, naming what it refused") {
     QuantSimOptions o = w8a8_per_channel_minmax();
-    o.transforms = {[](const Model&) -> TransformOutcome {
+    o.transforms = {[](const TransformInput&) -> TransformOutcome {
       fail(ErrorCode::kInvalidArgument, "refused: Conv 'x'");
     }};
     CHECK(error_code_of([&] { QuantSim sim(model, o); }) == ErrorCode::kInvalidArgument);

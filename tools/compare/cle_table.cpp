@@ -46,7 +46,15 @@ Args parse_args(int argc, char** argv) {
 }
 
 // What runs before the simulation is evaluated.
-enum class Steps { kNone, kBnFold, kCle, kCleHba, kCleBiasCorrection, kCleAdaRound };
+enum class Steps {
+  kNone,
+  kBnFold,
+  kCle,
+  kCleHba,
+  kCleBiasCorrection,
+  kCleHbaAnalyticalBc,  // the paper's data-free recipe
+  kCleAdaRound
+};
 
 const char* steps_label(Steps steps) {
   switch (steps) {
@@ -60,6 +68,8 @@ const char* steps_label(Steps steps) {
       return "BN fold + CLE + high-bias absorption";
     case Steps::kCleBiasCorrection:
       return "BN fold + CLE + bias correction";
+    case Steps::kCleHbaAnalyticalBc:
+      return "BN fold + CLE + high-bias absorption + analytical bias correction";
     case Steps::kCleAdaRound:
       return "BN fold + CLE + AdaRound";
   }
@@ -74,9 +84,13 @@ struct Grid {
 
 const Grid kGrids[] = {
     {"W8A8 per-tensor", 8, false}, {"W8A8 per-channel", 8, true}, {"W4A8 per-channel", 4, true}};
-const Steps kSteps[] = {
-    Steps::kNone,       Steps::kBnFold, Steps::kCle, Steps::kCleHba, Steps::kCleBiasCorrection,
-    Steps::kCleAdaRound};
+const Steps kSteps[] = {Steps::kNone,
+                        Steps::kBnFold,
+                        Steps::kCle,
+                        Steps::kCleHba,
+                        Steps::kCleBiasCorrection,
+                        Steps::kCleHbaAnalyticalBc,
+                        Steps::kCleAdaRound};
 
 struct Row {
   std::string label;
@@ -112,9 +126,8 @@ double quantized_top1(const Model& model, const Row& row, const Args& args, std:
   QuantSimOptions options;
   if (row.steps != Steps::kNone) options.transforms = {fold_batch_norm_transform};
   CleOptions cle;
-  if (row.steps == Steps::kCleHba)
-    cle.high_bias_absorption =
-        std::make_shared<const BatchNormStatistics>(batch_norm_statistics(model));
+  // From BN folding's statistics.
+  cle.high_bias_absorption = row.steps == Steps::kCleHba || row.steps == Steps::kCleHbaAnalyticalBc;
   if (row.steps >= Steps::kCle) options.transforms.push_back(cross_layer_equalization(cle));
   options.weight_bitwidth = row.grid.weight_bits;
   options.per_channel = row.grid.per_channel;
@@ -127,8 +140,11 @@ double quantized_top1(const Model& model, const Row& row, const Args& args, std:
                     ? ", " + t.options.at("high_bias_absorbed_channels") + " channels absorbed"
                     : std::string());
   tools::calibrate_on_training_images(sim, args.calib, args.batch);
-  if (row.steps == Steps::kCleBiasCorrection)
-    correct_bias(sim, tools::training_batches(args.calib, args.batch), {}, nullptr);
+  if (row.steps == Steps::kCleBiasCorrection || row.steps == Steps::kCleHbaAnalyticalBc) {
+    BiasCorrectionOptions bc;
+    bc.analytical = row.steps == Steps::kCleHbaAnalyticalBc;
+    correct_bias(sim, tools::training_batches(args.calib, args.batch), bc, nullptr);
+  }
   if (row.steps == Steps::kCleAdaRound) {
     AdaRoundOptions adaround_options;
     adaround_options.num_threads = args.threads;

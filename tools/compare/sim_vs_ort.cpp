@@ -18,10 +18,10 @@
 // written as --qdq-16bit says, com.microsoft by default). ONNX Runtime has no 16-bit integer
 // kernels, so with 16-bit activations it computes the layers in float between its Q/DQ; the
 // check that every Conv ran as QLinearConv becomes one that the float model's top-1 accuracy
-// is within 0.1 point of ONNX Runtime's (on all 10000 images only), and the logits are judged by top-1 agreement and by
-// the simulation being at least ten times closer to ONNX Runtime than the float model is
-// (root-mean-square; logit_agreement.h says why).  The within-one-step and bit-identical
-// shares are printed for every width.
+// is within 0.1 point of ONNX Runtime's (on all 10000 images only), and the logits are judged by
+// top-1 agreement and by the simulation being at least ten times closer to ONNX Runtime than the
+// float model is (root-mean-square; logit_agreement.h says why).  The within-one-step and
+// bit-identical shares are printed for every width.
 //
 // The default configuration: W8A8, int8 per-channel symmetric weights, uint8 asymmetric
 // activations calibrated with TF-enhanced on the first N (1000) training images,
@@ -215,8 +215,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
   QdqOptions qdq_options;
   qdq_options.wide_form =
       args.wide_form == "opset21" ? WideQdqForm::kOpset21 : WideQdqForm::kMicrosoftDomain;
-  const QdqReport qdq =
-      export_qdq_model(sim.float_model(), sim.encodings(), qdq_path, qdq_options);
+  const QdqReport qdq = export_qdq_model(sim.float_model(), sim.encodings(), qdq_path, qdq_options);
   const Tensor ort_logits = run_ort_on_test_set(qdq_path, work, args, optimized_path);
   const std::map<std::string, int64_t> optimized = op_counts(load_onnx_file(optimized_path));
 
@@ -228,7 +227,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
       path.c_str(), args.weight_bits, args.act_bits, (long long)args.calib,
       (long long)test_images(args),
       args.act_bits > 8 ? (args.wide_form == "opset21" ? "; 16-bit Q/DQ at opset 21"
-                                                        : "; 16-bit Q/DQ as com.microsoft ops")
+                                                       : "; 16-bit Q/DQ as com.microsoft ops")
                         : "");
   std::printf("  ONNX Runtime on %s; judged in arithmetic %s%s\n",
               tools::describe_ort_cpu(args.ort_cpu).c_str(), path_arithmetic.c_str(),
@@ -266,12 +265,11 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
     std::printf("    root-mean-square difference %.3g, %.4f of the float model's (%.3g)\n",
                 agreement.rms, ratio, float_rms);
     if (judged)
-      agreement_passes =
-          args.act_bits == 8
-              ? agreement.passes()
-              : Agreement::share(agreement.same_class, agreement.images) >=
-                        tools::kRequiredFraction &&
-                    ratio <= tools::kMaxRmsRatio;
+      agreement_passes = args.act_bits == 8
+                             ? agreement.passes()
+                             : Agreement::share(agreement.same_class, agreement.images) >=
+                                       tools::kRequiredFraction &&
+                                   ratio <= tools::kMaxRmsRatio;
   }
   const bool pass = layers_pass && agreement_passes;
   std::printf("  %s\n", pass ? "PASS" : "FAIL");

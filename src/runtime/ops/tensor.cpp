@@ -79,7 +79,8 @@ class CastKernel : public Kernel {
     if (to_ == DType::kUndefined)
       fail_node(node, ErrorCode::kUnsupported,
                 std::string("cast to ") + onnx_type_name(static_cast<int32_t>(to)) +
-                    " is not supported (qsim has float32, uint8, int8, uint16, int16, int32, int64 and bool)");
+                    " is not supported (qsim has float32, uint8, int8, uint16, int16, int32, int64 "
+                    "and bool)");
   }
   void infer(InferContext& ctx) override { ctx.set_output(0, to_, ctx.input(0).shape); }
   void run(RunContext& ctx) override {
