@@ -243,16 +243,18 @@ TEST_CASE("CLE pairs grouped Convs, Gemms either way round and MatMuls", "[cle]"
   }
 }
 
-// ONNX Runtime's logits for `images` through `model`, written under `dir` as `name`.
+// ONNX Runtime's output `output` for `images` fed as `input` through `model`, written under
+// `dir` as `name`.
 Tensor ort_logits(const Model& model, const std::filesystem::path& dir, const std::string& name,
-                  const Tensor& images) {
+                  const Tensor& images, const std::string& input = "input",
+                  const std::string& output = "logits") {
   std::filesystem::create_directories(dir);
   write_npy((dir / "input.npy").string(), images);
   const std::string path = (dir / (name + ".onnx")).string();
   save_onnx_file(model, path);
-  tools::run_ort({"run", path, "--input", "input=" + (dir / "input.npy").string(), "--output",
+  tools::run_ort({"run", path, "--input", input + "=" + (dir / "input.npy").string(), "--output",
                   (dir / name).string()});
-  return read_npy((dir / name / "logits.npy").string());
+  return read_npy((dir / name / (output + ".npy")).string());
 }
 
 TEST_CASE("ONNX Runtime computes the same logits before and after CLE, on real images", "[cle]") {
@@ -341,6 +343,11 @@ TEST_CASE("high-bias absorption keeps the function where the Relu input stays ab
   QuantSim before(folded_model, {}), after(out.model, {});
   const Tensor a = before.run_float({x}).at(0), b = after.run_float({x}).at(0);
   CHECK(relative_difference(a, b) <= 1e-5);
+  // And in ONNX Runtime.
+  const auto dir = test_temp_path("hba_ort");
+  CHECK(relative_difference(ort_logits(folded_model, dir, "before", x, "x", "y"),
+                            ort_logits(out.model, dir, "after", x, "x", "y")) <= 1e-4);
+  std::filesystem::remove_all(dir);
 
   // The statistics CLE hands on: channel i scaled by s_i = the factor on its weights, and the
   // absorbed c_i = 3.5 s_i taken from beta; the same through the transform pipeline.
