@@ -11,6 +11,7 @@
 #include "graph/name_table.h"
 #include "graph/onnx_export.h"
 #include "graph/op_info.h"
+#include "graph/tensor_uses.h"
 #include "quant/weight_rounding.h"
 #include "util/error.h"
 
@@ -144,15 +145,6 @@ std::vector<int64_t> grid_values(const Tensor& values, const Encoding& encoding,
   return out;
 }
 
-// How many node inputs and graph outputs read each tensor.
-std::map<std::string, int64_t> count_uses(const Graph& graph) {
-  std::map<std::string, int64_t> uses;
-  for (const Node& node : graph.nodes)
-    for (const auto& in : node.inputs) ++uses[in];
-  for (const ValueInfo& out : graph.outputs) ++uses[out.name];
-  return uses;
-}
-
 class QdqBuilder {
  public:
   QdqBuilder(const Model& model, const EncodingSet& encodings, const QdqOptions& options)
@@ -248,7 +240,11 @@ class QdqBuilder {
   // at input_scale * weight_scale. Returns their names.
   std::set<std::string> quantize_biases() {
     std::set<std::string> quantized;
-    std::map<std::string, int64_t> uses = count_uses(model_.graph);
+    TensorUses uses(model_.graph);
+    // Node inputs and graph outputs still reading the float bias.
+    const auto readers = [&](const std::string& name) {
+      return uses.readers[name] + static_cast<int>(uses.graph_outputs.count(name));
+    };
     for (Node& node : model_.graph.nodes) {
       if (!has_int32_bias(node) || !node.has_input(2) ||
           !model_.graph.is_initializer(node.inputs[2]))
@@ -258,8 +254,9 @@ class QdqBuilder {
       const std::string bias = node.inputs[2];
       const Tensor values = *model_.graph.find_initializer(bias);
       // A bias shared by several nodes gets one integer copy per node (their scales differ).
-      const std::string output = uses[bias] == 1 ? bias : names_.fresh(bias + "_" + node.name);
-      if (--uses[bias] == 0) model_.graph.initializers.erase(bias);
+      const std::string output = readers(bias) == 1 ? bias : names_.fresh(bias + "_" + node.name);
+      --uses.readers[bias];
+      if (readers(bias) == 0) model_.graph.initializers.erase(bias);
       Tensor integers =
           integer_tensor(DType::kInt32, values.shape(), quantize_bias(values, *grid, bias, node));
       add_dequantize(output, integers, *grid, output);

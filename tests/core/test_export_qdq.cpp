@@ -303,6 +303,33 @@ TEST_CASE("int32 bias overflow is clipped and reported, never silent") {
     CHECK(b_int.data<int32_t>()[c] == std::numeric_limits<int32_t>::max());
 }
 
+TEST_CASE("a bias two Convs share gets one int32 copy per Conv") {
+  Model m = tiny_model();
+  Node second = make_node("Conv", {"x", "W", "B"}, "conv2");
+  second.name = "Conv_1";
+  second.attributes["pads"] = ints_attribute({1, 1, 1, 1});
+  m.graph.nodes.insert(m.graph.nodes.begin() + 1, second);
+  m.graph.nodes.insert(m.graph.nodes.begin() + 2, make_node("Add", {"conv", "conv2"}, "sum"));
+  m.graph.nodes[3].inputs = {"sum"};  // the Relu
+  const QdqModel qdq = build_qdq_model(m, tiny_encodings(m));
+  const Node& a = qdq.model.graph.nodes.at(
+      std::distance(qdq.model.graph.nodes.begin(),
+                    std::find_if(qdq.model.graph.nodes.begin(), qdq.model.graph.nodes.end(),
+                                 [](const Node& n) { return n.name == "Conv_0"; })));
+  const Node* b = nullptr;
+  for (const Node& n : qdq.model.graph.nodes)
+    if (n.name == "Conv_1") b = &n;
+  REQUIRE(b != nullptr);
+  CHECK(a.inputs[2] != b->inputs[2]);
+  CHECK(qdq.model.graph.find_initializer("B") == nullptr);  // the float bias is gone
+  for (const std::string& bias : {a.inputs[2], b->inputs[2]}) {
+    const Node* dq = find_node(qdq.model, "DequantizeLinear", bias);
+    REQUIRE(dq != nullptr);
+    CHECK(qdq.model.graph.initializers.at(dq->inputs[0]).dtype() == DType::kInt32);
+  }
+  run(qdq.model, random_tensor({1, 2, 6, 6}, 0.0f, 1.0f, 4));  // a valid graph
+}
+
 TEST_CASE("a bias stays float when its Conv's input is not quantized") {
   const Model m = tiny_model();
   EncodingSet set = tiny_encodings(m);
