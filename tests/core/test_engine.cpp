@@ -5,7 +5,10 @@
 
 #include "graph/bn_fold.h"
 #include "graph/onnx_import.h"
+#include "quant/qdq_export.h"
+#include "quant/quantsim.h"
 #include "runtime/engine.h"
+#include "techniques/model_transforms.h"
 #include "test_quantsim_data.h"
 
 using namespace qsim;
@@ -51,6 +54,17 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), b.byte_size()) == 0;
 }
 
+// max |a - b| <= tolerance * max |b|.
+bool relative_difference_below(const Tensor& a, const Tensor& b, double tolerance) {
+  double largest = 0.0, difference = 0.0;
+  for (int64_t i = 0; i < b.size(); ++i) {
+    largest = std::max(largest, std::fabs(double{b.data<float>()[i]}));
+    difference =
+        std::max(difference, std::fabs(double{a.data<float>()[i]} - double{b.data<float>()[i]}));
+  }
+  return a.shape() == b.shape() && difference <= tolerance * largest;
+}
+
 }  // namespace
 
 // Two threads call sgemm at once; a BLAS without locking corrupts results now and then, so
@@ -69,6 +83,35 @@ TEST_CASE("reference models give bit-identical results with 1 and 2 threads, run
       differing_runs += std::memcmp(got.raw(), expected.raw(), expected.byte_size()) != 0;
     }
     CHECK(differing_runs == 0);
+  }
+}
+
+// A QDQ model's Conv weights are constants each plan folds for itself (DequantizeLinear of an
+// initializer); the plans of a sliced run execute at once, and the Conv kernel's cache of
+// packed weights once let one plan's packing replace what another was reading.
+TEST_CASE("QDQ models give bit-identical results with 1 and 2 threads, run after run") {
+  const Tensor images = testdata::test_images(0, 64);
+  for (const std::string& file : testdata::reference_models()) {
+    for (int activation_bits : {8, 16}) {
+      INFO(file << ", " << activation_bits << "-bit activations");
+      QuantSimOptions options;
+      options.transforms = {fold_batch_norm_transform};
+      options.per_channel = true;
+      options.activation_bitwidth = activation_bits;
+      QuantSim sim(*reference_model(file), options);
+      sim.calibrate(testdata::train_batches(0, 64, 64), nullptr);
+      const auto qdq =
+          std::make_shared<const Model>(build_qdq_model(sim.float_model(), sim.encodings()).model);
+      Engine serial(qdq, EngineOptions{1});
+      Engine parallel(qdq, EngineOptions{2});
+      const Tensor expected = serial.run({images})[0];
+      int differing_runs = 0;
+      for (int run = 0; run < 30; ++run)
+        differing_runs += !same_bits(parallel.run({images})[0], expected);
+      CHECK(differing_runs == 0);
+      // And the simulation it was exported from.
+      CHECK(relative_difference_below(sim.run_quantized({images})[0], expected, 1e-3));
+    }
   }
 }
 

@@ -7,7 +7,10 @@
 // Work is cut into tasks whose boundaries depend on the shapes only, never on the thread
 // count, so every output element is computed by the same arithmetic however many threads run.
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <span>
+#include <tuple>
 
 #include "runtime/blas.h"
 #include "runtime/ops/broadcast.h"
@@ -228,9 +231,10 @@ class ConvKernel : public Kernel {
     if (method == ConvMethod::kGeneral) return;
     constant_weights_ =
         ctx.input(1).constant != nullptr && (!ctx.has_input(2) || ctx.input(2).constant != nullptr);
+    PackedConvWeights unused;  // constant weights are never packed into it
     if (constant_weights_)
       packed_weights(method, s, ctx.input(1).constant->data<float>(),
-                     ctx.has_input(2) ? ctx.input(2).constant->data<float>() : nullptr);
+                     ctx.has_input(2) ? ctx.input(2).constant->data<float>() : nullptr, unused);
   }
 
   // A sum input of the convolution's shape is added as outputs are written; one that
@@ -286,12 +290,15 @@ class ConvKernel : public Kernel {
     const float* x = ctx.input(0).data<float>();
     const float* w = ctx.input(1).data<float>();
     const float* bias = bias_data(ctx);
+    PackedConvWeights run_time;  // packed for this run alone when the weights are not constant
     switch (method) {
       case ConvMethod::kFlat:
       case ConvMethod::kWindow:
-        return run_direct(ctx, s, method, x, packed_weights(method, s, w, bias), z, activation, y);
+        return run_direct(ctx, s, method, x, packed_weights(method, s, w, bias, run_time), z,
+                          activation, y);
       case ConvMethod::kBlockedDepthwise:
-        return run_blocked_depthwise(ctx, s, x, packed_weights(method, s, w, bias), activation, y);
+        return run_blocked_depthwise(ctx, s, x, packed_weights(method, s, w, bias, run_time),
+                                     activation, y);
       case ConvMethod::kGeneral:
         break;
     }
@@ -323,19 +330,24 @@ class ConvKernel : public Kernel {
     }
   }
 
-  // The weights packed for `method`; packed once when they are constants of the model, on
-  // every run otherwise. A depthwise layer packs like a convolution over one channel.
+  // The weights packed for `method`. Constant weights are packed once per copy and kept: a
+  // plan folds its own copy of a computed constant (a DequantizeLinear of an initializer), and
+  // the plans of one sliced run (Engine::run_sliced) execute at once on different threads, so
+  // the cache is keyed by the copy and guarded. Run-time weights are packed into `run_time`,
+  // which belongs to the calling run alone. A depthwise layer packs like a convolution over
+  // one channel.
   const PackedConvWeights& packed_weights(ConvMethod method, const ConvSetup& s, const float* w,
-                                          const float* bias) {
+                                          const float* bias, PackedConvWeights& run_time) {
     const int64_t block = packing_block(method);
-    PackedCache& cache = packed_[method == ConvMethod::kFlat ? 0 : 1];
-    if (!constant_weights_ || cache.weights != w || cache.bias != bias) {
-      cache.packed =
-          pack_conv_weights(block, w, bias, s.filters, s.group_channels(), s.g.kernel_size());
-      cache.weights = constant_weights_ ? w : nullptr;
-      cache.bias = bias;
-    }
-    return cache.packed;
+    const auto pack = [&] {
+      return pack_conv_weights(block, w, bias, s.filters, s.group_channels(), s.g.kernel_size());
+    };
+    if (!constant_weights_) return run_time = pack();
+    const PackedKey key{method == ConvMethod::kFlat ? 0 : 1, w, bias};
+    std::lock_guard<std::mutex> lock(packed_mutex_);
+    auto it = packed_.find(key);
+    if (it == packed_.end()) it = packed_.emplace(key, pack()).first;
+    return it->second;  // map entries stay where they are while others are added
   }
 
   static void run_direct(RunContext& ctx, const ConvSetup& s, ConvMethod method, const float* x,
@@ -456,17 +468,15 @@ class ConvKernel : public Kernel {
         });
   }
 
-  struct PackedCache {
-    const float* weights = nullptr;  // what `packed` was made from; nullptr: nothing cached
-    const float* bias = nullptr;
-    PackedConvWeights packed;
-  };
+  // (0 flat, 1 window or blocked depthwise (packing_block); the weights; the bias).
+  using PackedKey = std::tuple<int, const float*, const float*>;
 
   WindowAttributes attrs_;
   int64_t groups_;
   Activation activation_;
   bool constant_weights_ = false;
-  PackedCache packed_[2];  // flat; window or blocked depthwise (packing_block)
+  std::mutex packed_mutex_;
+  std::map<PackedKey, PackedConvWeights> packed_;
 };
 
 // ----- ConvTranspose: the adjoint of Conv, as sgemm (W^T X) then col2im -----
