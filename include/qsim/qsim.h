@@ -386,9 +386,12 @@ QSIM_API qsim_status qsim_get_encoding(const qsim_session* session, size_t index
 QSIM_API qsim_status qsim_get_encoding_channels(const qsim_session* session, size_t index,
                                                 float* scales, int32_t* offsets, size_t capacity);
 
-/* Remarks on the session's quantization, one per line: configuration entries the model does
-   not use, parameters kept float and why, NaN/Inf values calibration excluded, loaded files
-   made for another target, bias values the last export clipped; "" when there are none. Free the string with qsim_free. */
+/* Remarks on the session's quantization, one per line, the first always "techniques applied,
+   in order: ..." (each with its options, or their count; "none" when none was): then
+   configuration entries the model does not use, parameters kept float and why, what each
+   technique left alone or did per layer, NaN/Inf values calibration excluded, loaded files
+   made for another target, bias values the last export clipped. Free the string with
+   qsim_free. */
 QSIM_API qsim_status qsim_get_notes(qsim_session* session, char** out_text);
 
 typedef enum qsim_export_format QSIM_ENUM_BASE {

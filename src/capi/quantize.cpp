@@ -23,8 +23,33 @@ bool is_flatbuffers_file(const std::string& path) {
   return in.gcount() == sizeof head && std::memcmp(head + 4, kEncodingsFileIdentifier, 4) == 0;
 }
 
+// "techniques applied, in order: bn_fold (17 entries), cle (pairs 10, steps 12, ...)"; a
+// technique with many options (one per folded BatchNormalization) shows their count, the
+// encodings files hold them all.
+std::string techniques_note(const std::vector<AppliedTechnique>& techniques) {
+  constexpr size_t kMaxListed = 6;
+  std::string note = "techniques applied, in order:";
+  if (techniques.empty()) return note + " none";
+  for (size_t i = 0; i < techniques.size(); ++i) {
+    const AppliedTechnique& t = techniques[i];
+    note += (i == 0 ? " " : ", ") + t.name;
+    if (t.options.empty()) continue;
+    if (t.options.size() > kMaxListed) {
+      note += " (" + std::to_string(t.options.size()) + " entries)";
+      continue;
+    }
+    std::string listed;
+    for (const auto& [key, value] : t.options)
+      listed += (listed.empty() ? "" : ", ") + key + " " + value;
+    note += " (" + listed + ")";
+  }
+  return note;
+}
+
 std::vector<std::string> notes_of(const qsim_session& s) {
-  std::vector<std::string> notes = s.quantsim->notes();
+  std::vector<std::string> notes = {techniques_note(s.quantsim->applied_techniques())};
+  const std::vector<std::string> session_notes = s.quantsim->notes();
+  notes.insert(notes.end(), session_notes.begin(), session_notes.end());
   for (const auto& [tensor, count] : s.quantsim->calibration_report().nan_inf_counts)
     notes.push_back("calibration: tensor '" + tensor + "' held " + std::to_string(count) +
                     " NaN/Inf value(s), left out of its statistics");

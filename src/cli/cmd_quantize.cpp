@@ -302,12 +302,18 @@ void print_notes(qsim_session* session) {
   char* notes = nullptr;
   check(qsim_get_notes(session, &notes));
   const char* line = notes;
+  // The first line lists the techniques applied (qsim.h): part of the summary on stdout.
+  bool first = true;
   while (*line != '\0') {
     const char* end = std::strchr(line, '\n');
     const std::string text(line, end);
     // Saturation the deployed model may suffer is a warning, not a remark.
     const bool warning = text.find(" pair sums can reach ") != std::string::npos;
-    std::fprintf(stderr, "qsim: %s: %s\n", warning ? "warning" : "note", text.c_str());
+    if (first)
+      std::printf("%s\n", text.c_str());
+    else
+      std::fprintf(stderr, "qsim: %s: %s\n", warning ? "warning" : "note", text.c_str());
+    first = false;
     line = end + 1;
   }
   qsim_free(notes);

@@ -86,6 +86,7 @@ all_exported() { for f in $EXPORTS; do [ -s "$1/$2.$f" ] || return 1; done; [ "$
 expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q1"
 all_exported "$WORK/q1" resnet_fmnist && ok || bad "quantize did not write the 5 files: $(ls -A "$WORK/q1")"
 grep -q "calibrated on 300 samples in 5 batches" "$WORK/out" && ok || bad "quantize summary: $(cat "$WORK/out")"
+grep -q "^techniques applied, in order: bn_fold (9 entries)$" "$WORK/out" && ok || bad "quantize does not list the techniques: $(cat "$WORK/out")"
 # Quiet when stderr is no terminal, but for the layers ONNX Runtime's AVX2 kernels may saturate.
 ! grep -v "^qsim: warning: .* u8 x s8 pair sums can reach " "$WORK/err" && ok ||
   bad "quantize is not quiet when stderr is no terminal: $(cat "$WORK/err")"
@@ -173,6 +174,8 @@ expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_cle
 grep -q '"name": "bn_fold".*' "$WORK/q_cle/resnet_fmnist.encodings.json" && grep -q '"name": "cle"' "$WORK/q_cle/resnet_fmnist.encodings.json" &&
   grep -aq 'bn_fold,cle' "$WORK/q_cle/resnet_fmnist.qdq.onnx" && ok || bad "--cle is not recorded in the exports"
 expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_bc" --cle --bias-correction --weight-bits 4 --per-channel
+grep -q "^techniques applied, in order: bn_fold (9 entries), cle (.*pairs 3.*), bias_correction (layers 10, samples 300)$" "$WORK/out" &&
+  ok || bad "--cle --bias-correction are not listed in order: $(cat "$WORK/out")"
 grep -q '"bias_correction"' "$WORK/q_bc/resnet_fmnist.encodings.json" && grep -aq 'bn_fold,cle,bias_correction' "$WORK/q_bc/resnet_fmnist.onnx" &&
   ok || bad "--bias-correction is not recorded after bn_fold and cle"
 expect_fail "give one of --adaround, --adaquant and --bias-correction" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --bias-correction --out "$WORK/x"
