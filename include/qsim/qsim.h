@@ -268,11 +268,14 @@ QSIM_API qsim_status qsim_smooth_quant_options_init(qsim_smooth_quant_options* o
    transform after them. The float function stays the same; the exports record
    "smooth_quant". Call it before qsim_calibrate or qsim_load_encodings (QSIM_ERR_STATE after,
    the encodings would no longer fit), at most once (QSIM_ERR_STATE again).
+   progress (may be NULL) is called after each batch with the samples measured and
+   num_samples; returning nonzero cancels (QSIM_ERR_CANCELLED).
    QSIM_ERR_INVALID_ARGUMENT for alpha outside [0, 1], num_samples < 1 or a reader that gives
    no sample; QSIM_ERR_NUMERIC for NaN/Inf under QSIM_NAN_REJECT (QSIM_NAN_EXCLUDE drops those
-   samples, as qsim_calibrate does). On failure the session is as it was. */
+   samples, as qsim_calibrate does). On failure or cancellation the session is as it was. */
 QSIM_API qsim_status qsim_smooth_quant(qsim_session* session, qsim_data_reader_fn reader,
-                                       void* reader_data, const qsim_smooth_quant_options* options);
+                                       void* reader_data, const qsim_smooth_quant_options* options,
+                                       qsim_progress_fn progress, void* progress_data);
 
 /* ---- AdaRound and AdaQuant: adaptive weight rounding (docs/ADAROUND.md) ----------- */
 

@@ -36,7 +36,8 @@ qsim_status qsim_smooth_quant_options_init(qsim_smooth_quant_options* options,
 }
 
 qsim_status qsim_smooth_quant(qsim_session* session, qsim_data_reader_fn reader, void* reader_data,
-                              const qsim_smooth_quant_options* options) {
+                              const qsim_smooth_quant_options* options, qsim_progress_fn progress,
+                              void* progress_data) {
   return guard([&] {
     require_arg(session, "qsim_smooth_quant", "session");
     require(reader != nullptr, ErrorCode::kInvalidArgument, "qsim_smooth_quant: reader is NULL");
@@ -61,7 +62,8 @@ qsim_status qsim_smooth_quant(qsim_session* session, qsim_data_reader_fn reader,
     sq.alpha = o.alpha;
     auto maxima = std::make_shared<const ActivationMaxima>(smooth_quant_statistics(
         transformed, capi::batch_reader(*session, reader, reader_data, "qsim_smooth_quant"),
-        o.num_samples, session->quant_options.nan_policy));
+        o.num_samples, session->quant_options.nan_policy,
+        capi::progress_fn(progress, progress_data)));
     session->applied_transforms.reserve(session->applied_transforms.size() + 1);
     session->quant_options.transforms.push_back(smooth_quant_transform(std::move(maxima), sq));
     session->applied_transforms.push_back("smooth_quant");  // reserved: cannot throw

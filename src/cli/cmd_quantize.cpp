@@ -99,7 +99,7 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.cle_keep_relu6 = true;
     else if (a == "--cle-no-hba")
       q.cle_no_hba = true;
-    else if (a == "--smooth-quant")
+    else if (a == "--smooth-quant" || a == "--smoothquant")
       q.smooth_quant_alpha = parse_fraction(value(), a);
     else if (a == "--adaround")
       q.adaround = true;
@@ -335,7 +335,8 @@ int cmd_quantize(const std::vector<std::string>& args) {
     qsim_smooth_quant_options options;
     QSIM_SMOOTH_QUANT_OPTIONS_INIT(&options);
     options.alpha = q.smooth_quant_alpha;
-    const qsim_status status = qsim_smooth_quant(session.get(), read_batch, &reader, &options);
+    const qsim_status status =
+        qsim_smooth_quant(session.get(), read_batch, &reader, &options, nullptr, nullptr);
     if (!reader.error.empty()) throw CommandError{reader.error};
     check(status);
   }

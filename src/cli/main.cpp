@@ -23,7 +23,7 @@ const char kUsage[] =
     "           [--act-bits N] [--per-channel] [--calib-method NAME] [--weight-method NAME]\n"
     "           [--batch-size N] [--threads N] [--exclude-nan] [--target NAME]\n"
     "           [--cle [--cle-steps N] [--cle-keep-relu6] [--cle-no-hba]]\n"
-    "           [--smooth-quant ALPHA]\n"
+    "           [--smooth-quant ALPHA] (or --smoothquant ALPHA)\n"
     "           [--adaround | --adaquant | --bias-correction | --bias-correction-analytical]\n"
     "           [--adaround-iterations N]\n"
     "           [--adaround-samples N] [--seed N] [--memory-budget MB]\n"

@@ -28,7 +28,8 @@ bool homogeneous(const Node& node) {
 }  // namespace
 
 ActivationMaxima smooth_quant_statistics(const Model& model, const BatchReader& next_batch,
-                                         int64_t samples, NanPolicy nan_policy) {
+                                         int64_t samples, NanPolicy nan_policy,
+                                         const ProgressFn& progress) {
   Engine engine(std::make_shared<const Model>(model),
                 EngineOptions{.num_threads = 1, .fuse_layers = false});
   const Graph& g = engine.model().graph;
@@ -54,8 +55,13 @@ ActivationMaxima smooth_quant_statistics(const Model& model, const BatchReader& 
   };
   CalibrationStream stream(engine, next_batch, nan_policy, "smooth quant");
   std::vector<Tensor> batch;
-  while (stream.samples() < samples && stream.next(batch))
+  while (stream.samples() < samples && stream.next(batch)) {
     if (!batch.empty()) engine.run(batch, hooks);
+    if (progress && !progress(std::min(stream.samples(), samples), samples,
+                              "smooth quant: " + std::to_string(stream.samples()) + " samples"))
+      fail(ErrorCode::kCancelled,
+           "smooth quant: cancelled after " + std::to_string(stream.samples()) + " samples");
+  }
   const int64_t seen = stream.samples();
   require(seen > 0, ErrorCode::kInvalidArgument,
           "smooth quant: the calibration data reader gave no sample; it needs data");

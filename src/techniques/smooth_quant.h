@@ -24,12 +24,13 @@ namespace qsim {
 using ActivationMaxima = std::map<std::string, std::vector<double>>;
 
 // Runs `model` (float) over at most `samples` samples of `next_batch`, read through a
-// CalibrationStream with `nan_policy` (quant/calibration_stream.h). kInvalidArgument for a
-// reader that gives no sample, kNumeric for NaN/Inf in the model inputs (kReject) or in the
-// activations measured.
+// CalibrationStream with `nan_policy` (quant/calibration_stream.h); `progress` after each batch
+// with the samples measured and `samples`. kInvalidArgument for a reader that gives no sample,
+// kNumeric for NaN/Inf in the model inputs (kReject) or in the activations measured,
+// kCancelled when `progress` returns false.
 ActivationMaxima smooth_quant_statistics(const Model& model, const BatchReader& next_batch,
-                                         int64_t samples,
-                                         NanPolicy nan_policy = NanPolicy::kReject);
+                                         int64_t samples, NanPolicy nan_policy = NanPolicy::kReject,
+                                         const ProgressFn& progress = nullptr);
 
 struct SmoothQuantOptions {
   double alpha = 0.5;  // the paper's default; 0.75-0.85 for some LLMs

@@ -362,6 +362,22 @@ static void test_cross_layer_equalization(void** state) {
   qsim_destroy(session);
 }
 
+/* SmoothQuant's progress: samples measured of the total; cancels at done == cancel_at. */
+typedef struct samples_log {
+  int calls;
+  int64_t last_done, last_total, cancel_at;
+} samples_log;
+
+static int record_samples(void* user, int64_t done, int64_t total, const char* message) {
+  samples_log* log = user;
+  assert_non_null(message);
+  assert_true(done > log->last_done);
+  log->calls++;
+  log->last_done = done;
+  log->last_total = total;
+  return log->cancel_at > 0 && done == log->cancel_at;
+}
+
 /* qsim_smooth_quant: before calibration only, once; alpha in [0, 1]; recorded in the exports;
    the float outputs stay. */
 static void test_smooth_quant(void** state) {
@@ -373,16 +389,30 @@ static void test_smooth_quant(void** state) {
   qsim_session* session = open_model(RESNET, NULL);
   batch_source source = make_source(calib_images(), 64, 32);
   options.alpha = 1.5;
-  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options),
+  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options, NULL, NULL),
                    QSIM_ERR_INVALID_ARGUMENT);
   assert_error_mentions("alpha");
-  assert_int_equal(qsim_smooth_quant(NULL, read_source, &source, &options),
+  assert_int_equal(qsim_smooth_quant(NULL, read_source, &source, &options, NULL, NULL),
                    QSIM_ERR_INVALID_ARGUMENT);
   options.alpha = 0.5;
+  /* Progress after each batch, in samples; cancelling leaves the session without the
+     transform. */
+  options.num_samples = 64;
+  samples_log log = {0, 0, 0, 32};
   source = make_source(calib_images(), 64, 32);
-  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options), QSIM_OK);
+  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options, record_samples, &log),
+                   QSIM_ERR_CANCELLED);
+  assert_int_equal(log.calls, 1);
+  log = (samples_log){0, 0, 0, 0};
   source = make_source(calib_images(), 64, 32);
-  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options), QSIM_ERR_STATE);
+  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options, record_samples, &log),
+                   QSIM_OK);
+  assert_int_equal(log.calls, 2);
+  assert_int_equal(log.last_done, 64);
+  assert_int_equal(log.last_total, 64);
+  source = make_source(calib_images(), 64, 32);
+  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options, NULL, NULL),
+                   QSIM_ERR_STATE);
   calibrate_default(session);
   assert_non_null(strstr(exported_v1_json(session), "\"name\": \"smooth_quant\""));
   qsim_destroy(session);
@@ -390,7 +420,8 @@ static void test_smooth_quant(void** state) {
   session = open_model(RESNET, NULL);
   calibrate_default(session);
   source = make_source(calib_images(), 64, 32);
-  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options), QSIM_ERR_STATE);
+  assert_int_equal(qsim_smooth_quant(session, read_source, &source, &options, NULL, NULL),
+                   QSIM_ERR_STATE);
   assert_error_mentions("before qsim_calibrate");
   qsim_destroy(session);
 }

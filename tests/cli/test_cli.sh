@@ -184,6 +184,9 @@ grep -q '"analytical_layers": "3"' "$WORK/q_bca/resnet_fmnist.encodings.json" &&
   ok || bad "--bias-correction-analytical corrected no layer from BN statistics"
 expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_sq" --cle --smooth-quant 0.5
 grep -aq 'bn_fold,cle,smooth_quant' "$WORK/q_sq/resnet_fmnist.qdq.onnx" && ok || bad "--smooth-quant is not recorded after bn_fold and cle"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_sq2" --smoothquant 0.8 --act-bits 16 --bias-correction
+grep -q "^techniques applied, in order: bn_fold (9 entries), smooth_quant (alpha 0.8.*), bias_correction (" "$WORK/out" &&
+  ok || bad "--smoothquant (the issue's spelling) with --act-bits 16 and --bias-correction: $(cat "$WORK/out")"
 expect_fail "--smooth-quant needs a number from 0 to 1, got '1.5'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --smooth-quant 1.5 --out "$WORK/x"
 expect_fail "--cle-steps, --cle-keep-relu6 and --cle-no-hba need --cle" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle-steps 2 --out "$WORK/x"
 expect_fail "--cle-steps" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle --cle-steps 0 --out "$WORK/x"
