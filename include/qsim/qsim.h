@@ -171,6 +171,8 @@ typedef struct qsim_options {
                                        channel's bias (from the folded BatchNormalization's
                                        statistics) into the next layer's bias, as AIMET does.
                                        Default 1 */
+  int32_t cle_include_bias; /* count the first layer's bias in its channel ranges (Quark's
+                               CLEScaleAppendBias). Default 0 (weights only, as AIMET) */
 } qsim_options;
 
 QSIM_API qsim_status qsim_options_init(qsim_options* options, uint32_t struct_size);

@@ -92,6 +92,7 @@ qsim_options default_options() {
   defaults.cle_steps = -1;
   defaults.cle_replace_relu6 = 1;
   defaults.cle_high_bias_absorption = 1;
+  defaults.cle_include_bias = 0;
   return defaults;
 }
 
@@ -148,6 +149,7 @@ QuantSimOptions quantsim_options(const qsim_options& options) {
     // High-bias absorption reads the statistics of the BatchNormalizations folding removed,
     // which the folding transform before it hands on.
     cle.high_bias_absorption = options.cle_high_bias_absorption != 0;
+    cle.include_bias = options.cle_include_bias != 0;
     q.transforms.push_back(cross_layer_equalization(cle));
   }
   q.nan_policy = options.nan_policy == QSIM_NAN_EXCLUDE ? NanPolicy::kExclude : NanPolicy::kReject;

@@ -32,6 +32,7 @@ struct QuantizeArgs {
   int cle_steps = -1;
   bool cle_keep_relu6 = false;
   bool cle_no_hba = false;
+  bool cle_include_bias = false;
   double smooth_quant_alpha = -1.0;  // < 0: no SmoothQuant
   // AdaRound, AdaQuant or bias correction after calibration; zeros keep
   // qsim_adaround_options' defaults.
@@ -99,6 +100,8 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
       q.cle_keep_relu6 = true;
     else if (a == "--cle-no-hba")
       q.cle_no_hba = true;
+    else if (a == "--cle-include-bias")
+      q.cle_include_bias = true;
     else if (a == "--smooth-quant" || a == "--smoothquant")
       q.smooth_quant_alpha = parse_fraction(value(), a);
     else if (a == "--adaround")
@@ -128,8 +131,9 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
   }
   if (q.model.empty()) usage_error("quantize: no model given");
   if (q.calib.empty()) usage_error("quantize: no --calib file given");
-  if ((q.cle_steps != -1 || q.cle_keep_relu6 || q.cle_no_hba) && !q.cle)
-    usage_error("quantize: --cle-steps, --cle-keep-relu6 and --cle-no-hba need --cle");
+  if ((q.cle_steps != -1 || q.cle_keep_relu6 || q.cle_no_hba || q.cle_include_bias) && !q.cle)
+    usage_error(
+        "quantize: --cle-steps, --cle-keep-relu6, --cle-no-hba and --cle-include-bias need --cle");
   if (int(q.adaround) + int(q.adaquant) + int(q.bias_correction) > 1)
     usage_error("quantize: give one of --adaround, --adaquant and --bias-correction");
   const bool tuning_option =
@@ -230,6 +234,7 @@ qsim_options session_options(const QuantizeArgs& q) {
   options.cle_steps = q.cle_steps;
   options.cle_replace_relu6 = q.cle_keep_relu6 ? 0 : 1;
   options.cle_high_bias_absorption = q.cle_no_hba ? 0 : 1;
+  options.cle_include_bias = q.cle_include_bias ? 1 : 0;
   return options;
 }
 

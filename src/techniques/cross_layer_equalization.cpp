@@ -98,6 +98,7 @@ class Equalizer {
     outcome.record.options["pairs"] = std::to_string(pairs_.size());
     outcome.record.options["steps"] = std::to_string(steps);
     outcome.record.options["relu6_replaced"] = std::to_string(relu6_replaced_);
+    if (options_.include_bias) outcome.record.options["include_bias"] = "1";
     return outcome;
   }
 
@@ -192,7 +193,12 @@ class Equalizer {
 
   // One equalization of a pair; returns the largest |s_i - 1|.
   double equalize(const Pair& p) {
-    const std::vector<double> r1 = output_ranges(p.first, data(p.first.weight));
+    std::vector<double> r1 = output_ranges(p.first, data(p.first.weight));
+    // Quark's CLEScaleAppendBias: the bias is one more value of its output channel.
+    if (options_.include_bias && !p.first.bias.empty()) {
+      const float* b1 = data(p.first.bias);
+      for (size_t i = 0; i < r1.size(); ++i) r1[i] = std::max(r1[i], std::fabs(double{b1[i]}));
+    }
     const std::vector<double> r2 = input_ranges(p.second, data(p.second.weight));
     std::vector<double> factors(r1.size(), 1.0);
     double moved = 0.0;

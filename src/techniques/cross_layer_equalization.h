@@ -32,6 +32,10 @@ struct CleOptions {
   // Clip(0, 6) (ReLU6) between two layers becomes Relu so that the pair can be equalized, as
   // AIMET does by default; false leaves such pairs alone.
   bool replace_relu6 = true;
+  // Count the first layer's bias in its output-channel range r1_i = max(max |W1[i]|, |b1_i|)
+  // (Quark's CLEScaleAppendBias), for grids that hold the bias with the weight; off: weights
+  // only, as AIMET and the paper.
+  bool include_bias = false;
   // High-bias absorption after equalization (Nagel et al. 2019, section 4.1; docs/SOURCES.md):
   // for a pair with a Relu between (ReLU6 replaced included), channel i's
   // c_i = max(0, beta_i - 3 |gamma_i|), with the first layer's BatchNormalization statistics

@@ -341,6 +341,7 @@ static void test_cross_layer_equalization(void** state) {
   assert_int_equal(options.cle_steps, -1);
   assert_int_equal(options.cle_replace_relu6, 1);
   assert_int_equal(options.cle_high_bias_absorption, 1);
+  assert_int_equal(options.cle_include_bias, 0);
   options.cross_layer_equalization = 1;
   const int32_t bad_steps[] = {0, -2, 101};
   for (size_t i = 0; i < 3; ++i) {

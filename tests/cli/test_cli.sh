@@ -179,6 +179,9 @@ grep -q "^techniques applied, in order: bn_fold (9 entries), cle (.*pairs 3.*), 
 grep -q '"bias_correction"' "$WORK/q_bc/resnet_fmnist.encodings.json" && grep -aq 'bn_fold,cle,bias_correction' "$WORK/q_bc/resnet_fmnist.onnx" &&
   ok || bad "--bias-correction is not recorded after bn_fold and cle"
 expect_fail "give one of --adaround, --adaquant and --bias-correction" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --adaround --bias-correction --out "$WORK/x"
+expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_cleb" --cle --cle-include-bias
+grep -q "cle (.*include_bias 1, " "$WORK/out" && ok || bad "--cle-include-bias is not recorded: $(cat "$WORK/out")"
+expect_fail "need --cle" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/x" --cle-include-bias
 expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_bca" --bias-correction-analytical --weight-bits 4 --per-channel
 grep -q '"analytical_layers": "3"' "$WORK/q_bca/resnet_fmnist.encodings.json" &&
   ok || bad "--bias-correction-analytical corrected no layer from BN statistics"
@@ -188,7 +191,7 @@ expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_sq2
 grep -q "^techniques applied, in order: bn_fold (9 entries), smooth_quant (alpha 0.8.*), bias_correction (" "$WORK/out" &&
   ok || bad "--smoothquant (the issue's spelling) with --act-bits 16 and --bias-correction: $(cat "$WORK/out")"
 expect_fail "--smooth-quant needs a number from 0 to 1, got '1.5'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --smooth-quant 1.5 --out "$WORK/x"
-expect_fail "--cle-steps, --cle-keep-relu6 and --cle-no-hba need --cle" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle-steps 2 --out "$WORK/x"
+expect_fail "--cle-steps, --cle-keep-relu6, --cle-no-hba and --cle-include-bias need --cle" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle-steps 2 --out "$WORK/x"
 expect_fail "--cle-steps" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --cle --cle-steps 0 --out "$WORK/x"
 expect_fail "unknown calibration method 'kmeans'" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --calib-method kmeans
 expect_fail "weight_bits is 17" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --weight-bits 17 --out "$WORK/x"

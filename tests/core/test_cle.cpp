@@ -378,6 +378,38 @@ TEST_CASE("high-bias absorption keeps the function where the Relu input stays ab
   CHECK(plain.statistics == nullptr);  // no statistics in, none out
 }
 
+TEST_CASE("CLE with include_bias counts the first layer's bias in its channel ranges", "[cle]") {
+  // Quark's CLEScaleAppendBias: with biases far larger than the weights, the equalized
+  // ranges max(max |W1[i]|, |b1_i|) and max |W2[:, i]| agree, and the function stays.
+  std::mt19937 rng(5);
+  Tensor b1 = random_tensor({4}, rng, 0.0f);
+  for (int64_t i = 0; i < 4; ++i) b1.data<float>()[i] = 20.0f * (1.0f + float(i));
+  Model m = two_layers(
+      make_node("c1", "Conv", {"x", "w1", "b1"}, "h"), random_tensor({4, 3, 1, 1}, rng, 0.0f), b1,
+      make_node("c2", "Conv", {"a", "w2"}, "y"), random_tensor({5, 4, 1, 1}, rng, 0.0f));
+  CleOptions with_bias;
+  with_bias.include_bias = true;
+  const TransformOutcome out = equalize_cross_layer(m, with_bias);
+  CHECK(out.record.options.at("include_bias") == "1");
+  const Tensor& w1 = out.model.graph.initializers.at("w1");
+  const Tensor& b = out.model.graph.initializers.at("b1");
+  const Tensor& w2 = out.model.graph.initializers.at("w2");
+  for (int64_t i = 0; i < 4; ++i) {
+    double r1 = std::fabs(b.data<float>()[i]), r2 = 0.0;
+    for (int64_t k = 0; k < 3; ++k)
+      r1 = std::max(r1, double(std::fabs(w1.data<float>()[i * 3 + k])));
+    for (int64_t o = 0; o < 5; ++o)
+      r2 = std::max(r2, double(std::fabs(w2.data<float>()[o * 4 + i])));
+    CHECK(r1 == Approx(r2).epsilon(1e-5));
+  }
+  // Without it the weights alone decide, and the bias stays far outside their range.
+  const TransformOutcome plain = equalize_cross_layer(m, {});
+  CHECK(plain.record.options.count("include_bias") == 0);
+  const Tensor x = random_tensor({2, 3, 4, 4}, rng, 0.0f);
+  QuantSim before(m, {}), after(out.model, {});
+  CHECK(relative_difference(before.run_float({x}).at(0), after.run_float({x}).at(0)) <= 1e-5);
+}
+
 TEST_CASE("CLE on a model without an equalizable pair: a note, not an error", "[cle]") {
   std::mt19937 rng(2);
   Model one;
