@@ -40,8 +40,11 @@ TransformOutcome fold_batch_norm_transform(const TransformInput& input) {
   BatchNormFoldResult folded = fold_batch_norms(input.model);
   TransformOutcome outcome{std::move(folded.model), {}, {}, input.statistics};
   if (!folded.folded.empty()) {
-    outcome.statistics =
-        std::make_shared<const BatchNormStatistics>(statistics_of(input.model, folded.folded));
+    // What was known of other layers still holds: folding changes only the layers it folds into.
+    BatchNormStatistics stats = input.statistics ? *input.statistics : BatchNormStatistics{};
+    for (auto& [layer, layer_stats] : statistics_of(input.model, folded.folded))
+      stats[layer] = std::move(layer_stats);
+    outcome.statistics = std::make_shared<const BatchNormStatistics>(std::move(stats));
     outcome.record.name = "bn_fold";
     for (const FoldedBatchNorm& f : folded.folded) outcome.record.options[f.batch_norm] = f.layer;
   }
