@@ -28,15 +28,6 @@ BatchReader batches_with_a_nan(int64_t batches) {
   };
 }
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 const Model& resnet() {
   static const Model model = load_onnx_file(testdata::model_path("resnet_fmnist.onnx"));
   return model;
@@ -51,7 +42,7 @@ TEST_CASE("calibration stream: kReject names the batch, the sample and the input
   std::vector<Tensor> batch;
   REQUIRE(stream.next(batch));
   CHECK(batch.at(0).dim(0) == 4);
-  const std::string message = message_of([&] { stream.next(batch); });
+  const std::string message = testdata::error_message_of([&] { stream.next(batch); });
   CHECK(message ==
         "adaround: calibration batch 2, sample 6: model input 'input' holds 1 NaN/Inf value(s) "
         "(exclude_nan / NanPolicy::kExclude drops such samples instead)");
@@ -97,7 +88,7 @@ TEST_CASE("every reader of calibration data follows the session's NaN policy the
     QuantSim sim(resnet(), options);
     const bool reject = policy == NanPolicy::kReject;
     const std::string calibrate =
-        message_of([&] { sim.calibrate(batches_with_a_nan(3), nullptr); });
+        testdata::error_message_of([&] { sim.calibrate(batches_with_a_nan(3), nullptr); });
     CHECK((calibrate.find("calibration: calibration batch 2, sample 6") != std::string::npos) ==
           reject);
     if (reject) sim.calibrate(testdata::train_batches(0, 64, 32), nullptr);
@@ -107,13 +98,13 @@ TEST_CASE("every reader of calibration data follows the session's NaN policy the
     BiasCorrectionOptions bc;
     bc.samples = 12;
     BiasCorrectionReport report;
-    const std::string corrected =
-        message_of([&] { report = correct_bias(sim, batches_with_a_nan(3), bc, nullptr); });
+    const std::string corrected = testdata::error_message_of(
+        [&] { report = correct_bias(sim, batches_with_a_nan(3), bc, nullptr); });
     CHECK((corrected.find("bias correction: calibration batch 2, sample 6") != std::string::npos) ==
           reject);
     if (!reject) CHECK(report.samples == 11);
 
-    const std::string smoothed = message_of(
+    const std::string smoothed = testdata::error_message_of(
         [&] { smooth_quant_statistics(sim.float_model(), batches_with_a_nan(3), 12, policy); });
     CHECK((smoothed.find("smooth quant: calibration batch 2, sample 6") != std::string::npos) ==
           reject);

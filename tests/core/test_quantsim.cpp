@@ -55,15 +55,6 @@ Model reference_model(const std::string& file) {
   return load_onnx_file(testdata::model_path(file));
 }
 
-std::string error_message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 bool same_tensors(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
@@ -242,7 +233,7 @@ TEST_CASE("NaN in calibration data is rejected by default and excluded on reques
   const int64_t pixel = 3 * 28 * 28 + 400;  // image 3 of the first batch
   QuantSim strict(model, w8a8_per_channel_minmax());
   const std::string message =
-      error_message_of([&] { strict.calibrate(train_reader(0, 100, pixel), nullptr); });
+      testdata::error_message_of([&] { strict.calibrate(train_reader(0, 100, pixel), nullptr); });
   CHECK(message.find("'input'") != std::string::npos);
   CHECK(message.find("1 NaN/Inf") != std::string::npos);
   CHECK(error_code_of([&] { strict.calibrate(train_reader(0, 100, pixel), nullptr); }) ==
@@ -347,10 +338,11 @@ TEST_CASE("loaded encodings are frozen and reproduce the simulation") {
   SECTION("unknown and unquantized names are rejected") {
     EncodingSet bad = file;
     bad.activations[1].name = "no_such_tensor";
-    CHECK(error_message_of([&] { loaded.load_encodings(bad); }).find("no tensor of that name") !=
-          std::string::npos);
+    CHECK(testdata::error_message_of([&] {
+            loaded.load_encodings(bad);
+          }).find("no tensor of that name") != std::string::npos);
     bad.activations[1].name = "/stem/stem.1/BatchNormalization_output_0";  // Conv -> Relu
-    CHECK(error_message_of([&] { loaded.load_encodings(bad); }).find("supergroup") !=
+    CHECK(testdata::error_message_of([&] { loaded.load_encodings(bad); }).find("supergroup") !=
           std::string::npos);
   }
   SECTION("channel counts and bit widths are checked") {
@@ -368,8 +360,9 @@ TEST_CASE("loaded encodings are frozen and reproduce the simulation") {
     EncodingSet bad = file;
     for (TensorEncoding& t : bad.activations)
       if (t.name == "/pool/MaxPool_output_0") t.encoding->channels[0].scale *= 2.0f;
-    CHECK(error_message_of([&] { loaded.load_encodings(bad); }).find("shares its encoding") !=
-          std::string::npos);
+    CHECK(testdata::error_message_of([&] {
+            loaded.load_encodings(bad);
+          }).find("shares its encoding") != std::string::npos);
   }
   // A failed load changed nothing.
   CHECK(loaded.encodings().activations == file.activations);

@@ -66,6 +66,16 @@ inline bool on_grid(const Tensor& t, const Encoding& enc) {
 
 // The code of the qsim::Error `fn` throws; kInternal when it throws none, which the callers'
 // checks do not expect.
+// The message of the qsim::Error `fn` throws; "" when it throws none.
+inline std::string error_message_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 inline ErrorCode error_code_of(const std::function<void()>& fn) {
   try {
     fn();
