@@ -87,7 +87,7 @@ Rate measure(ThreadPool& pool, const Shape& s, int repeats, double seconds_per_t
 }
 
 void run(const std::vector<int64_t>& thread_counts, int repeats, double seconds_per_timing) {
-  use_single_threaded_blas();
+  BlasSingleThreadScope one_blas_thread;  // as qsim's own calls hold it
   std::printf("%-32s %16s %8s %14s %12s\n", "shape", "MxNxK", "threads", "median GFLOP/s",
               "best GFLOP/s");
   for (int64_t count : thread_counts) {

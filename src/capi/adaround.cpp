@@ -44,7 +44,7 @@ qsim_adaround_options default_adaround_options() {
 // The caller's options over the defaults; the core checks the ranges.
 qsim_adaround_options read_raw_options(const qsim_adaround_options* options) {
   const qsim_adaround_options o = capi::read_versioned(
-      options, default_adaround_options(), "qsim_adaround_options", "QSIM_ADAROUND_OPTIONS_INIT");
+      options, default_adaround_options(), "qsim_adaround_options", "qsim_adaround_options_init(&o, sizeof o)");
   require(o.mode == QSIM_ADAROUND || o.mode == QSIM_ADAQUANT || o.mode == QSIM_BIAS_CORRECTION ||
               o.mode == QSIM_BIAS_CORRECTION_ANALYTICAL,
           ErrorCode::kInvalidArgument,
@@ -93,8 +93,7 @@ qsim_status qsim_adaround_options_init(qsim_adaround_options* options, uint32_t 
 qsim_status qsim_adaround(qsim_session* session, qsim_data_reader_fn reader, void* reader_data,
                           const qsim_adaround_options* options, qsim_progress_fn progress,
                           void* progress_data) {
-  return guard([&] {
-    require_arg(session, "qsim_adaround", "session");
+  return capi::guard_session(session, "qsim_adaround", capi::SessionAccess::kWrite, [&] {
     require(reader != nullptr, ErrorCode::kInvalidArgument, "qsim_adaround: reader is NULL");
     const qsim_adaround_options raw = read_raw_options(options);
     const AdaRoundOptions resolved = adaround_options(raw, session->quant_options.num_threads);

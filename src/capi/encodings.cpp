@@ -55,7 +55,7 @@ int64_t excluded_values(const qsim_session& s, const std::string& tensor) {
 
 qsim_encoding_info info_of(const qsim_session& s, const TensorEncoding& t) {
   qsim_encoding_info info{};
-  info.name = t.name.c_str();
+  info.name = s.lasting_name(t.name);
   info.role = role_to_c(t.role);
   info.quantized = t.encoding.has_value() ? 1 : 0;
   info.bitwidth = t.encoding ? t.encoding->bitwidth : t.float_bitwidth;
@@ -71,8 +71,7 @@ qsim_encoding_info info_of(const qsim_session& s, const TensorEncoding& t) {
 extern "C" {
 
 qsim_status qsim_encoding_count(const qsim_session* session, size_t* out_count) {
-  return guard([&] {
-    require_arg(session, "qsim_encoding_count", "session");
+  return capi::guard_session(session, "qsim_encoding_count", capi::SessionAccess::kRead, [&] {
     require_arg(out_count, "qsim_encoding_count", "out_count");
     *out_count = 0;
     if (!session->has_encodings) return;
@@ -83,8 +82,7 @@ qsim_status qsim_encoding_count(const qsim_session* session, size_t* out_count) 
 
 qsim_status qsim_get_encoding(const qsim_session* session, size_t index,
                               qsim_encoding_info* out_info) {
-  return guard([&] {
-    require_arg(session, "qsim_get_encoding", "session");
+  return capi::guard_session(session, "qsim_get_encoding", capi::SessionAccess::kRead, [&] {
     require_arg(out_info, "qsim_get_encoding", "out_info");
     const uint32_t struct_size = out_info->struct_size;
     const TensorEncoding& t = encoding_at(*session, index, "qsim_get_encoding");
@@ -94,8 +92,7 @@ qsim_status qsim_get_encoding(const qsim_session* session, size_t index,
 
 qsim_status qsim_get_encoding_channels(const qsim_session* session, size_t index, float* scales,
                                        int32_t* offsets, size_t capacity) {
-  return guard([&] {
-    require_arg(session, "qsim_get_encoding_channels", "session");
+  return capi::guard_session(session, "qsim_get_encoding_channels", capi::SessionAccess::kRead, [&] {
     require_arg(scales, "qsim_get_encoding_channels", "scales");
     require_arg(offsets, "qsim_get_encoding_channels", "offsets");
     const TensorEncoding& t = encoding_at(*session, index, "qsim_get_encoding_channels");

@@ -23,6 +23,7 @@ QSIM_SAME(kOutOfMemory, QSIM_ERR_OUT_OF_MEMORY);
 QSIM_SAME(kBufferTooSmall, QSIM_ERR_BUFFER_TOO_SMALL);
 QSIM_SAME(kNumeric, QSIM_ERR_NUMERIC);
 QSIM_SAME(kInternal, QSIM_ERR_INTERNAL);
+QSIM_SAME(kCallback, QSIM_ERR_CALLBACK);
 #undef QSIM_SAME
 
 }  // namespace
@@ -54,6 +55,10 @@ extern "C" {
 
 const char* qsim_version(void) {
   return QSIM_VERSION_STRING;
+}
+
+int32_t qsim_version_number(void) {
+  return QSIM_VERSION_NUMBER;
 }
 
 qsim_status qsim_kernel_path(const char** out_name, const char** out_report) {
@@ -98,6 +103,8 @@ const char* qsim_status_name(qsim_status status) {
       return "QSIM_ERR_NUMERIC";
     case QSIM_ERR_INTERNAL:
       return "QSIM_ERR_INTERNAL";
+    case QSIM_ERR_CALLBACK:
+      return "QSIM_ERR_CALLBACK";
     case QSIM_STATUS_FORCE_INT32:
       break;
   }

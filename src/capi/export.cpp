@@ -29,7 +29,7 @@ qsim_export_options default_export_options() {
 
 qsim_export_options read_export_options(const qsim_export_options* options) {
   qsim_export_options resolved = capi::read_versioned(
-      options, default_export_options(), "qsim_export_options", "QSIM_EXPORT_OPTIONS_INIT");
+      options, default_export_options(), "qsim_export_options", "qsim_export_options_init(&o, sizeof o)");
   require(resolved.formats != 0 && (resolved.formats & ~uint32_t{QSIM_EXPORT_ALL}) == 0,
           ErrorCode::kInvalidArgument,
           "qsim_export_options.formats is " + std::to_string(resolved.formats) +
@@ -137,8 +137,7 @@ qsim_status qsim_export_options_init(qsim_export_options* options, uint32_t stru
 
 qsim_status qsim_export(qsim_session* session, const char* out_dir,
                         const qsim_export_options* options) {
-  return guard([&] {
-    require_arg(session, "qsim_export", "session");
+  return capi::guard_session(session, "qsim_export", capi::SessionAccess::kWrite, [&] {
     require_arg(out_dir, "qsim_export", "out_dir");
     const qsim_export_options resolved = read_export_options(options);
     require(session->has_encodings && session->quantsim->ready(), ErrorCode::kState,

@@ -98,7 +98,7 @@ qsim_options default_options() {
 
 qsim_options read_options(const qsim_options* options) {
   qsim_options resolved =
-      read_versioned(options, default_options(), "qsim_options", "QSIM_OPTIONS_INIT");
+      read_versioned(options, default_options(), "qsim_options", "qsim_options_init(&o, sizeof o)");
   require(resolved.num_threads >= 0 && resolved.num_threads <= 1024, ErrorCode::kInvalidArgument,
           "num_threads must be between 0 (all cores) and 1024");
   check_bits(resolved.weight_bits, "weight_bits");

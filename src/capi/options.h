@@ -17,12 +17,12 @@ namespace qsim::capi {
 // against an older, smaller struct keep working: fields beyond it keep their defaults.
 template <typename Struct>
 Struct read_versioned(const Struct* caller, Struct defaults, const std::string& what,
-                      const std::string& init_macro) {
+                      const std::string& init_call) {
   if (caller == nullptr) return defaults;
   require(caller->struct_size >= sizeof(uint32_t) && caller->struct_size <= sizeof(Struct) * 4,
           ErrorCode::kInvalidArgument,
           what + ".struct_size is " + std::to_string(caller->struct_size) +
-              "; initialise it with " + init_macro);
+              "; initialise it with " + init_call);
   std::memcpy(&defaults, caller, std::min<size_t>(caller->struct_size, sizeof defaults));
   defaults.struct_size = sizeof defaults;
   return defaults;

@@ -66,8 +66,7 @@ extern "C" {
 
 qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn reader, void* reader_data,
                            qsim_progress_fn progress, void* progress_data) {
-  return guard([&] {
-    require_arg(session, "qsim_calibrate", "session");
+  return capi::guard_session(session, "qsim_calibrate", capi::SessionAccess::kWrite, [&] {
     require(reader != nullptr, ErrorCode::kInvalidArgument, "qsim_calibrate: reader is NULL");
     session->quant().calibrate(capi::batch_reader(*session, reader, reader_data, "qsim_calibrate"),
                                capi::progress_fn(progress, progress_data));
@@ -76,8 +75,7 @@ qsim_status qsim_calibrate(qsim_session* session, qsim_data_reader_fn reader, vo
 }
 
 qsim_status qsim_load_encodings(qsim_session* session, const char* path) {
-  return guard([&] {
-    require_arg(session, "qsim_load_encodings", "session");
+  return capi::guard_session(session, "qsim_load_encodings", capi::SessionAccess::kWrite, [&] {
     require_arg(path, "qsim_load_encodings", "path");
     EncodingSet file =
         is_flatbuffers_file(path) ? read_encodings_fbs(path) : read_encodings_json(path);
@@ -87,10 +85,9 @@ qsim_status qsim_load_encodings(qsim_session* session, const char* path) {
 }
 
 qsim_status qsim_get_notes(qsim_session* session, char** out_text) {
-  return guard([&] {
+  if (out_text != nullptr) *out_text = nullptr;
+  return capi::guard_session(session, "qsim_get_notes", capi::SessionAccess::kWrite, [&] {
     require_arg(out_text, "qsim_get_notes", "out_text");
-    *out_text = nullptr;
-    require_arg(session, "qsim_get_notes", "session");
     session->quant();
     std::string text;
     for (const std::string& note : notes_of(*session)) text += note + "\n";

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "capi/data_source.h"
 #include "capi/guard.h"
 #include "capi/options.h"
 #include "graph/onnx_import.h"
@@ -28,6 +29,28 @@ const EncodingSet& qsim_session::listed_encodings(const char* function) const {
     listed_generation_ = quantsim->generation();
   }
   return *listed_;
+}
+
+const char* qsim_session::lasting_name(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(names_mutex_);
+  return names_.insert(name).first->c_str();
+}
+
+void qsim_session::record_error(const char* message) const noexcept {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  try {
+    last_error_.assign(message);
+    error_unrecorded_ = false;
+  } catch (...) {
+    last_error_.clear();
+    error_unrecorded_ = true;
+  }
+}
+
+const char* qsim_session::last_error() const noexcept {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  return error_unrecorded_ ? "out of memory (the error message could not be kept)"
+                           : last_error_.c_str();
 }
 
 namespace qsim::capi {
@@ -112,16 +135,23 @@ char* copy_to_c(const std::string& text) {
 BatchReader batch_reader(const qsim_session& s, qsim_data_reader_fn reader, void* reader_data,
                          const char* function) {
   std::vector<qsim_tensor> slots(s.model->graph.inputs.size());
-  return [&s, reader, reader_data, function, slots = std::move(slots),
+  // Every call starts a library source from its first sample (the header's promise).
+  qsim_data_source* source = library_source(reader, reader_data);
+  if (source != nullptr) source->next = 0;
+  return [&s, reader, reader_data, function, source, slots = std::move(slots),
           batch = int64_t{0}](std::vector<Tensor>& out) mutable {
     ++batch;
     std::fill(slots.begin(), slots.end(), qsim_tensor{});
     const int got = reader(reader_data, slots.data(), slots.size());
     if (got == 0) return false;
+    if (got < 0 && source != nullptr)
+      fail(source->error_code, std::string(function) + ": data source, batch " +
+                                   std::to_string(batch) + ": " + source->error +
+                                   "; the session is unchanged");
     if (got < 0)
-      fail(ErrorCode::kIo, std::string(function) + ": the data reader returned " +
-                               std::to_string(got) + " for batch " + std::to_string(batch) +
-                               "; the session is unchanged");
+      fail(ErrorCode::kCallback, std::string(function) + ": the data reader returned " +
+                                     std::to_string(got) + " for batch " + std::to_string(batch) +
+                                     "; the session is unchanged");
     out = bind_inputs(s, slots.data(), slots.size());
     const auto& declared = s.model->graph.inputs;
     for (size_t i = 0; i < out.size(); ++i)
@@ -143,7 +173,12 @@ BatchReader batch_reader(const qsim_session& s, qsim_data_reader_fn reader, void
 ProgressFn progress_fn(qsim_progress_fn progress, void* progress_data) {
   if (progress == nullptr) return nullptr;
   return [progress, progress_data](int64_t done, int64_t total, const std::string& message) {
-    return progress(progress_data, done, total, message.c_str()) == 0;
+    const int answer = progress(progress_data, done, total, message.c_str());
+    if (answer < 0)
+      fail(ErrorCode::kCallback, "the progress callback returned " + std::to_string(answer) +
+                                     " (it failed) at " + std::to_string(done) +
+                                     "; the session is unchanged");
+    return answer == 0;
   };
 }
 
@@ -231,9 +266,12 @@ void qsim_destroy(qsim_session* session) {
   delete session;
 }
 
+const char* qsim_session_last_error(const qsim_session* session) {
+  return session == nullptr ? "" : session->last_error();
+}
+
 qsim_status qsim_io_count(const qsim_session* session, qsim_io_kind kind, size_t* out_count) {
-  return guard([&] {
-    require_arg(session, "qsim_io_count", "session");
+  return capi::guard_session(session, "qsim_io_count", capi::SessionAccess::kRead, [&] {
     require_arg(out_count, "qsim_io_count", "out_count");
     const Graph& g = session->model->graph;
     *out_count = kind == QSIM_INPUT ? g.inputs.size() : g.outputs.size();
@@ -242,8 +280,7 @@ qsim_status qsim_io_count(const qsim_session* session, qsim_io_kind kind, size_t
 
 qsim_status qsim_io_info(const qsim_session* session, qsim_io_kind kind, size_t index,
                          qsim_tensor* out_info) {
-  return guard([&] {
-    require_arg(session, "qsim_io_info", "session");
+  return capi::guard_session(session, "qsim_io_info", capi::SessionAccess::kRead, [&] {
     require_arg(out_info, "qsim_io_info", "out_info");
     const Graph& g = session->model->graph;
     const auto& list = kind == QSIM_INPUT ? g.inputs : g.outputs;
@@ -261,8 +298,7 @@ qsim_status qsim_io_info(const qsim_session* session, qsim_io_kind kind, size_t 
 
 qsim_status qsim_infer_shapes(qsim_session* session, const qsim_tensor* inputs, size_t num_inputs,
                               qsim_tensor* outputs, size_t num_outputs) {
-  return guard([&] {
-    require_arg(session, "qsim_infer_shapes", "session");
+  return capi::guard_session(session, "qsim_infer_shapes", capi::SessionAccess::kWrite, [&] {
     require_arg(outputs, "qsim_infer_shapes", "outputs");
     std::vector<size_t> slots = capi::input_slots(*session, inputs, num_inputs);
     std::vector<Shape> shapes(num_inputs);
@@ -284,8 +320,7 @@ qsim_status qsim_infer_shapes(qsim_session* session, const qsim_tensor* inputs, 
 
 qsim_status qsim_run(qsim_session* session, qsim_run_mode mode, const qsim_tensor* inputs,
                      size_t num_inputs, qsim_tensor* outputs, size_t num_outputs) {
-  return guard([&] {
-    require_arg(session, "qsim_run", "session");
+  return capi::guard_session(session, "qsim_run", capi::SessionAccess::kWrite, [&] {
     require_arg(outputs, "qsim_run", "outputs");
     require(mode == QSIM_RUN_FLOAT || mode == QSIM_RUN_QUANTIZED, ErrorCode::kInvalidArgument,
             "qsim_run: unknown run mode");

@@ -38,12 +38,11 @@ qsim_status qsim_smooth_quant_options_init(qsim_smooth_quant_options* options,
 qsim_status qsim_smooth_quant(qsim_session* session, qsim_data_reader_fn reader, void* reader_data,
                               const qsim_smooth_quant_options* options, qsim_progress_fn progress,
                               void* progress_data) {
-  return guard([&] {
-    require_arg(session, "qsim_smooth_quant", "session");
+  return capi::guard_session(session, "qsim_smooth_quant", capi::SessionAccess::kWrite, [&] {
     require(reader != nullptr, ErrorCode::kInvalidArgument, "qsim_smooth_quant: reader is NULL");
     const qsim_smooth_quant_options o =
         capi::read_versioned(options, default_smooth_quant_options(), "qsim_smooth_quant_options",
-                             "QSIM_SMOOTH_QUANT_OPTIONS_INIT");
+                             "qsim_smooth_quant_options_init(&o, sizeof o)");
     require(
         o.alpha >= 0.0 && o.alpha <= 1.0, ErrorCode::kInvalidArgument,
         "qsim_smooth_quant_options.alpha is " + std::to_string(o.alpha) + "; it must be in [0, 1]");

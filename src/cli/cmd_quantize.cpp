@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include "cli/cli.h"
-#include "io/npy.h"
 
 namespace qsim::cli {
 namespace {
@@ -145,57 +145,30 @@ QuantizeArgs parse_quantize_args(const std::vector<std::string>& args) {
   return q;
 }
 
-// The calibration set read one batch at a time, so memory holds one batch whatever N is.
-class NpyBatches {
+// The calibration set, read by the library one batch at a time (qsim_data_source_from_npy):
+// memory holds one batch whatever N is, and every call starts it from its first sample.
+class CalibrationData {
  public:
-  NpyBatches(const std::string& path, int64_t batch_size) : file_(path), batch_size_(batch_size) {
-    if (file_.dtype() != DType::kFloat32)
-      throw CommandError{"'" + path + "': calibration data must be float32, not " +
-                         dtype_name(file_.dtype())};
-    if (file_.shape().size() > QSIM_MAX_RANK)
-      throw CommandError{"'" + path + "': calibration data must be [N, ...] samples of at most " +
-                         std::to_string(QSIM_MAX_RANK) + " dimensions, shape " +
-                         shape_to_string(file_.shape())};
+  CalibrationData(const std::string& path, int64_t batch_size) : batch_size_(batch_size) {
+    const char* paths[] = {path.c_str()};
+    qsim_data_source* source = nullptr;
+    check(qsim_data_source_from_npy(paths, 1, batch_size, &source));
+    source_.reset(source);
+    check(qsim_data_source_samples(source, &samples_));
   }
 
-  int64_t samples() const { return file_.rows(); }
-  int64_t batches() const { return (samples() + batch_size_ - 1) / batch_size_; }
-
-  // Points `t` at the next batch, valid until the next call; false after the last.
-  bool next(qsim_tensor& t) {
-    if (next_sample_ >= samples()) return false;
-    batch_ = file_.read_rows(next_sample_, std::min(batch_size_, samples() - next_sample_));
-    next_sample_ += batch_.dim(0);
-    t.dtype = QSIM_DTYPE_FLOAT32;
-    t.rank = static_cast<int32_t>(batch_.rank());
-    std::copy(batch_.shape().begin(), batch_.shape().end(), t.shape);
-    t.data = batch_.raw();
-    t.size_bytes = batch_.byte_size();
-    return true;
-  }
+  qsim_data_source* get() const { return source_.get(); }
+  int64_t samples() const { return samples_; }
+  int64_t batches() const { return (samples_ + batch_size_ - 1) / batch_size_; }
 
  private:
-  NpyRowReader file_;
+  struct Destroy {
+    void operator()(qsim_data_source* source) const { qsim_data_source_destroy(source); }
+  };
+  std::unique_ptr<qsim_data_source, Destroy> source_;
   int64_t batch_size_;
-  int64_t next_sample_ = 0;
-  Tensor batch_;
+  int64_t samples_ = 0;
 };
-
-// The data reader the C API calls; a failure is kept for the error message.
-struct ReaderState {
-  NpyBatches* batches;
-  std::string error;
-};
-
-int read_batch(void* user, qsim_tensor* inputs, size_t count) {
-  auto* state = static_cast<ReaderState*>(user);
-  try {
-    return count == 1 && state->batches->next(inputs[0]) ? 1 : 0;
-  } catch (const Error& e) {
-    state->error = e.what();
-    return -1;
-  }
-}
 
 // A progress bar on stderr when it is a terminal; nothing otherwise.
 struct ProgressBar {
@@ -220,7 +193,7 @@ struct ProgressBar {
 
 qsim_options session_options(const QuantizeArgs& q) {
   qsim_options options;
-  QSIM_OPTIONS_INIT(&options);
+  qsim_options_init(&options, sizeof(qsim_options));
   options.num_threads = q.threads;
   options.weight_bits = q.weight_bits;
   options.activation_bits = q.act_bits;
@@ -238,14 +211,12 @@ qsim_options session_options(const QuantizeArgs& q) {
   return options;
 }
 
-void calibrate(qsim_session* session, NpyBatches& batches) {
-  ReaderState reader{&batches, ""};
-  ProgressBar bar{batches.batches()};
+void calibrate(qsim_session* session, const CalibrationData& data) {
+  ProgressBar bar{data.batches()};
   const bool tty = ::isatty(STDERR_FILENO) != 0;
-  const qsim_status status =
-      qsim_calibrate(session, read_batch, &reader, tty ? ProgressBar::update : nullptr, &bar);
+  const qsim_status status = qsim_calibrate(session, qsim_data_source_read, data.get(),
+                                            tty ? ProgressBar::update : nullptr, &bar);
   bar.finish();
-  if (!reader.error.empty()) throw CommandError{reader.error};
   check(status);
 }
 
@@ -277,9 +248,9 @@ struct IterationProgress {
   }
 };
 
-void adaround(qsim_session* session, NpyBatches& batches, const QuantizeArgs& q) {
+void adaround(qsim_session* session, const CalibrationData& data, const QuantizeArgs& q) {
   qsim_adaround_options options;
-  QSIM_ADAROUND_OPTIONS_INIT(&options);
+  qsim_adaround_options_init(&options, sizeof(qsim_adaround_options));
   options.mode = q.bias_correction_analytical ? QSIM_BIAS_CORRECTION_ANALYTICAL
                  : q.bias_correction          ? QSIM_BIAS_CORRECTION
                  : q.adaquant                 ? QSIM_ADAQUANT
@@ -292,13 +263,11 @@ void adaround(qsim_session* session, NpyBatches& batches, const QuantizeArgs& q)
   options.seed = q.seed;
   if (q.memory_budget_mb >= 0)
     options.memory_budget_bytes = static_cast<uint64_t>(q.memory_budget_mb) << 20;
-  ReaderState reader{&batches, ""};
   IterationProgress progress;
   progress.tty = ::isatty(STDERR_FILENO) != 0;
-  const qsim_status status =
-      qsim_adaround(session, read_batch, &reader, &options, IterationProgress::update, &progress);
+  const qsim_status status = qsim_adaround(session, qsim_data_source_read, data.get(), &options,
+                                           IterationProgress::update, &progress);
   progress.finish();
-  if (!reader.error.empty()) throw CommandError{reader.error};
   check(status);
   std::fprintf(stderr, "%s\n", progress.last.c_str());  // the summary
 }
@@ -334,27 +303,20 @@ int cmd_quantize(const std::vector<std::string>& args) {
   if (inputs != 1)
     throw CommandError{"quantize: the model has " + std::to_string(inputs) +
                        " inputs; --calib feeds models with a single input"};
+  const CalibrationData data(q.calib, q.batch_size);
   if (q.smooth_quant_alpha >= 0.0) {
-    NpyBatches samples(q.calib, q.batch_size);
-    ReaderState reader{&samples, ""};
     qsim_smooth_quant_options options;
-    QSIM_SMOOTH_QUANT_OPTIONS_INIT(&options);
+    qsim_smooth_quant_options_init(&options, sizeof(qsim_smooth_quant_options));
     options.alpha = q.smooth_quant_alpha;
-    const qsim_status status =
-        qsim_smooth_quant(session.get(), read_batch, &reader, &options, nullptr, nullptr);
-    if (!reader.error.empty()) throw CommandError{reader.error};
-    check(status);
+    check(qsim_smooth_quant(session.get(), qsim_data_source_read, data.get(), &options, nullptr,
+                            nullptr));
   }
-  NpyBatches batches(q.calib, q.batch_size);
-  calibrate(session.get(), batches);
-  if (q.adaround || q.adaquant || q.bias_correction) {
-    NpyBatches again(q.calib, q.batch_size);
-    adaround(session.get(), again, q);
-  }
+  calibrate(session.get(), data);
+  if (q.adaround || q.adaquant || q.bias_correction) adaround(session.get(), data, q);
 
   const std::string basename = std::filesystem::path(q.model).stem().string();
   qsim_export_options export_options;
-  QSIM_EXPORT_OPTIONS_INIT(&export_options);
+  qsim_export_options_init(&export_options, sizeof(qsim_export_options));
   export_options.basename = basename.c_str();
   export_options.qdq_wide_form = q.qdq_wide_form;
   check(qsim_export(session.get(), q.out_dir.c_str(), &export_options));
@@ -362,7 +324,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
   std::printf(
       "calibrated on %lld samples in %lld batches; wrote %s/%s.* (encodings.fbs, "
       "encodings.json, encodings.v1.json, onnx, qdq.onnx)\n",
-      static_cast<long long>(batches.samples()), static_cast<long long>(batches.batches()),
+      static_cast<long long>(data.samples()), static_cast<long long>(data.batches()),
       q.out_dir.c_str(), basename.c_str());
   return 0;
 }

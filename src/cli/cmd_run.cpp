@@ -97,7 +97,7 @@ int cmd_run(const std::vector<std::string>& args) {
     c_inputs.push_back(to_c(inputs[i], &r.inputs[i].first));
 
   qsim_options options;
-  QSIM_OPTIONS_INIT(&options);
+  qsim_options_init(&options, sizeof(qsim_options));
   options.num_threads = r.threads;
   options.emulate = r.emulate;
   if (!r.config.empty()) options.config_path = r.config.c_str();

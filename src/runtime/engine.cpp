@@ -28,7 +28,6 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
                                  : std::move(model)),
       max_tensor_bytes_(std::clamp<int64_t>(options.max_tensor_bytes, 0, kMaxTensorBytes)),
       pool_(options.pool ? options.pool : std::make_shared<ThreadPool>(options.num_threads)) {
-  use_single_threaded_blas();
   const KernelRegistry& registry = default_registry();
   auto missing = find_unsupported_ops(*model_, registry);
   if (!missing.empty()) {
@@ -262,6 +261,7 @@ void Engine::check_inputs(const std::vector<Tensor>& inputs) const {
 }
 
 std::vector<Tensor> Engine::run(const std::vector<Tensor>& inputs, const RunHooks& hooks) {
+  BlasSingleThreadScope one_blas_thread;
   const auto [shapes, dtypes] = types_of(inputs);
   check_inputs(shapes, dtypes);
   if (hooks.after_node && !hooks.reentrant) return run_whole(inputs, shapes, dtypes, hooks);

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 
+#include "runtime/blas.h"
 #include "runtime/engine.h"
 #include "techniques/adaround_depthwise_conv.h"
 #include "techniques/adaround_direct_conv.h"
@@ -489,6 +490,7 @@ AdaRoundReport adaround(QuantSim& sim, const BatchReader& next_batch,
                         const AdaRoundOptions& options, const ProgressFn& progress) {
   require(sim.ready(), ErrorCode::kState,
           "adaround: some activations have no encoding yet; calibrate or load encodings first");
+  BlasSingleThreadScope one_blas_thread;
   AdaRoundRun run(sim, options, progress);
   return run.run(next_batch);
 }

@@ -20,6 +20,7 @@ enum class ErrorCode {
   kBufferTooSmall = 9,
   kNumeric = 10,
   kInternal = 11,
+  kCallback = 12,  // a caller's callback reported its own failure
 };
 
 class Error : public std::runtime_error {

@@ -62,7 +62,7 @@ const char* model_path(const char* file) {
 
 qsim_options test_options(void) {
   qsim_options options;
-  assert_int_equal(QSIM_OPTIONS_INIT(&options), QSIM_OK);
+  assert_int_equal(qsim_options_init(&options, sizeof(qsim_options)), QSIM_OK);
   options.num_threads = 1;
   return options;
 }

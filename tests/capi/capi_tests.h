@@ -84,6 +84,7 @@ int run_calibrate_tests(void);
 int run_encodings_tests(void);
 int run_export_tests(void);
 int run_thread_tests(void);
+int run_ffi_tests(void);
 int run_adaround_tests(void);
 int run_target_tests(void);
 

@@ -17,7 +17,7 @@
 
 static qsim_session* open_relu(void) {
   qsim_options options;
-  assert_int_equal(QSIM_OPTIONS_INIT(&options), QSIM_OK);
+  assert_int_equal(qsim_options_init(&options, sizeof(qsim_options)), QSIM_OK);
   options.num_threads = 1;
   qsim_session* session = NULL;
   assert_int_equal(qsim_create(RELU_MODEL, &options, &session), QSIM_OK);
@@ -97,19 +97,19 @@ static void test_bad_models(void** state) {
 static void test_options_struct_size(void** state) {
   (void)state;
   qsim_options options;
-  QSIM_OPTIONS_INIT(&options);
+  qsim_options_init(&options, sizeof(qsim_options));
   assert_int_equal(options.struct_size, sizeof(qsim_options));
   assert_int_equal(options.weight_bits, 8);
   options.struct_size = 0;
   qsim_session* session = NULL;
   assert_int_equal(qsim_create(RELU_MODEL, &options, &session), QSIM_ERR_INVALID_ARGUMENT);
   /* An older caller whose struct ends before num_threads gets the defaults for the rest. */
-  QSIM_OPTIONS_INIT(&options);
+  qsim_options_init(&options, sizeof(qsim_options));
   options.struct_size = (uint32_t)offsetof(qsim_options, num_threads);
   options.num_threads = -5; /* beyond the old struct: ignored */
   assert_int_equal(qsim_create(RELU_MODEL, &options, &session), QSIM_OK);
   qsim_destroy(session);
-  QSIM_OPTIONS_INIT(&options);
+  qsim_options_init(&options, sizeof(qsim_options));
   options.num_threads = -1;
   assert_int_equal(qsim_create(RELU_MODEL, &options, &session), QSIM_ERR_INVALID_ARGUMENT);
 }
@@ -193,5 +193,6 @@ int main(int argc, char** argv) {
   failed += run_thread_tests();
   failed += run_adaround_tests();
   failed += run_target_tests();
+  failed += run_ffi_tests();
   return failed;
 }

@@ -17,7 +17,7 @@
 /* Few iterations and samples: these tests check behaviour, not accuracy. */
 static qsim_adaround_options quick_options(void) {
   qsim_adaround_options options;
-  assert_int_equal(QSIM_ADAROUND_OPTIONS_INIT(&options), QSIM_OK);
+  assert_int_equal(qsim_adaround_options_init(&options, sizeof(qsim_adaround_options)), QSIM_OK);
   options.num_iterations = 6;
   options.adaquant_iterations = 6;
   options.num_samples = 64;
@@ -34,7 +34,7 @@ static qsim_status run_adaround(qsim_session* session, const qsim_adaround_optio
 static int exported_json_mentions(qsim_session* session, const char* text) {
   char* dir = make_temp_dir();
   qsim_export_options export_options;
-  assert_int_equal(QSIM_EXPORT_OPTIONS_INIT(&export_options), QSIM_OK);
+  assert_int_equal(qsim_export_options_init(&export_options, sizeof(qsim_export_options)), QSIM_OK);
   export_options.formats = QSIM_EXPORT_AIMET_JSON_0_6_1;
   assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
   FILE* json = fopen(join_path(dir, "model.encodings.json"), "r");
@@ -68,7 +68,7 @@ static int record_iterations(void* user, int64_t done, int64_t total, const char
 static void test_options_defaults(void** state) {
   (void)state;
   qsim_adaround_options options;
-  assert_int_equal(QSIM_ADAROUND_OPTIONS_INIT(&options), QSIM_OK);
+  assert_int_equal(qsim_adaround_options_init(&options, sizeof(qsim_adaround_options)), QSIM_OK);
   assert_int_equal(options.struct_size, sizeof options);
   assert_int_equal(options.mode, QSIM_ADAROUND);
   assert_int_equal(options.num_iterations, 10000);
@@ -117,7 +117,7 @@ static void test_call_order_and_bad_input(void** state) {
   failing.fault_batch = 2;
   options = quick_options();
   assert_int_equal(qsim_adaround(session, read_source, &failing, &options, NULL, NULL),
-                   QSIM_ERR_IO);
+                   QSIM_ERR_CALLBACK);
   assert_error_mentions("reader returned -1");
   qsim_destroy(session);
 }

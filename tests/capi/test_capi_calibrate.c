@@ -154,7 +154,7 @@ static void test_reader_faults(void** state) {
     qsim_status status;
     const char* mentions;
   } cases[] = {
-      {SOURCE_ERROR, QSIM_ERR_IO, "data reader returned -1 for batch 2"},
+      {SOURCE_ERROR, QSIM_ERR_CALLBACK, "data reader returned -1 for batch 2"},
       {SOURCE_BAD_SHAPE, QSIM_ERR_SHAPE, "27"},
       {SOURCE_BAD_DTYPE, QSIM_ERR_INVALID_ARGUMENT, "uint8"},
       {SOURCE_BAD_NAME, QSIM_ERR_INVALID_ARGUMENT, "nope"},

@@ -57,7 +57,7 @@ static void test_export_chosen_formats(void** state) {
   qsim_session* session = *state;
   char* dir = make_temp_dir();
   qsim_export_options options;
-  assert_int_equal(QSIM_EXPORT_OPTIONS_INIT(&options), QSIM_OK);
+  assert_int_equal(qsim_export_options_init(&options, sizeof(qsim_export_options)), QSIM_OK);
   assert_int_equal(options.formats, QSIM_EXPORT_ALL);
   assert_string_equal(options.basename, "model");
   options.formats = QSIM_EXPORT_ENCODINGS_FBS | QSIM_EXPORT_AIMET_JSON_1_0_0;
@@ -81,19 +81,19 @@ static void test_export_bad_options(void** state) {
   char out_dir[1024];
   snprintf(out_dir, sizeof out_dir, "%s", out);
   qsim_export_options options;
-  QSIM_EXPORT_OPTIONS_INIT(&options);
+  qsim_export_options_init(&options, sizeof(qsim_export_options));
   options.struct_size = 0;
   assert_int_equal(qsim_export(session, out_dir, &options), QSIM_ERR_INVALID_ARGUMENT);
-  assert_error_mentions("QSIM_EXPORT_OPTIONS_INIT");
+  assert_error_mentions("qsim_export_options_init");
   assert_int_equal(qsim_export_options_init(&options, 0), QSIM_ERR_INVALID_ARGUMENT);
   const uint32_t bad_formats[] = {0, 64, QSIM_EXPORT_ALL + 1};
   for (size_t i = 0; i < 3; ++i) {
-    QSIM_EXPORT_OPTIONS_INIT(&options);
+    qsim_export_options_init(&options, sizeof(qsim_export_options));
     options.formats = bad_formats[i];
     assert_int_equal(qsim_export(session, out_dir, &options), QSIM_ERR_INVALID_ARGUMENT);
     assert_error_mentions("formats");
   }
-  QSIM_EXPORT_OPTIONS_INIT(&options);
+  qsim_export_options_init(&options, sizeof(qsim_export_options));
   options.basename = NULL;
   assert_int_equal(qsim_export(session, out_dir, &options), QSIM_ERR_INVALID_ARGUMENT);
   assert_error_mentions("basename");
@@ -146,7 +146,7 @@ static void test_export_failure_removes_created_folders(void** state) {
   memset(basename, 'm', sizeof basename - 1);
   basename[sizeof basename - 1] = '\0';
   qsim_export_options options;
-  QSIM_EXPORT_OPTIONS_INIT(&options);
+  qsim_export_options_init(&options, sizeof(qsim_export_options));
   options.basename = basename; /* ".<basename>.encodings.v1.json.XXXXXX" exceeds 255 bytes */
   assert_int_equal(qsim_export(session, out_dir, &options), QSIM_ERR_IO);
   assert_error_mentions("encodings.v1.json");
@@ -219,7 +219,7 @@ static void test_export_16bit_activations(void** state) {
   qsim_session* session = calibrated_with_activation_bits(16);
   char* dir = make_temp_dir();
   qsim_export_options options;
-  QSIM_EXPORT_OPTIONS_INIT(&options);
+  qsim_export_options_init(&options, sizeof(qsim_export_options));
   assert_int_equal(options.qdq_wide_form, QSIM_QDQ_WIDE_MICROSOFT);
   assert_int_equal(qsim_export(session, dir, &options), QSIM_OK);
   assert_int_equal(count_entries(dir), 5);
@@ -248,7 +248,7 @@ static void test_export_12bit_activations(void** state) {
   assert_error_mentions("'input'");
   assert_int_equal(count_entries(dir), 0);
   qsim_export_options options;
-  QSIM_EXPORT_OPTIONS_INIT(&options);
+  qsim_export_options_init(&options, sizeof(qsim_export_options));
   options.formats = QSIM_EXPORT_ENCODINGS_FBS | QSIM_EXPORT_AIMET_JSON_0_6_1 |
                     QSIM_EXPORT_AIMET_JSON_1_0_0 | QSIM_EXPORT_ONNX_ROUNDED;
   assert_int_equal(qsim_export(session, dir, &options), QSIM_OK);

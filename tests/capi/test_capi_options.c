@@ -63,7 +63,7 @@ static void test_struct_size(void** state) {
   (void)state;
   qsim_options options = test_options();
   options.struct_size = 0;
-  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "QSIM_OPTIONS_INIT");
+  expect_rejected(&options, QSIM_ERR_INVALID_ARGUMENT, "qsim_options_init");
   assert_int_equal(qsim_options_init(&options, 0), QSIM_ERR_INVALID_ARGUMENT);
   /* An old caller's struct ending before the calibration fields: they keep their defaults,
      whatever lies beyond the caller's struct. */
@@ -223,7 +223,7 @@ static void test_null_arguments(void** state) {
   int32_t offset;
   char* text = NULL;
   qsim_export_options export_options;
-  assert_int_equal(QSIM_EXPORT_OPTIONS_INIT(&export_options), QSIM_OK);
+  assert_int_equal(qsim_export_options_init(&export_options, sizeof(qsim_export_options)), QSIM_OK);
   qsim_tensor tensor;
   memset(&tensor, 0, sizeof tensor);
 
@@ -322,7 +322,7 @@ static const char* exported_v1_json(qsim_session* session) {
   static char text[1 << 16];
   char* dir = make_temp_dir();
   qsim_export_options export_options;
-  QSIM_EXPORT_OPTIONS_INIT(&export_options);
+  qsim_export_options_init(&export_options, sizeof(qsim_export_options));
   export_options.formats = QSIM_EXPORT_AIMET_JSON_1_0_0;
   assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
   const size_t size =
@@ -384,7 +384,7 @@ static int record_samples(void* user, int64_t done, int64_t total, const char* m
 static void test_smooth_quant(void** state) {
   (void)state;
   qsim_smooth_quant_options options;
-  assert_int_equal(QSIM_SMOOTH_QUANT_OPTIONS_INIT(&options), QSIM_OK);
+  assert_int_equal(qsim_smooth_quant_options_init(&options, sizeof(qsim_smooth_quant_options)), QSIM_OK);
   assert_true(options.alpha == 0.5);
   assert_int_equal(options.num_samples, 512);
   qsim_session* session = open_model(RESNET, NULL);

@@ -62,7 +62,7 @@ static qsim_session* export_resnet(const qsim_options* options, const char* dir)
   qsim_session* session = open_model(RESNET, options);
   calibrate_default(session);
   qsim_export_options export_options;
-  QSIM_EXPORT_OPTIONS_INIT(&export_options);
+  qsim_export_options_init(&export_options, sizeof(qsim_export_options));
   export_options.basename = BASENAME;
   assert_int_equal(qsim_export(session, dir, &export_options), QSIM_OK);
   return session;
@@ -97,7 +97,7 @@ static void test_bad_target_values(void** state) {
     assert_error_mentions("not a qsim_target (QSIM_TARGET_EXACT 0, QSIM_TARGET_ORT_AVX2 1)");
   }
   qsim_options defaults;
-  QSIM_OPTIONS_INIT(&defaults);
+  qsim_options_init(&defaults, sizeof(qsim_options));
   assert_int_equal(defaults.target, QSIM_TARGET_EXACT);
 }
 
@@ -157,7 +157,7 @@ static void test_target_in_every_export(void** state) {
     /* Exported again, the files still say ort-avx2: the encodings were made for it. */
     char* again = make_temp_dir();
     qsim_export_options export_options;
-    QSIM_EXPORT_OPTIONS_INIT(&export_options);
+    qsim_export_options_init(&export_options, sizeof(qsim_export_options));
     export_options.formats = QSIM_EXPORT_AIMET_JSON_0_6_1;
     export_options.basename = BASENAME;
     assert_int_equal(qsim_export(loaded, again, &export_options), QSIM_OK);

@@ -166,7 +166,7 @@ static void* calibrate_adaround_export(void* arg) {
   if (w->status == QSIM_OK) {
     w->step = "qsim_adaround";
     qsim_adaround_options ada;
-    QSIM_ADAROUND_OPTIONS_INIT(&ada);
+    qsim_adaround_options_init(&ada, sizeof(qsim_adaround_options));
     ada.num_iterations = 4;
     ada.num_samples = 32;
     batch_source source = make_source(calib_images(), FULL_CALIB_IMAGES, 32);
@@ -251,7 +251,7 @@ static void test_one_pool_per_session(void** state) {
                    QSIM_OK);
   assert_int_equal(process_threads(), with_session);
   qsim_adaround_options adaround;
-  QSIM_ADAROUND_OPTIONS_INIT(&adaround);
+  qsim_adaround_options_init(&adaround, sizeof(qsim_adaround_options));
   adaround.num_iterations = 20;
   adaround.num_samples = 32;
   int most = 0;
