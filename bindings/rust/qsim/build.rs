@@ -1,0 +1,12 @@
+//! Puts libqsim's folders (found by qsim-sys, handed over as DEP_QSIM_LIB_DIRS) into the rpath
+//! of this package's tests and examples: Cargo applies qsim-sys's own `rustc-link-arg` only to
+//! qsim-sys, so every package that builds binaries does this (samples/rust/build.rs too).
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=DEP_QSIM_LIB_DIRS");
+    if let Some(dirs) = std::env::var_os("DEP_QSIM_LIB_DIRS") {
+        for dir in std::env::split_paths(&dirs) {
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+        }
+    }
+}
