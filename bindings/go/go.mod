@@ -1,0 +1,3 @@
+module qsim.dev/qsim
+
+go 1.19
