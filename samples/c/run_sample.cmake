@@ -6,8 +6,8 @@ message("${output}")
 if(NOT status EQUAL 0)
   message(FATAL_ERROR "the sample failed (${status}): ${errors}")
 endif()
-foreach(expected "calibration batch 16" "weight 'stem.0.weight': 8 bits, 16 channel(s)"
-                 "quantized 'logits':" "exported into")
+foreach(expected "calibration batch 16" "adaround:" "weight 'stem.0.weight': 8 bits"
+                 "quantized 'logits':" "techniques applied, in order: " "exported into")
   string(FIND "${output}" "${expected}" at)
   if(at EQUAL -1)
     message(FATAL_ERROR "the sample's output lacks '${expected}'")

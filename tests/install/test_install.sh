@@ -4,11 +4,15 @@
 # pkg-config with the shared library, pkg-config --static with libqsim.a, and a CMake project
 # with find_package(qsim). The three must write byte-identical encodings files. Also checks
 # that libqsim.a holds the C API and that the installed qsim command runs.
-# Usage: test_install.sh BUILD_DIR SOURCE_DIR CALIB_NPY
+# The C++ sample (samples/cpp/quantize.cpp) is built with pkg-config too. The C and C++
+# samples' outputs are copied to SAMPLES_DIR/c/out and SAMPLES_DIR/cpp/out, where ctest
+# samples_identical compares them with the Python, Rust and Go samples'.
+# Usage: test_install.sh BUILD_DIR SOURCE_DIR CALIB_NPY SAMPLES_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
 source=$(cd "$2" && pwd)
 calib=$3
+samples_dir=$4
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
@@ -33,19 +37,22 @@ cc -std=c99 -o "$work/sample_static" "$source/samples/c/quantize.c" $(pkg-config
   "$lib/libqsim.a" $static_libs
 ldd "$work/sample_static" >"$work/static_ldd.txt"
 ! grep -q libqsim "$work/static_ldd.txt" || { echo "FAIL: the static sample loads libqsim.so"; exit 1; }
+# 2b. The C++ sample, shared.
+c++ -std=c++17 -Wall -Wextra -Werror -o "$work/sample_cpp" "$source/samples/cpp/quantize.cpp" \
+  $(pkg-config --cflags --libs qsim)
 # 3. find_package(qsim).
 mkdir -p "$work/cmake_project"
 cat >"$work/cmake_project/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.20)
 project(qsim_consumer C)
-find_package(qsim 0.1 REQUIRED)
+find_package(qsim 0.2 REQUIRED)
 add_executable(sample_cmake $source/samples/c/quantize.c)
 target_link_libraries(sample_cmake PRIVATE qsim::qsim)
 CMAKE
 cmake -S "$work/cmake_project" -B "$work/cmake_build" -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log"
 cmake --build "$work/cmake_build" >>"$work/cmake.log"
 
-for way in shared static cmake; do
+for way in shared static cmake cpp; do
   binary=$work/sample_$way
   [ "$way" = cmake ] && binary=$work/cmake_build/sample_cmake
   ldd "$binary" | grep libqsim | grep -q "$prefix" || [ "$way" = static ] ||
@@ -58,4 +65,8 @@ for f in $(cd "$work/out_shared" && ls *.encodings.*); do
   cmp "$work/out_shared/$f" "$work/out_static/$f" && cmp "$work/out_shared/$f" "$work/out_cmake/$f" ||
     { echo "FAIL: $f differs between the three builds"; exit 1; }
 done
+rm -rf "$samples_dir/c/out" "$samples_dir/cpp/out"
+mkdir -p "$samples_dir/c" "$samples_dir/cpp"
+cp -r "$work/out_shared" "$samples_dir/c/out"
+cp -r "$work/out_cpp" "$samples_dir/cpp/out"
 echo "PASS: installed into a fresh prefix; pkg-config (shared, static) and find_package builds wrote identical encodings"
