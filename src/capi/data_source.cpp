@@ -1,6 +1,8 @@
 #include "capi/data_source.h"
 
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 #include "capi/guard.h"
 #include "capi/session.h"
@@ -11,20 +13,38 @@ using qsim::capi::require_arg;
 
 namespace {
 
-void require_batch_size(int64_t batch_size, const char* function) {
-  require(batch_size >= 1, ErrorCode::kInvalidArgument,
-          std::string(function) + ": batch_size is " + std::to_string(batch_size) +
-              ", it must be at least 1");
-}
-
-// Every input's arrays have the same number of samples along their first axis.
-int64_t common_samples(const std::vector<int64_t>& counts, const std::vector<std::string>& names,
-                       const char* function) {
-  for (size_t i = 1; i < counts.size(); ++i)
-    require(counts[i] == counts[0], ErrorCode::kInvalidArgument,
-            std::string(function) + ": " + names[0] + " holds " + std::to_string(counts[0]) +
-                " samples but " + names[i] + " holds " + std::to_string(counts[i]));
-  return counts.empty() ? 0 : counts[0];
+// What both constructors share: the checks of their arguments, then one input after the
+// other (`add_input(source, i)` adds input i and gives its sample count and its name for
+// messages), then the same sample count for every input.
+template <typename Item, typename AddInput>
+qsim_status make_source(const char* function, const Item* list, size_t count, const char* list_name,
+                        int64_t batch_size, qsim_data_source** out_source, AddInput&& add_input) {
+  return guard([&] {
+    require_arg(out_source, function, "out_source");
+    *out_source = nullptr;
+    require_arg(list, function, list_name);
+    require(count >= 1, ErrorCode::kInvalidArgument,
+            std::string(function) + ": " + list_name + " is empty");
+    require(batch_size >= 1, ErrorCode::kInvalidArgument,
+            std::string(function) + ": batch_size is " + std::to_string(batch_size) +
+                ", it must be at least 1");
+    auto source = std::make_unique<qsim_data_source>();
+    std::vector<std::pair<int64_t, std::string>> inputs;
+    for (size_t i = 0; i < count; ++i) {
+      if constexpr (std::is_pointer_v<Item>)
+        require(list[i] != nullptr, ErrorCode::kInvalidArgument,
+                std::string(function) + ": " + list_name + "[" + std::to_string(i) + "] is NULL");
+      inputs.push_back(add_input(*source, i));
+    }
+    for (const auto& [samples, name] : inputs)
+      require(samples == inputs[0].first, ErrorCode::kInvalidArgument,
+              std::string(function) + ": " + inputs[0].second + " holds " +
+                  std::to_string(inputs[0].first) + " samples but " + name + " holds " +
+                  std::to_string(samples));
+    source->samples = inputs[0].first;
+    source->batch_size = batch_size;
+    *out_source = source.release();
+  });
 }
 
 // Rows [first, first + count) of a C-order array, as a view.
@@ -62,55 +82,28 @@ extern "C" {
 
 qsim_status qsim_data_source_from_npy(const char* const* paths, size_t num_paths,
                                       int64_t batch_size, qsim_data_source** out_source) {
-  return guard([&] {
-    constexpr const char* kFunction = "qsim_data_source_from_npy";
-    require_arg(out_source, kFunction, "out_source");
-    *out_source = nullptr;
-    require_arg(paths, kFunction, "paths");
-    require(num_paths >= 1, ErrorCode::kInvalidArgument, std::string(kFunction) + ": no file");
-    require_batch_size(batch_size, kFunction);
-    auto source = std::make_unique<qsim_data_source>();
-    std::vector<int64_t> counts;
-    for (size_t i = 0; i < num_paths; ++i) {
-      require(paths[i] != nullptr, ErrorCode::kInvalidArgument,
-              std::string(kFunction) + ": paths[" + std::to_string(i) + "] is NULL");
-      source->files.push_back(std::make_unique<NpyRowReader>(paths[i]));
-      source->paths.push_back(std::string("'") + paths[i] + "'");
-      counts.push_back(source->files.back()->rows());
-    }
-    source->samples = common_samples(counts, source->paths, kFunction);
-    source->batch_size = batch_size;
-    *out_source = source.release();
-  });
+  return make_source("qsim_data_source_from_npy", paths, num_paths, "paths", batch_size, out_source,
+                     [&](qsim_data_source& source, size_t i) {
+                       source.files.push_back(std::make_unique<NpyRowReader>(paths[i]));
+                       source.paths.push_back(std::string("'") + paths[i] + "'");
+                       return std::pair{source.files.back()->rows(), source.paths.back()};
+                     });
 }
 
 qsim_status qsim_data_source_from_memory(const qsim_tensor* arrays, size_t num_arrays,
                                          int64_t batch_size, qsim_data_source** out_source) {
-  return guard([&] {
-    constexpr const char* kFunction = "qsim_data_source_from_memory";
-    require_arg(out_source, kFunction, "out_source");
-    *out_source = nullptr;
-    require_arg(arrays, kFunction, "arrays");
-    require(num_arrays >= 1, ErrorCode::kInvalidArgument, std::string(kFunction) + ": no array");
-    require_batch_size(batch_size, kFunction);
-    auto source = std::make_unique<qsim_data_source>();
-    std::vector<int64_t> counts;
-    std::vector<std::string> names;
-    for (size_t i = 0; i < num_arrays; ++i) {
-      const std::string name = "arrays[" + std::to_string(i) + "]";
-      const Tensor view = capi::tensor_from_c(arrays[i], name.c_str());
-      require(view.shape().size() >= 1, ErrorCode::kShape,
-              std::string(kFunction) + ": " + name + " is a scalar; samples run along axis 0");
-      Tensor copy = Tensor::uninitialized(view.dtype(), view.shape());
-      std::memcpy(copy.raw(), view.raw(), view.byte_size());
-      counts.push_back(view.shape()[0]);
-      names.push_back(name);
-      source->arrays.push_back(std::move(copy));
-    }
-    source->samples = common_samples(counts, names, kFunction);
-    source->batch_size = batch_size;
-    *out_source = source.release();
-  });
+  return make_source(
+      "qsim_data_source_from_memory", arrays, num_arrays, "arrays", batch_size, out_source,
+      [&](qsim_data_source& source, size_t i) {
+        const std::string name = "arrays[" + std::to_string(i) + "]";
+        const Tensor view = capi::tensor_from_c(arrays[i], name.c_str());
+        require(view.shape().size() >= 1, ErrorCode::kShape,
+                "qsim_data_source_from_memory: " + name + " is a scalar; samples run along axis 0");
+        Tensor copy = Tensor::uninitialized(view.dtype(), view.shape());
+        std::memcpy(copy.raw(), view.raw(), view.byte_size());
+        source.arrays.push_back(std::move(copy));
+        return std::pair{view.shape()[0], name};
+      });
 }
 
 qsim_status qsim_data_source_samples(const qsim_data_source* source, int64_t* out_samples) {
