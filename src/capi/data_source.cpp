@@ -82,12 +82,12 @@ extern "C" {
 
 qsim_status qsim_data_source_from_npy(const char* const* paths, size_t num_paths,
                                       int64_t batch_size, qsim_data_source** out_source) {
-  return make_source("qsim_data_source_from_npy", paths, num_paths, "paths", batch_size, out_source,
-                     [&](qsim_data_source& source, size_t i) {
-                       source.files.push_back(std::make_unique<NpyRowReader>(paths[i]));
-                       source.paths.push_back(std::string("'") + paths[i] + "'");
-                       return std::pair{source.files.back()->rows(), source.paths.back()};
-                     });
+  return make_source(
+      "qsim_data_source_from_npy", paths, num_paths, "paths", batch_size, out_source,
+      [&](qsim_data_source& source, size_t i) {
+        source.files.push_back(std::make_unique<NpyRowReader>(paths[i]));
+        return std::pair{source.files.back()->rows(), std::string("'") + paths[i] + "'"};
+      });
 }
 
 qsim_status qsim_data_source_from_memory(const qsim_tensor* arrays, size_t num_arrays,

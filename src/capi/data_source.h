@@ -14,7 +14,6 @@
 
 struct qsim_data_source {
   std::vector<std::unique_ptr<qsim::NpyRowReader>> files;  // one per model input, or none
-  std::vector<std::string> paths;
   std::vector<qsim::Tensor> arrays;  // the copied arrays, when not read from files
   int64_t samples = 0;
   int64_t batch_size = 1;
