@@ -6,10 +6,7 @@
 namespace qsim::capi {
 namespace {
 
-thread_local std::string t_last_error;
-// Set instead of t_last_error when copying a message failed (memory exhausted): recording
-// an error must never fail, or the noexcept guard would end the process.
-thread_local const char* t_fixed_error = nullptr;
+thread_local KeptMessage t_last_error;
 
 #define QSIM_SAME(code, status) static_assert(static_cast<int>(ErrorCode::code) == status)
 QSIM_SAME(kInvalidArgument, QSIM_ERR_INVALID_ARGUMENT);
@@ -28,22 +25,28 @@ QSIM_SAME(kCallback, QSIM_ERR_CALLBACK);
 
 }  // namespace
 
-void set_last_error(const char* prefix, const char* message) noexcept {
+void KeptMessage::set(const char* prefix, const char* message) noexcept {
   try {
-    t_last_error.assign(prefix);
-    t_last_error.append(message);
-    t_fixed_error = nullptr;
+    text_.assign(prefix);
+    text_.append(message);
+    fixed_ = nullptr;
   } catch (...) {
-    t_last_error.clear();
-    t_fixed_error = "out of memory (the error message could not be kept)";
+    text_.clear();
+    fixed_ = "out of memory (the error message could not be kept)";
   }
 }
+const char* KeptMessage::get() const noexcept {
+  return fixed_ != nullptr ? fixed_ : text_.c_str();
+}
+
+void set_last_error(const char* prefix, const char* message) noexcept {
+  t_last_error.set(prefix, message);
+}
 void clear_last_error() noexcept {
-  t_last_error.clear();
-  t_fixed_error = nullptr;
+  t_last_error.set("", "");
 }
 const char* last_error() noexcept {
-  return t_fixed_error != nullptr ? t_fixed_error : t_last_error.c_str();
+  return t_last_error.get();
 }
 qsim_status status_of(ErrorCode code) {
   return static_cast<qsim_status>(code);

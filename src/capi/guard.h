@@ -10,6 +10,19 @@
 
 namespace qsim::capi {
 
+// An error message kept for the caller (per thread, and per session). Keeping one never
+// fails, or the noexcept guard would end the process: when copying the text runs out of
+// memory, a fixed message stands in.
+class KeptMessage {
+ public:
+  void set(const char* prefix, const char* message) noexcept;
+  const char* get() const noexcept;
+
+ private:
+  std::string text_;
+  const char* fixed_ = nullptr;
+};
+
 // `prefix` then `message`; never fails (a fixed message stands in when memory is exhausted).
 void set_last_error(const char* prefix, const char* message) noexcept;
 void clear_last_error() noexcept;

@@ -38,19 +38,12 @@ const char* qsim_session::lasting_name(const std::string& name) const {
 
 void qsim_session::record_error(const char* message) const noexcept {
   std::lock_guard<std::mutex> lock(error_mutex_);
-  try {
-    last_error_.assign(message);
-    error_unrecorded_ = false;
-  } catch (...) {
-    last_error_.clear();
-    error_unrecorded_ = true;
-  }
+  last_error_.set("", message);
 }
 
 const char* qsim_session::last_error() const noexcept {
   std::lock_guard<std::mutex> lock(error_mutex_);
-  return error_unrecorded_ ? "out of memory (the error message could not be kept)"
-                           : last_error_.c_str();
+  return last_error_.get();
 }
 
 namespace qsim::capi {

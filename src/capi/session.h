@@ -50,8 +50,7 @@ struct qsim_session {
 
  private:
   mutable std::mutex error_mutex_;
-  mutable std::string last_error_;
-  mutable bool error_unrecorded_ = false;  // copying the message ran out of memory
+  mutable qsim::capi::KeptMessage last_error_;
   mutable std::mutex names_mutex_;
   mutable std::set<std::string, std::less<>> names_;
 

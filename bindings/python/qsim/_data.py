@@ -8,19 +8,22 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._errors import check
+from ._handle import NativeHandle
 from ._native import ffi, lib
 from ._tensors import as_qsim_array, fill_tensor, fill_tensors, named_arrays
 
 
-class DataSource:
+class DataSource(NativeHandle):
     """Calibration samples qsim reads itself, in batches of batch_size. Every call it is given to
     starts from its first sample, so one source serves calibrate() then adaround(). Build one
     with from_npy() or from_arrays(); close() (or `with`) frees it, as does garbage collection."""
 
+    _kind = "DataSource"
+
     def __init__(self, pointer):
-        self._pointer = ffi.gc(pointer, lib().qsim_data_source_destroy)
         self._lock = threading.RLock()
         self._busy = False
+        self._own(pointer, lib().qsim_data_source_destroy)
 
     @classmethod
     def from_npy(cls, paths, batch_size):
@@ -55,24 +58,8 @@ class DataSource:
         check(lib().qsim_data_source_samples(self._handle(), count))
         return int(count[0])
 
-    def close(self):
-        with self._lock:
-            if self._busy:
-                raise RuntimeError("the DataSource is in use by a running call")
-            if self._pointer is not None:
-                ffi.release(self._pointer)
-                self._pointer = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def _handle(self):
-        if self._pointer is None:
-            raise ValueError("the DataSource is closed")
-        return self._pointer
+    def _close_refusal(self):
+        return "the DataSource is in use by a running call" if self._busy else None
 
     @contextmanager
     def in_use(self):

@@ -10,6 +10,7 @@ import numpy as np
 from . import _options
 from ._data import CallbackFailure, progress_for, reader_for
 from ._errors import check, check_session
+from ._handle import NativeHandle
 from ._native import ffi, lib
 from ._tensors import fill_tensors, named_arrays, numpy_dtype
 
@@ -40,10 +41,12 @@ class Encoding:
     excluded_values: int
 
 
-class Session:
+class Session(NativeHandle):
     """A model loaded from a path or from bytes. Keyword options are qsim_options' fields
     (weight_bits=4, per_channel=True, activation_calibration="percentile", ...); an unknown one
     is a TypeError. Calls on one session are serialized by a lock; close() or `with` frees it."""
+
+    _kind = "Session"
 
     def __init__(self, model, **options):
         self._pointer = None
@@ -57,35 +60,16 @@ class Session:
             check(lib().qsim_create_from_memory(data, len(data), settings, out))
         else:
             check(lib().qsim_create(os.fsencode(model), settings, out))
-        self._pointer = ffi.gc(out[0], lib().qsim_destroy)
+        self._own(out[0], lib().qsim_destroy)
         self._inputs = self._io(lib().QSIM_INPUT)
         self._outputs = self._io(lib().QSIM_OUTPUT)
 
     # ---- lifetime --------------------------------------------------------------------------
 
-    def close(self):
-        """Frees the session; later calls raise ValueError. Closing twice is allowed."""
-        with self._lock:
-            if self._streaming:
-                raise RuntimeError("a callback cannot close the Session whose call it serves")
-            if self._pointer is not None:
-                ffi.release(self._pointer)
-                self._pointer = None
-
-    @property
-    def closed(self):
-        return self._pointer is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def _handle(self):
-        if self._pointer is None:
-            raise ValueError("the Session is closed")
-        return self._pointer
+    def _close_refusal(self):
+        if self._streaming:
+            return "a callback cannot close the Session whose call it serves"
+        return None
 
     def _call(self, function, *args):
         """Calls function(session, *args) under the lock; QsimError with the session's message."""
