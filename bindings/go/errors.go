@@ -23,6 +23,8 @@ const (
 	ErrNumeric         Status = C.QSIM_ERR_NUMERIC
 	ErrInternal        Status = C.QSIM_ERR_INTERNAL
 	ErrCallback        Status = C.QSIM_ERR_CALLBACK
+	// ErrIncomplete: some outputs were written, others skipped (Session.Export).
+	ErrIncomplete Status = C.QSIM_ERR_INCOMPLETE
 )
 
 // String is the C name of the status, e.g. "QSIM_ERR_PARSE".

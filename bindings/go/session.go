@@ -370,7 +370,9 @@ func (s *Session) Notes() (notes string, err error) {
 }
 
 // Export writes the chosen files into dir (created if missing): all of them, named
-// "model.*", when options is nil.
+// "model.*", when options is nil. A format that cannot be built is skipped and the others
+// are written: the error is then ErrIncomplete, naming each skipped file and why, and
+// ExportedFormats tells what was written.
 func (s *Session) Export(dir string, options *ExportOptions) error {
 	return s.use(func(handle *C.qsim_session) error {
 		var memory cMemory
@@ -380,4 +382,17 @@ func (s *Session) Export(dir string, options *ExportOptions) error {
 			&message)
 		return errorOf(status, message)
 	})
+}
+
+// ExportedFormats are the formats the last Export wrote (0 before any, and after one that
+// wrote none).
+func (s *Session) ExportedFormats() (formats ExportFormat, err error) {
+	err = s.use(func(handle *C.qsim_session) error {
+		var bits C.uint32_t
+		var message *C.char
+		status := C.qsimgo_exported_formats(handle, &bits, &message)
+		formats = ExportFormat(bits)
+		return errorOf(status, message)
+	})
+	return formats, err
 }

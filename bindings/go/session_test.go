@@ -241,3 +241,37 @@ func TestLibraryInfo(t *testing.T) {
 		t.Errorf("DescribeModel of a missing file: %v, want ErrIO", err)
 	}
 }
+
+// A format that cannot be built is skipped and the others written: 12-bit activations do not
+// fit a QDQ model, the four other files are written, and the error says so.
+func TestExportSkipsAFormatItCannotBuild(t *testing.T) {
+	options := qsim.DefaultOptions()
+	options.ActivationBits = 12
+	s, err := qsim.Create(modelPath, &options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	npy, err := qsim.DataSourceFromNpy([]string{calibPath}, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer npy.Close()
+	if err := s.Calibrate(npy, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	err = s.Export(dir, nil)
+	if !errors.Is(err, qsim.ErrIncomplete) || !strings.Contains(err.Error(), "skipped model.qdq.onnx") {
+		t.Fatalf("Export with 12-bit activations: %v, want ErrIncomplete naming model.qdq.onnx", err)
+	}
+	want := qsim.ExportEncodingsFBS | qsim.ExportAIMETJSON061 | qsim.ExportAIMETJSON100 |
+		qsim.ExportONNXRounded
+	if got, err := s.ExportedFormats(); err != nil || got != want {
+		t.Errorf("ExportedFormats() = %v, %v; want %v", got, err, want)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 4 {
+		t.Errorf("%d files written, want 4", len(entries))
+	}
+}

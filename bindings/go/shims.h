@@ -218,4 +218,9 @@ static inline qsim_status qsimgo_export(qsim_session* s, const char* out_dir,
   return qsimgo_session_result(s, qsim_export(s, out_dir, options), error);
 }
 
+static inline qsim_status qsimgo_exported_formats(qsim_session* s, uint32_t* out_formats,
+                                                  char** error) {
+  return qsimgo_session_result(s, qsim_exported_formats(s, out_formats), error);
+}
+
 #endif /* QSIM_GO_SHIMS_H */

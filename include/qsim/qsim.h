@@ -51,7 +51,7 @@ extern "C" {
 #endif
 
 #define QSIM_VERSION_MAJOR 0
-#define QSIM_VERSION_MINOR 2
+#define QSIM_VERSION_MINOR 3
 #define QSIM_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH, for `#if`; qsim_version_number() gives the library's. */
 #define QSIM_VERSION_NUMBER \
@@ -81,6 +81,8 @@ typedef enum qsim_status QSIM_ENUM_BASE {
   QSIM_ERR_NUMERIC = 10,         /**< NaN/Inf or a range that cannot be quantized */
   QSIM_ERR_INTERNAL = 11,
   QSIM_ERR_CALLBACK = 12, /**< a callback reported its own failure (returned a negative value) */
+  QSIM_ERR_INCOMPLETE = 13, /**< some outputs were written, others skipped: the message says
+                               which and why (qsim_export) */
   QSIM_STATUS_FORCE_INT32 = 0x7FFFFFFF
 } qsim_status;
 
@@ -493,12 +495,22 @@ typedef struct qsim_export_options {
 
 QSIM_API qsim_status qsim_export_options_init(qsim_export_options* options, uint32_t struct_size);
 
-/** Writes the chosen files into out_dir (created if missing). Every file is first written
-   under a temporary name, then all are renamed into place; on failure none of them (and no
-   folder the call created) is left behind. QSIM_ERR_STATE until every quantized tensor has an
-   encoding; QSIM_ERR_INVALID_ARGUMENT when a file would overwrite the session's model. */
+/** Writes the chosen files into out_dir (created if missing). Each format is built on its
+   own: one that cannot be built (e.g. a QDQ model for an op whose older-opset form qsim cannot
+   upgrade) is skipped and never keeps the others from being written. The files that were
+   built are first written under a temporary name, then all renamed into place; when writing
+   fails, none of them (and no folder the call created) is left behind.
+   Returns QSIM_OK when every chosen format was written; QSIM_ERR_INCOMPLETE when some were
+   written and others skipped (the message and qsim_get_notes name each skipped file and the
+   reason; qsim_exported_formats tells which were written); the first skipped format's error
+   when none could be built (nothing written). QSIM_ERR_STATE until every quantized tensor has
+   an encoding; QSIM_ERR_INVALID_ARGUMENT when a file would overwrite the session's model. */
 QSIM_API qsim_status qsim_export(qsim_session* session, const char* out_dir,
                                  const qsim_export_options* options);
+
+/** The qsim_export_format bits that the session's last qsim_export wrote: 0 before any export
+   and after one that wrote nothing. */
+QSIM_API qsim_status qsim_exported_formats(qsim_session* session, uint32_t* out_formats);
 
 /* ---- Inspection ------------------------------------------------------------------ */
 

@@ -21,6 +21,7 @@ QSIM_SAME(kBufferTooSmall, QSIM_ERR_BUFFER_TOO_SMALL);
 QSIM_SAME(kNumeric, QSIM_ERR_NUMERIC);
 QSIM_SAME(kInternal, QSIM_ERR_INTERNAL);
 QSIM_SAME(kCallback, QSIM_ERR_CALLBACK);
+QSIM_SAME(kIncomplete, QSIM_ERR_INCOMPLETE);
 #undef QSIM_SAME
 
 }  // namespace
@@ -108,6 +109,8 @@ const char* qsim_status_name(qsim_status status) {
       return "QSIM_ERR_INTERNAL";
     case QSIM_ERR_CALLBACK:
       return "QSIM_ERR_CALLBACK";
+    case QSIM_ERR_INCOMPLETE:
+      return "QSIM_ERR_INCOMPLETE";
     case QSIM_STATUS_FORCE_INT32:
       break;
   }

@@ -1,5 +1,6 @@
-// qsim_export: every file is built in memory first, then all are written at once, so a
-// failure at any step leaves the output folder as it was.
+// qsim_export: every file is built in memory first, each format on its own (one that cannot
+// be built is skipped and named; it never keeps the others out), then all that were built are
+// written at once, so a failure to write leaves the output folder as it was.
 #include <filesystem>
 
 #include "capi/guard.h"
@@ -28,8 +29,9 @@ qsim_export_options default_export_options() {
 }
 
 qsim_export_options read_export_options(const qsim_export_options* options) {
-  qsim_export_options resolved = capi::read_versioned(
-      options, default_export_options(), "qsim_export_options", "qsim_export_options_init(&o, sizeof o)");
+  qsim_export_options resolved =
+      capi::read_versioned(options, default_export_options(), "qsim_export_options",
+                           "qsim_export_options_init(&o, sizeof o)");
   require(resolved.formats != 0 && (resolved.formats & ~uint32_t{QSIM_EXPORT_ALL}) == 0,
           ErrorCode::kInvalidArgument,
           "qsim_export_options.formats is " + std::to_string(resolved.formats) +
@@ -57,10 +59,12 @@ struct ExportSource {
 };
 
 // One export format: its qsim_export_format bit, the file name's ending after the basename,
-// and the file's bytes. Adding a format is a bit in qsim.h and a row in kFormats.
+// what it is (for messages), and the file's bytes. Adding a format is a bit in qsim.h and a
+// row in kFormats.
 struct ExportFormat {
   uint32_t flag;
   const char* suffix;
+  const char* what;
   std::string (*bytes)(const ExportSource&);
 };
 
@@ -76,18 +80,18 @@ std::string qdq_bytes(const ExportSource& s) {
 }
 
 constexpr ExportFormat kFormats[] = {
-    {QSIM_EXPORT_ENCODINGS_FBS, ".encodings.fbs",
+    {QSIM_EXPORT_ENCODINGS_FBS, ".encodings.fbs", "FlatBuffers encodings",
      [](const ExportSource& s) { return encodings_fbs_bytes(s.set, qsim_version()); }},
-    {QSIM_EXPORT_AIMET_JSON_0_6_1, ".encodings.json",
+    {QSIM_EXPORT_AIMET_JSON_0_6_1, ".encodings.json", "AIMET 0.6.1 JSON encodings",
      [](const ExportSource& s) { return encodings_json_text(s.set, AimetJsonVersion::k0_6_1); }},
-    {QSIM_EXPORT_AIMET_JSON_1_0_0, ".encodings.v1.json",
+    {QSIM_EXPORT_AIMET_JSON_1_0_0, ".encodings.v1.json", "AIMET 1.0.0 JSON encodings",
      [](const ExportSource& s) { return encodings_json_text(s.set, AimetJsonVersion::k1_0_0); }},
-    {QSIM_EXPORT_ONNX_ROUNDED, ".onnx",
+    {QSIM_EXPORT_ONNX_ROUNDED, ".onnx", "ONNX model with rounded weights",
      [](const ExportSource& s) {
        return serialize_onnx(s.sim.prepared_model(),
                              {{kTechniquesMetadataKey, technique_names(s.set.techniques)}});
      }},
-    {QSIM_EXPORT_ONNX_QDQ, ".qdq.onnx", qdq_bytes},
+    {QSIM_EXPORT_ONNX_QDQ, ".qdq.onnx", "ONNX QDQ model", qdq_bytes},
 };
 
 constexpr uint32_t all_format_flags() {
@@ -97,15 +101,55 @@ constexpr uint32_t all_format_flags() {
 }
 static_assert(all_format_flags() == QSIM_EXPORT_ALL, "kFormats and qsim_export_format differ");
 
-std::vector<OutputFile> build_files(const QuantSim& sim, const qsim_export_options& options,
-                                    std::vector<std::string>& warnings) {
+// A format that could not be built: why, and the error its building threw.
+struct SkippedFormat {
+  std::string file;
+  std::string what;
+  ErrorCode code;
+  std::string reason;
+};
+
+// What the formats asked for gave: the files built, and those skipped.
+struct BuiltFiles {
+  std::vector<OutputFile> files;
+  uint32_t flags = 0;  // of the files built
+  std::vector<SkippedFormat> skipped;
+};
+
+// Builds each chosen format on its own. A format whose building fails is skipped, with its
+// reason; running out of memory is not a property of one format and fails the whole call
+// (as a cancellation would), so nothing is written then.
+BuiltFiles build_files(const QuantSim& sim, const qsim_export_options& options,
+                       std::vector<std::string>& warnings) {
   const EncodingSet set = sim.encodings();
   const ExportSource source{sim, set, options, warnings};
-  std::vector<OutputFile> files;
-  for (const ExportFormat& format : kFormats)
-    if (options.formats & format.flag)
-      files.push_back({options.basename + std::string(format.suffix), format.bytes(source)});
-  return files;
+  BuiltFiles built;
+  for (const ExportFormat& format : kFormats) {
+    if (!(options.formats & format.flag)) continue;
+    const std::string file = options.basename + std::string(format.suffix);
+    try {
+      built.files.push_back({file, format.bytes(source)});
+      built.flags |= format.flag;
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kOutOfMemory || e.code() == ErrorCode::kCancelled) throw;
+      built.skipped.push_back({file, format.what, e.code(), e.what()});
+    }
+  }
+  return built;
+}
+
+// "model.qdq.onnx (ONNX QDQ model): <reason>" for each skipped format, joined by "; ".
+std::string skipped_list(const std::vector<SkippedFormat>& skipped) {
+  std::string text;
+  for (const SkippedFormat& s : skipped)
+    text += (text.empty() ? "" : "; ") + s.file + " (" + s.what + "): " + s.reason;
+  return text;
+}
+
+std::string file_list(const std::vector<OutputFile>& files) {
+  std::string text;
+  for (const OutputFile& f : files) text += (text.empty() ? "" : ", ") + f.name;
+  return text;
 }
 
 // An export named like the model, into the model's folder, must not replace the model.
@@ -143,11 +187,30 @@ qsim_status qsim_export(qsim_session* session, const char* out_dir,
     require(session->has_encodings && session->quantsim->ready(), ErrorCode::kState,
             "qsim_export: not every quantized tensor has an encoding yet; calibrate (or load "
             "encodings for every tensor) first");
+    session->exported_formats = 0;
     std::vector<std::string> warnings;
-    std::vector<OutputFile> files = build_files(*session->quantsim, resolved, warnings);
-    check_not_the_model(*session, out_dir, files);
-    write_files_all_or_nothing(out_dir, files);
+    BuiltFiles built = build_files(*session->quantsim, resolved, warnings);
+    if (built.files.empty()) {
+      const SkippedFormat& first = built.skipped.front();
+      fail(first.code, "qsim_export: nothing was written; skipped " + skipped_list(built.skipped));
+    }
+    check_not_the_model(*session, out_dir, built.files);
+    write_files_all_or_nothing(out_dir, built.files);
+    session->exported_formats = built.flags;
+    for (const SkippedFormat& s : built.skipped)
+      warnings.push_back("export: skipped " + s.file + " (" + s.what + "): " + s.reason);
     session->export_notes = std::move(warnings);
+    if (!built.skipped.empty())
+      fail(ErrorCode::kIncomplete, "qsim_export: wrote " + file_list(built.files) + " into '" +
+                                       out_dir + "'; skipped " + skipped_list(built.skipped));
+  });
+}
+
+qsim_status qsim_exported_formats(qsim_session* session, uint32_t* out_formats) {
+  if (out_formats != nullptr) *out_formats = 0;
+  return capi::guard_session(session, "qsim_exported_formats", capi::SessionAccess::kRead, [&] {
+    require_arg(out_formats, "qsim_exported_formats", "out_formats");
+    *out_formats = session->exported_formats;
   });
 }
 

@@ -26,7 +26,8 @@ struct qsim_session {
   std::unique_ptr<qsim::QuantSim> quantsim;
   // Set by a successful calibration or load (the getters and exports need one).
   bool has_encodings = false;
-  std::vector<std::string> export_notes;  // warnings of the last successful export
+  std::vector<std::string> export_notes;  // warnings of the last export that wrote files
+  uint32_t exported_formats = 0;          // qsim_export_format bits the last export wrote
   // Transforms added by calls after qsim_create (qsim_smooth_quant), by name.
   std::vector<std::string> applied_transforms;
 

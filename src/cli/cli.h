@@ -11,6 +11,9 @@
 namespace qsim::cli {
 
 // Thrown for a failed command; main() prints "qsim: <message>" and exits with `exit_code`.
+// The exit code of `qsim quantize` when some export formats were written and others skipped.
+inline constexpr int kPartialExit = 3;
+
 struct CommandError {
   std::string message;
   int exit_code = 1;

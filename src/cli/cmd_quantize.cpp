@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <utility>
 
 #include "cli/cli.h"
 
@@ -272,6 +273,20 @@ void adaround(qsim_session* session, const CalibrationData& data, const Quantize
   std::fprintf(stderr, "%s\n", progress.last.c_str());  // the summary
 }
 
+// The endings of the files an export wrote, as the summary lists them.
+std::string format_endings(uint32_t formats) {
+  static constexpr std::pair<uint32_t, const char*> kEndings[] = {
+      {QSIM_EXPORT_ENCODINGS_FBS, "encodings.fbs"},
+      {QSIM_EXPORT_AIMET_JSON_0_6_1, "encodings.json"},
+      {QSIM_EXPORT_AIMET_JSON_1_0_0, "encodings.v1.json"},
+      {QSIM_EXPORT_ONNX_ROUNDED, "onnx"},
+      {QSIM_EXPORT_ONNX_QDQ, "qdq.onnx"}};
+  std::string text;
+  for (const auto& [flag, ending] : kEndings)
+    if (formats & flag) text += (text.empty() ? "" : ", ") + std::string(ending);
+  return text;
+}
+
 void print_notes(qsim_session* session) {
   char* notes = nullptr;
   check(qsim_get_notes(session, &notes));
@@ -281,8 +296,9 @@ void print_notes(qsim_session* session) {
   while (*line != '\0') {
     const char* end = std::strchr(line, '\n');
     const std::string text(line, end);
-    // Saturation the deployed model may suffer is a warning, not a remark.
-    const bool warning = text.find(" pair sums can reach ") != std::string::npos;
+    // Saturation the deployed model may suffer, and a file not written, are warnings.
+    const bool warning = text.find(" pair sums can reach ") != std::string::npos ||
+                         text.rfind("export: skipped ", 0) == 0;
     if (first)
       std::printf("%s\n", text.c_str());
     else
@@ -319,13 +335,19 @@ int cmd_quantize(const std::vector<std::string>& args) {
   qsim_export_options_init(&export_options, sizeof(qsim_export_options));
   export_options.basename = basename.c_str();
   export_options.qdq_wide_form = q.qdq_wide_form;
-  check(qsim_export(session.get(), q.out_dir.c_str(), &export_options));
+  // Formats that cannot be built are skipped and the others written (qsim.h): the command
+  // then lists what it wrote, warns of what it skipped and exits with kPartialExit.
+  const qsim_status exported = qsim_export(session.get(), q.out_dir.c_str(), &export_options);
+  if (exported != QSIM_ERR_INCOMPLETE) check(exported);
+  uint32_t written = 0;
+  check(qsim_exported_formats(session.get(), &written));
   print_notes(session.get());
-  std::printf(
-      "calibrated on %lld samples in %lld batches; wrote %s/%s.* (encodings.fbs, "
-      "encodings.json, encodings.v1.json, onnx, qdq.onnx)\n",
-      static_cast<long long>(data.samples()), static_cast<long long>(data.batches()),
-      q.out_dir.c_str(), basename.c_str());
+  std::printf("calibrated on %lld samples in %lld batches; wrote %s/%s.* (%s)\n",
+              static_cast<long long>(data.samples()), static_cast<long long>(data.batches()),
+              q.out_dir.c_str(), basename.c_str(), format_endings(written).c_str());
+  if (exported == QSIM_ERR_INCOMPLETE)
+    throw CommandError{"warning: not every format was written: some were skipped (see above)",
+                       kPartialExit};
   return 0;
 }
 

@@ -20,7 +20,8 @@ enum class ErrorCode {
   kBufferTooSmall = 9,
   kNumeric = 10,
   kInternal = 11,
-  kCallback = 12,  // a caller's callback reported its own failure
+  kCallback = 12,    // a caller's callback reported its own failure
+  kIncomplete = 13,  // some outputs asked for were written, others were skipped
 };
 
 class Error : public std::runtime_error {

@@ -199,3 +199,9 @@ void assert_error_mentions(const char* text) {
   if (strstr(qsim_last_error(), text) == NULL)
     fail_msg("last error '%s' does not mention '%s'", qsim_last_error(), text);
 }
+
+void assert_session_error_mentions(const qsim_session* session, const char* text) {
+  const char* message = qsim_session_last_error(session);
+  if (strstr(message, text) == NULL)
+    fail_msg("session's last error '%s' does not mention '%s'", message, text);
+}

@@ -78,6 +78,8 @@ const char* join_path(const char* dir, const char* name);
 
 /* Asserts that the last error message contains `text`. */
 void assert_error_mentions(const char* text);
+/* Asserts that the session's last error message (qsim_session_last_error) contains `text`. */
+void assert_session_error_mentions(const qsim_session* session, const char* text);
 
 int run_option_tests(void);
 int run_calibrate_tests(void);

@@ -238,23 +238,51 @@ static void test_export_16bit_activations(void** state) {
 }
 
 /* 12-bit activations: the encodings files carry them, the QDQ model cannot (a uint16
-   QuantizeLinear saturates at 65535, not 4095); asked for all formats, nothing is written. */
+   QuantizeLinear saturates at 65535, not 4095). Asked for all formats, the other four are
+   written and the QDQ model is skipped, by name and with the reason. */
 static void test_export_12bit_activations(void** state) {
   (void)state;
   qsim_session* session = calibrated_with_activation_bits(12);
   char* dir = make_temp_dir();
-  assert_int_equal(qsim_export(session, dir, NULL), QSIM_ERR_UNSUPPORTED);
-  assert_error_mentions("12-bit");
-  assert_error_mentions("'input'");
-  assert_int_equal(count_entries(dir), 0);
+  uint32_t written = 99;
+  assert_int_equal(qsim_exported_formats(session, &written), QSIM_OK);
+  assert_int_equal(written, 0); /* before any export */
+  assert_int_equal(qsim_export(session, dir, NULL), QSIM_ERR_INCOMPLETE);
+  assert_session_error_mentions(session, "skipped model.qdq.onnx (ONNX QDQ model)");
+  assert_session_error_mentions(session, "12-bit");
+  assert_session_error_mentions(session, "'input'");
+  assert_session_error_mentions(session, "wrote model.encodings.fbs, model.encodings.json");
+  assert_int_equal(count_entries(dir), 4);
+  for (size_t i = 0; i < 4; ++i) assert_true(file_size(join_path(dir, kAllFiles[i])) > 0);
+  assert_int_equal(file_size(join_path(dir, "model.qdq.onnx")), -1);
+  assert_int_equal(qsim_exported_formats(session, &written), QSIM_OK);
+  assert_int_equal(written, QSIM_EXPORT_ENCODINGS_FBS | QSIM_EXPORT_AIMET_JSON_0_6_1 |
+                                QSIM_EXPORT_AIMET_JSON_1_0_0 | QSIM_EXPORT_ONNX_ROUNDED);
+  char* notes = NULL;
+  assert_int_equal(qsim_get_notes(session, &notes), QSIM_OK);
+  assert_non_null(strstr(notes, "export: skipped model.qdq.onnx (ONNX QDQ model): "));
+  qsim_free(notes);
+  /* Only the QDQ model asked for: nothing can be written, the call fails with its error. */
+  char* other = make_temp_dir();
+  const char* qdq_dir = join_path(other, "qdq");
   qsim_export_options options;
   qsim_export_options_init(&options, sizeof(qsim_export_options));
+  options.formats = QSIM_EXPORT_ONNX_QDQ;
+  assert_int_equal(qsim_export(session, qdq_dir, &options), QSIM_ERR_UNSUPPORTED);
+  assert_session_error_mentions(session, "nothing was written");
+  assert_int_equal(count_entries(other), 0); /* not even the folder */
+  assert_int_equal(qsim_exported_formats(session, &written), QSIM_OK);
+  assert_int_equal(written, 0);
+  /* The four that can be built, asked for alone: QSIM_OK. */
   options.formats = QSIM_EXPORT_ENCODINGS_FBS | QSIM_EXPORT_AIMET_JSON_0_6_1 |
                     QSIM_EXPORT_AIMET_JSON_1_0_0 | QSIM_EXPORT_ONNX_ROUNDED;
-  assert_int_equal(qsim_export(session, dir, &options), QSIM_OK);
-  assert_int_equal(count_entries(dir), 4);
+  assert_int_equal(qsim_export(session, other, &options), QSIM_OK);
+  assert_int_equal(count_entries(other), 4);
+  assert_int_equal(qsim_exported_formats(session, NULL), QSIM_ERR_INVALID_ARGUMENT);
+  assert_int_equal(qsim_exported_formats(NULL, &written), QSIM_ERR_INVALID_ARGUMENT);
   qsim_destroy(session);
   remove_temp_dir(dir);
+  remove_temp_dir(other);
 }
 
 int run_export_tests(void) {

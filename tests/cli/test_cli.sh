@@ -113,10 +113,18 @@ expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q16_2
 ! grep -aq 'com.microsoft' "$WORK/q16_21/resnet_fmnist.qdq.onnx" && ok || bad "--qdq-16bit opset21 wrote com.microsoft ops"
 expect_ok "$QSIM" run "$WORK/q16_21/resnet_fmnist.qdq.onnx" --input "$WORK/eval.npy" --output "$WORK/r16_21"
 expect_fail "--qdq-16bit: 'opset20' is neither microsoft nor opset21" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q_bad" --act-bits 16 --qdq-16bit opset20
-# 12-bit activations: the encodings could carry them, the QDQ model cannot (a uint16
-# QuantizeLinear saturates at 65535, not 4095), so nothing is written.
-expect_fail "activation encoding 'input': QDQ export needs 8- or 16-bit activations.*12-bit" "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q12" --act-bits 12
-[ ! -e "$WORK/q12" ] && ok || bad "a failed 12-bit export left files: $(ls -A "$WORK/q12")"
+# 12-bit activations: the encodings carry them, the QDQ model cannot (a uint16 QuantizeLinear
+# saturates at 65535, not 4095): the other four files are written, the QDQ model is skipped
+# with a warning naming it and why, and the exit status is 3.
+"$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q12" --act-bits 12 >"$WORK/out" 2>"$WORK/err"
+rc=$?
+[ "$rc" -eq 3 ] && ok || bad "a 12-bit quantize with the QDQ model skipped exited $rc, not 3"
+grep -q "warning: export: skipped resnet_fmnist.qdq.onnx (ONNX QDQ model): activation encoding 'input': QDQ export needs 8- or 16-bit activations.*12-bit" "$WORK/err" &&
+  ok || bad "no warning naming the skipped QDQ model: $(cat "$WORK/err")"
+grep -q "wrote $WORK/q12/resnet_fmnist.\* (encodings.fbs, encodings.json, encodings.v1.json, onnx)$" "$WORK/out" &&
+  ok || bad "the summary does not list the four files written: $(cat "$WORK/out")"
+[ "$(ls "$WORK/q12" | tr '\n' ' ')" = "resnet_fmnist.encodings.fbs resnet_fmnist.encodings.json resnet_fmnist.encodings.v1.json resnet_fmnist.onnx " ] &&
+  ok || bad "a 12-bit export wrote: $(ls -A "$WORK/q12")"
 for f in encodings.fbs encodings.json encodings.v1.json; do
   expect_ok "$QSIM" run "$MODEL" --encodings "$WORK/q1/resnet_fmnist.$f" --input "$WORK/eval.npy" --output "$WORK/r_$f"
 done

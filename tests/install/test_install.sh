@@ -45,7 +45,7 @@ mkdir -p "$work/cmake_project"
 cat >"$work/cmake_project/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.20)
 project(qsim_consumer C)
-find_package(qsim 0.2 REQUIRED)
+find_package(qsim 0.3 REQUIRED)
 add_executable(sample_cmake $source/samples/c/quantize.c)
 target_link_libraries(sample_cmake PRIVATE qsim::qsim)
 CMAKE

@@ -5,9 +5,9 @@ from collections import namedtuple
 
 from ._data import DataSource
 from ._errors import (QsimBufferTooSmall, QsimCallbackError, QsimCancelled, QsimError,
-                      QsimInternalError, QsimInvalidArgument, QsimIOError, QsimNumericError,
-                      QsimOutOfMemory, QsimParseError, QsimShapeError, QsimStateError,
-                      QsimUnsupported, check)
+                      QsimIncomplete, QsimInternalError, QsimInvalidArgument, QsimIOError,
+                      QsimNumericError, QsimOutOfMemory, QsimParseError, QsimShapeError,
+                      QsimStateError, QsimUnsupported, check)
 from ._native import LibraryError, ffi, lib, library_path
 from ._session import Encoding, Session, TensorInfo
 
@@ -49,8 +49,8 @@ def describe_model(path, format="text"):
 
 __all__ = [
     "DataSource", "Encoding", "KernelPath", "LibraryError", "QsimBufferTooSmall",
-    "QsimCallbackError", "QsimCancelled", "QsimError", "QsimIOError", "QsimInternalError",
-    "QsimInvalidArgument", "QsimNumericError", "QsimOutOfMemory", "QsimParseError",
+    "QsimCallbackError", "QsimCancelled", "QsimError", "QsimIncomplete", "QsimIOError",
+    "QsimInternalError", "QsimInvalidArgument", "QsimNumericError", "QsimOutOfMemory", "QsimParseError",
     "QsimShapeError", "QsimStateError", "QsimUnsupported", "Session", "TensorInfo",
     "describe_model", "kernel_path", "library_path", "version", "version_number",
 ]

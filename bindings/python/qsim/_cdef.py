@@ -7,7 +7,7 @@ declared here with the same signature, and every struct must have the header's l
 
 # The qsim.h version these declarations copy (QSIM_VERSION_MAJOR / _MINOR).
 HEADER_MAJOR = 0
-HEADER_MINOR = 2
+HEADER_MINOR = 3
 
 CDEF = r"""
 #define QSIM_MAX_RANK 8
@@ -26,6 +26,7 @@ typedef enum qsim_status {
   QSIM_ERR_NUMERIC = 10,
   QSIM_ERR_INTERNAL = 11,
   QSIM_ERR_CALLBACK = 12,
+  QSIM_ERR_INCOMPLETE = 13,
   QSIM_STATUS_FORCE_INT32 = 0x7FFFFFFF
 } qsim_status;
 
@@ -265,6 +266,7 @@ typedef struct qsim_export_options {
 qsim_status qsim_export_options_init(qsim_export_options* options, uint32_t struct_size);
 qsim_status qsim_export(qsim_session* session, const char* out_dir,
                         const qsim_export_options* options);
+qsim_status qsim_exported_formats(qsim_session* session, uint32_t* out_formats);
 
 typedef enum qsim_text_format {
   QSIM_FORMAT_TEXT = 0,

@@ -62,6 +62,13 @@ class QsimCallbackError(QsimError):
     whose file went bad (a Python callback's exception is raised as itself instead)."""
 
 
+class QsimIncomplete(QsimError):
+    """Some outputs were written and others skipped (Session.export): the message names each
+    skipped file and why; `written` is the set of format names that were written."""
+
+    written = frozenset()
+
+
 _CLASSES = {
     "QSIM_ERR_INVALID_ARGUMENT": QsimInvalidArgument,
     "QSIM_ERR_IO": QsimIOError,
@@ -75,6 +82,7 @@ _CLASSES = {
     "QSIM_ERR_NUMERIC": QsimNumericError,
     "QSIM_ERR_INTERNAL": QsimInternalError,
     "QSIM_ERR_CALLBACK": QsimCallbackError,
+    "QSIM_ERR_INCOMPLETE": QsimIncomplete,
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _options
 from ._data import CallbackFailure, progress_for, reader_for
-from ._errors import check, check_session
+from ._errors import QsimIncomplete, check, check_session
 from ._handle import NativeHandle
 from ._native import ffi, lib
 from ._tensors import fill_tensors, named_arrays, numpy_dtype
@@ -196,4 +196,17 @@ class Session(NativeHandle):
         "aimet_json_1_0_0", "onnx_rounded", "onnx_qdq"), basename ("model"),
         qdq_int8_activations (False), qdq_wide_form ("microsoft" or "opset21")."""
         settings, alive = _options.make("qsim_export_options", options, _options.EXPORT)
-        self._call(lib().qsim_export, os.fsencode(out_dir), settings)
+        try:
+            self._call(lib().qsim_export, os.fsencode(out_dir), settings)
+        except QsimIncomplete as partial:
+            partial.written = self.exported_formats()
+            raise
+
+    def exported_formats(self):
+        """The format names (as export's formats take them) the last export wrote: a format
+        that could not be built is skipped while the others are written (QsimIncomplete)."""
+        bits = ffi.new("uint32_t*")
+        self._call(lib().qsim_exported_formats, bits)
+        table = _options.enum_names("qsim_export_format", "QSIM_EXPORT_")
+        return frozenset(name for name, flag in table.items()
+                         if name != "all" and bits[0] & flag == flag)

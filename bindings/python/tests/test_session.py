@@ -114,6 +114,24 @@ def test_export_options_are_checked(session, samples, tmp_path):
         session.export(tmp_path, base_name="x")
 
 
+def test_a_format_that_cannot_be_built_is_skipped(model_path, samples, tmp_path):
+    # 12-bit activations: the QDQ model cannot hold them, the four other files are written.
+    with qsim.Session(model_path, activation_bits=12) as session:
+        session.calibrate(batches_of(samples, 64))
+        assert session.exported_formats() == frozenset()
+        with pytest.raises(qsim.QsimIncomplete, match=r"skipped model\.qdq\.onnx.*12-bit") as raised:
+            session.export(tmp_path)
+        written = {"encodings_fbs", "aimet_json_0_6_1", "aimet_json_1_0_0", "onnx_rounded"}
+        assert raised.value.written == written == session.exported_formats()
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "model.encodings.fbs", "model.encodings.json", "model.encodings.v1.json",
+            "model.onnx"]
+        assert "export: skipped model.qdq.onnx" in session.notes()
+        with pytest.raises(qsim.QsimUnsupported, match="nothing was written"):
+            session.export(tmp_path / "qdq", formats="onnx_qdq")
+        assert not (tmp_path / "qdq").exists() and session.exported_formats() == frozenset()
+
+
 def test_the_context_manager_closes(model_path, samples):
     with qsim.Session(model_path) as session:
         assert not session.closed

@@ -11,7 +11,7 @@ use std::marker::{PhantomData, PhantomPinned};
 use std::os::raw::{c_char, c_int, c_void};
 
 pub const QSIM_VERSION_MAJOR: i32 = 0;
-pub const QSIM_VERSION_MINOR: i32 = 2;
+pub const QSIM_VERSION_MINOR: i32 = 3;
 pub const QSIM_VERSION_PATCH: i32 = 0;
 pub const QSIM_VERSION_NUMBER: i32 =
     QSIM_VERSION_MAJOR * 10000 + QSIM_VERSION_MINOR * 100 + QSIM_VERSION_PATCH;
@@ -31,6 +31,7 @@ pub const QSIM_ERR_BUFFER_TOO_SMALL: qsim_status = 9;
 pub const QSIM_ERR_NUMERIC: qsim_status = 10;
 pub const QSIM_ERR_INTERNAL: qsim_status = 11;
 pub const QSIM_ERR_CALLBACK: qsim_status = 12;
+pub const QSIM_ERR_INCOMPLETE: qsim_status = 13;
 pub const QSIM_STATUS_FORCE_INT32: qsim_status = 0x7FFF_FFFF;
 
 pub type qsim_dtype = i32;
@@ -384,6 +385,8 @@ extern "C" {
         out_dir: *const c_char,
         options: *const qsim_export_options,
     ) -> qsim_status;
+    pub fn qsim_exported_formats(session: *mut qsim_session, out_formats: *mut u32)
+        -> qsim_status;
 
     pub fn qsim_describe_model(
         model_path: *const c_char,

@@ -163,7 +163,7 @@ fn enum_values_match_the_header() {
         qsim_status: QSIM_OK, QSIM_ERR_INVALID_ARGUMENT, QSIM_ERR_IO, QSIM_ERR_PARSE,
             QSIM_ERR_UNSUPPORTED, QSIM_ERR_SHAPE, QSIM_ERR_STATE, QSIM_ERR_CANCELLED,
             QSIM_ERR_OUT_OF_MEMORY, QSIM_ERR_BUFFER_TOO_SMALL, QSIM_ERR_NUMERIC, QSIM_ERR_INTERNAL,
-            QSIM_ERR_CALLBACK, QSIM_STATUS_FORCE_INT32;
+            QSIM_ERR_CALLBACK, QSIM_ERR_INCOMPLETE, QSIM_STATUS_FORCE_INT32;
         qsim_dtype: QSIM_DTYPE_UNDEFINED, QSIM_DTYPE_FLOAT32, QSIM_DTYPE_UINT8, QSIM_DTYPE_INT8,
             QSIM_DTYPE_UINT16, QSIM_DTYPE_INT16, QSIM_DTYPE_INT32, QSIM_DTYPE_INT64, QSIM_DTYPE_BOOL,
             QSIM_DTYPE_FORCE_INT32;
@@ -240,6 +240,7 @@ fn every_exported_function_is_declared_and_links() {
         qsim_get_notes,
         qsim_export_options_init,
         qsim_export,
+        qsim_exported_formats,
         qsim_describe_model,
         qsim_free,
     );

@@ -53,6 +53,9 @@ c_enum! {
         Internal = sys::QSIM_ERR_INTERNAL,
         /// A reader closure returned an error (a panic is resumed instead).
         Callback = sys::QSIM_ERR_CALLBACK,
+        /// Some outputs were written, others skipped (Session::export; the message says
+        /// which and why, Session::exported_formats what was written).
+        Incomplete = sys::QSIM_ERR_INCOMPLETE,
     }
 }
 

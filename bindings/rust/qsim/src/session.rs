@@ -8,7 +8,7 @@ use qsim_sys as sys;
 
 use crate::array::{blank_tensor, shape_of, Array, OutputBuffer};
 use crate::data::{call_with_callbacks, CallbackArgs, Data, Progress};
-use crate::enums::{DType, Role, RunMode, Symmetry, TextFormat};
+use crate::enums::{DType, ExportFormats, Role, RunMode, Symmetry, TextFormat};
 use crate::error::{c_path, check, check_with, copy_c_str, Error, Result};
 use crate::options::{AdaroundOptions, ExportOptions, Options, SmoothQuantOptions};
 
@@ -315,12 +315,22 @@ impl Session {
         Ok(notes)
     }
 
-    /// Writes the chosen formats into `out_dir` (created if missing), all or none of them.
+    /// Writes the chosen formats into `out_dir` (created if missing). A format that cannot be
+    /// built is skipped and the others are written: the error is then Status::Incomplete,
+    /// naming each skipped file and why, and `exported_formats` tells what was written.
     pub fn export(&mut self, out_dir: impl AsRef<Path>, options: &ExportOptions) -> Result<()> {
         let dir = c_path(out_dir.as_ref())?;
         let options = options.to_c()?;
         // SAFETY: a live session, a valid path and options.
         self.check(unsafe { sys::qsim_export(self.raw.as_ptr(), dir.as_ptr(), &options.raw) })
+    }
+
+    /// The formats the last `export` wrote (empty before any, and after one that wrote none).
+    pub fn exported_formats(&self) -> Result<ExportFormats> {
+        let mut bits = 0u32;
+        // SAFETY: a live session and a valid out pointer.
+        self.check(unsafe { sys::qsim_exported_formats(self.raw.as_ptr(), &mut bits) })?;
+        Ok(ExportFormats(bits))
     }
 }
 

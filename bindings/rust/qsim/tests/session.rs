@@ -192,6 +192,28 @@ fn export_writes_the_chosen_formats_under_the_chosen_name() {
 }
 
 #[test]
+fn a_format_that_cannot_be_built_is_skipped_and_the_others_written() {
+    // 12-bit activations: the QDQ model cannot hold them; the other four files are written.
+    let mut options = Options::default();
+    options.activation_bits = 12;
+    let mut session = Session::new(common::model(), &options).unwrap();
+    session.calibrate(&mut common::npy_source(), None).unwrap();
+    assert_eq!(session.exported_formats().unwrap(), ExportFormats(0));
+    let dir = common::scratch_dir("export_incomplete");
+    let partial = session.export(&dir, &ExportOptions::default()).err().unwrap();
+    assert_eq!(partial.status, Status::Incomplete);
+    assert!(partial.message.contains("skipped model.qdq.onnx"), "{}", partial.message);
+    assert!(partial.message.contains("12-bit"), "{}", partial.message);
+    let written = ExportFormats::ENCODINGS_FBS
+        | ExportFormats::AIMET_JSON_0_6_1
+        | ExportFormats::AIMET_JSON_1_0_0
+        | ExportFormats::ONNX_ROUNDED;
+    assert_eq!(session.exported_formats().unwrap(), written);
+    assert_eq!(files_in(&dir).len(), 4);
+    assert!(!files_in(&dir).contains("model.qdq.onnx"));
+}
+
+#[test]
 fn exported_encodings_load_into_a_fresh_session() {
     let mut calibrated = common::session();
     calibrated
@@ -270,7 +292,7 @@ fn defaults_come_from_the_library() {
 #[test]
 fn versions_kernel_path_and_description() {
     assert_eq!(qsim::version_number(), qsim::sys::QSIM_VERSION_NUMBER);
-    assert_eq!(qsim::version(), "0.2.0");
+    assert_eq!(qsim::version(), "0.3.0");
     let kernel = qsim::kernel_path().unwrap();
     assert!(
         ["avx512", "avx2", "baseline"].contains(&kernel.name),
