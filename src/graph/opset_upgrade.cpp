@@ -69,7 +69,8 @@ Tensor float_vector(const std::vector<float>& values) {
 // One node's rewrite: the nodes that replace it (usually itself, changed).
 class Rewriter {
  public:
-  Rewriter(Model& model, NameTable& names) : model_(model), names_(names) {}
+  Rewriter(Model& model, NameTable& names, int64_t target)
+      : model_(model), names_(names), target_(target) {}
 
   // Applies the change `change` to `node`, appending the result to `out`.
   void apply(const OpsetChange& change, Node node, int64_t target, std::vector<Node>& out) {
@@ -108,7 +109,8 @@ class Rewriter {
  private:
   [[noreturn]] void refuse(const Node& node, const std::string& why) const {
     fail(ErrorCode::kUnsupported, node.label() + ": cannot raise the opset from " +
-                                      std::to_string(model_.opset) + ": " + why);
+                                      std::to_string(model_.opset) + " to " +
+                                      std::to_string(target_) + ": " + why);
   }
 
   std::string add_constant(const Node& node, const std::string& what, Tensor value) {
@@ -242,7 +244,8 @@ class Rewriter {
   // Resize-13 lost tf_half_pixel_for_nn, whose (x + 0.5) / scale no remaining mode computes.
   void resize_13(Node& node) {
     if (node.get_string("coordinate_transformation_mode", "") == "tf_half_pixel_for_nn")
-      refuse(node, "coordinate_transformation_mode tf_half_pixel_for_nn has no form from opset 13 on");
+      refuse(node,
+             "coordinate_transformation_mode tf_half_pixel_for_nn has no form from opset 13 on");
   }
 
   // The rank of `tensor` when the graph says it without running anything.
@@ -298,6 +301,7 @@ class Rewriter {
 
   Model& model_;
   NameTable& names_;
+  int64_t target_;
 };
 
 }  // namespace
@@ -311,7 +315,7 @@ OpsetUpgradeReport upgrade_opset(Model& model, int64_t target) {
   if (model.opset >= target) return report;
   Model upgraded = model;  // `model` stays as it was when a node cannot be rewritten
   NameTable names(upgraded.graph);
-  Rewriter rewriter(upgraded, names);
+  Rewriter rewriter(upgraded, names, target);
   std::vector<Node> nodes;
   for (const Node& original : model.graph.nodes) {
     std::vector<Node> current = {original};
