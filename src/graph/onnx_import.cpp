@@ -364,7 +364,8 @@ Model convert_model(const onnx::ModelProto& proto, const std::string& base_dir) 
   if (m.opset < kMinOpset || m.opset > kMaxOpset)
     fail(ErrorCode::kUnsupported, "the model uses ONNX opset " + std::to_string(m.opset) +
                                       "; qsim supports opsets " + std::to_string(kMinOpset) +
-                                      " to " + std::to_string(kMaxOpset));
+                                      " to " + std::to_string(kMaxOpset) +
+                                      " (re-export the model within that range)");
   m.graph = convert_graph(proto.graph(), base_dir);
   return m;
 }

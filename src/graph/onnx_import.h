@@ -1,4 +1,4 @@
-// ONNX -> qsim IR. Accepts opsets 9 to 21 of the default domain (kernels reject what a newer
+// ONNX -> qsim IR. Accepts opsets 7 to 21 of the default domain (kernels reject what a newer
 // opset added to an op: attributes, modes); Constant nodes become
 // initializers; external data is resolved relative to the model file's folder.
 #pragma once
@@ -10,7 +10,8 @@
 
 namespace qsim {
 
-constexpr int64_t kMinOpset = 9;
+// Below 7 ops still had the legacy broadcast/is_test attributes; 22 changed types qsim lacks.
+constexpr int64_t kMinOpset = 7;
 constexpr int64_t kMaxOpset = 21;
 
 Model load_onnx_file(const std::string& path);

@@ -11,6 +11,7 @@
 #include "graph/name_table.h"
 #include "graph/onnx_export.h"
 #include "graph/op_info.h"
+#include "graph/opset_upgrade.h"
 #include "graph/tensor_uses.h"
 #include "quant/weight_rounding.h"
 #include "util/error.h"
@@ -23,39 +24,6 @@ constexpr int64_t kWideQdqOpset = 21;   // the first with 16-bit QuantizeLinear
 constexpr int64_t kMicrosoftOpset = 1;  // com.microsoft's only version
 constexpr int kNarrowBitwidth = 8;      // 8-bit containers hold up to 8 bits
 constexpr int kWideBitwidth = 16;       // 16-bit containers hold up to 16 bits
-
-// Ops whose inputs or meaning changed between opset 9 and 21 (attributes turned into inputs,
-// Softmax's axis semantics, GridSample's mode names, GroupNormalization's scale shape), with
-// the opset of the change, from ONNX's docs/Changelog.md: a model using one of them below that
-// opset cannot simply be relabelled. Changes that only add types or optional attributes are
-// not listed.
-const std::multimap<std::string, int64_t> kInterfaceChanges = {{"Upsample", 10},
-                                                               {"Slice", 10},
-                                                               {"TopK", 10},
-                                                               {"Resize", 11},
-                                                               {"Clip", 11},
-                                                               {"Pad", 11},
-                                                               {"Scatter", 11},
-                                                               {"Dropout", 12},
-                                                               {"Split", 13},
-                                                               {"Squeeze", 13},
-                                                               {"Unsqueeze", 13},
-                                                               {"ReduceSum", 13},
-                                                               {"Softmax", 13},
-                                                               {"LogSoftmax", 13},
-                                                               {"Hardmax", 13},
-                                                               {"ReduceL1", 18},
-                                                               {"ReduceL2", 18},
-                                                               {"ReduceLogSum", 18},
-                                                               {"ReduceLogSumExp", 18},
-                                                               {"ReduceMax", 18},
-                                                               {"ReduceMean", 18},
-                                                               {"ReduceMin", 18},
-                                                               {"ReduceProd", 18},
-                                                               {"ReduceSumSquare", 18},
-                                                               {"DFT", 20},
-                                                               {"GridSample", 20},
-                                                               {"GroupNormalization", 21}};
 
 // The bits of a Q/DQ container for `bitwidth`: 8 or 16.
 int container_bits(int bitwidth) {
@@ -181,26 +149,27 @@ class QdqBuilder {
     return {kQdqOpset, "per-axis DequantizeLinear"};
   }
 
+  // Rewrites the model up to the opset the Q/DQ form needs (graph/opset_upgrade.h); a node
+  // that cannot be rewritten fails the export, naming it.
   void raise_opset(const std::pair<int64_t, std::string>& needed) {
     const auto& [opset, reason] = needed;
     if (model_.opset >= opset) return;
-    for (const Node& node : model_.graph.nodes) {
-      if (!node.domain.empty()) continue;
-      auto [first, last] = kInterfaceChanges.equal_range(node.op_type);
-      for (auto change = first; change != last; ++change)
-        if (change->second > model_.opset && change->second <= opset)
-          fail(ErrorCode::kUnsupported,
-               node.label() + ": the QDQ model needs opset " + std::to_string(opset) + " (" +
-                   reason + "), but " + node.op_type + " changed at opset " +
-                   std::to_string(change->second) + " and the model uses opset " +
-                   std::to_string(model_.opset) + "; export the float model with opset " +
-                   std::to_string(opset) + " or later" +
-                   (opset == kWideQdqOpset ? ", or write 16-bit Q/DQ in the com.microsoft form"
-                                           : ""));
+    OpsetUpgradeReport upgrade;
+    try {
+      upgrade = upgrade_opset(model_, opset);
+    } catch (const Error& e) {
+      throw Error(e.code(), std::string(e.what()) + " (the QDQ model needs opset " +
+                                std::to_string(opset) + " for " + reason + ")" +
+                                (opset == kWideQdqOpset
+                                     ? "; write 16-bit Q/DQ in the com.microsoft form instead"
+                                     : ""));
     }
-    report_.warnings.push_back("the opset was raised from " + std::to_string(model_.opset) +
-                               " to " + std::to_string(opset) + " for " + reason);
-    model_.opset = opset;
+    names_ = NameTable(model_.graph);  // the rewrite added tensors and nodes
+    report_.warnings.push_back("the opset was raised from " + std::to_string(upgrade.from) +
+                               " to " + std::to_string(upgrade.to) + " for " + reason + "; " +
+                               std::to_string(upgrade.rewritten.size()) + " node(s) rewritten");
+    for (const std::string& node : upgrade.rewritten)
+      report_.warnings.push_back("opset upgrade: " + node);
   }
 
   // Encoded model inputs and op outputs, then the outputs of data-movement ops that reuse

@@ -92,6 +92,26 @@ grep -q "^techniques applied, in order: bn_fold (9 entries)$" "$WORK/out" && ok 
   bad "quantize is not quiet when stderr is no terminal: $(cat "$WORK/err")"
 grep -q "^qsim: warning: Conv '/stem/stem.0/Conv': u8 x s8 pair sums can reach \(-[0-9]* < -32768\|[0-9]* > 32767\) on ONNX Runtime's AVX2 kernels without VNNI (--target ort-avx2 avoids it, --emulate ort-avx2 predicts it)$" "$WORK/err" &&
   ok || bad "no saturation warning for the stem: $(cat "$WORK/err")"
+# An opset-9 model (Clip with attribute bounds): the QDQ export raises it to 13, rewriting the
+# Clips, and says so; every file is written.
+OLD="$SRC/models/mobilenet_fmnist_opset9.onnx"
+expect_ok "$QSIM" quantize "$OLD" --calib "$WORK/calib.npy" --out "$WORK/q_opset9" --per-channel
+all_exported "$WORK/q_opset9" mobilenet_fmnist_opset9 && ok || bad "opset-9 quantize: $(ls -A "$WORK/q_opset9")"
+grep -q "the opset was raised from 9 to 13 for per-axis DequantizeLinear; 10 node(s) rewritten" "$WORK/err" &&
+  grep -q "Clip '/Clip' (opset 11: min and max became inputs)" "$WORK/err" && ok ||
+  bad "no opset-raise note: $(cat "$WORK/err")"
+# Opsets outside 7..21 are refused naming the file and the range.
+expect_fail "test_hardsigmoid/model.onnx.*opset 6; qsim supports opsets 7 to 21" "$QSIM" info "$NODE_TESTS/test_hardsigmoid/model.onnx"
+$PY -c "
+import onnx
+from onnx import helper, TensorProto
+g = helper.make_graph([helper.make_node('Relu', ['x'], ['y'])], 'g',
+                      [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1])],
+                      [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 22)])
+m.ir_version = 10
+onnx.save(m, '$WORK/opset22.onnx')"
+expect_fail "opset22.onnx.*opset 22; qsim supports opsets 7 to 21" "$QSIM" info "$WORK/opset22.onnx"
 script -qec "'$QSIM' quantize '$MODEL' --calib '$WORK/calib.npy' --out '$WORK/q_tty' --batch-size 100" /dev/null >"$WORK/tty" 2>&1
 grep -q "calibrating \[#*\] 3/3 batches" "$WORK/tty" && ok || bad "no progress bar on a terminal: $(cat "$WORK/tty")"
 expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q2" --per-channel \

@@ -35,6 +35,13 @@ Attribute ints_attribute(std::vector<int64_t> values) {
   return a;
 }
 
+Attribute int_attribute(int64_t value) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInt;
+  a.i = value;
+  return a;
+}
+
 Node make_node(const std::string& op, std::vector<std::string> inputs, std::string output) {
   Node node;
   node.name = op + "_0";
@@ -350,23 +357,24 @@ TEST_CASE("QDQ export rejects what it cannot represent, naming the tensor") {
     CHECK_THAT(message, Catch::Contains("'relu'") && Catch::Contains("12-bit") &&
                             Catch::Contains("8- or 16-bit"));
   }
-  SECTION("16-bit at opset 21 when an op changed its inputs before 21") {
-    Model reduce = tiny_model();
-    Node mean = make_node("ReduceMean", {"y"}, "mean");
-    mean.attributes["axes"] = ints_attribute({2, 3});
-    reduce.graph.nodes.push_back(mean);
-    reduce.graph.outputs[0].name = "mean";
+  SECTION("16-bit at opset 21 with an op qsim cannot rewrite up to 21") {
+    Model group = tiny_model(18);
+    group.graph.initializers["gs"] = random_tensor({1}, 0.5f, 1.0f, 5);
+    group.graph.initializers["gb"] = random_tensor({1}, -0.5f, 0.5f, 6);
+    Node norm = make_node("GroupNormalization", {"y", "gs", "gb"}, "norm");
+    norm.attributes["num_groups"] = int_attribute(1);
+    group.graph.nodes.push_back(norm);
+    group.graph.outputs[0].name = "norm";
     QdqOptions opset21;
     opset21.wide_form = WideQdqForm::kOpset21;
-    const EncodingSet wide = tiny_encodings(reduce, 8, Symmetry::kSymmetric, 0, 16);
-    CHECK(error_code([&] { build_qdq_model(reduce, wide, opset21); }, &message) ==
+    const EncodingSet wide = tiny_encodings(group, 8, Symmetry::kSymmetric, 0, 16);
+    CHECK(error_code([&] { build_qdq_model(group, wide, opset21); }, &message) ==
           ErrorCode::kUnsupported);
-    CHECK_THAT(message, Catch::Contains("ReduceMean") && Catch::Contains("opset 21") &&
-                            Catch::Contains("changed at opset 18") &&
+    CHECK_THAT(message, Catch::Contains("GroupNormalization 'GroupNormalization_0'") &&
+                            Catch::Contains("opset 21") && Catch::Contains("per channel") &&
                             Catch::Contains("com.microsoft"));
-    // The com.microsoft form keeps the model's opset, and 8 bits need no opset 21.
-    CHECK(build_qdq_model(reduce, wide).model.opset == 13);
-    CHECK(build_qdq_model(reduce, tiny_encodings(reduce), opset21).model.opset == 13);
+    // The com.microsoft form keeps the model's opset.
+    CHECK(build_qdq_model(group, wide).model.opset == 18);
   }
   SECTION("an activation the model does not have") {
     EncodingSet set = tiny_encodings(m);
@@ -386,13 +394,29 @@ TEST_CASE("QDQ export rejects what it cannot represent, naming the tensor") {
     CHECK(error_code([&] { build_qdq_model(m, set); }, &message) == ErrorCode::kInvalidArgument);
     CHECK_THAT(message, Catch::Contains("'x'") && Catch::Contains("scale"));
   }
-  SECTION("an opset below 13 with an op that changed on the way") {
-    Model old = tiny_model(11);
-    old.graph.nodes[1].op_type = "Softmax";
-    CHECK(error_code([&] { build_qdq_model(old, tiny_encodings(old)); }, &message) ==
-          ErrorCode::kUnsupported);
-    CHECK_THAT(message, Catch::Contains("Softmax") && Catch::Contains("opset 13"));
-  }
+}
+
+TEST_CASE("16-bit Q/DQ at opset 21 rewrites ReduceMean's axes into an input") {
+  Model reduce = tiny_model();
+  Node mean = make_node("ReduceMean", {"y"}, "mean");
+  mean.attributes["axes"] = ints_attribute({2, 3});
+  reduce.graph.nodes.push_back(mean);
+  reduce.graph.outputs[0].name = "mean";
+  QdqOptions opset21;
+  opset21.wide_form = WideQdqForm::kOpset21;
+  const EncodingSet wide = tiny_encodings(reduce, 8, Symmetry::kSymmetric, 0, 16);
+  const QdqModel qdq = build_qdq_model(reduce, wide, opset21);
+  CHECK(qdq.model.opset == 21);
+  const Node* rewritten = nullptr;
+  for (const Node& node : qdq.model.graph.nodes)
+    if (node.op_type == "ReduceMean") rewritten = &node;
+  REQUIRE(rewritten != nullptr);
+  CHECK_FALSE(rewritten->has("axes"));
+  REQUIRE(rewritten->inputs.size() == 2);
+  CHECK(qdq.model.graph.initializers.at(rewritten->inputs[1]).to_int64_vector() ==
+        std::vector<int64_t>{2, 3});
+  CHECK_THAT(qdq.report.warnings[0], Catch::Contains("from 13 to 21"));
+  run(qdq.model, random_tensor({1, 2, 6, 6}, 0.0f, 1.0f, 4));  // a valid graph
 }
 
 TEST_CASE("an opset below 13 is raised when its ops allow, with a warning") {
