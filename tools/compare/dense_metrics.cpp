@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <string>
 
-#include "util/error.h"
 #include "fmnist_data.h"
+#include "util/error.h"
 
 namespace qsim::tools {
 

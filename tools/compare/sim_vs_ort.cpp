@@ -117,8 +117,8 @@ Args parse_args(int argc, char** argv) {
   if (!a.emulate.empty()) target_from_name(a.emulate);  // checks the name
   require(a.wide_form == "microsoft" || a.wide_form == "opset21", ErrorCode::kInvalidArgument,
           "--qdq-16bit: '" + a.wide_form + "' is neither microsoft nor opset21");
-  require(a.metric == "top1" || a.metric == "iou" || a.metric == "ctc",
-          ErrorCode::kInvalidArgument, "--metric: '" + a.metric + "' is not top1, iou or ctc");
+  require(a.metric == "top1" || a.metric == "iou" || a.metric == "ctc", ErrorCode::kInvalidArgument,
+          "--metric: '" + a.metric + "' is not top1, iou or ctc");
   if (blank == "none") {
     a.ctc_blank = -1;
   } else {
@@ -244,10 +244,11 @@ double report_masks(const char* who, const Tensor& out, const std::vector<uint8_
                     const std::vector<uint8_t>& target) {
   const std::vector<uint8_t> mask = tools::threshold_map(out);
   const double same = tools::identical_share(mask, ort_mask);
-  std::printf("    %s: mean IoU %.4f against the target; mask pixels identical to ONNX "
-              "Runtime's %.4f%%, IoU with them %.6f\n",
-              who, tools::mean_iou(mask, target, out.dim(0)), 100 * same,
-              tools::mean_iou(mask, ort_mask, out.dim(0)));
+  std::printf(
+      "    %s: mean IoU %.4f against the target; mask pixels identical to ONNX "
+      "Runtime's %.4f%%, IoU with them %.6f\n",
+      who, tools::mean_iou(mask, target, out.dim(0)), 100 * same,
+      tools::mean_iou(mask, ort_mask, out.dim(0)));
   return same;
 }
 
@@ -261,8 +262,8 @@ double report_sequences(const char* who, const Tensor& out, const Tensor& ort, i
 }
 
 // The judgement of --metric iou and ctc (outputs other than class logits).
-bool check_dense_outputs(QuantSim& sim, const Model& model, const Args& args,
-                         const Tensor& ort_out, const std::map<std::string, int64_t>& optimized,
+bool check_dense_outputs(QuantSim& sim, const Model& model, const Args& args, const Tensor& ort_out,
+                         const std::map<std::string, int64_t>& optimized,
                          const std::string& path_arithmetic) {
   const float step = output_step(sim, model.graph.outputs.at(0).name);
   const Tensor float_out = simulate_test_set(sim, args, std::nullopt);
@@ -285,11 +286,11 @@ bool check_dense_outputs(QuantSim& sim, const Model& model, const Args& args,
   for (Target arithmetic : {Target::kExact, Target::kOrtAvx2}) {
     const Tensor sim_out = simulate_test_set(sim, args, arithmetic);
     const bool judged = target_name(arithmetic) == path_arithmetic;
-    std::printf("  simulation in arithmetic %s%s: outputs within one output step (%.6g) of ONNX "
-                "Runtime's %.3f%%, rms %.3g\n",
-                target_name(arithmetic), judged ? " (judged)" : "", step,
-                within_one_step_percent(sim_out, ort_out, step),
-                tools::rms_difference(sim_out, ort_out));
+    std::printf(
+        "  simulation in arithmetic %s%s: outputs within one output step (%.6g) of ONNX "
+        "Runtime's %.3f%%, rms %.3g\n",
+        target_name(arithmetic), judged ? " (judged)" : "", step,
+        within_one_step_percent(sim_out, ort_out, step), tools::rms_difference(sim_out, ort_out));
     const double share = iou ? report_masks("simulation", sim_out, ort_mask, target)
                              : report_sequences("simulation", sim_out, ort_out, args.ctc_blank);
     if (judged) agreement_passes = share >= tools::kRequiredFraction;
