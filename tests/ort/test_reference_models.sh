@@ -2,7 +2,8 @@
 # The bundled reference models against ONNX Runtime (npm onnxruntime-node):
 #  - `qsim run` outputs on real Fashion-MNIST test images at batch 1 and 64 within 1e-4
 #    relative (max abs difference / max abs value);
-#  - top-1 over all 10000 test images equal to ONNX Runtime's, image for image.
+#  - top-1 over all 10000 test images equal to ONNX Runtime's, image for image;
+#  - the segmentation model's maps within 1e-4 relative too.
 set -u
 SRC=${QSIM_SOURCE_DIR:?}
 BUILD=${QSIM_BUILD_DIR:?}
@@ -31,6 +32,18 @@ for model in resnet_fmnist mobilenet_fmnist; do
   else
     failed=$((failed + 1))
   fi
+done
+# The segmentation model (output: a [N,1,28,28] sigmoid map; no top-1).
+for batch in 1 64; do
+  for threads in 1 2; do
+    echo "== seg_fmnist batch $batch threads $threads (qsim run vs onnxruntime)"
+    if "$BUILD/tools/compare/qsim_compare_ort" "$SRC/models/seg_fmnist.onnx" --fmnist 100 --batch "$batch" \
+        --threads "$threads" --via-cli "$BUILD/src/qsim" --tolerance 1e-4; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
+  done
 done
 echo "reference models vs onnxruntime: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
