@@ -380,7 +380,9 @@ std::string seg_section(const Args& args, const std::vector<SegConfig>& configs,
      << " training images, activations TF-enhanced\n(asymmetric), weights MinMax symmetric; "
         "AdaRound: "
      << args.iterations << " iterations per layer on " << kAdaRoundSamples
-     << " training images.\nPlacement and export rules: [DENSE_PREDICTION.md](DENSE_PREDICTION.md)."
+     << " training images.\nPlacement and export rules, and ONNX Runtime's run of the exported QDQ "
+        "model against the\nsimulation (`qsim_sim_vs_ort --metric iou`): "
+        "[DENSE_PREDICTION.md](DENSE_PREDICTION.md)."
         "\n\n| configuration | mean IoU | against float | mask pixels equal to float's |\n"
         "|---|---|---|---|\n| float | "
      << format("%.4f", float_iou) << " | - | - |\n";
