@@ -3,7 +3,8 @@
 #  - `qsim run` outputs on real Fashion-MNIST test images at batch 1 and 64 within 1e-4
 #    relative (max abs difference / max abs value);
 #  - top-1 over all 10000 test images equal to ONNX Runtime's, image for image;
-#  - the same for their opset-9 and opset-11 re-exports (batch 64 only).
+#  - the same for their opset-9 and opset-11 re-exports (batch 64 only);
+#  - the segmentation model's maps within 1e-4 relative too.
 set -u
 SRC=${QSIM_SOURCE_DIR:?}
 BUILD=${QSIM_BUILD_DIR:?}
@@ -46,6 +47,18 @@ for model in mobilenet_fmnist_opset9 mobilenet_fmnist_opset11 resnet_fmnist_opse
   else
     failed=$((failed + 1))
   fi
+done
+# The segmentation model (output: a [N,1,28,28] sigmoid map; no top-1).
+for batch in 1 64; do
+  for threads in 1 2; do
+    echo "== seg_fmnist batch $batch threads $threads (qsim run vs onnxruntime)"
+    if "$BUILD/tools/compare/qsim_compare_ort" "$SRC/models/seg_fmnist.onnx" --fmnist 100 --batch "$batch" \
+        --threads "$threads" --via-cli "$BUILD/src/qsim" --tolerance 1e-4; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
+  done
 done
 echo "reference models vs onnxruntime: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -5,6 +5,7 @@
 //   qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] [--threads T] [--work DIR]
 //                   [--images N] [--ort-cpu NAME] [--emulate exact|ort-avx2]
 //                   [--weight-bits W] [--act-bits A] [--qdq-16bit microsoft|opset21]
+//                   [--metric top1|iou|ctc] [--ctc-blank K|none]
 //
 // --ort-cpu NAME runs ONNX Runtime under `qemu-x86_64 -cpu NAME` (Haswell: its AVX2 kernels;
 // Nehalem: its SSE4.1 kernels), or natively with CPUID masked (cpuid:avx2, cpuid:sse41; see
@@ -33,6 +34,16 @@
 // simulation are both at least 99.9% and every Conv ran as QLinearConv; 1 when not; 2 on
 // error. Work files go to DIR (kept) or to
 // a temporary folder (removed).
+//
+// --metric says what the model's output is (dense_metrics.h). top1 (the default): [N, classes]
+// logits, judged as above. iou: a sigmoid map [N, 1, H, W] (models/seg_fmnist.onnx); the masks
+// (probability > 0.5) of the simulation and of ONNX Runtime must agree on at least 99.9% of the
+// pixels, and the mean IoU against the Fashion-MNIST foreground target is printed for ONNX
+// Runtime, the simulation and the float model. ctc: [N, T, C] scores decoded greedily (argmax
+// per step, repeats collapsed, blank K removed; `none`: plain argmax sequences); at least 99.9%
+// of the rows must decode to the same sequence. Both replace the top-1 and one-step checks; the
+// check that every Conv ran as QLinearConv stays (a ConvTranspose is no Conv: ONNX Runtime's
+// CPU provider has no QDQ fusion for it and runs it in float between its Q/DQ).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -42,6 +53,7 @@
 #include <string>
 #include <vector>
 
+#include "dense_metrics.h"
 #include "fmnist_data.h"
 #include "graph/onnx_import.h"
 #include "io/npy.h"
@@ -73,6 +85,8 @@ struct Args {
   int weight_bits = 8;
   int act_bits = 8;
   std::string wide_form = "microsoft";
+  std::string metric = "top1";
+  int64_t ctc_blank = 0;  // -1: none
 };
 
 Args parse_args(int argc, char** argv) {
@@ -80,7 +94,9 @@ Args parse_args(int argc, char** argv) {
   const std::string usage =
       "qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] [--threads T] "
       "[--work DIR] [--images N] [--ort-cpu NAME] [--emulate exact|ort-avx2] [--weight-bits W] "
-      "[--act-bits A] [--qdq-16bit microsoft|opset21]";
+      "[--act-bits A] [--qdq-16bit microsoft|opset21] [--metric top1|iou|ctc] "
+      "[--ctc-blank K|none]";
+  std::string blank = "0";
   a.ort_cpu = tools::ort_cpu_from_environment();
   tools::parse_options(argc, argv,
                        {{"--calib", &a.calib},
@@ -93,20 +109,34 @@ Args parse_args(int argc, char** argv) {
                         {"--emulate", &a.emulate},
                         {"--weight-bits", &a.weight_bits},
                         {"--act-bits", &a.act_bits},
-                        {"--qdq-16bit", &a.wide_form}},
+                        {"--qdq-16bit", &a.wide_form},
+                        {"--metric", &a.metric},
+                        {"--ctc-blank", &blank}},
                        usage, &a.models);
   require(!a.models.empty(), ErrorCode::kInvalidArgument, "usage: " + usage);
   if (!a.emulate.empty()) target_from_name(a.emulate);  // checks the name
   require(a.wide_form == "microsoft" || a.wide_form == "opset21", ErrorCode::kInvalidArgument,
           "--qdq-16bit: '" + a.wide_form + "' is neither microsoft nor opset21");
+  require(a.metric == "top1" || a.metric == "iou" || a.metric == "ctc", ErrorCode::kInvalidArgument,
+          "--metric: '" + a.metric + "' is not top1, iou or ctc");
+  if (blank == "none") {
+    a.ctc_blank = -1;
+  } else {
+    require(!blank.empty() && blank.find_first_not_of("0123456789") == std::string::npos,
+            ErrorCode::kInvalidArgument,
+            "--ctc-blank: '" + blank + "' is neither a class index nor none");
+    a.ctc_blank = std::stoll(blank);
+  }
   return a;
 }
 
-// Stacks [n_i, classes] logits into one [sum n_i, classes] tensor.
+// Stacks [n_i, ...] outputs (logits, maps, sequences) into one [sum n_i, ...] tensor.
 Tensor stack_rows(const std::vector<Tensor>& parts) {
   int64_t rows = 0;
   for (const Tensor& t : parts) rows += t.dim(0);
-  Tensor all(DType::kFloat32, {rows, parts.at(0).dim(1)});
+  std::vector<int64_t> dims = parts.at(0).shape();
+  dims.at(0) = rows;
+  Tensor all(DType::kFloat32, dims);
   float* out = all.data<float>();
   for (const Tensor& t : parts) out = std::copy_n(t.data<float>(), t.size(), out);
   return all;
@@ -199,6 +229,78 @@ void print_agreement(const Agreement& a, float step) {
               100 * Agreement::share(a.identical, a.elements), a.max_steps);
 }
 
+// The share of elements of two outputs within one output step, in percent.
+double within_one_step_percent(const Tensor& a, const Tensor& b, float step) {
+  int64_t within = 0;
+  for (int64_t i = 0; i < a.size(); ++i)
+    within += std::fabs(double{a.data<float>()[i]} - double{b.data<float>()[i]}) <=
+              step * tools::kStepTolerance;
+  return 100.0 * Agreement::share(within, a.size());
+}
+
+// --metric iou: how the masks of `out` agree with ONNX Runtime's, and its IoU against the
+// foreground target. Returns the share of identical mask pixels.
+double report_masks(const char* who, const Tensor& out, const std::vector<uint8_t>& ort_mask,
+                    const std::vector<uint8_t>& target) {
+  const std::vector<uint8_t> mask = tools::threshold_map(out);
+  const double same = tools::identical_share(mask, ort_mask);
+  std::printf(
+      "    %s: mean IoU %.4f against the target; mask pixels identical to ONNX "
+      "Runtime's %.4f%%, IoU with them %.6f\n",
+      who, tools::mean_iou(mask, target, out.dim(0)), 100 * same,
+      tools::mean_iou(mask, ort_mask, out.dim(0)));
+  return same;
+}
+
+// --metric ctc: the share of rows of `out` decoding to ONNX Runtime's sequence.
+double report_sequences(const char* who, const Tensor& out, const Tensor& ort, int64_t blank) {
+  const int64_t equal = tools::equal_sequences(tools::ctc_greedy_decode(out, blank),
+                                               tools::ctc_greedy_decode(ort, blank));
+  std::printf("    %s: sequences equal to ONNX Runtime's %lld/%lld (%.3f%%)\n", who,
+              (long long)equal, (long long)out.dim(0), 100 * Agreement::share(equal, out.dim(0)));
+  return Agreement::share(equal, out.dim(0));
+}
+
+// The judgement of --metric iou and ctc (outputs other than class logits).
+bool check_dense_outputs(QuantSim& sim, const Model& model, const Args& args, const Tensor& ort_out,
+                         const std::map<std::string, int64_t>& optimized,
+                         const std::string& path_arithmetic) {
+  const float step = output_step(sim, model.graph.outputs.at(0).name);
+  const Tensor float_out = simulate_test_set(sim, args, std::nullopt);
+  std::printf("  the float model against ONNX Runtime's quantized output: rms %.3g\n",
+              tools::rms_difference(float_out, ort_out));
+  const bool iou = args.metric == "iou";
+  const std::vector<uint8_t> ort_mask =
+      iou ? tools::threshold_map(ort_out) : std::vector<uint8_t>{};
+  const std::vector<uint8_t> target =
+      iou ? tools::fmnist_test_foreground(0, ort_out.dim(0)) : std::vector<uint8_t>{};
+  if (iou) {
+    std::printf("    ONNX Runtime: mean IoU %.4f against the target (masks > %.1f)\n",
+                tools::mean_iou(ort_mask, target, ort_out.dim(0)), tools::kMaskThreshold);
+    report_masks("float model", float_out, ort_mask, target);
+  } else {
+    report_sequences("float model", float_out, ort_out, args.ctc_blank);
+  }
+  const bool layers_pass = args.act_bits != 8 || every_conv_integer(model, optimized);
+  bool agreement_passes = false;
+  for (Target arithmetic : {Target::kExact, Target::kOrtAvx2}) {
+    const Tensor sim_out = simulate_test_set(sim, args, arithmetic);
+    const bool judged = target_name(arithmetic) == path_arithmetic;
+    std::printf(
+        "  simulation in arithmetic %s%s: outputs within one output step (%.6g) of ONNX "
+        "Runtime's %.3f%%, rms %.3g\n",
+        target_name(arithmetic), judged ? " (judged)" : "", step,
+        within_one_step_percent(sim_out, ort_out, step), tools::rms_difference(sim_out, ort_out));
+    const double share = iou ? report_masks("simulation", sim_out, ort_mask, target)
+                             : report_sequences("simulation", sim_out, ort_out, args.ctc_blank);
+    if (judged) agreement_passes = share >= tools::kRequiredFraction;
+  }
+  const bool pass = layers_pass && agreement_passes;
+  std::printf("  %s\n", pass ? "PASS" : "FAIL");
+  std::fflush(stdout);
+  return pass;
+}
+
 bool check_model(const std::string& path, const Args& args, const fs::path& work) {
   const Model model = load_onnx_file(path);
   QuantSimOptions options;
@@ -234,6 +336,8 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
               args.emulate.empty() ? " (its kernels' on that CPU, from CPUID)" : " (--emulate)");
   for (const std::string& warning : qdq.warnings) std::printf("  export: %s\n", warning.c_str());
   print_op_counts(optimized);
+  if (args.metric != "top1")
+    return check_dense_outputs(sim, model, args, ort_logits, optimized, path_arithmetic);
   const float step = output_step(sim, model.graph.outputs.at(0).name);
   const double ort_accuracy = top1_accuracy(ort_logits);
   const Tensor float_logits = simulate_test_set(sim, args, std::nullopt);

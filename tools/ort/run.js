@@ -12,7 +12,8 @@
 // interOpNumThreads 1.  `run` writes one .npy per model output into DIR, named
 // after the output with every character outside [A-Za-z0-9._-] replaced by '_'.
 // `fmnist` feeds the Fashion-MNIST test set (pixel / 255, [B,1,28,28] float32),
-// writes the logits and prints "accuracy: XX.XX".  `bench` prints one JSON line.
+// writes the outputs stacked on the batch axis and, for [B, classes] logits, prints
+// "accuracy: XX.XX".  `bench` prints one JSON line.
 // Any error: one line "run.js: <message>" on stderr, exit status 1.
 'use strict';
 const fs = require('fs');
@@ -176,16 +177,25 @@ async function cmdFmnist(argv) {
   const session = await openSession(model, intOpt(opts, 'threads', 1), opts['optimized-model']);
   const inName = session.inputNames[0];
   const outName = session.outputNames[0];
+  // The output of any shape [B, ...] (logits [B, classes], a mask [B, 1, H, W], ...) is
+  // stacked along the batch axis; the accuracy line is printed for [B, classes] logits only.
   let logits = null;
   let classes = 0;
+  let itemDims = [0];
   for (let s = 0; s < n; s += batch) {
     const b = Math.min(batch, n - s);
     const x = new Float32Array(b * pix);
     for (let i = 0; i < b * pix; i++) x[i] = images.data[s * pix + i] / 255.0;
     const out = (await session.run({ [inName]: new ort.Tensor('float32', x, [b, 1, rows, cols]) }))[outName];
-    if (!logits) { classes = out.dims[1]; logits = new Float32Array(n * classes); }
+    if (!logits) {
+      itemDims = out.dims.slice(1);
+      classes = itemDims.reduce((a, c) => a * c, 1);
+      logits = new Float32Array(n * classes);
+    }
     logits.set(out.data, s * classes);
   }
+  writeNpy(opts.output, logits || new Float32Array(0), [n, ...itemDims]);
+  if (itemDims.length !== 1) return;
   let correct = 0;
   for (let i = 0; i < n; i++) {
     const row = logits.subarray(i * classes, (i + 1) * classes);
@@ -193,7 +203,6 @@ async function cmdFmnist(argv) {
     for (let c = 1; c < classes; c++) if (row[c] > row[best]) best = c;
     if (best === labels.data[i]) correct++;
   }
-  writeNpy(opts.output, logits || new Float32Array(0), [n, classes]);
   console.log(`accuracy: ${(100 * correct / Math.max(n, 1)).toFixed(2)}`);
 }
 
