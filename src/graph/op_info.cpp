@@ -57,7 +57,8 @@ std::vector<OpInfo> make_table() {
         bn.params = {{{1, "weight"}, {2, "bias"}, {3, "running_mean"}, {4, "running_var"}}};
         return bn;
       }(),
-      // No kernel yet (issue #24); their parameters are quantized all the same.
+      // LayerNormalization has a kernel (runtime/ops/normalization.cpp); the other two have
+      // none yet, their parameters are quantized all the same.
       normalization("LayerNormalization", false),
       normalization("GroupNormalization", false),
       normalization("InstanceNormalization", false),
