@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -278,6 +279,19 @@ std::string page(const Args& args, const std::vector<QuantConfig>& configs,
   return md.str();
 }
 
+// The Vision Transformer section qsim_transformer_table keeps in the same page (between its
+// markers), so that regenerating one table keeps the other.
+std::string kept_transformer_section(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  const size_t begin = text.find("<!-- qsim_transformer_table begin -->");
+  const size_t end = text.find("<!-- qsim_transformer_table end -->");
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return "";
+  return "\n" + text.substr(begin, text.find('\n', end) + 1 - begin);
+}
+
 int run(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<QuantConfig> configs = table_configs();
@@ -288,7 +302,8 @@ int run(const Args& args) {
   bool all_within = false;
   const std::string markdown = page(args, configs, columns, seconds, all_within);
   std::fputs(markdown.c_str(), stdout);
-  if (!args.out.empty()) write_file_atomically(args.out, markdown);
+  if (!args.out.empty())
+    write_file_atomically(args.out, markdown + kept_transformer_section(args.out));
   return all_within ? 0 : 1;
 }
 

@@ -5,6 +5,7 @@
 //   qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] [--threads T] [--work DIR]
 //                   [--images N] [--ort-cpu NAME] [--emulate exact|ort-avx2]
 //                   [--weight-bits W] [--act-bits A] [--qdq-16bit microsoft|opset21]
+//                   [--config FILE.json]
 //
 // --ort-cpu NAME runs ONNX Runtime under `qemu-x86_64 -cpu NAME` (Haswell: its AVX2 kernels;
 // Nehalem: its SSE4.1 kernels), or natively with CPUID masked (cpuid:avx2, cpuid:sse41; see
@@ -30,9 +31,9 @@
 // the top-1 agreement, the fractions of logits within one output quantization step (the scale
 // of the logits encoding) and bit-identical, and the op counts of the optimized graph. Exit
 // status 0 when, for every model, agreement and the one-step fraction of the judged
-// simulation are both at least 99.9% and every Conv ran as QLinearConv; 1 when not; 2 on
-// error. Work files go to DIR (kept) or to
-// a temporary folder (removed).
+// simulation are both at least 99.9% and every Conv ran as QLinearConv and every MatMul as an
+// integer MatMul (transformers: docs/TRANSFORMERS.md); 1 when not; 2 on error. Work files go to DIR
+// (kept) or to a temporary folder (removed).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -73,6 +74,7 @@ struct Args {
   int weight_bits = 8;
   int act_bits = 8;
   std::string wide_form = "microsoft";
+  std::string config;  // a QuantSim config JSON; "": the built-in one
 };
 
 Args parse_args(int argc, char** argv) {
@@ -80,7 +82,7 @@ Args parse_args(int argc, char** argv) {
   const std::string usage =
       "qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] [--threads T] "
       "[--work DIR] [--images N] [--ort-cpu NAME] [--emulate exact|ort-avx2] [--weight-bits W] "
-      "[--act-bits A] [--qdq-16bit microsoft|opset21]";
+      "[--act-bits A] [--qdq-16bit microsoft|opset21] [--config FILE.json]";
   a.ort_cpu = tools::ort_cpu_from_environment();
   tools::parse_options(argc, argv,
                        {{"--calib", &a.calib},
@@ -93,7 +95,8 @@ Args parse_args(int argc, char** argv) {
                         {"--emulate", &a.emulate},
                         {"--weight-bits", &a.weight_bits},
                         {"--act-bits", &a.act_bits},
-                        {"--qdq-16bit", &a.wide_form}},
+                        {"--qdq-16bit", &a.wide_form},
+                        {"--config", &a.config}},
                        usage, &a.models);
   require(!a.models.empty(), ErrorCode::kInvalidArgument, "usage: " + usage);
   if (!a.emulate.empty()) target_from_name(a.emulate);  // checks the name
@@ -177,15 +180,28 @@ void print_op_counts(const std::map<std::string, int64_t>& counts) {
   std::printf("\n");
 }
 
-// Every Conv of the float model ran as QLinearConv: none is left in float, plain or fused.
-bool every_conv_integer(const Model& float_model, const std::map<std::string, int64_t>& optimized) {
-  const int64_t convs = count_of(op_counts(float_model), "Conv");
+// Every Conv of the float model ran as QLinearConv, and every MatMul (a weight's, or a
+// transformer's Q.K^T and attention.V between two activations) as an integer MatMul
+// (QLinearMatMul, or MatMulInteger[ToFloat]): none is left in float, plain or fused.
+bool every_layer_integer(const Model& float_model,
+                         const std::map<std::string, int64_t>& optimized) {
+  const std::map<std::string, int64_t> original = op_counts(float_model);
+  const int64_t convs = count_of(original, "Conv");
   const int64_t integer = count_of(optimized, "QLinearConv");
   const int64_t float_convs = count_of(optimized, "Conv") + count_of(optimized, "FusedConv");
   std::printf(
       "  Conv in the float model %lld; in the optimized graph QLinearConv %lld, float %lld\n",
       (long long)convs, (long long)integer, (long long)float_convs);
-  return integer == convs && float_convs == 0;
+  const int64_t matmuls = count_of(original, "MatMul");
+  const int64_t integer_matmuls = count_of(optimized, "QLinearMatMul") +
+                                  count_of(optimized, "MatMulInteger") +
+                                  count_of(optimized, "MatMulIntegerToFloat");
+  const int64_t float_matmuls = count_of(optimized, "MatMul") + count_of(optimized, "FusedMatMul");
+  if (matmuls > 0)
+    std::printf(
+        "  MatMul in the float model %lld; in the optimized graph integer %lld, float %lld\n",
+        (long long)matmuls, (long long)integer_matmuls, (long long)float_matmuls);
+  return integer == convs && float_convs == 0 && integer_matmuls == matmuls && float_matmuls == 0;
 }
 
 void print_agreement(const Agreement& a, float step) {
@@ -207,6 +223,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
   options.num_threads = args.threads;
   options.weight_bitwidth = args.weight_bits;
   options.activation_bitwidth = args.act_bits;
+  if (!args.config.empty()) options.config = read_quantsim_config_file(args.config);
   QuantSim sim(model, options);
   tools::calibrate_on_training_images(sim, args.calib, args.batch);
 
@@ -243,7 +260,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
               float_accuracy);
   bool layers_pass = false;
   if (args.act_bits == 8) {
-    layers_pass = every_conv_integer(model, optimized);
+    layers_pass = every_layer_integer(model, optimized);
   } else if (test_images(args) < tools::fmnist_test_count()) {
     // One image is 0.1 point of 1000: the accuracy is judged on the whole test set only.
     layers_pass = true;
