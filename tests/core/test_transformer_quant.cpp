@@ -111,17 +111,33 @@ TEST_CASE("LayerNormalization without B, and what it refuses") {
                            {{"scale", make_tensor<float>({4}, {1, 2, 3, 4})}}),
                   {x});
         }) == ErrorCode::kShape);
-  // Statistics in another type, and the Mean / InvStdDev outputs, are not implemented.
+  // Statistics in another type are not implemented.
   CHECK(failure_of([&] {
           run_one(one_node("LayerNormalization", 17, {"x", "scale"}, {{"stash_type", int_attr(0)}},
                            {{"scale", scale}}),
                   {x});
         }) == ErrorCode::kUnsupported);
-  CHECK(failure_of([&] {
-          run_one(one_node("LayerNormalization", 17, {"x", "scale"}, {}, {{"scale", scale}},
-                           {"y", "mean"}),
-                  {x});
-        }) == ErrorCode::kUnsupported);
+}
+
+TEST_CASE("LayerNormalization's Mean and InvStdDev outputs hold each row's statistics") {
+  const Tensor x = pattern({2, 3, 4});
+  const Tensor scale = make_tensor<float>({3, 4}, std::vector<float>(12, 1.0f));
+  Engine engine(one_node("LayerNormalization", 17, {"x", "scale"}, {{"axis", int_attr(1)}},
+                         {{"scale", scale}}, {"y", "mean", "inv_std"}),
+                EngineOptions{1});
+  const std::vector<Tensor> out = engine.run({x});
+  REQUIRE(out.size() == 3);
+  CHECK(out[1].shape() == Shape{2, 1, 1});
+  CHECK(out[2].shape() == Shape{2, 1, 1});
+  for (int64_t r = 0; r < 2; ++r) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < 12; ++i) mean += x.data<float>()[r * 12 + i];
+    mean /= 12;
+    for (int64_t i = 0; i < 12; ++i) var += std::pow(x.data<float>()[r * 12 + i] - mean, 2);
+    var /= 12;
+    CHECK(out[1].data<float>()[r] == Approx(mean).epsilon(1e-6));
+    CHECK(out[2].data<float>()[r] == Approx(1 / std::sqrt(var + 1e-5)).epsilon(1e-6));
+  }
 }
 
 TEST_CASE("ViT placement: one quantizer per decomposed LayerNorm and per Erf GELU") {

@@ -3,7 +3,9 @@
 // folded per channel (in double) into y = x * a + b.
 // LayerNormalization (opset 17) on float32: each row of the trailing dimensions from `axis` on
 //   y = (x - mean) / sqrt(var + epsilon) * Scale + B
-// with the row's mean and (biased) variance accumulated in double.
+// with the row's mean and (biased) variance accumulated in double; the optional Mean and
+// InvStdDev outputs hold them per row.
+#include <algorithm>
 #include <cmath>
 
 #include "runtime/ops/broadcast.h"
@@ -133,6 +135,12 @@ class LayerNormKernel : public Kernel {
                       " does not match the normalized dimensions of " + shape_to_string(x) +
                       " from axis " + std::to_string(axis));
     ctx.set_output(0, DType::kFloat32, x);
+    // Mean and InvStdDev: X's shape with the normalized dimensions set to 1.
+    Shape stats = x;
+    std::fill(stats.begin() + static_cast<std::ptrdiff_t>(axis), stats.end(), 1);
+    for (size_t i = 1; i < 3; ++i)
+      if (i < node.outputs.size() && !node.outputs[i].empty())
+        ctx.set_output(i, DType::kFloat32, stats);
   }
 
   void run(RunContext& ctx) override {
@@ -145,19 +153,29 @@ class LayerNormKernel : public Kernel {
     const float* scale = ctx.input(1).data<float>();
     const float* bias = ctx.has_input(2) ? ctx.input(2).data<float>() : nullptr;
     float* out = ctx.output(0).data<float>();
+    float* mean = ctx.has_output(1) ? ctx.output(1).data<float>() : nullptr;
+    float* inv_std = ctx.has_output(2) ? ctx.output(2).data<float>() : nullptr;
     ctx.pool().parallel_for(
         rows,
         [&](int64_t first, int64_t last) {
-          for (int64_t r = first; r < last; ++r)
-            normalize_row(in + r * row, out + r * row, row, scale, bias);
+          for (int64_t r = first; r < last; ++r) {
+            const Stats stats = normalize_row(in + r * row, out + r * row, row, scale, bias);
+            if (mean != nullptr) mean[r] = static_cast<float>(stats.mean);
+            if (inv_std != nullptr) inv_std[r] = static_cast<float>(stats.inv_std);
+          }
         },
         std::max<int64_t>(1, kMinParallelElements / std::max<int64_t>(1, row)));
   }
 
  private:
   // Two passes (mean, then the mean of squared deviations) in double: no cancellation.
-  void normalize_row(const float* x, float* y, int64_t n, const float* scale,
-                     const float* bias) const {
+  struct Stats {
+    double mean;
+    double inv_std;
+  };
+
+  Stats normalize_row(const float* x, float* y, int64_t n, const float* scale,
+                      const float* bias) const {
     double sum = 0.0;
     for (int64_t i = 0; i < n; ++i) sum += x[i];
     const double mean = sum / static_cast<double>(n);
@@ -168,6 +186,7 @@ class LayerNormKernel : public Kernel {
       const double v = (x[i] - mean) * inv_std * scale[i] + (bias != nullptr ? bias[i] : 0.0);
       y[i] = static_cast<float>(v);
     }
+    return {mean, inv_std};
   }
 
   int64_t axis_;
@@ -180,8 +199,8 @@ std::unique_ptr<Kernel> make_layer_norm(const Node& node, int64_t /*opset*/) {
   require_node(node.get_int("stash_type", 1) == 1, node, ErrorCode::kUnsupported,
                "stash_type " + std::to_string(node.get_int("stash_type", 1)) +
                    " (only float32 statistics, 1, are supported)");
-  require_node(!has_extra_outputs(node), node, ErrorCode::kUnsupported,
-               "the Mean and InvStdDev outputs are not supported");
+  require_node(node.outputs.size() <= 3, node, ErrorCode::kInvalidArgument,
+               "at most three outputs (Y, Mean, InvStdDev)");
   return std::make_unique<LayerNormKernel>(node);
 }
 
