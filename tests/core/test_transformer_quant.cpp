@@ -3,8 +3,10 @@
 // models/vit_fmnist_opset17.onnx with LayerNormalization ops), docs/TRANSFORMERS.md.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <set>
 
+#include "quant/qdq_export.h"
 #include "quant/quantizer_placement.h"
 #include "quant/quantsim_config.h"
 #include "runtime/engine.h"
@@ -271,4 +273,54 @@ TEST_CASE("AdaRound takes every ViT MatMul weight, with each token a position") 
     // Column p of the lowered sample is token p of image 1.
     CHECK(rows[static_cast<size_t>(3 * 16 + 5)] == x.data<float>()[(16 + 5) * w.dim(0) + 3]);
   }
+}
+
+TEST_CASE("ViT QDQ export: DQ on both attention inputs, one grid through data movement") {
+  QuantSimOptions o;
+  o.per_channel = true;
+  QuantSim sim(vit(13), o);
+  sim.calibrate(testdata::train_batches(0, 20, 10), nullptr);
+  const Model qdq = build_qdq_model(sim.float_model(), sim.encodings()).model;
+  std::map<std::string, const Node*> producer;
+  for (const Node& n : qdq.graph.nodes)
+    for (const auto& out : n.outputs) producer[out] = &n;
+  const auto made_by = [&](const std::string& tensor) -> std::string {
+    auto it = producer.find(tensor);
+    return it == producer.end() ? "" : it->second->op_type;
+  };
+  // The scale initializer of the DequantizeLinear that yields `tensor`.
+  const auto dq_scale = [&](const std::string& tensor) {
+    const Node* dq = producer.at(tensor);
+    return qdq.graph.find_initializer(dq->inputs[1])->data<float>()[0];
+  };
+  int attention = 0;
+  for (const Node& n : qdq.graph.nodes) {
+    if (n.op_type == "MatMul") {
+      CHECK(made_by(n.inputs[0]) == "DequantizeLinear");
+      CHECK(made_by(n.inputs[1]) == "DequantizeLinear");
+      const Node* b = producer.at(n.inputs[1]);
+      attention += !qdq.graph.is_initializer(b->inputs[0]);  // an activation's DQ, not a weight's
+    }
+    // Transpose and Reshape: re-quantized on exactly their input's grid, so that ONNX Runtime
+    // can drop the pair.
+    if (n.op_type == "Transpose" || n.op_type == "Reshape") {
+      REQUIRE(made_by(n.inputs[0]) == "DequantizeLinear");
+      bool requantized = false;
+      for (const Node& q : qdq.graph.nodes)
+        if (q.op_type == "QuantizeLinear" && q.inputs[0] == n.outputs[0]) {
+          requantized = true;
+          CHECK(qdq.graph.find_initializer(q.inputs[1])->data<float>()[0] == dq_scale(n.inputs[0]));
+        }
+      CHECK(requantized);
+    }
+    // Nothing inside a decomposed LayerNorm or a GELU is quantized.
+    if (n.op_type == "Sqrt" || n.op_type == "Pow" || n.op_type == "Erf")
+      for (const Node& q : qdq.graph.nodes)
+        CHECK_FALSE((q.op_type == "QuantizeLinear" && q.inputs[0] == n.outputs[0]));
+    if (n.op_type == "Softmax")
+      for (const Node& q : qdq.graph.nodes)
+        if (q.op_type == "QuantizeLinear" && q.inputs[0] == n.outputs[0])
+          CHECK(qdq.graph.find_initializer(q.inputs[1])->data<float>()[0] == 1.0f / 256);
+  }
+  CHECK(attention == 4);
 }
