@@ -78,7 +78,14 @@ std::vector<OpInfo> make_table() {
       plain("Div", true),
       plain("Erf", true),
       plain("Flatten", true),
-      plain("Gather", true),
+      // An embedding table (a constant float `data`) is quantized as a weight, per tensor
+      // (docs/TRANSFORMERS.md). Gathers of activations or of integer constants (shapes) have
+      // no float parameter to quantize.
+      [] {
+        OpInfo gather = plain("Gather", true);
+        gather.params = {{{0, "weight"}}};
+        return gather;
+      }(),
       plain("GlobalAveragePool", true),
       plain("HardSigmoid", true),
       plain("HardSwish", true),

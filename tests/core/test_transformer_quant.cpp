@@ -324,3 +324,46 @@ TEST_CASE("ViT QDQ export: DQ on both attention inputs, one grid through data mo
   }
   CHECK(attention == 4);
 }
+
+TEST_CASE("Gather of an embedding table quantizes the table as a weight") {
+  Tensor table(DType::kFloat32, {5, 4});
+  for (int64_t i = 0; i < 20; ++i) table.data<float>()[i] = 0.1f * static_cast<float>(i - 7);
+  auto model = one_node("Gather", 13, {"table", "ids"}, {}, {{"table", table}});
+  model->graph.inputs.at(0).dtype = DType::kInt64;
+  const QuantizerPlacement p = place_quantizers(*model, default_quantsim_config(true), {});
+  const ParamQuantizer* w = p.find_param("table");
+  REQUIRE(w != nullptr);
+  CHECK(w->role == TensorRole::kWeight);
+  CHECK(w->axis == -1);                        // per tensor
+  CHECK(p.find_activation("ids") == nullptr);  // integer indices are not quantized
+  CHECK(p.find_activation("y") != nullptr);
+
+  // A Gather of an activation has no parameter; its output shares the input's grid.
+  auto of_activation = one_node("Gather", 13, {"x", "ids"}, {{"axis", int_attr(1)}},
+                                {{"ids", make_tensor<int64_t>({2}, {0, 2})}});
+  const QuantizerPlacement q = place_quantizers(*of_activation, default_quantsim_config(true), {});
+  CHECK(q.params.empty());
+  CHECK(q.encoding_owner("y") == "x");
+
+  // The QDQ model stores the table as int8 behind a DequantizeLinear.
+  QuantSim sim(*model, QuantSimOptions{});
+  auto batches = std::make_shared<int>(0);
+  sim.calibrate(
+      [batches](std::vector<Tensor>& out) {
+        if ((*batches)++ == 2) return false;
+        out = {make_tensor<int64_t>({2, 3}, {0, 1, 2, 3, 4, 1})};
+        return true;
+      },
+      nullptr);
+  const Model qdq = build_qdq_model(sim.float_model(), sim.encodings()).model;
+  bool table_dequantized = false;
+  for (const Node& n : qdq.graph.nodes)
+    if (n.op_type == "DequantizeLinear" && n.outputs[0] == "table") {
+      table_dequantized = true;
+      CHECK(qdq.graph.find_initializer(n.inputs[0])->dtype() == DType::kInt8);
+    }
+  CHECK(table_dequantized);
+  const Tensor y = sim.run_quantized({make_tensor<int64_t>({1, 2}, {4, 0})}).at(0);
+  CHECK(y.shape() == Shape{1, 2, 4});
+  CHECK(y.data<float>()[0] == Approx(0.9f).margin(0.02));  // table[4][0] = 0.1 * (16 - 7)
+}
