@@ -380,6 +380,13 @@ def main():
             "training": dict(cfg, seed=seed, threads=1, deterministic=True,
                              loss="cross entropy"),
         })
+    # Keep the entries other scripts wrote (tools/train_vit.py's ViT exports).
+    json_path = os.path.join(args.out, "reference_models.json")
+    if os.path.exists(json_path):
+        ours = {fname for fname, _, _ in MODELS}
+        with open(json_path) as f:
+            others = [m for m in json.load(f).get("models", []) if m["file"] not in ours]
+        report["models"] += others
     with open(os.path.join(args.out, "reference_models.json"), "w") as f:
         json.dump(report, f, indent=2)
         f.write("\n")

@@ -57,7 +57,8 @@ std::vector<OpInfo> make_table() {
         bn.params = {{{1, "weight"}, {2, "bias"}, {3, "running_mean"}, {4, "running_var"}}};
         return bn;
       }(),
-      // No kernel yet (issue #24); their parameters are quantized all the same.
+      // LayerNormalization has a kernel (runtime/ops/normalization.cpp); the other two have
+      // none yet, their parameters are quantized all the same.
       normalization("LayerNormalization", false),
       normalization("GroupNormalization", false),
       normalization("InstanceNormalization", false),
@@ -77,7 +78,14 @@ std::vector<OpInfo> make_table() {
       plain("Div", true),
       plain("Erf", true),
       plain("Flatten", true),
-      plain("Gather", true),
+      // An embedding table (a constant float `data`) is quantized as a weight, per tensor
+      // (docs/TRANSFORMERS.md). Gathers of activations or of integer constants (shapes) have
+      // no float parameter to quantize.
+      [] {
+        OpInfo gather = plain("Gather", true);
+        gather.params = {{{0, "weight"}}};
+        return gather;
+      }(),
       plain("GlobalAveragePool", true),
       plain("HardSigmoid", true),
       plain("HardSwish", true),

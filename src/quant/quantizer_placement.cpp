@@ -1,6 +1,7 @@
 #include "quant/quantizer_placement.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <unordered_map>
 
@@ -151,6 +152,115 @@ std::set<std::string> fused_outputs(const Graph& g, const GraphFacts& facts,
   return fused;
 }
 
+// Patterns that QNN's converter fuses into one op with one output encoding (docs/TRANSFORMERS.md):
+// the decomposed LayerNorm that opset-13 exporters write, and GELU written with Erf. Inside
+// them nothing is quantized; the pattern's last output keeps its quantizer.
+class FusedPatterns {
+ public:
+  FusedPatterns(const Graph& g, const GraphFacts& facts) : g_(g), facts_(facts) {
+    for (size_t n = 0; n < g.nodes.size(); ++n)
+      for (const auto& out : g.nodes[n].outputs) producer_[out] = n;
+  }
+
+  // The interior outputs of every decomposed LayerNorm and Erf GELU.
+  std::set<std::string> interior_outputs() const {
+    std::set<std::string> interior;
+    for (const Node& node : g_.nodes) {
+      if (node.op_type == "ReduceMean") match_layer_norm(node, interior);
+      if (node.op_type == "Erf") match_gelu(node, interior);
+    }
+    return interior;
+  }
+
+ private:
+  // The node of type `op` reading `tensor`, when exactly one does.
+  const Node* reader(const std::string& tensor, const char* op) const {
+    auto it = facts_.readers.find(tensor);
+    if (it == facts_.readers.end()) return nullptr;
+    const Node* found = nullptr;
+    for (size_t n : it->second) {
+      if (g_.nodes[n].op_type != op || g_.nodes[n].outputs.empty()) continue;
+      if (found != nullptr && found != &g_.nodes[n]) return nullptr;
+      found = &g_.nodes[n];
+    }
+    return found;
+  }
+
+  // The sole reader of `tensor`, when it has type `op` and a constant other operand.
+  const Node* constant_step(const std::string& tensor, const char* op) const {
+    const size_t* r = facts_.sole_reader(tensor);
+    if (r == nullptr) return nullptr;
+    const Node& node = g_.nodes[*r];
+    if (node.op_type != op || node.inputs.size() != 2) return nullptr;
+    const std::string& other = node.inputs[0] == tensor ? node.inputs[1] : node.inputs[0];
+    return facts_.is_constant(other) ? &node : nullptr;
+  }
+
+  static const std::string& out(const Node* node) { return node->outputs[0]; }
+
+  // x -> ReduceMean -> Sub(x, mean) -> Pow(., 2) -> ReduceMean -> Add(eps) -> Sqrt ->
+  // Div(Sub, Sqrt) [-> Mul(gamma)] [-> Add(beta)].
+  void match_layer_norm(const Node& mean, std::set<std::string>& interior) const {
+    if (!mean.has_input(0) || mean.outputs.empty()) return;
+    const std::string& x = mean.inputs[0];
+    const Node* sub = reader(out(&mean), "Sub");
+    if (sub == nullptr || sub->inputs.size() != 2 || sub->inputs[0] != x ||
+        sub->inputs[1] != out(&mean))
+      return;
+    const Node* pow = reader(out(sub), "Pow");
+    if (pow == nullptr || pow->inputs.size() != 2 || !facts_.is_constant(pow->inputs[1])) return;
+    const Node* var = reader(out(pow), "ReduceMean");
+    const Node* eps = var ? constant_step(out(var), "Add") : nullptr;
+    const Node* sqrt = eps ? reader(out(eps), "Sqrt") : nullptr;
+    const Node* div = sqrt ? reader(out(sqrt), "Div") : nullptr;
+    if (div == nullptr || div->inputs.size() != 2 || div->inputs[0] != out(sub)) return;
+    std::vector<std::string> chain = {out(&mean), out(sub), out(pow),
+                                      out(var),   out(eps), out(sqrt)};
+    const Node* last = div;
+    if (const Node* gamma = constant_step(out(last), "Mul")) {
+      chain.push_back(out(last));
+      last = gamma;
+    }
+    if (const Node* beta = constant_step(out(last), "Add")) {
+      chain.push_back(out(last));
+      last = beta;
+    }
+    interior.insert(chain.begin(), chain.end());
+  }
+
+  // x -> Div(c) or Mul(c) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5), or the two Muls swapped.
+  void match_gelu(const Node& erf, std::set<std::string>& interior) const {
+    if (!erf.has_input(0) || erf.outputs.empty()) return;
+    auto p = producer_.find(erf.inputs[0]);
+    if (p == producer_.end()) return;
+    const Node& scale = g_.nodes[p->second];
+    if ((scale.op_type != "Div" && scale.op_type != "Mul") || scale.inputs.size() != 2 ||
+        !facts_.is_constant(scale.inputs[1]) || facts_.sole_reader(out(&scale)) == nullptr)
+      return;
+    const std::string& x = scale.inputs[0];
+    const Node* one = constant_step(out(&erf), "Add");
+    const size_t* r = one ? facts_.sole_reader(out(one)) : nullptr;
+    if (r == nullptr || g_.nodes[*r].op_type != "Mul") return;
+    const Node* first = &g_.nodes[*r];
+    const std::string& other = first->inputs[0] == out(one) ? first->inputs[1] : first->inputs[0];
+    const Node* second = nullptr;
+    if (other == x)
+      second = constant_step(out(first), "Mul");  // (x * (1 + erf)) * 0.5
+    else if (const Node* half = reader(x, "Mul"); half != nullptr && out(half) == other &&
+                                                  half->inputs.size() == 2 &&
+                                                  facts_.is_constant(half->inputs[1]))
+      second = first;  // (x * 0.5) * (1 + erf): the half product is interior too
+    if (second == nullptr) return;
+    interior.insert({out(&scale), out(&erf), out(one)});
+    if (second != first) interior.insert(out(first));
+    if (other != x) interior.insert(other);
+  }
+
+  const Graph& g_;
+  const GraphFacts& facts_;
+  std::unordered_map<std::string, size_t> producer_;
+};
+
 Symmetry activation_symmetry(const QuantSimConfig& config, bool symmetric) {
   if (!symmetric) return Symmetry::kAsymmetric;
   if (config.strict_symmetric) return Symmetry::kStrictSymmetric;
@@ -196,7 +306,11 @@ class Placer {
       : graph_(model.graph), config_(config), options_(options), facts_(gather_facts(model)) {}
 
   QuantizerPlacement place() {
-    const std::set<std::string> fused = fused_outputs(graph_, facts_, config_.supergroups);
+    std::set<std::string> fused = fused_outputs(graph_, facts_, config_.supergroups);
+    if (config_.fuse_decomposed_patterns) {
+      const std::set<std::string> interior = FusedPatterns(graph_, facts_).interior_outputs();
+      fused.insert(interior.begin(), interior.end());
+    }
     result_.fused.assign(fused.begin(), fused.end());
     for (const auto& v : graph_.inputs)
       if (config_.model_input_quantized && facts_.is_float(v.name))
@@ -225,7 +339,16 @@ class Placer {
         config_, producer ? config_.output_symmetric(op) : config_.op_symmetric);
     if (producer) {
       q.producer = producer->label();
-      if (const RangeConstraint* c = config_.output_constraint(op)) q.constraint = *c;
+      if (const RangeConstraint* c = config_.output_constraint(op)) {
+        q.constraint = *c;
+      } else if (op == "Softmax" && config_.qnn_fixed_softmax_encoding) {
+        // QNN's fixed Softmax grid: offset 0, scale 2^-bitwidth, i.e. [0, 1 - 2^-bitwidth]
+        // (docs/TRANSFORMERS.md: also the grid ONNX Runtime's QLinearSoftmax keeps exactly).
+        const double steps = std::ldexp(1.0, q.bitwidth);
+        q.constraint.min = 0.0;
+        q.constraint.max = (steps - 1.0) / steps;
+        q.symmetry = Symmetry::kAsymmetric;
+      }
     }
     result_.activations.push_back(std::move(q));
   }

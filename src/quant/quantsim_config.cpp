@@ -290,9 +290,16 @@ class ConfigReader {
           [this](const JsonValue& v, const std::string& p) {
             read_members(v, p, {{"is_input_quantized", flag(config_.model_input_quantized)}});
           }},
-         {"model_output", [this](const JsonValue& v, const std::string& p) {
+         {"model_output",
+          [this](const JsonValue& v, const std::string& p) {
             read_members(v, p,
                          {{"is_output_quantized", optional_flag(config_.model_output_quantized)}});
+          }},
+         {"qsim_extensions", [this](const JsonValue& v, const std::string& p) {
+            read_members(
+                v, p,
+                {{"fuse_decomposed_patterns", flag(config_.fuse_decomposed_patterns)},
+                 {"qnn_fixed_softmax_encoding", flag(config_.qnn_fixed_softmax_encoding)}});
           }}});
   }
 

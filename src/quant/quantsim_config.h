@@ -69,7 +69,16 @@ struct QuantSimConfig {
   std::vector<std::string> supergroup_passes;  // AIMET graph-pass names, not applied
   bool model_input_quantized = true;
   std::optional<bool> model_output_quantized;  // unset: as the producing op says
-  std::string source = "built-in defaults";    // for messages and reports
+  // qsim's own keys, under the top-level object "qsim_extensions" (AIMET has no such key):
+  // - fuse_decomposed_patterns: no quantizer inside a decomposed LayerNorm or an Erf GELU,
+  //   one on its output, as QNN's converter fuses them (docs/TRANSFORMERS.md). Default on.
+  // - qnn_fixed_softmax_encoding: Softmax outputs without encoding_constraints of their own
+  //   take QNN's fixed grid, scale 2^-bitwidth and offset 0 (1/256 at 8 bits, 1/65536 at 16),
+  //   whatever calibration sees. Default on: QNN requires it, and ONNX Runtime's QLinearSoftmax
+  //   requantizes with floor(1 / scale), exact only for such scales (docs/TRANSFORMERS.md).
+  bool fuse_decomposed_patterns = true;
+  bool qnn_fixed_softmax_encoding = true;
+  std::string source = "built-in defaults";  // for messages and reports
   // What the config says that has no effect here (custom op types AIMET's own configs name,
   // graph passes), for reports.
   std::vector<std::string> notes;

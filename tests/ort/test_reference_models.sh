@@ -13,7 +13,7 @@ trap 'rm -rf "$WORK"' EXIT
 passed=0
 failed=0
 
-for model in resnet_fmnist mobilenet_fmnist; do
+for model in resnet_fmnist mobilenet_fmnist vit_fmnist_opset13 vit_fmnist_opset17; do
   onnx=$SRC/models/$model.onnx
   for batch in 1 64; do
     for threads in 1 2; do

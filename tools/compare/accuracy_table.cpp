@@ -459,6 +459,19 @@ int run_iou(const Args& args) {
   return pass ? 0 : 1;
 }
 
+// The Vision Transformer section qsim_transformer_table keeps in the same page (between its
+// markers), so that regenerating one table keeps the other.
+std::string kept_transformer_section(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  const size_t begin = text.find("<!-- qsim_transformer_table begin -->");
+  const size_t end = text.find("<!-- qsim_transformer_table end -->");
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return "";
+  return "\n" + text.substr(begin, text.find('\n', end) + 1 - begin);
+}
+
 int run(const Args& args) {
   if (args.metric == "iou") return run_iou(args);
   const auto start = std::chrono::steady_clock::now();
@@ -470,9 +483,11 @@ int run(const Args& args) {
   bool all_within = false;
   const std::string markdown = page(args, configs, columns, seconds, all_within);
   std::fputs(markdown.c_str(), stdout);
-  // The segmentation section comes from a --metric iou run; a top-1 run keeps it.
+  // The segmentation section comes from a --metric iou run and the transformer section from
+  // qsim_transformer_table; a top-1 run keeps both.
   if (!args.out.empty())
-    write_file_atomically(args.out, markdown + segmentation_prefix(read_text_or_empty(args.out)));
+    write_file_atomically(args.out, markdown + kept_transformer_section(args.out) +
+                                        segmentation_prefix(read_text_or_empty(args.out)));
   return all_within ? 0 : 1;
 }
 

@@ -5,7 +5,7 @@
 //   qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] [--threads T] [--work DIR]
 //                   [--images N] [--ort-cpu NAME] [--emulate exact|ort-avx2]
 //                   [--weight-bits W] [--act-bits A] [--qdq-16bit microsoft|opset21]
-//                   [--metric top1|iou|ctc] [--ctc-blank K|none]
+//                   [--metric top1|iou|ctc] [--ctc-blank K|none] [--config FILE.json]
 //
 // --ort-cpu NAME runs ONNX Runtime under `qemu-x86_64 -cpu NAME` (Haswell: its AVX2 kernels;
 // Nehalem: its SSE4.1 kernels), or natively with CPUID masked (cpuid:avx2, cpuid:sse41; see
@@ -31,9 +31,9 @@
 // the top-1 agreement, the fractions of logits within one output quantization step (the scale
 // of the logits encoding) and bit-identical, and the op counts of the optimized graph. Exit
 // status 0 when, for every model, agreement and the one-step fraction of the judged
-// simulation are both at least 99.9% and every Conv ran as QLinearConv; 1 when not; 2 on
-// error. Work files go to DIR (kept) or to
-// a temporary folder (removed).
+// simulation are both at least 99.9% and every Conv ran as QLinearConv and every MatMul as an
+// integer MatMul (transformers: docs/TRANSFORMERS.md); 1 when not; 2 on error. Work files go
+// to DIR (kept) or to a temporary folder (removed).
 //
 // --metric says what the model's output is (dense_metrics.h). top1 (the default): [N, classes]
 // logits, judged as above. iou: a sigmoid map [N, 1, H, W] (models/seg_fmnist.onnx); the masks
@@ -87,6 +87,7 @@ struct Args {
   std::string wide_form = "microsoft";
   std::string metric = "top1";
   int64_t ctc_blank = 0;  // -1: none
+  std::string config;  // a QuantSim config JSON; "": the built-in one
 };
 
 Args parse_args(int argc, char** argv) {
@@ -95,7 +96,7 @@ Args parse_args(int argc, char** argv) {
       "qsim_sim_vs_ort MODEL... [--calib N] [--batch B] [--ort-chunk C] [--threads T] "
       "[--work DIR] [--images N] [--ort-cpu NAME] [--emulate exact|ort-avx2] [--weight-bits W] "
       "[--act-bits A] [--qdq-16bit microsoft|opset21] [--metric top1|iou|ctc] "
-      "[--ctc-blank K|none]";
+      "[--ctc-blank K|none] [--config FILE.json]";
   std::string blank = "0";
   a.ort_cpu = tools::ort_cpu_from_environment();
   tools::parse_options(argc, argv,
@@ -111,7 +112,8 @@ Args parse_args(int argc, char** argv) {
                         {"--act-bits", &a.act_bits},
                         {"--qdq-16bit", &a.wide_form},
                         {"--metric", &a.metric},
-                        {"--ctc-blank", &blank}},
+                        {"--ctc-blank", &blank},
+                        {"--config", &a.config}},
                        usage, &a.models);
   require(!a.models.empty(), ErrorCode::kInvalidArgument, "usage: " + usage);
   if (!a.emulate.empty()) target_from_name(a.emulate);  // checks the name
@@ -207,15 +209,28 @@ void print_op_counts(const std::map<std::string, int64_t>& counts) {
   std::printf("\n");
 }
 
-// Every Conv of the float model ran as QLinearConv: none is left in float, plain or fused.
-bool every_conv_integer(const Model& float_model, const std::map<std::string, int64_t>& optimized) {
-  const int64_t convs = count_of(op_counts(float_model), "Conv");
+// Every Conv of the float model ran as QLinearConv, and every MatMul (a weight's, or a
+// transformer's Q.K^T and attention.V between two activations) as an integer MatMul
+// (QLinearMatMul, or MatMulInteger[ToFloat]): none is left in float, plain or fused.
+bool every_layer_integer(const Model& float_model,
+                         const std::map<std::string, int64_t>& optimized) {
+  const std::map<std::string, int64_t> original = op_counts(float_model);
+  const int64_t convs = count_of(original, "Conv");
   const int64_t integer = count_of(optimized, "QLinearConv");
   const int64_t float_convs = count_of(optimized, "Conv") + count_of(optimized, "FusedConv");
   std::printf(
       "  Conv in the float model %lld; in the optimized graph QLinearConv %lld, float %lld\n",
       (long long)convs, (long long)integer, (long long)float_convs);
-  return integer == convs && float_convs == 0;
+  const int64_t matmuls = count_of(original, "MatMul");
+  const int64_t integer_matmuls = count_of(optimized, "QLinearMatMul") +
+                                  count_of(optimized, "MatMulInteger") +
+                                  count_of(optimized, "MatMulIntegerToFloat");
+  const int64_t float_matmuls = count_of(optimized, "MatMul") + count_of(optimized, "FusedMatMul");
+  if (matmuls > 0)
+    std::printf(
+        "  MatMul in the float model %lld; in the optimized graph integer %lld, float %lld\n",
+        (long long)matmuls, (long long)integer_matmuls, (long long)float_matmuls);
+  return integer == convs && float_convs == 0 && integer_matmuls == matmuls && float_matmuls == 0;
 }
 
 void print_agreement(const Agreement& a, float step) {
@@ -309,6 +324,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
   options.num_threads = args.threads;
   options.weight_bitwidth = args.weight_bits;
   options.activation_bitwidth = args.act_bits;
+  if (!args.config.empty()) options.config = read_quantsim_config_file(args.config);
   QuantSim sim(model, options);
   tools::calibrate_on_training_images(sim, args.calib, args.batch);
 
@@ -347,7 +363,7 @@ bool check_model(const std::string& path, const Args& args, const fs::path& work
               float_accuracy);
   bool layers_pass = false;
   if (args.act_bits == 8) {
-    layers_pass = every_conv_integer(model, optimized);
+    layers_pass = every_layer_integer(model, optimized);
   } else if (test_images(args) < tools::fmnist_test_count()) {
     // One image is 0.1 point of 1000: the accuracy is judged on the whole test set only.
     layers_pass = true;
