@@ -112,6 +112,30 @@ m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 22)])
 m.ir_version = 10
 onnx.save(m, '$WORK/opset22.onnx')"
 expect_fail "opset22.onnx.*opset 22; qsim supports opsets 7 to 21" "$QSIM" info "$WORK/opset22.onnx"
+# An op the upgrade cannot take to opset 13 (Resize's tf_half_pixel_for_nn, gone at 13): qsim
+# runs and calibrates the opset-11 model, skips the QDQ model naming the node and the reason,
+# writes the other four files and exits 3.
+$PY -c "
+import numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+w = numpy_helper.from_array(np.linspace(-1, 1, 18, dtype=np.float32).reshape(2, 1, 3, 3), 'w')
+scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), 'scales')
+roi = numpy_helper.from_array(np.zeros(0, np.float32), 'roi')
+g = helper.make_graph(
+    [helper.make_node('Conv', ['x', 'w'], ['c'], name='conv', pads=[1, 1, 1, 1]),
+     helper.make_node('Resize', ['c', 'roi', 'scales'], ['y'], name='up', mode='nearest',
+                      coordinate_transformation_mode='tf_half_pixel_for_nn')],
+    'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, ['n', 1, 4, 4])],
+    [helper.make_tensor_value_info('y', TensorProto.FLOAT, ['n', 2, 8, 8])], [w, scales, roi])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 11)]), '$WORK/resize11.onnx')
+np.save('$WORK/resize11_calib.npy', np.random.default_rng(0).random((16, 1, 4, 4), dtype=np.float32))"
+"$QSIM" quantize "$WORK/resize11.onnx" --calib "$WORK/resize11_calib.npy" --out "$WORK/q_resize11" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+[ "$rc" -eq 3 ] && ok || bad "quantize with an op the upgrade refuses exited $rc, not 3: $(cat "$WORK/err")"
+grep -q "warning: export: skipped resize11.qdq.onnx (ONNX QDQ model): .*Resize 'up'.*tf_half_pixel_for_nn" "$WORK/err" &&
+  ok || bad "the skipped QDQ model's warning does not name the Resize node and why: $(cat "$WORK/err")"
+[ "$(ls "$WORK/q_resize11" | tr '\n' ' ')" = "resize11.encodings.fbs resize11.encodings.json resize11.encodings.v1.json resize11.onnx " ] &&
+  ok || bad "an export with the QDQ model skipped wrote: $(ls -A "$WORK/q_resize11")"
 script -qec "'$QSIM' quantize '$MODEL' --calib '$WORK/calib.npy' --out '$WORK/q_tty' --batch-size 100" /dev/null >"$WORK/tty" 2>&1
 grep -q "calibrating \[#*\] 3/3 batches" "$WORK/tty" && ok || bad "no progress bar on a terminal: $(cat "$WORK/tty")"
 expect_ok "$QSIM" quantize "$MODEL" --calib "$WORK/calib.npy" --out "$WORK/q2" --per-channel \

@@ -296,7 +296,7 @@ bool check_dense_outputs(QuantSim& sim, const Model& model, const Args& args, co
   } else {
     report_sequences("float model", float_out, ort_out, args.ctc_blank);
   }
-  const bool layers_pass = args.act_bits != 8 || every_conv_integer(model, optimized);
+  const bool layers_pass = args.act_bits != 8 || every_layer_integer(model, optimized);
   bool agreement_passes = false;
   for (Target arithmetic : {Target::kExact, Target::kOrtAvx2}) {
     const Tensor sim_out = simulate_test_set(sim, args, arithmetic);
