@@ -33,7 +33,7 @@ BUILD=$SRC/build
 SCALE=no
 METHODS_OPT=
 MODELS_OPT=
-THREADS=0
+THREADS=
 BATCH=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -100,10 +100,11 @@ fi
 
 # rss_and_seconds MODEL METHOD N: "<peak RSS KiB> <wall seconds>" of one quantize run.
 rss_and_seconds() {
-  local out=$WORK/out_$1_$2_$3
+  local out=$WORK/out_$1_$2_$3 threads=()
+  [ -z "$THREADS" ] || threads=(--threads "$THREADS")
   if ! /usr/bin/time -f '%M %e' -o "$WORK/rss" "$QSIM" quantize "$MODEL_DIR/$1.onnx" \
     --calib "$CALIB_DIR/calib_$3.npy" --calib-method "$2" --per-channel --batch-size "$BATCH" \
-    --threads "$THREADS" --out "$out" >"$WORK/log" 2>&1; then
+    "${threads[@]}" --out "$out" >"$WORK/log" 2>&1; then
     echo "quantize_rss: qsim quantize failed for $1 $2 $3:" >&2
     cat "$WORK/log" >&2
     exit 1
@@ -113,7 +114,7 @@ rss_and_seconds() {
 }
 
 failures=0
-echo "batch $BATCH, threads $THREADS (0: all cores), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "batch $BATCH, threads ${THREADS:-default (all cores)}, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-18s %-12s %12s %12s %8s %9s %9s %12s %s\n' model method "rss_${SMALL}_kb" \
   "rss_${LARGE}_kb" growth% "s_$SMALL" "s_$LARGE" s_per_1000 verdict
 for model in "${MODELS[@]}"; do
