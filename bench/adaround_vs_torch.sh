@@ -4,6 +4,7 @@
 #
 #   bench/adaround_vs_torch.sh [--model NAME|PATH] [--samples N] [--iterations I]
 #       [--threads T] [--bits B] [--act-bits A] [--seed S] [--repeats R] [--build DIR]
+#       [--calib FILE.npy] [--memory-budget MB]
 #
 # Defaults: resnet_fmnist, 1024 samples, 10000 iterations, 1 thread, 4-bit per-channel
 # weights, 8-bit activations (0: none), seed 0, 1 repeat, build dir build/ (targets qsim_cli,
@@ -23,7 +24,15 @@
 # Targets (issue #4): torch / qsim time >= 10 at |top-1 difference| <= 0.3 points.
 # Also prints the GFLOP/s of qsim's AdaRound inner loop (from its stats line) against the
 # OpenBLAS sgemm peak (bench_sgemm_peak) on the same thread count.
-# Exit status: 0 when both targets are met, 1 when not, 2 on a usage or run error.
+#
+# --calib FILE.npy (timing mode, issue 24): both sides take the first N samples of FILE.npy
+# instead of Fashion-MNIST, and no top-1 is measured (the model need not be a Fashion-MNIST
+# classifier: the ImageNet-sized scale models and tools/make_scale_models.py's calibration
+# sets); then the speed target alone decides the exit status. It also prints each side's
+# peak RSS and the per-layer times (torch: caching + optimization from its JSON; qsim: the
+# "adaround: <layer> ..." progress lines, when it prints them). --memory-budget MB passes
+# qsim's --memory-budget (cached samples held in memory; the rest go to a temporary file).
+# Exit status: 0 when the targets are met, 1 when not, 2 on a usage or run error.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=/usr/bin/python3
@@ -36,6 +45,8 @@ ACT_BITS=8
 SEED=0
 REPEATS=1
 BUILD=$SRC/build
+CALIB=
+MEMORY_BUDGET=
 SPEED_TARGET=10
 ACCURACY_TOLERANCE=0.3
 
@@ -56,6 +67,8 @@ while [ $# -gt 0 ]; do
     --seed) SEED=$2 ;;
     --repeats) REPEATS=$2 ;;
     --build) BUILD=$2 ;;
+    --calib) CALIB=$2 ;;
+    --memory-budget) MEMORY_BUDGET=$2 ;;
     *) die "unknown option '$1' (see the header of $0)" ;;
   esac
   shift 2
@@ -70,7 +83,10 @@ BASENAME=$(basename "$ONNX" .onnx)
 QSIM=$BUILD/src/qsim
 EVAL=$BUILD/tools/compare/qsim_fmnist_eval
 SGEMM=$BUILD/bench/bench_sgemm_peak
-for tool in "$QSIM" "$EVAL" "$SGEMM" /usr/bin/time; do
+TOOLS=("$QSIM" "$SGEMM" /usr/bin/time)
+[ -n "$CALIB" ] || TOOLS+=("$EVAL")
+[ -z "$CALIB" ] || [ -f "$CALIB" ] || die "no calibration file '$CALIB'"
+for tool in "${TOOLS[@]}"; do
   [ -x "$tool" ] || die "$tool is not built"
 done
 
@@ -94,9 +110,11 @@ now() { date +%s.%N; }
 
 run_torch() {
   echo "== torch: $BASENAME, $ITERATIONS iterations, $SAMPLES samples, $THREADS thread(s)" >&2
-  "$PYTHON" "$SRC/tools/adaround_torch.py" "$ONNX" --samples "$SAMPLES" \
-    --iterations "$ITERATIONS" --bits "$BITS" --act-bits "$ACT_BITS" --threads "$THREADS" \
-    --seed "$SEED" --write-calib "$WORK/calib.npy" >"$WORK/torch.json" ||
+  local data=(--write-calib "$WORK/calib.npy")
+  [ -z "$CALIB" ] || data=(--calib "$CALIB" --no-eval)
+  /usr/bin/time -f %M -o "$WORK/torch.rss" "$PYTHON" "$SRC/tools/adaround_torch.py" "$ONNX" \
+    --samples "$SAMPLES" --iterations "$ITERATIONS" --bits "$BITS" --act-bits "$ACT_BITS" \
+    --threads "$THREADS" --seed "$SEED" "${data[@]}" >"$WORK/torch.json" ||
     die "tools/adaround_torch.py failed"
   json "$WORK/torch.json" 'j["adaround_seconds"]'
 }
@@ -109,8 +127,10 @@ run_qsim() {
   rm -rf "$WORK/qsim"
   local start
   start=$(now)
-  if ! /usr/bin/time -f '%U %S' -o "$WORK/qsim.cpu" "$QSIM" quantize "$ONNX" \
-    --calib "$WORK/calib.npy" --weight-bits "$BITS" --act-bits "$act_bits" --per-channel \
+  local calib=${CALIB:-$WORK/calib.npy} budget=()
+  [ -z "$MEMORY_BUDGET" ] || budget=(--memory-budget "$MEMORY_BUDGET")
+  if ! /usr/bin/time -f '%U %S %M' -o "$WORK/qsim.cpu" "$QSIM" quantize "$ONNX" \
+    --calib "$calib" "${budget[@]}" --weight-bits "$BITS" --act-bits "$act_bits" --per-channel \
     --calib-method minmax --adaround --adaround-iterations "$ITERATIONS" \
     --adaround-samples "$SAMPLES" --seed "$SEED" --threads "$THREADS" --out "$WORK/qsim" \
     >"$WORK/qsim.out" 2>"$WORK/qsim.err"; then
@@ -177,37 +197,73 @@ stats=$(stats_line)
 qsim_clock="stats line"
 [ -n "$stats" ] || qsim_clock="whole qsim quantize command: no stats line"
 
-torch_a32=$(json "$WORK/torch.json" "'%.2f' % j['top1']['adaround']['a32']")
-qsim_a32=$(qsim_top1_a32)
-[ -n "$qsim_a32" ] || die "qsim_fmnist_eval printed no top-1"
+# The Fashion-MNIST report: times, then top-1 of each side's AdaRounded weights.
+accuracy_report() {
+  torch_a32=$(json "$WORK/torch.json" "'%.2f' % j['top1']['adaround']['a32']")
+  qsim_a32=$(qsim_top1_a32)
+  [ -n "$qsim_a32" ] || die "qsim_fmnist_eval printed no top-1"
+
+  diff_a32=$(awk -v t="$torch_a32" -v q="$qsim_a32" 'BEGIN { printf "%+.2f", q - t }')
+
+  echo
+  echo "model $BASENAME: W${BITS} per-channel, $SAMPLES samples, $ITERATIONS iterations," \
+    "$THREADS thread(s), seed $SEED, $REPEATS repeat(s)"
+  printf '%-28s %12s %12s %14s\n' "" torch qsim "torch/qsim, qsim-torch"
+  printf '%-28s %12s %12s %13sx\n' "AdaRound seconds (median)" "$torch_s" "$qsim_s" "$ratio"
+  printf '%-28s %12s %12s %14s\n' "top-1 W${BITS}A32 AdaRound %" "$torch_a32" "$qsim_a32" "$diff_a32"
+  diff_quantized=$diff_a32
+  if [ "$ACT_BITS" -gt 0 ]; then
+    torch_quantized=$(json "$WORK/torch.json" "'%.2f' % j['top1']['adaround']['a$ACT_BITS']")
+    qsim_quantized=$(qsim_top1_quantized)
+    diff_quantized=$(awk -v t="$torch_quantized" -v q="$qsim_quantized" \
+      'BEGIN { printf "%+.2f", q - t }')
+    printf '%-28s %12s %12s %14s\n' "top-1 W${BITS}A${ACT_BITS} AdaRound %" "$torch_quantized" \
+      "$qsim_quantized" "$diff_quantized"
+  fi
+  printf '%-28s %12s %12s\n' "CPU seconds (last repeat)" \
+    "$(json "$WORK/torch.json" 'j["adaround_cpu_seconds"]')" \
+    "$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/qsim.cpu")"
+  printf '%-28s %12s\n' "top-1 float %" "$(json "$WORK/torch.json" "'%.2f' % j['top1']['float']")"
+  printf '%-28s %12s\n' "top-1 W${BITS}A32 nearest %" \
+    "$(json "$WORK/torch.json" "'%.2f' % j['top1']['nearest']['a32']")"
+  echo "qsim seconds from: $qsim_clock; qsim CPU seconds: whole qsim quantize command"
+  echo "torch times: ${torch_times[*]}; qsim times: ${qsim_times[*]}"
+}
+
+# The timing report (--calib): seconds in total and per layer, peak RSS; no accuracy.
+timing_report() {
+  local layers
+  layers=$(json "$WORK/torch.json" 'j["layers"]')
+  diff_a32=+0.00
+  diff_quantized=+0.00
+  echo
+  echo "model $BASENAME: W${BITS} per-channel, $SAMPLES samples of $CALIB, $ITERATIONS" \
+    "iterations, $THREADS thread(s), seed $SEED, $REPEATS repeat(s), memory budget" \
+    "${MEMORY_BUDGET:-default} MB, $layers layers"
+  printf '%-30s %12s %12s %14s\n' "" torch qsim "torch/qsim"
+  printf '%-30s %12s %12s %13sx\n' "AdaRound seconds (median)" "$torch_s" "$qsim_s" "$ratio"
+  printf '%-30s %12s %12s\n' "seconds per layer (mean)" \
+    "$(awk -v t="$torch_s" -v n="$layers" 'BEGIN { printf "%.3f", t / n }')" \
+    "$(awk -v t="$qsim_s" -v n="$layers" 'BEGIN { printf "%.3f", t / n }')"
+  printf '%-30s %12s %12s\n' "CPU seconds (last repeat)" \
+    "$(json "$WORK/torch.json" 'j["adaround_cpu_seconds"]')" \
+    "$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/qsim.cpu")"
+  printf '%-30s %12s %12s\n' "peak RSS MB (last repeat)" \
+    "$(awk '{ printf "%.0f", $1 / 1024 }' "$WORK/torch.rss")" \
+    "$(awk '{ printf "%.0f", $3 / 1024 }' "$WORK/qsim.cpu")"
+  echo "torch per layer (cache + optimize seconds, last repeat):"
+  json "$WORK/torch.json" '"\n".join("  %-48s %7.2f %8.2f" % (l["layer"], l["cache_seconds"], l["optimize_seconds"]) for l in j["per_layer"])'
+  echo "qsim seconds from: $qsim_clock; qsim CPU seconds and RSS: whole qsim quantize command"
+  echo "torch times: ${torch_times[*]}; qsim times: ${qsim_times[*]}"
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
 
 ratio=$(awk -v t="$torch_s" -v q="$qsim_s" 'BEGIN { printf "%.2f", t / q }')
-diff_a32=$(awk -v t="$torch_a32" -v q="$qsim_a32" 'BEGIN { printf "%+.2f", q - t }')
-
-echo
-echo "model $BASENAME: W${BITS} per-channel, $SAMPLES samples, $ITERATIONS iterations," \
-  "$THREADS thread(s), seed $SEED, $REPEATS repeat(s)"
-printf '%-28s %12s %12s %14s\n' "" torch qsim "torch/qsim, qsim-torch"
-printf '%-28s %12s %12s %13sx\n' "AdaRound seconds (median)" "$torch_s" "$qsim_s" "$ratio"
-printf '%-28s %12s %12s %14s\n' "top-1 W${BITS}A32 AdaRound %" "$torch_a32" "$qsim_a32" "$diff_a32"
-diff_quantized=$diff_a32
-if [ "$ACT_BITS" -gt 0 ]; then
-  torch_quantized=$(json "$WORK/torch.json" "'%.2f' % j['top1']['adaround']['a$ACT_BITS']")
-  qsim_quantized=$(qsim_top1_quantized)
-  diff_quantized=$(awk -v t="$torch_quantized" -v q="$qsim_quantized" \
-    'BEGIN { printf "%+.2f", q - t }')
-  printf '%-28s %12s %12s %14s\n' "top-1 W${BITS}A${ACT_BITS} AdaRound %" "$torch_quantized" \
-    "$qsim_quantized" "$diff_quantized"
+if [ -n "$CALIB" ]; then
+  timing_report
+else
+  accuracy_report
 fi
-printf '%-28s %12s %12s\n' "CPU seconds (last repeat)" \
-  "$(json "$WORK/torch.json" 'j["adaround_cpu_seconds"]')" \
-  "$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/qsim.cpu")"
-printf '%-28s %12s\n' "top-1 float %" "$(json "$WORK/torch.json" "'%.2f' % j['top1']['float']")"
-printf '%-28s %12s\n' "top-1 W${BITS}A32 nearest %" \
-  "$(json "$WORK/torch.json" "'%.2f' % j['top1']['nearest']['a32']")"
-echo "qsim seconds from: $qsim_clock; qsim CPU seconds: whole qsim quantize command"
-echo "torch times: ${torch_times[*]}; qsim times: ${qsim_times[*]}"
-
 peak=$("$SGEMM" --threads "$THREADS" --repeats 5 --seconds 0.1 |
   sed -n 's/^sgemm peak: .*: \([0-9.]*\) GFLOP\/s.*/\1/p')
 inner=$(echo "$stats" | sed -n 's/.*, \([0-9.]*\) GFLOP\/s.*/\1/p')

@@ -3,6 +3,11 @@
 //   bench_forward_vs_ort [MODEL.onnx ...] [--iters N] [--batches 1,64] [--threads 1,2]
 //                        [--rounds R] [--qsim-only] [--no-fuse]
 //
+// Any model with one float input whose axes other than the batch are fixed: by default the two
+// Fashion-MNIST reference models; the ImageNet-sized scale models (target scale_models, issue
+// 24) are build/bench/scale_models/{resnet50,mobilenetv2}_224.onnx. Batches of 64 and more run
+// a fifth of --iters (at least 20) timed passes.
+//
 // For each model, batch and thread count: qsim's median forward time (this process, after
 // warm-up) and ONNX Runtime's (tools/ort/run.js bench, session.run from Node), and the ratio
 // qsim / ORT (below 1 = qsim faster). qsim_cpu_ms is the median CPU time of the process per
@@ -44,7 +49,7 @@ struct QsimTimes {
 QsimTimes qsim_median_ms(const std::shared_ptr<Model>& model, int64_t batch,
                          const EngineOptions& options, int iters) {
   Engine engine(model, options);
-  Tensor input(DType::kFloat32, {batch, 1, 28, 28});
+  Tensor input(DType::kFloat32, bench::input_shape(*model, batch));
   std::mt19937 rng(42);
   std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
   for (int64_t i = 0; i < input.size(); ++i) input.data<float>()[i] = uniform(rng);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_stats.h"
 #include "graph/onnx_import.h"
 #include "runtime/engine.h"
 
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
   }
   try {
     Engine engine(std::make_shared<Model>(load_onnx_file(argv[1])), EngineOptions{threads, fuse});
-    Tensor input(DType::kFloat32, {batch, 1, 28, 28});
+    Tensor input(DType::kFloat32, bench::input_shape(engine.model(), batch));
     std::mt19937 rng(42);
     std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
     for (int64_t i = 0; i < input.size(); ++i) input.data<float>()[i] = uniform(rng);

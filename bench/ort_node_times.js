@@ -26,9 +26,15 @@ async function main() {
     graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1,
     enableProfiling: true, profileFilePrefix: prefix,
   });
-  const x = new Float32Array(batch * 784);
+  // The model's input shape with the batch axis set (any other symbolic axis is an error).
+  const dims = session.inputMetadata[0].shape.map((d, i) => {
+    if (typeof d === 'number' && d >= 0) return d;
+    if (i === 0) return batch;
+    throw new Error(`input '${session.inputNames[0]}' has a symbolic axis ${i} ('${d}')`);
+  });
+  const x = new Float32Array(dims.reduce((a, b) => a * b, 1));
   for (let i = 0; i < x.length; i++) x[i] = Math.random();
-  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', x, [batch, 1, 28, 28]) };
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', x, dims) };
   for (let i = 0; i < runs; i++) await session.run(feeds);
   session.endProfiling();
   const dir = path.dirname(prefix);

@@ -4,6 +4,7 @@ qsim's AdaRound against (docs/SOURCES.md section 5).
 
     /usr/bin/python3 tools/adaround_torch.py MODEL.onnx [--samples 1024] [--iterations 10000]
         [--bits 4] [--act-bits 8] [--threads 1] [--seed 0] [--write-calib FILE.npy]
+        [--calib FILE.npy --no-eval]
 
 Written the way the peers do it: the ONNX model is rebuilt as a torch module
 (tools/onnx_to_torch.py, BatchNormalization folded as qsim folds it) and each Conv / Gemm is
@@ -19,6 +20,12 @@ first N Fashion-MNIST training images (pixel / 255), the samples qsim gets via -
 float activations (A32) and, unless --act-bits 0, with activations quantized by asymmetric
 MinMax ranges of the float model on the same images (as qsim calibrates), placed as
 qsim places them (A8).
+
+--calib FILE.npy takes the first N samples of FILE.npy instead (any input shape: the
+ImageNet-sized scale models of issue 24, with tools/make_scale_models.py's calibration sets,
+read through a memory map so only the N samples are loaded); --no-eval skips the top-1
+evaluation, which only means something for the Fashion-MNIST models (their "top1" is then
+null).
 
 Prints one JSON object on stdout; progress per layer on stderr. "adaround_seconds" is the
 wall time of AdaRound alone (caching and optimization of every layer; no loading, no
@@ -342,12 +349,29 @@ def parse_args():
     ap.add_argument("--beta-start", type=float, default=20.0)
     ap.add_argument("--beta-end", type=float, default=2.0)
     ap.add_argument("--warm-start", type=float, default=0.2)
+    ap.add_argument("--calib", metavar="FILE.npy",
+                    help="calibration samples: the first N of FILE.npy, not Fashion-MNIST")
+    ap.add_argument("--no-eval", action="store_true", help="skip the top-1 evaluation")
     ap.add_argument("--write-calib", metavar="FILE.npy",
                     help="also save the calibration images (float32 [N,1,28,28])")
     args = ap.parse_args()
     if args.samples < 1 or args.iterations < 1 or not 2 <= args.bits <= 16:
         ap.error("--samples and --iterations must be positive, --bits in 2..16")
     return args
+
+
+def evaluate(float_model, rounded, calibration, args):
+    """Top-1 on the Fashion-MNIST test images: float, nearest and AdaRound weights."""
+    test_images, test_labels = fmnist_images("t10k"), fmnist_labels("t10k")
+    activation_quant = (calibrate_activations(float_model, calibration, args.act_bits)
+                        if args.act_bits else None)
+    return {
+        "float": top1(float_model, test_images, test_labels),
+        "nearest": accuracies(round_to_nearest(float_model, args.bits), activation_quant,
+                              test_images, test_labels, args.act_bits),
+        "adaround": accuracies(rounded, activation_quant, test_images, test_labels,
+                               args.act_bits),
+    }
 
 
 def main():
@@ -361,23 +385,17 @@ def main():
         float_model = load_onnx_as_torch(args.model)
     except (ConversionError, OSError) as e:
         sys.exit("adaround_torch: %s" % e)
-    calibration = fmnist_images("train", args.samples)
+    if args.calib:
+        calibration = torch.from_numpy(np.array(np.load(args.calib, mmap_mode="r")[:args.samples]))
+    else:
+        calibration = fmnist_images("train", args.samples)
     if args.write_calib:
         save_npy_atomically(args.write_calib, calibration.numpy())
-    test_images, test_labels = fmnist_images("t10k"), fmnist_labels("t10k")
 
     rounded, layer_stats = adaround(float_model, calibration, args)
     total = {key: sum(s[key] for s in layer_stats)
              for key in ("cache_seconds", "optimize_seconds", "cpu_seconds")}
-    activation_quant = (calibrate_activations(float_model, calibration, args.act_bits)
-                        if args.act_bits else None)
-    evaluated = {
-        "float": top1(float_model, test_images, test_labels),
-        "nearest": accuracies(round_to_nearest(float_model, args.bits), activation_quant,
-                              test_images, test_labels, args.act_bits),
-        "adaround": accuracies(rounded, activation_quant, test_images, test_labels,
-                               args.act_bits),
-    }
+    evaluated = None if args.no_eval else evaluate(float_model, rounded, calibration, args)
     report = {
         "implementation": "torch %s" % torch.__version__,
         "model": os.path.basename(args.model),
