@@ -36,10 +36,10 @@ Layer conv(const std::string& name, int64_t c, int64_t m, int64_t size, int64_t 
   return {name,
           "Conv",
           {c, size, size},
-          {{"kernel_shape", ints_attr({k, k})},
-           {"strides", ints_attr({stride, stride})},
-           {"pads", ints_attr({pad, pad, pad, pad})},
-           {"group", int_attr(group)}},
+          {{"kernel_shape", Attribute::of_ints({k, k})},
+           {"strides", Attribute::of_ints({stride, stride})},
+           {"pads", Attribute::of_ints({pad, pad, pad, pad})},
+           {"group", Attribute::of_int(group)}},
           {{m, c / group, k, k}, {m}},
           static_cast<double>(m * (c / group) * k * k * out * out)};
 }
@@ -63,12 +63,12 @@ std::vector<Layer> layers() {
       {"maxpool 2x2 16 @28",
        "MaxPool",
        {16, 28, 28},
-       {{"kernel_shape", ints_attr({2, 2})}, {"strides", ints_attr({2, 2})}},
+       {{"kernel_shape", Attribute::of_ints({2, 2})}, {"strides", Attribute::of_ints({2, 2})}},
        {},
        0},
       {"batchnorm 16 @28", "BatchNormalization", {16, 28, 28}, {}, {{16}, {16}, {16}, {16}}, 0},
       {"globalaveragepool 128 @4", "GlobalAveragePool", {128, 4, 4}, {}, {}, 0},
-      {"gemm 128->10", "Gemm", {128}, {{"transB", int_attr(1)}}, {{10, 128}, {10}}, 1280},
+      {"gemm 128->10", "Gemm", {128}, {{"transB", Attribute::of_int(1)}}, {{10, 128}, {10}}, 1280},
   };
 }
 

@@ -257,11 +257,19 @@ def export_onnx(model, path):
         input_names=["input"],
         output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    m = onnx.load_from_string(buf.getvalue())
-    # The exporter de-duplicates initializers with equal values by inserting
-    # Identity nodes.  In the ResNet the two BN biases that feed a residual Add
-    # get identical gradients and stay bit-identical, so this happens there.
-    # Turn each such Identity back into a plain initializer of its own.
+    return write_tidy_onnx(buf.getvalue(), path)
+
+
+def write_tidy_onnx(exported, path):
+    """Writes the model torch.onnx.export gave (bytes) to path, tidied the same way for every
+    reference model, and returns the bytes written.
+
+    The exporter de-duplicates initializers with equal values by inserting Identity nodes
+    (in the ResNet the two BN biases that feed a residual Add get identical gradients and
+    stay bit-identical; in the ViT, LayerNorm scales that stayed equal): each such Identity
+    becomes a plain initializer of its own again. Unnamed nodes get deterministic names and
+    the doc strings go."""
+    m = onnx.load_from_string(exported)
     inits = {t.name: t for t in m.graph.initializer}
     for node in list(m.graph.node):
         if node.op_type == "Identity" and node.input[0] in inits:
@@ -270,7 +278,6 @@ def export_onnx(model, path):
             t.name = node.output[0]
             m.graph.initializer.append(t)
             m.graph.node.remove(node)
-    # Name any unnamed node deterministically and drop the per-node doc strings.
     counters = collections.Counter()
     for node in m.graph.node:
         node.doc_string = ""
@@ -310,9 +317,15 @@ def verify_onnx(path, mobilenet):
     for v in list(m.graph.input) + list(m.graph.output):
         if v.type.tensor_type.shape.dim[0].dim_param != "batch":
             problems.append("%s: batch axis not dynamic" % v.name)
+    return verified(path, ops, problems)
+
+
+def verified(path, ops, problems):
+    """(op counts, file size) of a checked model file; exits naming every problem found,
+    a file over 1 MiB among them (models/ holds small models only)."""
     size = os.path.getsize(path)
     if size > 1 << 20:
-        problems.append("file larger than 1 MB (%d bytes)" % size)
+        problems.append("file larger than 1 MiB (%d bytes)" % size)
     if problems:
         raise SystemExit("%s: verification failed: %s" % (path, "; ".join(problems)))
     return dict(sorted(ops.items())), size

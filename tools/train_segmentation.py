@@ -44,7 +44,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from train_reference_models import load_split, preprocess, seed_all, tune_malloc
+from train_reference_models import (load_split, preprocess, seed_all, tune_malloc, verified,
+                                    write_tidy_onnx)
 
 SEED = 20241224
 OPSET = 13
@@ -133,18 +134,7 @@ def export_onnx(model, path):
                       opset_version=OPSET, do_constant_folding=True,
                       input_names=["input"], output_names=["mask"],
                       dynamic_axes={"input": {0: "batch"}, "mask": {0: "batch"}})
-    m = onnx.load_from_string(buf.getvalue())
-    counters = collections.Counter()
-    for node in m.graph.node:
-        node.doc_string = ""
-        if not node.name:
-            counters[node.op_type] += 1
-            node.name = "%s_%d" % (node.op_type, counters[node.op_type])
-    m.doc_string = ""
-    data = m.SerializeToString()
-    with open(path, "wb") as f:
-        f.write(data)
-    return data
+    return write_tidy_onnx(buf.getvalue(), path)
 
 
 def verify_onnx(path):
@@ -160,12 +150,7 @@ def verify_onnx(path):
         problems.append("duplicate node names")
     if [o.name for o in m.graph.output] != ["mask"]:
         problems.append("output is not 'mask'")
-    size = os.path.getsize(path)
-    if size > 1 << 20:
-        problems.append("file larger than 1 MiB (%d bytes)" % size)
-    if problems:
-        raise SystemExit("%s: verification failed: %s" % (path, "; ".join(problems)))
-    return dict(sorted(ops.items())), size
+    return verified(path, ops, problems)
 
 
 def main():

@@ -113,29 +113,7 @@ def export_onnx(model, path, opset):
         training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True,
         input_names=["input"], output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    m = onnx.load_from_string(buf.getvalue())
-    # The exporter de-duplicates bit-equal initializers with Identity nodes (LayerNorm
-    # scales that stayed equal); give each its own initializer again, as
-    # train_reference_models.py does.
-    inits = {t.name: t for t in m.graph.initializer}
-    for node in list(m.graph.node):
-        if node.op_type == "Identity" and node.input[0] in inits:
-            t = onnx.TensorProto()
-            t.CopyFrom(inits[node.input[0]])
-            t.name = node.output[0]
-            m.graph.initializer.append(t)
-            m.graph.node.remove(node)
-    counters = collections.Counter()
-    for node in m.graph.node:
-        node.doc_string = ""
-        if not node.name:
-            counters[node.op_type] += 1
-            node.name = "%s_%d" % (node.op_type, counters[node.op_type])
-    m.doc_string = ""
-    data = m.SerializeToString()
-    with open(path, "wb") as f:
-        f.write(data)
-    return data
+    return ref.write_tidy_onnx(buf.getvalue(), path)
 
 
 def verify_onnx(path, opset):
@@ -161,12 +139,7 @@ def verify_onnx(path, opset):
         problems.append("duplicate node names")
     if [i.name for i in m.graph.input] != ["input"] or [o.name for o in m.graph.output] != ["logits"]:
         problems.append("bad input/output names")
-    size = os.path.getsize(path)
-    if size > 1 << 20:
-        problems.append("file larger than 1 MB (%d bytes)" % size)
-    if problems:
-        raise SystemExit("%s: verification failed: %s" % (path, "; ".join(problems)))
-    return dict(sorted(ops.items())), size
+    return ref.verified(path, ops, problems)
 
 
 def main():

@@ -6,6 +6,48 @@
 #include "util/error.h"
 
 namespace qsim {
+
+Attribute Attribute::of_int(int64_t value) {
+  Attribute a;
+  a.kind = Kind::kInt;
+  a.i = value;
+  return a;
+}
+
+Attribute Attribute::of_float(float value) {
+  Attribute a;
+  a.kind = Kind::kFloat;
+  a.f = value;
+  return a;
+}
+
+Attribute Attribute::of_ints(std::vector<int64_t> values) {
+  Attribute a;
+  a.kind = Kind::kInts;
+  a.ints = std::move(values);
+  return a;
+}
+
+Attribute Attribute::of_floats(std::vector<float> values) {
+  Attribute a;
+  a.kind = Kind::kFloats;
+  a.floats = std::move(values);
+  return a;
+}
+
+Attribute Attribute::of_string(std::string value) {
+  Attribute a;
+  a.kind = Kind::kString;
+  a.s = std::move(value);
+  return a;
+}
+
+Attribute Attribute::of_tensor(Tensor value) {
+  Attribute a;
+  a.kind = Kind::kTensor;
+  a.t = std::move(value);
+  return a;
+}
 namespace {
 
 const Attribute& expect_kind(const Node& node, const std::string& attr, Attribute::Kind kind,

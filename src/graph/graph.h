@@ -23,13 +23,21 @@ struct Attribute {
   std::vector<float> floats;
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
+
+  // Attributes of one value, for the passes and tests that add them to nodes.
+  static Attribute of_int(int64_t value);
+  static Attribute of_float(float value);
+  static Attribute of_ints(std::vector<int64_t> values);
+  static Attribute of_floats(std::vector<float> values);
+  static Attribute of_string(std::string value);
+  static Attribute of_tensor(Tensor value);
 };
 
 struct Node {
   std::string name;
   std::string op_type;
-  std::string domain;                // "" for the default ONNX domain
-  std::vector<std::string> inputs;   // "" marks an omitted optional input
+  std::string domain;               // "" for the default ONNX domain
+  std::vector<std::string> inputs;  // "" marks an omitted optional input
   std::vector<std::string> outputs;
   std::map<std::string, Attribute> attributes;
 

@@ -46,20 +46,6 @@ constexpr std::array<OpsetChange, 31> kChanges = {{
     {"GroupNormalization", 21, "scale and bias became per channel, not per group", false},
 }};
 
-Attribute string_attribute(const std::string& value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = value;
-  return a;
-}
-
-Attribute int_attribute(int64_t value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = value;
-  return a;
-}
-
 Tensor float_vector(const std::vector<float>& values) {
   Tensor t(DType::kFloat32, {static_cast<int64_t>(values.size())});
   std::copy(values.begin(), values.end(), t.data<float>());
@@ -175,7 +161,7 @@ class Rewriter {
 
   void split_num_outputs(Node& node) {
     if (node.has_input(1) || node.has("num_outputs")) return;
-    node.attributes["num_outputs"] = int_attribute(static_cast<int64_t>(node.outputs.size()));
+    node.attributes["num_outputs"] = Attribute::of_int(static_cast<int64_t>(node.outputs.size()));
   }
 
   void dropout(Node& node) {
@@ -207,9 +193,9 @@ class Rewriter {
   // Resize's attributes that give Upsample's and Resize-10's sampling from opset 11 on:
   // asymmetric coordinates, nearest rounding down.
   static void sample_like_upsample(Node& node) {
-    node.attributes["coordinate_transformation_mode"] = string_attribute("asymmetric");
+    node.attributes["coordinate_transformation_mode"] = Attribute::of_string("asymmetric");
     if (node.get_string("mode", "nearest") == "nearest")
-      node.attributes["nearest_mode"] = string_attribute("floor");
+      node.attributes["nearest_mode"] = Attribute::of_string("floor");
   }
 
   // Resize-11 needs an roi input; from 13 it may be omitted.
@@ -230,7 +216,7 @@ class Rewriter {
     if (mode != "nearest" && mode != "linear" && mode != "bilinear")
       refuse(node, "mode '" + mode + "' has no Resize equivalent");
     node.op_type = "Resize";
-    node.attributes["mode"] = string_attribute(mode == "nearest" ? "nearest" : "linear");
+    node.attributes["mode"] = Attribute::of_string(mode == "nearest" ? "nearest" : "linear");
     // Resize's own change at opset 11 (kChanges' next rows) completes the rewrite.
   }
 
@@ -279,7 +265,7 @@ class Rewriter {
     flatten.op_type = "Flatten";
     flatten.inputs = {x};
     flatten.outputs = {names_.fresh(x + "_2d")};
-    flatten.attributes["axis"] = int_attribute(axis);
+    flatten.attributes["axis"] = Attribute::of_int(axis);
     Node shape;
     shape.name = names_.fresh(base + "_shape");
     shape.op_type = "Shape";
@@ -292,7 +278,7 @@ class Rewriter {
     reshape.outputs = {y};
     node.inputs[0] = flatten.outputs[0];
     node.outputs[0] = reshape.inputs[0];
-    node.attributes["axis"] = int_attribute(1);
+    node.attributes["axis"] = Attribute::of_int(1);
     out.push_back(std::move(flatten));
     out.push_back(std::move(node));
     out.push_back(std::move(shape));

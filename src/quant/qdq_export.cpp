@@ -355,10 +355,7 @@ class QdqBuilder {
     node.name = names_.fresh(base + "_" + op_type);
     node.inputs = {input, grid_names.first, grid_names.second};
     node.outputs = {output};
-    if (axis >= 0) {
-      node.attributes["axis"].kind = Attribute::Kind::kInt;
-      node.attributes["axis"].i = axis;
-    }
+    if (axis >= 0) node.attributes["axis"] = Attribute::of_int(axis);
     return node;
   }
 

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <map>
-#include <stdexcept>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,41 +14,6 @@
 #include "graph/graph.h"
 
 namespace qsim::testing {
-
-inline Attribute int_attr(int64_t value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = value;
-  return a;
-}
-
-inline Attribute float_attr(float value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloat;
-  a.f = value;
-  return a;
-}
-
-inline Attribute ints_attr(std::vector<int64_t> values) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(values);
-  return a;
-}
-
-inline Attribute string_attr(std::string value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(value);
-  return a;
-}
-
-inline Attribute tensor_attr(Tensor value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kTensor;
-  a.t = std::move(value);
-  return a;
-}
 
 struct NodeSpec {
   NodeSpec(std::string op, int64_t opset, std::vector<std::string> inputs,

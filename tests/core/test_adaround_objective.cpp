@@ -13,6 +13,7 @@
 #include <set>
 #include <span>
 
+#include "path_test.h"
 #include "runtime/engine.h"
 #include "single_op_model.h"
 #include "techniques/adaround_depthwise_conv.h"
@@ -24,7 +25,6 @@
 #include "techniques/fast_math.h"
 #include "techniques/layer_input_cache.h"
 #include "techniques/weight_parameters.h"
-#include "path_test.h"
 
 using namespace qsim;
 using namespace qsim::QSIM_ISA_NS;
@@ -212,16 +212,16 @@ PATH_TEST_CASE("each layer kind's lowering reproduces the runtime's product") {
     // Its input planes (4 x 7 x 6 per sample) are smaller than its columns (2 groups x 18
     // rows x 15 positions), so they are what gets cached.
     CHECK(check_lowering(one_layer("Conv", random_tensor({6, 2, 3, 3}, 1), random_tensor({6}, 2),
-                                   {{"group", int_attr(2)},
-                                    {"strides", ints_attr({2, 1})},
-                                    {"pads", ints_attr({1, 0, 0, 1})}}),
+                                   {{"group", Attribute::of_int(2)},
+                                    {"strides", Attribute::of_ints({2, 1})},
+                                    {"pads", Attribute::of_ints({1, 0, 0, 1})}}),
                          random_tensor({3, 4, 7, 6}, 3)));
   }
   SECTION("depthwise Conv with a channel multiplier, dilated") {
     check_lowering(one_layer("Conv", random_tensor({8, 1, 3, 3}, 4), std::nullopt,
-                             {{"group", int_attr(4)},
-                              {"dilations", ints_attr({2, 2})},
-                              {"pads", ints_attr({2, 2, 2, 2})}}),
+                             {{"group", Attribute::of_int(4)},
+                              {"dilations", Attribute::of_ints({2, 2})},
+                              {"pads", Attribute::of_ints({2, 2, 2, 2})}}),
                    random_tensor({2, 4, 6, 6}, 5));
   }
   SECTION("1-D Conv") {
@@ -231,18 +231,18 @@ PATH_TEST_CASE("each layer kind's lowering reproduces the runtime's product") {
   SECTION("grouped, strided ConvTranspose with output padding") {
     check_lowering(
         one_layer("ConvTranspose", random_tensor({4, 3, 3, 2}, 9), random_tensor({6}, 10),
-                  {{"group", int_attr(2)},
-                   {"strides", ints_attr({2, 3})},
-                   {"pads", ints_attr({1, 0, 0, 1})},
-                   {"output_padding", ints_attr({1, 1})}}),
+                  {{"group", Attribute::of_int(2)},
+                   {"strides", Attribute::of_ints({2, 3})},
+                   {"pads", Attribute::of_ints({1, 0, 0, 1})},
+                   {"output_padding", Attribute::of_ints({1, 1})}}),
         random_tensor({2, 4, 4, 3}, 11));
   }
   SECTION("Gemm with transA, alpha, beta and a broadcast C") {
     check_lowering(one_layer("Gemm", random_tensor({7, 5}, 12), random_tensor({1, 7}, 13),
-                             {{"transA", int_attr(1)},
-                              {"transB", int_attr(1)},
-                              {"alpha", float_attr(0.5f)},
-                              {"beta", float_attr(2.0f)}}),
+                             {{"transA", Attribute::of_int(1)},
+                              {"transB", Attribute::of_int(1)},
+                              {"alpha", Attribute::of_float(0.5f)},
+                              {"beta", Attribute::of_float(2.0f)}}),
                    random_tensor({5, 3}, 14));
     check_lowering(one_layer("Gemm", random_tensor({5, 7}, 15), std::nullopt, {}),
                    random_tensor({4, 5}, 16));
@@ -425,7 +425,8 @@ SoftRoundingRun run_soft_rounding(const WeightGrid& grid, const AdaRoundOptions&
   return run;
 }
 
-PATH_TEST_CASE("dropping settled weights from the step changes no soft weight, live block or result") {
+PATH_TEST_CASE(
+    "dropping settled weights from the step changes no soft weight, live block or result") {
   // 8 x 300 weights (three element chunks) whose h clamp over the run: a strong rounding term
   // and a large learning rate.
   const LayerShape shape{1, 8, 300, 3};
@@ -644,22 +645,25 @@ PATH_TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
     Shape input;
   };
   const Case cases[] = {
-      {"3x3, padded", {16, 3, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, {9, 3, 9, 11}},
+      {"3x3, padded", {16, 3, 3, 3}, {{"pads", Attribute::of_ints({1, 1, 1, 1})}}, {9, 3, 9, 11}},
       // 16 channels in rows of an even count: the forward takes positions in pairs.
-      {"3x3, padded, even rows", {16, 2, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, {9, 2, 5, 14}},
+      {"3x3, padded, even rows",
+       {16, 2, 3, 3},
+       {{"pads", Attribute::of_ints({1, 1, 1, 1})}},
+       {9, 2, 5, 14}},
       {"strided, dilated, uneven pads",
        {32, 4, 3, 3},
-       {{"strides", ints_attr({2, 2})},
-        {"dilations", ints_attr({1, 2})},
-        {"pads", ints_attr({1, 0, 1, 2})}},
+       {{"strides", Attribute::of_ints({2, 2})},
+        {"dilations", Attribute::of_ints({1, 2})},
+        {"pads", Attribute::of_ints({1, 0, 1, 2})}},
        {10, 4, 13, 17}},
       {"2x3 kernel, column stride, rows of several tiles",
        {64, 2, 2, 3},
-       {{"strides", ints_attr({1, 2})}},
+       {{"strides", Attribute::of_ints({1, 2})}},
        {9, 2, 5, 40}},
       {"1-D, strided",
        {48, 3, 5},
-       {{"strides", ints_attr({3})}, {"pads", ints_attr({2, 2})}},
+       {{"strides", Attribute::of_ints({3})}, {"pads", Attribute::of_ints({2, 2})}},
        {9, 3, 50}},
   };
   const ActivationKind kinds[] = {ActivationKind::kIdentity, ActivationKind::kRelu,
@@ -688,9 +692,9 @@ PATH_TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
   }
   SECTION("what it does not cover") {
     const Tensor x = random_tensor({2, 4, 6, 6}, 46);
-    ConvData grouped(
-        one_layer("Conv", random_tensor({32, 2, 3, 3}, 47), std::nullopt, {{"group", int_attr(2)}}),
-        x);
+    ConvData grouped(one_layer("Conv", random_tensor({32, 2, 3, 3}, 47), std::nullopt,
+                               {{"group", Attribute::of_int(2)}}),
+                     x);
     CHECK_FALSE(DirectConvLayout::covers(grouped.layer->shape(), grouped.window(), Activation{}));
     ConvData narrow(one_layer("Conv", random_tensor({8, 4, 3, 3}, 48), std::nullopt, {}), x);
     CHECK_FALSE(DirectConvLayout::covers(narrow.layer->shape(), narrow.window(), Activation{}));
@@ -704,7 +708,7 @@ PATH_TEST_CASE("the direct Conv loss equals the im2col minibatch loss") {
 PATH_TEST_CASE("the direct Conv loss leaves out just the gradient rows no live block needs") {
   const Tensor x = random_tensor({12, 3, 7, 9}, 54);
   const Model model = one_layer("Conv", random_tensor({32, 3, 3, 3}, 55), random_tensor({32}, 56),
-                                {{"pads", ints_attr({1, 1, 1, 1})}});
+                                {{"pads", Attribute::of_ints({1, 1, 1, 1})}});
   const ConvData planes(model, x);
   DirectData data(planes);
   const LayerShape& shape = planes.layer->shape();
@@ -741,7 +745,7 @@ PATH_TEST_CASE("the direct Conv loss leaves out just the gradient rows no live b
 PATH_TEST_CASE("the direct Conv loss is the same bytes for any thread count or cache") {
   check_laid_out_loss_same_bytes<DirectConvLoss, DirectData>(
       one_layer("Conv", random_tensor({32, 3, 3, 3}, 51), random_tensor({32}, 52),
-                {{"pads", ints_attr({1, 1, 1, 1})}}),
+                {{"pads", Attribute::of_ints({1, 1, 1, 1})}}),
       random_tensor({40, 3, 8, 8}, 50));
 }
 
@@ -753,10 +757,13 @@ PATH_TEST_CASE("the Winograd Conv loss equals the direct Conv loss") {
     Shape input;
   };
   const Case cases[] = {
-      {"16 channels, padded", {16, 16, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, {9, 16, 6, 10}},
+      {"16 channels, padded",
+       {16, 16, 3, 3},
+       {{"pads", Attribute::of_ints({1, 1, 1, 1})}},
+       {9, 16, 6, 10}},
       {"32 outputs, uneven pads",
        {32, 16, 3, 3},
-       {{"pads", ints_attr({0, 2, 2, 0})}},
+       {{"pads", Attribute::of_ints({0, 2, 2, 0})}},
        {9, 16, 8, 6}},
       {"64 outputs, 32 channels, no pads, groups of several sizes",
        {64, 32, 3, 3},
@@ -796,22 +803,23 @@ PATH_TEST_CASE("the Winograd Conv loss equals the direct Conv loss") {
       ConvData data(one_layer("Conv", random_tensor(weight, 67), std::nullopt, attributes), input);
       return WinogradConvLayout::covers(data.layer->shape(), data.window(), Activation{});
     };
-    CHECK(covered({16, 16, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, x));
+    CHECK(covered({16, 16, 3, 3}, {{"pads", Attribute::of_ints({1, 1, 1, 1})}}, x));
     CHECK_FALSE(covered({16, 16, 3, 3}, {}, random_tensor({2, 16, 7, 6}, 68)));  // 5 rows out
-    CHECK_FALSE(covered({16, 16, 3, 3},
-                        {{"strides", ints_attr({2, 2})}, {"pads", ints_attr({1, 1, 1, 1})}}, x));
-    CHECK_FALSE(covered({16, 16, 3, 3}, {{"dilations", ints_attr({2, 2})}},
+    CHECK_FALSE(covered(
+        {16, 16, 3, 3},
+        {{"strides", Attribute::of_ints({2, 2})}, {"pads", Attribute::of_ints({1, 1, 1, 1})}}, x));
+    CHECK_FALSE(covered({16, 16, 3, 3}, {{"dilations", Attribute::of_ints({2, 2})}},
                         random_tensor({2, 16, 12, 12}, 74)));
-    CHECK_FALSE(covered({16, 16, 5, 5}, {{"pads", ints_attr({2, 2, 2, 2})}}, x));
+    CHECK_FALSE(covered({16, 16, 5, 5}, {{"pads", Attribute::of_ints({2, 2, 2, 2})}}, x));
     CHECK_FALSE(covered({16, 8, 3, 3}, {}, random_tensor({2, 8, 6, 6}, 69)));
-    CHECK_FALSE(covered({32, 8, 3, 3}, {{"group", int_attr(2)}}, x));
+    CHECK_FALSE(covered({32, 8, 3, 3}, {{"group", Attribute::of_int(2)}}, x));
   }
 }
 
 PATH_TEST_CASE("the Winograd Conv loss is the same bytes for any thread count or cache") {
   check_laid_out_loss_same_bytes<WinogradConvLoss, WinogradData>(
       one_layer("Conv", random_tensor({32, 16, 3, 3}, 71), random_tensor({32}, 72),
-                {{"pads", ints_attr({1, 1, 1, 1})}}),
+                {{"pads", Attribute::of_ints({1, 1, 1, 1})}}),
       random_tensor({40, 16, 6, 6}, 70));
 }
 
@@ -823,16 +831,16 @@ PATH_TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
     Shape input;
   };
   const Case cases[] = {
-      {"3x3, padded", {16, 1, 3, 3}, {{"pads", ints_attr({1, 1, 1, 1})}}, {9, 16, 6, 19}},
+      {"3x3, padded", {16, 1, 3, 3}, {{"pads", Attribute::of_ints({1, 1, 1, 1})}}, {9, 16, 6, 19}},
       {"3x3, strided, uneven pads",
        {32, 1, 3, 3},
-       {{"strides", ints_attr({2, 2})}, {"pads", ints_attr({1, 0, 1, 2})}},
+       {{"strides", Attribute::of_ints({2, 2})}, {"pads", Attribute::of_ints({1, 0, 1, 2})}},
        {9, 32, 9, 12}},
       {"5x5, dilated (taps not fixed at compile time)",
        {48, 1, 5, 5},
-       {{"dilations", ints_attr({1, 2})}, {"pads", ints_attr({2, 4, 2, 4})}},
+       {{"dilations", Attribute::of_ints({1, 2})}, {"pads", Attribute::of_ints({2, 4, 2, 4})}},
        {9, 48, 7, 8}},
-      {"1-D", {16, 1, 3}, {{"pads", ints_attr({1, 1})}}, {9, 16, 30}},
+      {"1-D", {16, 1, 3}, {{"pads", Attribute::of_ints({1, 1})}}, {9, 16, 30}},
   };
   const ActivationKind kinds[] = {ActivationKind::kIdentity, ActivationKind::kRelu,
                                   ActivationKind::kClip, ActivationKind::kPRelu};
@@ -842,7 +850,7 @@ PATH_TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
     ConvData data(one_layer("Conv", random_tensor(c.weight, 82), random_tensor({c.weight[0]}, 83),
                             [&] {
                               auto attributes = c.attributes;
-                              attributes["group"] = int_attr(c.weight[0]);
+                              attributes["group"] = Attribute::of_int(c.weight[0]);
                               return attributes;
                             }()),
                   x);
@@ -866,7 +874,8 @@ PATH_TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
     const Tensor x = random_tensor({2, 16, 6, 6}, 86);
     const auto covered = [&](const Shape& weight, int64_t group, const Tensor& input) {
       ConvData data(one_layer("Conv", random_tensor(weight, 87), std::nullopt,
-                              {{"group", int_attr(group)}, {"pads", ints_attr({1, 1, 1, 1})}}),
+                              {{"group", Attribute::of_int(group)},
+                               {"pads", Attribute::of_ints({1, 1, 1, 1})}}),
                     input);
       return DepthwiseConvLayout::covers(data.layer->shape(), data.window(), Activation{});
     };
@@ -881,7 +890,7 @@ PATH_TEST_CASE("the depthwise Conv loss equals the im2col minibatch loss") {
 PATH_TEST_CASE("the depthwise Conv loss is the same bytes for any thread count or cache") {
   check_laid_out_loss_same_bytes<DepthwiseConvLoss, DepthwiseData>(
       one_layer("Conv", random_tensor({32, 1, 3, 3}, 91), random_tensor({32}, 92),
-                {{"pads", ints_attr({1, 1, 1, 1})}, {"group", int_attr(32)}}),
+                {{"pads", Attribute::of_ints({1, 1, 1, 1})}, {"group", Attribute::of_int(32)}}),
       random_tensor({40, 32, 7, 7}, 90));
 }
 

@@ -93,7 +93,8 @@ TEST_CASE("hooks see slices of the batch only when they are reentrant") {
 TEST_CASE("a Softmax along the batch runs the batch whole") {
   for (int64_t opset : {int64_t{11}, int64_t{13}}) {
     INFO("opset " << opset);
-    Engine engine(one_node("Softmax", opset, {"x"}, {{"axis", int_attr(0)}}), EngineOptions{2});
+    Engine engine(one_node("Softmax", opset, {"x"}, {{"axis", Attribute::of_int(0)}}),
+                  EngineOptions{2});
     const Tensor y = engine.run({counting_up({32, 4})}).at(0);
     double total = 0;
     for (int64_t i = 0; i < y.size(); ++i) total += y.data<float>()[i];
@@ -146,8 +147,8 @@ TEST_CASE("a constant folded from the batch size runs the batch whole") {
   model->graph.inputs.push_back({"x", DType::kUndefined, 0, {}});
   model->graph.initializers["zero"] = make_tensor<int64_t>({}, {0});
   add_node("Shape", {"x"}, "shape");
-  add_node("Gather", {"shape", "zero"}, "batch", {{"axis", int_attr(0)}});
-  add_node("Cast", {"batch"}, "batch_float", {{"to", int_attr(1)}});
+  add_node("Gather", {"shape", "zero"}, "batch", {{"axis", Attribute::of_int(0)}});
+  add_node("Cast", {"batch"}, "batch_float", {{"to", Attribute::of_int(1)}});
   add_node("Div", {"x", "batch_float"}, "y");
   model->graph.outputs.push_back({"y", DType::kUndefined, 0, {}});
   Engine engine(model, EngineOptions{2});

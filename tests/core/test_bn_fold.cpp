@@ -71,13 +71,6 @@ Model layer_then_batch_norm(const std::string& op, Tensor weight,
   return m;
 }
 
-Attribute int_attribute(int64_t value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = value;
-  return a;
-}
-
 void check_fold_preserves_outputs(const Model& model, const Tensor& input) {
   BatchNormFoldResult r = fold_batch_norms(model);
   REQUIRE(r.folded.size() == 1);
@@ -128,14 +121,14 @@ TEST_CASE("Conv, ConvTranspose and Gemm fold on their output-channel axes") {
     Model m = layer_then_batch_norm("ConvTranspose", counting_tensor({2, 3, 2, 2}, 0.29f));
     check_fold_preserves_outputs(m, counting_tensor({2, 2, 4, 4}, 0.13f));
     Model grouped = layer_then_batch_norm("ConvTranspose", counting_tensor({3, 1, 2, 2}, 0.31f),
-                                          {{"group", int_attribute(3)}});
+                                          {{"group", Attribute::of_int(3)}});
     check_fold_preserves_outputs(grouped, counting_tensor({2, 3, 4, 4}, 0.17f));
   }
   SECTION("Gemm with B as [K, N] and as [N, K]") {
     Model kn = layer_then_batch_norm("Gemm", counting_tensor({4, 3}, 0.23f));
     check_fold_preserves_outputs(kn, counting_tensor({5, 4}, 0.19f));
     Model nk = layer_then_batch_norm("Gemm", counting_tensor({3, 4}, 0.23f),
-                                     {{"transB", int_attribute(1)}});
+                                     {{"transB", Attribute::of_int(1)}});
     check_fold_preserves_outputs(nk, counting_tensor({5, 4}, 0.19f));
   }
 }

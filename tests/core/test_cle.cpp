@@ -216,10 +216,10 @@ TEST_CASE("CLE pairs grouped Convs, Gemms either way round and MatMuls", "[cle]"
   std::mt19937 rng(3);
   SECTION("Conv group 2 -> Relu -> Conv group 4") {
     Node c1 = make_node("c1", "Conv", {"x", "w1", "b1"}, "h");
-    c1.attributes["group"] = testing::int_attr(2);
-    c1.attributes["pads"] = testing::ints_attr({1, 1, 1, 1});
+    c1.attributes["group"] = Attribute::of_int(2);
+    c1.attributes["pads"] = Attribute::of_ints({1, 1, 1, 1});
     Node c2 = make_node("c2", "Conv", {"a", "w2"}, "y");
-    c2.attributes["group"] = testing::int_attr(4);
+    c2.attributes["group"] = Attribute::of_int(4);
     const Model m =
         two_layers(c1, random_tensor({8, 2, 3, 3}, rng, 4.0f), random_tensor({8}, rng, 1.0f), c2,
                    random_tensor({12, 2, 1, 1}, rng, 4.0f));
@@ -227,7 +227,7 @@ TEST_CASE("CLE pairs grouped Convs, Gemms either way round and MatMuls", "[cle]"
   }
   SECTION("Gemm transB -> Relu -> Gemm") {
     Node g1 = make_node("g1", "Gemm", {"x", "w1", "b1"}, "h");
-    g1.attributes["transB"] = testing::int_attr(1);
+    g1.attributes["transB"] = Attribute::of_int(1);
     Node g2 = make_node("g2", "Gemm", {"a", "w2"}, "y");
     const Model m =
         two_layers(g1, random_tensor({16, 10}, rng, 4.0f), random_tensor({16}, rng, 1.0f), g2,

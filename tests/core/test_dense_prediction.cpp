@@ -70,10 +70,7 @@ TEST_CASE("segmentation placement: Resize nearest shares its input's grid, linea
     CHECK(p.encoding_owner(resize.outputs.at(0)) == p.encoding_owner(resize.inputs.at(0)));
     CHECK_FALSE(p.encoding_owner(resize.inputs.at(0)).empty());
   }
-  Attribute linear;
-  linear.kind = Attribute::Kind::kString;
-  linear.s = "linear";
-  mutable_node(m, "Resize").attributes["mode"] = linear;
+  mutable_node(m, "Resize").attributes["mode"] = Attribute::of_string("linear");
   const QuantizerPlacement p = place_quantizers(m, default_quantsim_config(true), {});
   const Node& resize = only_node(m, "Resize");
   // Interpolation makes values between grid points: the output is requantized.

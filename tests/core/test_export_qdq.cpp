@@ -28,20 +28,6 @@ Tensor random_tensor(Shape shape, float low, float high, uint32_t seed) {
   return t;
 }
 
-Attribute ints_attribute(std::vector<int64_t> values) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(values);
-  return a;
-}
-
-Attribute int_attribute(int64_t value) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInt;
-  a.i = value;
-  return a;
-}
-
 Node make_node(const std::string& op, std::vector<std::string> inputs, std::string output) {
   Node node;
   node.name = op + "_0";
@@ -63,10 +49,10 @@ Model tiny_model(int64_t opset = 13) {
   m.graph.initializers["W"] = random_tensor({3, 2, 3, 3}, -1.0f, 1.0f, 1);
   m.graph.initializers["B"] = random_tensor({3}, -0.5f, 0.5f, 2);
   Node conv = make_node("Conv", {"x", "W", "B"}, "conv");
-  conv.attributes["pads"] = ints_attribute({1, 1, 1, 1});
+  conv.attributes["pads"] = Attribute::of_ints({1, 1, 1, 1});
   Node pool = make_node("MaxPool", {"relu"}, "y");
-  pool.attributes["kernel_shape"] = ints_attribute({2, 2});
-  pool.attributes["strides"] = ints_attribute({2, 2});
+  pool.attributes["kernel_shape"] = Attribute::of_ints({2, 2});
+  pool.attributes["strides"] = Attribute::of_ints({2, 2});
   m.graph.nodes = {conv, make_node("Relu", {"conv"}, "relu"), pool};
   return m;
 }
@@ -314,7 +300,7 @@ TEST_CASE("a bias two Convs share gets one int32 copy per Conv") {
   Model m = tiny_model();
   Node second = make_node("Conv", {"x", "W", "B"}, "conv2");
   second.name = "Conv_1";
-  second.attributes["pads"] = ints_attribute({1, 1, 1, 1});
+  second.attributes["pads"] = Attribute::of_ints({1, 1, 1, 1});
   m.graph.nodes.insert(m.graph.nodes.begin() + 1, second);
   m.graph.nodes.insert(m.graph.nodes.begin() + 2, make_node("Add", {"conv", "conv2"}, "sum"));
   m.graph.nodes[3].inputs = {"sum"};  // the Relu
@@ -362,7 +348,7 @@ TEST_CASE("QDQ export rejects what it cannot represent, naming the tensor") {
     group.graph.initializers["gs"] = random_tensor({1}, 0.5f, 1.0f, 5);
     group.graph.initializers["gb"] = random_tensor({1}, -0.5f, 0.5f, 6);
     Node norm = make_node("GroupNormalization", {"y", "gs", "gb"}, "norm");
-    norm.attributes["num_groups"] = int_attribute(1);
+    norm.attributes["num_groups"] = Attribute::of_int(1);
     group.graph.nodes.push_back(norm);
     group.graph.outputs[0].name = "norm";
     QdqOptions opset21;
@@ -399,7 +385,7 @@ TEST_CASE("QDQ export rejects what it cannot represent, naming the tensor") {
 TEST_CASE("16-bit Q/DQ at opset 21 rewrites ReduceMean's axes into an input") {
   Model reduce = tiny_model();
   Node mean = make_node("ReduceMean", {"y"}, "mean");
-  mean.attributes["axes"] = ints_attribute({2, 3});
+  mean.attributes["axes"] = Attribute::of_ints({2, 3});
   reduce.graph.nodes.push_back(mean);
   reduce.graph.outputs[0].name = "mean";
   QdqOptions opset21;

@@ -74,8 +74,7 @@ TEST_CASE("op table: weight channel axes", "[op_info]") {
   CHECK(weight_channel_axis(node_of("ConvTranspose"), 4) == 1);
   Node gemm = node_of("Gemm");
   CHECK(weight_channel_axis(gemm, 2) == 1);
-  gemm.attributes["transB"].i = 1;
-  gemm.attributes["transB"].kind = Attribute::Kind::kInt;
+  gemm.attributes["transB"] = Attribute::of_int(1);
   CHECK(weight_channel_axis(gemm, 2) == 0);
   CHECK(weight_channel_axis(node_of("MatMul"), 2) == 1);
   CHECK(weight_channel_axis(node_of("MatMul"), 3) == 2);

@@ -70,10 +70,10 @@ struct Window {
     return (in + pads[d] + pads[rank() + d] - (kernel[d] - 1) * dilations[d] - 1) / strides[d] + 1;
   }
   std::map<std::string, Attribute> attributes() const {
-    return {{"kernel_shape", ints_attr(kernel)},
-            {"strides", ints_attr(strides)},
-            {"pads", ints_attr(pads)},
-            {"dilations", ints_attr(dilations)}};
+    return {{"kernel_shape", Attribute::of_ints(kernel)},
+            {"strides", Attribute::of_ints(strides)},
+            {"pads", Attribute::of_ints(pads)},
+            {"dilations", Attribute::of_ints(dilations)}};
   }
 };
 
@@ -292,7 +292,7 @@ TEST_CASE("Conv matches a direct convolution on every path and thread count") {
       const Tensor x = random_tensor(c.x, 1), w = random_tensor(w_shape, 2);
       const Tensor b = random_tensor({c.filters}, 3);
       auto attributes = c.window.attributes();
-      attributes["group"] = int_attr(c.groups);
+      attributes["group"] = Attribute::of_int(c.groups);
       auto model = one_node("Conv", 13, {"x", "w", c.bias ? "b" : ""}, attributes);
       std::vector<Tensor> inputs = {x, w};
       if (c.bias) inputs.push_back(b);
@@ -315,7 +315,7 @@ TEST_CASE("Conv with constant weights, packed once, gives the bits of the same w
       const Tensor x = random_tensor(c.x, 7), w = random_tensor(w_shape, 8);
       const Tensor b = random_tensor({c.filters}, 9);
       auto attributes = c.window.attributes();
-      attributes["group"] = int_attr(c.groups);
+      attributes["group"] = Attribute::of_int(c.groups);
       const std::string bias = c.bias ? "b" : "";
       auto as_inputs = one_node("Conv", 13, {"x", "w", bias}, attributes);
       std::map<std::string, Tensor> constants = {{"w", w}};
@@ -380,7 +380,7 @@ TEST_CASE("depthwise Conv gives the bits of bias + taps in order on blocks and o
     const Tensor w = random_tensor({channels, 1, window.kernel[0], window.kernel[1]}, 12);
     const Tensor b = random_tensor({channels}, 13);
     auto attributes = window.attributes();
-    attributes["group"] = int_attr(channels);
+    attributes["group"] = Attribute::of_int(channels);
     const std::vector<float> expected = values_of<float>(float_order_depthwise(x, w, b, window));
     for (int threads : {1, 3})
       CHECK(values_of<float>(
@@ -435,7 +435,7 @@ TEST_CASE("FusedConv gives the bits of the Conv, Add and activation it replaces"
       {"Relu", {make_node("Relu", {"c"}, "y")}, {}, 13},
       {"Clip with constant bounds", {make_node("Clip", {"c", "low", "high"}, "y")}, {}, 13},
       {"HardSigmoid and Mul",
-       {make_node("HardSigmoid", {"c"}, "h", {{"alpha", float_attr(0.3f)}}),
+       {make_node("HardSigmoid", {"c"}, "h", {{"alpha", Attribute::of_float(0.3f)}}),
         make_node("Mul", {"h", "c"}, "y")},
        {},
        13},
@@ -478,16 +478,16 @@ TEST_CASE("FusedConv gives the bits of the Conv, Add and activation it replaces"
 
 TEST_CASE("Conv: SAME_LOWER puts the odd padding first, shapes are checked") {
   const Tensor x = random_tensor({1, 2, 6, 6}, 4), w = random_tensor({3, 2, 2, 2}, 5);
-  auto lower = one_node("Conv", 11, {"x", "w"}, {{"auto_pad", string_attr("SAME_LOWER")}});
+  auto lower = one_node("Conv", 11, {"x", "w"}, {{"auto_pad", Attribute::of_string("SAME_LOWER")}});
   // SAME on 6 with a 2-tap window pads one cell, before the data for SAME_LOWER.
   const Window explicit_pads{{2, 2}, {1, 1}, {1, 1, 0, 0}, {1, 1}};
   check_close(run_model(lower, {x, w}, 1).at(0), reference_conv(x, w, nullptr, explicit_pads, 1));
 
   const Tensor wrong_channels = random_tensor({3, 3, 2, 2}, 6);
   CHECK(failure_of(one_node("Conv", 11, {"x", "w"}, {}), {x, wrong_channels}) == ErrorCode::kShape);
-  CHECK(failure_of(one_node("Conv", 11, {"x", "w"}, {{"auto_pad", string_attr("SAME")}}), {x, w}) ==
-        ErrorCode::kUnsupported);
-  CHECK(failure_of(one_node("Conv", 11, {"x", "w"}, {{"kernel_shape", ints_attr({3, 3})}}),
+  CHECK(failure_of(one_node("Conv", 11, {"x", "w"}, {{"auto_pad", Attribute::of_string("SAME")}}),
+                   {x, w}) == ErrorCode::kUnsupported);
+  CHECK(failure_of(one_node("Conv", 11, {"x", "w"}, {{"kernel_shape", Attribute::of_ints({3, 3})}}),
                    {x, w}) == ErrorCode::kShape);
 }
 
@@ -569,8 +569,8 @@ TEST_CASE("ConvTranspose matches a direct scatter with groups, strides, dilation
                            (c.window.kernel[d] - 1) * c.window.dilations[d] + 1 - c.window.pads[d] -
                            c.window.pads[c.window.rank() + d]);
       auto attributes = c.window.attributes();
-      attributes["group"] = int_attr(c.groups);
-      attributes["output_padding"] = ints_attr(c.output_padding);
+      attributes["group"] = Attribute::of_int(c.groups);
+      attributes["output_padding"] = Attribute::of_ints(c.output_padding);
       auto model = one_node("ConvTranspose", 11, {"x", "w", "b"}, attributes);
       check_all_thread_counts(model, {x, w, b},
                               reference_conv_transpose(x, w, &b, c.window, c.groups, out_dims));
@@ -585,9 +585,9 @@ TEST_CASE("ConvTranspose output_shape: a full N,C,... shape is accepted, extra c
   // The full output is 7x7; asking for 8x8 adds a row and a column at the end.
   const Tensor full = reference_conv_transpose(x, w, &b, no_pads, 1, {8, 8});
   for (const Shape& output_shape : {Shape{8, 8}, Shape{1, 2, 8, 8}}) {
-    auto model =
-        one_node("ConvTranspose", 11, {"x", "w", "b"},
-                 {{"strides", ints_attr({2, 2})}, {"output_shape", ints_attr(output_shape)}});
+    auto model = one_node("ConvTranspose", 11, {"x", "w", "b"},
+                          {{"strides", Attribute::of_ints({2, 2})},
+                           {"output_shape", Attribute::of_ints(output_shape)}});
     check_close(run_model(model, {x, w, b}, 1).at(0), full);
   }
 }
@@ -628,10 +628,10 @@ TEST_CASE("Gemm: transposes, alpha, beta and every broadcast of C, tiled over th
         const Tensor b = random_tensor(trans_b ? Shape{n, k} : Shape{k, n}, 14);
         const Tensor c = random_tensor(c_shape, 15);
         auto model = one_node("Gemm", 13, {"a", "b", "c"},
-                              {{"transA", int_attr(trans_a)},
-                               {"transB", int_attr(trans_b)},
-                               {"alpha", float_attr(0.5f)},
-                               {"beta", float_attr(-2.0f)}});
+                              {{"transA", Attribute::of_int(trans_a)},
+                               {"transB", Attribute::of_int(trans_b)},
+                               {"alpha", Attribute::of_float(0.5f)},
+                               {"beta", Attribute::of_float(-2.0f)}});
         check_all_thread_counts(model, {a, b, c},
                                 reference_gemm(a, b, &c, trans_a, trans_b, 0.5f, -2.0f));
       }
@@ -722,19 +722,19 @@ TEST_CASE("BatchNormalization: inference on 2-D and 4-D inputs; training is refu
           bias.data<float>()[c]);
     }
     auto model = one_node("BatchNormalization", 15, {"x", "s", "b", "m", "v"},
-                          {{"epsilon", float_attr(1e-3f)}});
+                          {{"epsilon", Attribute::of_float(1e-3f)}});
     check_all_thread_counts(model, {x, scale, bias, mean, var}, expected);
   }
   const std::vector<std::string> inputs = {"x", "s", "b", "m", "v"};
   const std::vector<Tensor> values = {random_tensor({1, 2, 2}, 1), random_tensor({2}, 2),
                                       random_tensor({2}, 3), random_tensor({2}, 4),
                                       random_tensor({2}, 5)};
-  CHECK(failure_of(one_node("BatchNormalization", 9, inputs, {{"spatial", int_attr(0)}}), values) ==
-        ErrorCode::kUnsupported);
+  CHECK(failure_of(one_node("BatchNormalization", 9, inputs, {{"spatial", Attribute::of_int(0)}}),
+                   values) == ErrorCode::kUnsupported);
   CHECK(failure_of(one_node("BatchNormalization", 9, inputs, {}, {}, {"y", "mean", "var"}),
                    values) == ErrorCode::kUnsupported);
-  CHECK(failure_of(one_node("BatchNormalization", 14, inputs, {{"training_mode", int_attr(1)}}, {},
-                            {"y", "mean", "var"}),
+  CHECK(failure_of(one_node("BatchNormalization", 14, inputs,
+                            {{"training_mode", Attribute::of_int(1)}}, {}, {"y", "mean", "var"}),
                    values) == ErrorCode::kUnsupported);
   CHECK(failure_of(one_node("BatchNormalization", 14, inputs, {}, {}, {"y", "mean", "var"}),
                    values) == ErrorCode::kInvalidArgument);
@@ -867,8 +867,9 @@ TEST_CASE("pools: ceil_mode, dilations, count_include_pad, 1-D and 3-D") {
         for (int64_t i = 3; i < x.size(); i += 7) x.data<float>()[i] = NAN;
       auto attributes = c.window.attributes();
       if (c.kind != PoolKind::kMax) attributes.erase("dilations");
-      attributes["ceil_mode"] = int_attr(c.ceil_mode);
-      if (c.kind == PoolKind::kAverageIncludingPad) attributes["count_include_pad"] = int_attr(1);
+      attributes["ceil_mode"] = Attribute::of_int(c.ceil_mode);
+      if (c.kind == PoolKind::kAverageIncludingPad)
+        attributes["count_include_pad"] = Attribute::of_int(1);
       check_all_thread_counts(one_node(c.op, 12, {"x"}, attributes), {x},
                               reference_pool(x, c.window, c.out_dims, c.kind));
     }
@@ -880,10 +881,10 @@ TEST_CASE("MaxPool Indices in both storage orders, int8 input, opset 9 attribute
   Tensor x(DType::kInt8, {1, 2, 3, 2});
   const std::vector<int8_t> values = {1, 5, -3, 2, 7, -8, /**/ -1, -2, -6, -5, -4, -3};
   std::copy(values.begin(), values.end(), x.data<int8_t>());
-  const std::map<std::string, Attribute> window = {{"kernel_shape", ints_attr({2, 2})}};
+  const std::map<std::string, Attribute> window = {{"kernel_shape", Attribute::of_ints({2, 2})}};
   for (int64_t storage_order : {0, 1}) {
     auto attributes = window;
-    attributes["storage_order"] = int_attr(storage_order);
+    attributes["storage_order"] = Attribute::of_int(storage_order);
     auto outputs = run_model(one_node("MaxPool", 12, {"x"}, attributes, {}, {"y", "i"}), {x}, 1);
     CHECK(values_of<int8_t>(outputs[0]) == std::vector<int8_t>{5, 7, -1, -3});
     // Elements (h, w): 5 at (0, 1), 7 at (2, 0), -1 at (0, 0), -3 at (2, 1); channel 1 adds 6.
@@ -891,10 +892,10 @@ TEST_CASE("MaxPool Indices in both storage orders, int8 input, opset 9 attribute
     CHECK(values_of<int64_t>(outputs[1]) == (storage_order == 0 ? row_major : column_major));
   }
   auto ceil_in_opset_9 = window;
-  ceil_in_opset_9["ceil_mode"] = int_attr(1);
+  ceil_in_opset_9["ceil_mode"] = Attribute::of_int(1);
   CHECK(failure_of(one_node("MaxPool", 9, {"x"}, ceil_in_opset_9), {x}) == ErrorCode::kUnsupported);
   auto dilated_average = window;
-  dilated_average["dilations"] = ints_attr({2, 2});
+  dilated_average["dilations"] = Attribute::of_ints({2, 2});
   CHECK(failure_of(one_node("AveragePool", 18, {"x"}, dilated_average),
                    {random_tensor({1, 1, 4, 4}, 1)}) == ErrorCode::kUnsupported);
   CHECK(failure_of(one_node("MaxPool", 12, {"x"}, {}), {x}) == ErrorCode::kInvalidArgument);

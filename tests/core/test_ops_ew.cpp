@@ -148,7 +148,8 @@ TEST_CASE("Pow: float and integer bases, exact squares, overflow is an error") {
 
 TEST_CASE("Clip: attribute bounds before opset 11, optional inputs after") {
   Tensor x = make_tensor<float>({5}, {-3, -1, 0, 1, 3});
-  std::map<std::string, Attribute> bounds = {{"min", float_attr(-1.5f)}, {"max", float_attr(2)}};
+  std::map<std::string, Attribute> bounds = {{"min", Attribute::of_float(-1.5f)},
+                                             {"max", Attribute::of_float(2)}};
   CHECK(values_of<float>(run_one(one_node("Clip", 10, {"x"}, bounds), {x})) ==
         std::vector<float>{-1.5f, -1, 0, 1, 2});
   CHECK(failure_of(one_node("Clip", 13, {"x"}, bounds), {x}) == ErrorCode::kUnsupported);
@@ -171,8 +172,9 @@ TEST_CASE("activations") {
   Tensor y = run_one(one_node("HardSwish", 14, {"x"}), {x});
   for (size_t i = 0; i < hard_swish.size(); ++i) CHECK(y.data<float>()[i] == Approx(hard_swish[i]));
   CHECK(values_of<float>(run_one(one_node("LeakyRelu", 16, {"x"}), {x}))[0] == -0.04f);
-  CHECK(values_of<float>(run_one(one_node("HardSigmoid", 13, {"x"}, {{"alpha", float_attr(0.25f)}}),
-                                 {x})) == std::vector<float>{0, 0.25f, 0.5f, 0.625f, 1, 1});
+  CHECK(values_of<float>(run_one(
+            one_node("HardSigmoid", 13, {"x"}, {{"alpha", Attribute::of_float(0.25f)}}), {x})) ==
+        std::vector<float>{0, 0.25f, 0.5f, 0.625f, 1, 1});
   CHECK(values_of<int8_t>(
             run_one(one_node("Relu", 14, {"x"}), {make_tensor<int8_t>({2}, {-7, 7})})) ==
         std::vector<int8_t>{0, 7});
@@ -203,7 +205,7 @@ TEST_CASE("Softmax: a 2-D coercion before opset 13, one axis from 13, stable for
   CHECK(values_of<float>(y11)[3] == Approx(std::exp(3.0) / total));
   CHECK(values_of<float>(y11)[4] == 0.25f);
   // Opset 13, axis 1: pairs 2 apart.
-  Tensor y13 = run_one(one_node("Softmax", 13, {"x"}, {{"axis", int_attr(1)}}), {x});
+  Tensor y13 = run_one(one_node("Softmax", 13, {"x"}, {{"axis", Attribute::of_int(1)}}), {x});
   CHECK(values_of<float>(y13)[0] == Approx(1.0 / (1.0 + std::exp(2.0))));
   CHECK(values_of<float>(y13)[2] == Approx(std::exp(2.0) / (1.0 + std::exp(2.0))));
   CHECK(values_of<float>(y13)[4] == 0.5f);
@@ -216,7 +218,7 @@ TEST_CASE("ReduceMean: opset 18 axes input, noop_with_empty_axes, keepdims, accu
                     std::map<std::string, Tensor> constants) {
     return run_one(one_node("ReduceMean", 18, inputs, std::move(attrs), std::move(constants)), {x});
   };
-  Tensor middle = mean18({{"keepdims", int_attr(0)}}, {"x", "axes"}, {{"axes", axes}});
+  Tensor middle = mean18({{"keepdims", Attribute::of_int(0)}}, {"x", "axes"}, {{"axes", axes}});
   REQUIRE(middle.shape() == Shape{2, 4});
   for (int64_t n = 0; n < 2; ++n)
     for (int64_t k = 0; k < 4; ++k) {
@@ -225,17 +227,18 @@ TEST_CASE("ReduceMean: opset 18 axes input, noop_with_empty_axes, keepdims, accu
     }
   Tensor all = mean18({}, {"x"}, {});
   CHECK(all.shape() == Shape{1, 1, 1});
-  Tensor same = mean18({{"noop_with_empty_axes", int_attr(1)}}, {"x", "axes"},
+  Tensor same = mean18({{"noop_with_empty_axes", Attribute::of_int(1)}}, {"x", "axes"},
                        {{"axes", Tensor(DType::kInt64, {0})}});
   CHECK(values_of<float>(same) == values_of<float>(x));
-  CHECK(failure_of(one_node("ReduceMean", 13, {"x"}, {{"axes", ints_attr({1, -2})}}), {x}) ==
-        ErrorCode::kInvalidArgument);
+  CHECK(failure_of(one_node("ReduceMean", 13, {"x"}, {{"axes", Attribute::of_ints({1, -2})}}),
+                   {x}) == ErrorCode::kInvalidArgument);
   CHECK(failure_of(one_node("ReduceMean", 13, {"x", "axes"}, {}, {{"axes", axes}}), {x}) ==
         ErrorCode::kInvalidArgument);
 
   // Several threads, each over a different range of outputs, with strided terms.
   Tensor wide = pattern({64, 3, 300});
-  Tensor split = run_one(one_node("ReduceMean", 13, {"x"}, {{"axes", ints_attr({1})}}), {wide}, 3);
+  Tensor split =
+      run_one(one_node("ReduceMean", 13, {"x"}, {{"axes", Attribute::of_ints({1})}}), {wide}, 3);
   REQUIRE(split.shape() == Shape{64, 1, 300});
   for (int64_t n = 0; n < 64; ++n)
     for (int64_t k = 0; k < 300; ++k) {
@@ -247,7 +250,8 @@ TEST_CASE("ReduceMean: opset 18 axes input, noop_with_empty_axes, keepdims, accu
   // A float running sum of 2^22 copies of 0.1 drifts by percents; in double it is exact.
   Tensor big(DType::kFloat32, {1 << 22});
   std::fill_n(big.data<float>(), big.size(), 0.1f);
-  Tensor mean = run_one(one_node("ReduceMean", 13, {"x"}, {{"keepdims", int_attr(0)}}), {big}, 2);
+  Tensor mean =
+      run_one(one_node("ReduceMean", 13, {"x"}, {{"keepdims", Attribute::of_int(0)}}), {big}, 2);
   CHECK(mean.shape().empty());
   CHECK(mean.data<float>()[0] == 0.1f);
 }
@@ -264,12 +268,12 @@ TEST_CASE("QuantizeLinear rounds half to even and saturates; per-axis scales") {
 
   Tensor channels = make_tensor<float>({2, 3}, {1, 2, 3, 4, 5, 6});
   Tensor per_axis =
-      run_one(one_node("QuantizeLinear", 13, {"x", "s", "z"}, {{"axis", int_attr(-2)}}),
+      run_one(one_node("QuantizeLinear", 13, {"x", "s", "z"}, {{"axis", Attribute::of_int(-2)}}),
               {channels, make_tensor<float>({2}, {1, 2}), make_tensor<uint8_t>({2}, {10, 20})});
   CHECK(values_of<uint8_t>(per_axis) == std::vector<uint8_t>{11, 12, 13, 22, 22, 23});
   CHECK(failure_of(one_node("QuantizeLinear", 13, {"x", "s"}),
                    {channels, make_tensor<float>({2}, {1, 2})}) == ErrorCode::kShape);
-  CHECK(failure_of(one_node("QuantizeLinear", 10, {"x", "s"}, {{"axis", int_attr(0)}}),
+  CHECK(failure_of(one_node("QuantizeLinear", 10, {"x", "s"}, {{"axis", Attribute::of_int(0)}}),
                    {channels, make_tensor<float>({}, {1})}) == ErrorCode::kUnsupported);
 }
 
@@ -280,7 +284,7 @@ TEST_CASE("DequantizeLinear: int32 codes without overflow, per-axis scales") {
                       make_tensor<int32_t>({}, {-top})});
   CHECK(values_of<float>(y) == std::vector<float>{2.0f * top, 0.0f});
   Tensor per_axis =
-      run_one(one_node("DequantizeLinear", 13, {"x", "s", "z"}, {{"axis", int_attr(1)}}),
+      run_one(one_node("DequantizeLinear", 13, {"x", "s", "z"}, {{"axis", Attribute::of_int(1)}}),
               {make_tensor<int8_t>({2, 2}, {-128, 127, 0, 1}), make_tensor<float>({2}, {0.5f, 2}),
                make_tensor<int8_t>({2}, {0, 1})});
   CHECK(values_of<float>(per_axis) == std::vector<float>{-64, 252, 0, 0});

@@ -80,7 +80,7 @@ TEST_CASE("Shape folds at plan time, so it can feed Reshape's shape") {
   shape.op_type = "Shape";
   shape.inputs = {"x"};
   shape.outputs = {"s"};
-  shape.attributes = {{"start", int_attr(-2)}};
+  shape.attributes = {{"start", Attribute::of_int(-2)}};
   Node reshape;
   reshape.name = "reshape";
   reshape.op_type = "Reshape";
@@ -99,7 +99,7 @@ TEST_CASE("Reshape: allowzero, -1 and errors") {
   NodeSpec spec{"Reshape",
                 14,
                 {"x", "shape"},
-                {{"allowzero", int_attr(1)}},
+                {{"allowzero", Attribute::of_int(1)}},
                 {{"shape", make_int64_tensor({3, 0})}}};
   CHECK(run_one(spec, {Tensor(DType::kFloat32, {0, 3})}).shape() == Shape{3, 0});
   // Without allowzero the 0 copies the input's dimension 1, and 9 elements do not fit 0.
@@ -117,27 +117,28 @@ TEST_CASE("Reshape: allowzero, -1 and errors") {
 }
 
 TEST_CASE("Flatten accepts axis = rank and negative axes") {
-  NodeSpec spec{"Flatten", 13, {"x"}, {{"axis", int_attr(3)}}};
+  NodeSpec spec{"Flatten", 13, {"x"}, {{"axis", Attribute::of_int(3)}}};
   CHECK(run_one(spec, {iota_tensor<int8_t>({2, 3, 4})}).shape() == Shape{24, 1});
-  spec.attributes["axis"] = int_attr(-1);
+  spec.attributes["axis"] = Attribute::of_int(-1);
   CHECK(run_one(spec, {iota_tensor<int8_t>({2, 3, 4})}).shape() == Shape{6, 4});
-  spec.attributes["axis"] = int_attr(0);
+  spec.attributes["axis"] = Attribute::of_int(0);
   CHECK(run_one(spec, {iota_tensor<int8_t>({2, 3, 4})}).shape() == Shape{1, 24});
 }
 
 TEST_CASE("Squeeze and Unsqueeze take axes as an attribute before opset 13") {
-  NodeSpec squeeze{"Squeeze", 11, {"x"}, {{"axes", ints_attr({-1})}}};
+  NodeSpec squeeze{"Squeeze", 11, {"x"}, {{"axes", Attribute::of_ints({-1})}}};
   CHECK(run_one(squeeze, {iota_tensor<float>({1, 3, 1})}).shape() == Shape{1, 3});
-  squeeze.attributes["axes"] = ints_attr({1});
+  squeeze.attributes["axes"] = Attribute::of_ints({1});
   CHECK(error_of([&] { run_one(squeeze, {iota_tensor<float>({1, 3, 1})}); }) == ErrorCode::kShape);
   NodeSpec squeeze_all{"Squeeze", 13, {"x"}};
   CHECK(run_one(squeeze_all, {iota_tensor<float>({1, 3, 1})}).shape() == Shape{3});
 
-  NodeSpec unsqueeze{"Unsqueeze", 11, {"x"}, {{"axes", ints_attr({-1, 0})}}};
+  NodeSpec unsqueeze{"Unsqueeze", 11, {"x"}, {{"axes", Attribute::of_ints({-1, 0})}}};
   Tensor y = run_one(unsqueeze, {iota_tensor<int32_t>({2, 3})});
   CHECK(y.shape() == Shape{1, 2, 3, 1});
   CHECK(values_of<int32_t>(y) == std::vector<int32_t>{0, 1, 2, 3, 4, 5});
-  unsqueeze.attributes["axes"] = ints_attr({1, -2});  // both name axis 1 of the rank-3 output
+  unsqueeze.attributes["axes"] =
+      Attribute::of_ints({1, -2});  // both name axis 1 of the rank-3 output
   CHECK(error_of([&] { run_one(unsqueeze, {iota_tensor<int32_t>({2})}); }) ==
         ErrorCode::kInvalidArgument);
 }
@@ -157,43 +158,43 @@ TEST_CASE("Transpose matches a naive transpose for every dtype and thread count"
         for (size_t i = 0; i < x.byte_size(); ++i)
           static_cast<uint8_t*>(x.raw())[i] =
               static_cast<uint8_t>(dtype == DType::kBool ? i % 2 : i * 37);
-        NodeSpec spec{"Transpose", 13, {"x"}, {{"perm", ints_attr(perm)}}};
+        NodeSpec spec{"Transpose", 13, {"x"}, {{"perm", Attribute::of_ints(perm)}}};
         CHECK(same_bytes(run_one(spec, {x}, threads), reference_transpose(x, perm)));
       }
     }
   }
-  NodeSpec bad{"Transpose", 13, {"x"}, {{"perm", ints_attr({0, 0})}}};
+  NodeSpec bad{"Transpose", 13, {"x"}, {{"perm", Attribute::of_ints({0, 0})}}};
   CHECK(error_of([&] {
           run_one(bad, {iota_tensor<float>({2, 2})});
         }) == ErrorCode::kInvalidArgument);
 }
 
 TEST_CASE("Concat with an empty input and with threads") {
-  NodeSpec spec{"Concat", 13, {"a", "b", "c"}, {{"axis", int_attr(-1)}}};
+  NodeSpec spec{"Concat", 13, {"a", "b", "c"}, {{"axis", Attribute::of_int(-1)}}};
   Tensor y = run_one(spec, {iota_tensor<int64_t>({2, 2}), Tensor(DType::kInt64, {2, 0}),
                             make_tensor<int64_t>({2, 1}, {7, 8})});
   CHECK(y.shape() == Shape{2, 3});
   CHECK(values_of<int64_t>(y) == std::vector<int64_t>{0, 1, 7, 2, 3, 8});
   Tensor a = iota_tensor<float>({300, 70, 3}), b = iota_tensor<float>({300, 50, 3});
-  NodeSpec big{"Concat", 13, {"a", "b"}, {{"axis", int_attr(1)}}};
+  NodeSpec big{"Concat", 13, {"a", "b"}, {{"axis", Attribute::of_int(1)}}};
   CHECK(same_bytes(run_one(big, {a, b}, 1), run_one(big, {a, b}, 3)));
 }
 
 TEST_CASE("Split: attribute before opset 13, num_outputs with a smaller last part from 18") {
-  NodeSpec attribute{"Split", 11, {"x"}, {{"split", ints_attr({1, 4})}}, {}, {"a", "b"}};
+  NodeSpec attribute{"Split", 11, {"x"}, {{"split", Attribute::of_ints({1, 4})}}, {}, {"a", "b"}};
   auto parts = run_all(attribute, {iota_tensor<uint8_t>({5})});
   CHECK(values_of<uint8_t>(parts[0]) == std::vector<uint8_t>{0});
   CHECK(values_of<uint8_t>(parts[1]) == std::vector<uint8_t>{1, 2, 3, 4});
 
   NodeSpec uneven{"Split", 18,
-                  {"x"},   {{"num_outputs", int_attr(3)}, {"axis", int_attr(1)}},
+                  {"x"},   {{"num_outputs", Attribute::of_int(3)}, {"axis", Attribute::of_int(1)}},
                   {},      {"a", "b", "c"}};
   parts = run_all(uneven, {iota_tensor<float>({2, 5})});
   CHECK(parts[0].shape() == Shape{2, 2});
   CHECK(parts[2].shape() == Shape{2, 1});
   CHECK(values_of<float>(parts[2]) == std::vector<float>{4, 9});
   // 5 in chunks of ceil(5 / 4) = 2 leaves nothing for the fourth part.
-  uneven.attributes["num_outputs"] = int_attr(4);
+  uneven.attributes["num_outputs"] = Attribute::of_int(4);
   uneven.outputs = {"a", "b", "c", "d"};
   CHECK(error_of([&] { run_all(uneven, {iota_tensor<float>({2, 5})}); }) == ErrorCode::kShape);
 
@@ -203,7 +204,10 @@ TEST_CASE("Split: attribute before opset 13, num_outputs with a smaller last par
 
 TEST_CASE("Slice: opset 9 attributes, clamping and negative steps as the ONNX spec says") {
   NodeSpec attributes{
-      "Slice", 9, {"x"}, {{"starts", ints_attr({1, 0})}, {"ends", ints_attr({1000, -1})}}};
+      "Slice",
+      9,
+      {"x"},
+      {{"starts", Attribute::of_ints({1, 0})}, {"ends", Attribute::of_ints({1000, -1})}}};
   Tensor y = run_one(attributes, {iota_tensor<int32_t>({3, 4})});
   CHECK(y.shape() == Shape{2, 3});
   CHECK(values_of<int32_t>(y) == std::vector<int32_t>{4, 5, 6, 8, 9, 10});
@@ -237,11 +241,11 @@ TEST_CASE("Slice: opset 9 attributes, clamping and negative steps as the ONNX sp
 }
 
 TEST_CASE("Gather: scalar and int32 indices, out-of-range rejected") {
-  NodeSpec spec{"Gather", 13, {"x", "i"}, {{"axis", int_attr(0)}}};
+  NodeSpec spec{"Gather", 13, {"x", "i"}, {{"axis", Attribute::of_int(0)}}};
   Tensor y = run_one(spec, {iota_tensor<uint8_t>({3, 2}), make_tensor<int32_t>({}, {-1})});
   CHECK(y.shape() == Shape{2});
   CHECK(values_of<uint8_t>(y) == std::vector<uint8_t>{4, 5});
-  spec.attributes["axis"] = int_attr(-1);
+  spec.attributes["axis"] = Attribute::of_int(-1);
   y = run_one(spec, {iota_tensor<bool>({2, 2}), make_tensor<int64_t>({3}, {1, 0, 1})});
   CHECK(y.shape() == Shape{2, 3});
   CHECK(error_of([&] {
@@ -253,7 +257,7 @@ TEST_CASE("ConstantOfShape and Constant") {
   NodeSpec spec{"ConstantOfShape",
                 9,
                 {"shape"},
-                {{"value", tensor_attr(make_int64_tensor({7}))}},
+                {{"value", Attribute::of_tensor(make_int64_tensor({7}))}},
                 {{"shape", make_int64_tensor({2, 3})}}};
   Tensor y = run_one(spec, {});
   CHECK(y.dtype() == DType::kInt64);
@@ -263,16 +267,16 @@ TEST_CASE("ConstantOfShape and Constant") {
   CHECK(y.shape().empty());
   CHECK(y.data<float>()[0] == 0.0f);
 
-  NodeSpec constant{"Constant", 13, {}, {{"value_ints", ints_attr({1, 2, 3})}}};
+  NodeSpec constant{"Constant", 13, {}, {{"value_ints", Attribute::of_ints({1, 2, 3})}}};
   CHECK(values_of<int64_t>(run_one(constant, {})) == std::vector<int64_t>{1, 2, 3});
-  constant.attributes = {{"value_string", string_attr("x")}};
+  constant.attributes = {{"value_string", Attribute::of_string("x")}};
   CHECK(error_of([&] { Engine engine(one_node(constant)); }) == ErrorCode::kUnsupported);
 }
 
 TEST_CASE("Cast truncates, saturates float -> integer and wraps integer -> integer") {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   auto cast = [](const Tensor& x, int64_t onnx_to) {
-    return run_one(NodeSpec{"Cast", 13, {"x"}, {{"to", int_attr(onnx_to)}}}, {x});
+    return run_one(NodeSpec{"Cast", 13, {"x"}, {{"to", Attribute::of_int(onnx_to)}}}, {x});
   };
   Tensor floats = make_tensor<float>({5}, {-3.7f, 3.7f, 1e10f, -1e10f, nan});
   CHECK(values_of<int32_t>(cast(floats, 6)) ==
@@ -289,14 +293,17 @@ TEST_CASE("Cast truncates, saturates float -> integer and wraps integer -> integ
         std::vector<float>{1, 0});
   CHECK(values_of<int64_t>(cast(make_tensor<int32_t>({1}, {-5}), 7)) == std::vector<int64_t>{-5});
   // 11 is DOUBLE: rejected when the model loads, naming the type.
-  NodeSpec to_double{"Cast", 13, {"x"}, {{"to", int_attr(11)}}};
+  NodeSpec to_double{"Cast", 13, {"x"}, {{"to", Attribute::of_int(11)}}};
   REQUIRE_THROWS_WITH(Engine(one_node(to_double)), Catch::Contains("DOUBLE"));
   CHECK(error_of([&] { Engine engine(one_node(to_double)); }) == ErrorCode::kUnsupported);
 }
 
 TEST_CASE("Pad: opset variants, negative pads, large reflections") {
   // Opset 9: pads and a float value attribute, converted to the data type.
-  NodeSpec v9{"Pad", 9, {"x"}, {{"pads", ints_attr({1, 1})}, {"value", float_attr(2.7f)}}};
+  NodeSpec v9{"Pad",
+              9,
+              {"x"},
+              {{"pads", Attribute::of_ints({1, 1})}, {"value", Attribute::of_float(2.7f)}}};
   CHECK(values_of<int32_t>(run_one(v9, {make_tensor<int32_t>({1}, {5})})) ==
         std::vector<int32_t>{2, 5, 2});
 
@@ -321,7 +328,7 @@ TEST_CASE("Pad: opset variants, negative pads, large reflections") {
   NodeSpec reflect{"Pad",
                    13,
                    {"x", "pads"},
-                   {{"mode", string_attr("reflect")}},
+                   {{"mode", Attribute::of_string("reflect")}},
                    {{"pads", make_int64_tensor({-1, 3})}}};
   CHECK(values_of<int64_t>(run_one(reflect, {iota_tensor<int64_t>({5})})) ==
         std::vector<int64_t>{1, 2, 3, 4, 3, 2, 1});
@@ -337,14 +344,14 @@ TEST_CASE("Pad: opset variants, negative pads, large reflections") {
   NodeSpec edge{"Pad",
                 13,
                 {"x", "pads"},
-                {{"mode", string_attr("edge")}},
+                {{"mode", Attribute::of_string("edge")}},
                 {{"pads", make_int64_tensor({2, 1})}}};
   CHECK(values_of<bool>(run_one(edge, {make_tensor<bool>({2}, {true, false})})) ==
         std::vector<bool>{true, true, true, false, false});
   NodeSpec wrap{"Pad",
                 18,
                 {"x", "pads"},
-                {{"mode", string_attr("wrap")}},
+                {{"mode", Attribute::of_string("wrap")}},
                 {{"pads", make_int64_tensor({1, 1})}}};
   CHECK(error_of([&] { Engine engine(one_node(wrap)); }) == ErrorCode::kUnsupported);
 }
@@ -355,26 +362,26 @@ TEST_CASE("Resize opset 10 samples asymmetrically and rounds nearest down") {
   CHECK(values_of<float>(run_one(nearest, {make_tensor<float>({1, 2}, {1, 2})})) ==
         std::vector<float>{1, 1, 1, 2, 2, 2});
   NodeSpec linear = nearest;
-  linear.attributes = {{"mode", string_attr("linear")}};
+  linear.attributes = {{"mode", Attribute::of_string("linear")}};
   linear.constants["scales"] = make_tensor<float>({2}, {1, 2});
   CHECK(values_of<float>(run_one(linear, {make_tensor<float>({1, 2}, {1, 2})})) ==
         std::vector<float>{1, 1.5f, 2, 2});
   NodeSpec half_pixel = nearest;
-  half_pixel.attributes = {{"coordinate_transformation_mode", string_attr("half_pixel")}};
+  half_pixel.attributes = {{"coordinate_transformation_mode", Attribute::of_string("half_pixel")}};
   CHECK(error_of([&] { Engine engine(one_node(half_pixel)); }) == ErrorCode::kUnsupported);
 }
 
 TEST_CASE("Resize opset 18: axes and keep_aspect_ratio_policy") {
-  NodeSpec spec{
-      "Resize",
-      18,
-      {"x", "", "", "sizes"},
-      {{"axes", ints_attr({2, 3})}, {"keep_aspect_ratio_policy", string_attr("not_larger")}},
-      {{"sizes", make_int64_tensor({4, 4})}}};
+  NodeSpec spec{"Resize",
+                18,
+                {"x", "", "", "sizes"},
+                {{"axes", Attribute::of_ints({2, 3})},
+                 {"keep_aspect_ratio_policy", Attribute::of_string("not_larger")}},
+                {{"sizes", make_int64_tensor({4, 4})}}};
   Tensor x = iota_tensor<float>({1, 1, 2, 4});
   Tensor y = run_one(spec, {x});  // scale min(4/2, 4/4) = 1
   CHECK(same_bytes(y, x));
-  spec.attributes["keep_aspect_ratio_policy"] = string_attr("not_smaller");  // scale 2
+  spec.attributes["keep_aspect_ratio_policy"] = Attribute::of_string("not_smaller");  // scale 2
   y = run_one(spec, {x});
   REQUIRE(y.shape() == Shape{1, 1, 4, 8});
   for (int64_t r = 0; r < 4; ++r)
@@ -384,16 +391,17 @@ TEST_CASE("Resize opset 18: axes and keep_aspect_ratio_policy") {
   NodeSpec last_axis{"Resize",
                      18,
                      {"x", "", "scales"},
-                     {{"axes", ints_attr({-1})}},
+                     {{"axes", Attribute::of_ints({-1})}},
                      {{"scales", make_tensor<float>({1}, {2})}}};
   y = run_one(last_axis, {iota_tensor<uint8_t>({2, 2})});
   CHECK(values_of<uint8_t>(y) == std::vector<uint8_t>{0, 0, 1, 1, 2, 2, 3, 3});
 
-  NodeSpec antialias{"Resize",
-                     18,
-                     {"x", "", "scales"},
-                     {{"antialias", int_attr(1)}, {"mode", string_attr("linear")}},
-                     {{"scales", make_tensor<float>({1}, {0.5f})}}};
+  NodeSpec antialias{
+      "Resize",
+      18,
+      {"x", "", "scales"},
+      {{"antialias", Attribute::of_int(1)}, {"mode", Attribute::of_string("linear")}},
+      {{"scales", make_tensor<float>({1}, {0.5f})}}};
   CHECK(error_of([&] { Engine engine(one_node(antialias)); }) == ErrorCode::kUnsupported);
 }
 
@@ -401,7 +409,7 @@ TEST_CASE("Resize: dtype and plan-time limits, threads give identical results") 
   NodeSpec linear{"Resize",
                   13,
                   {"x", "", "scales"},
-                  {{"mode", string_attr("linear")}},
+                  {{"mode", Attribute::of_string("linear")}},
                   {{"scales", make_tensor<float>({4}, {1, 1, 2.3f, 1.7f})}}};
   CHECK(error_of([&] {
           run_one(linear, {iota_tensor<uint8_t>({1, 1, 2, 2})});
@@ -410,7 +418,7 @@ TEST_CASE("Resize: dtype and plan-time limits, threads give identical results") 
   for (int64_t i = 0; i < x.size(); ++i)
     x.data<float>()[i] = std::sin(0.01f * static_cast<float>(i));
   for (const char* mode : {"linear", "cubic", "nearest"}) {
-    linear.attributes["mode"] = string_attr(mode);
+    linear.attributes["mode"] = Attribute::of_string(mode);
     CHECK(same_bytes(run_one(linear, {x}, 1), run_one(linear, {x}, 3)));
   }
   NodeSpec dynamic{"Resize", 13, {"x", "", "scales"}};

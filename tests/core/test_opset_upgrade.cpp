@@ -74,15 +74,15 @@ float float_input(const Model& model, const Node& node, size_t i) {
 }  // namespace
 
 TEST_CASE("opset upgrade: Clip's min and max attributes become inputs", "[opset]") {
-  const auto model =
-      one_node("Clip", 9, {"x"}, {{"min", float_attr(-0.5f)}, {"max", float_attr(0.75f)}});
+  const auto model = one_node(
+      "Clip", 9, {"x"}, {{"min", Attribute::of_float(-0.5f)}, {"max", Attribute::of_float(0.75f)}});
   const Model up = upgrade_and_compare(*model, 13, {ramp({2, 3, 4})});
   const Node& clip = only_node(up, "Clip");
   CHECK(clip.attributes.empty());
   CHECK(float_input(up, clip, 1) == -0.5f);
   CHECK(float_input(up, clip, 2) == 0.75f);
   SECTION("only max: min stays omitted") {
-    const auto max_only = one_node("Clip", 9, {"x"}, {{"max", float_attr(6.0f)}});
+    const auto max_only = one_node("Clip", 9, {"x"}, {{"max", Attribute::of_float(6.0f)}});
     const Model m = upgrade_and_compare(*max_only, 11, {ramp({5}, 2.0f)});
     const Node& c = only_node(m, "Clip");
     REQUIRE(c.inputs.size() == 3);
@@ -92,9 +92,10 @@ TEST_CASE("opset upgrade: Clip's min and max attributes become inputs", "[opset]
 }
 
 TEST_CASE("opset upgrade: Slice's starts, ends and axes become inputs", "[opset]") {
-  const auto model = one_node(
-      "Slice", 9, {"x"},
-      {{"starts", ints_attr({1, 0})}, {"ends", ints_attr({3, -1})}, {"axes", ints_attr({0, 2})}});
+  const auto model = one_node("Slice", 9, {"x"},
+                              {{"starts", Attribute::of_ints({1, 0})},
+                               {"ends", Attribute::of_ints({3, -1})},
+                               {"axes", Attribute::of_ints({0, 2})}});
   const Model up = upgrade_and_compare(*model, 13, {ramp({4, 3, 5})});
   const Node& slice = only_node(up, "Slice");
   CHECK(slice.attributes.empty());
@@ -104,10 +105,10 @@ TEST_CASE("opset upgrade: Slice's starts, ends and axes become inputs", "[opset]
 }
 
 TEST_CASE("opset upgrade: Squeeze's and Unsqueeze's axes become inputs", "[opset]") {
-  const auto squeeze = one_node("Squeeze", 11, {"x"}, {{"axes", ints_attr({0, 2})}});
+  const auto squeeze = one_node("Squeeze", 11, {"x"}, {{"axes", Attribute::of_ints({0, 2})}});
   const Model s = upgrade_and_compare(*squeeze, 13, {ramp({1, 3, 1, 2})});
   CHECK(ints_input(s, only_node(s, "Squeeze"), 1) == std::vector<int64_t>{0, 2});
-  const auto unsqueeze = one_node("Unsqueeze", 12, {"x"}, {{"axes", ints_attr({-1})}});
+  const auto unsqueeze = one_node("Unsqueeze", 12, {"x"}, {{"axes", Attribute::of_ints({-1})}});
   const Model u = upgrade_and_compare(*unsqueeze, 13, {ramp({3, 2})});
   CHECK(ints_input(u, only_node(u, "Unsqueeze"), 1) == std::vector<int64_t>{-1});
   SECTION("Squeeze without axes keeps no axes input") {
@@ -119,7 +120,8 @@ TEST_CASE("opset upgrade: Squeeze's and Unsqueeze's axes become inputs", "[opset
 
 TEST_CASE("opset upgrade: ReduceMean's axes become an input only from opset 18", "[opset]") {
   const auto model =
-      one_node("ReduceMean", 11, {"x"}, {{"axes", ints_attr({2, 3})}, {"keepdims", int_attr(0)}});
+      one_node("ReduceMean", 11, {"x"},
+               {{"axes", Attribute::of_ints({2, 3})}, {"keepdims", Attribute::of_int(0)}});
   const Model at13 = upgrade_and_compare(*model, 13, {ramp({2, 3, 4, 5})});
   CHECK(only_node(at13, "ReduceMean").has("axes"));  // nothing changed up to 13
   const Model at18 = upgrade_and_compare(*model, 18, {ramp({2, 3, 4, 5})});
@@ -131,10 +133,12 @@ TEST_CASE("opset upgrade: ReduceMean's axes become an input only from opset 18",
 
 TEST_CASE("opset upgrade: Split's split becomes an input; num_outputs at 18", "[opset]") {
   const auto uneven = one_node(
-      "Split", 11, {"x"}, {{"axis", int_attr(1)}, {"split", ints_attr({1, 3})}}, {}, {"a", "b"});
+      "Split", 11, {"x"}, {{"axis", Attribute::of_int(1)}, {"split", Attribute::of_ints({1, 3})}},
+      {}, {"a", "b"});
   const Model up = upgrade_and_compare(*uneven, 13, {ramp({2, 4})});
   CHECK(ints_input(up, only_node(up, "Split"), 1) == std::vector<int64_t>{1, 3});
-  const auto even = one_node("Split", 11, {"x"}, {{"axis", int_attr(0)}}, {}, {"a", "b", "c"});
+  const auto even =
+      one_node("Split", 11, {"x"}, {{"axis", Attribute::of_int(0)}}, {}, {"a", "b", "c"});
   const Model at18 = upgrade_and_compare(*even, 18, {ramp({6, 2})});
   const Node& split = only_node(at18, "Split");
   CHECK(split.get_int("num_outputs", 0) == 3);
@@ -143,22 +147,23 @@ TEST_CASE("opset upgrade: Split's split becomes an input; num_outputs at 18", "[
 
 TEST_CASE("opset upgrade: Pad's pads and value become inputs", "[opset]") {
   const auto model = one_node("Pad", 9, {"x"},
-                              {{"pads", ints_attr({0, 1, 2, 0, 2, 1})},
-                               {"value", float_attr(1.5f)},
-                               {"mode", string_attr("constant")}});
+                              {{"pads", Attribute::of_ints({0, 1, 2, 0, 2, 1})},
+                               {"value", Attribute::of_float(1.5f)},
+                               {"mode", Attribute::of_string("constant")}});
   const Model up = upgrade_and_compare(*model, 13, {ramp({1, 2, 3})});
   const Node& pad = only_node(up, "Pad");
   CHECK(ints_input(up, pad, 1) == std::vector<int64_t>{0, 1, 2, 0, 2, 1});
   CHECK(float_input(up, pad, 2) == 1.5f);
   CHECK(pad.get_string("mode", "") == "constant");
   const auto reflect = one_node(
-      "Pad", 10, {"x"}, {{"pads", ints_attr({0, 2, 0, 1})}, {"mode", string_attr("reflect")}});
+      "Pad", 10, {"x"},
+      {{"pads", Attribute::of_ints({0, 2, 0, 1})}, {"mode", Attribute::of_string("reflect")}});
   upgrade_and_compare(*reflect, 11, {ramp({2, 4})});
 }
 
 TEST_CASE("opset upgrade: Softmax before 13 keeps its 2-D meaning", "[opset]") {
   SECTION("axis 1 of a 4-D input: Flatten -> Softmax -> Reshape") {
-    const auto model = one_node("Softmax", 11, {"x"}, {{"axis", int_attr(1)}});
+    const auto model = one_node("Softmax", 11, {"x"}, {{"axis", Attribute::of_int(1)}});
     const Model up = upgrade_and_compare(*model, 13, {ramp({2, 3, 2, 2})});
     CHECK(only_node(up, "Flatten").get_int("axis", 0) == 1);
     CHECK(only_node(up, "Softmax").get_int("axis", 0) == 1);
@@ -177,7 +182,7 @@ TEST_CASE("opset upgrade: Softmax before 13 keeps its 2-D meaning", "[opset]") {
     CHECK(up.graph.nodes.size() == 1);
   }
   SECTION("axis -1: relabelled") {
-    const auto model = one_node("Softmax", 12, {"x"}, {{"axis", int_attr(-1)}});
+    const auto model = one_node("Softmax", 12, {"x"}, {{"axis", Attribute::of_int(-1)}});
     const Model up = upgrade_and_compare(*model, 13, {ramp({2, 3, 4})});
     CHECK(up.graph.nodes.size() == 1);
   }
@@ -186,8 +191,8 @@ TEST_CASE("opset upgrade: Softmax before 13 keeps its 2-D meaning", "[opset]") {
 TEST_CASE("opset upgrade: Resize-10 gets an roi and Resize-10's sampling", "[opset]") {
   Tensor scales = make_tensor<float>({4}, {1.0f, 1.0f, 2.0f, 1.5f});
   for (const std::string mode : {"nearest", "linear"}) {
-    const auto model = one_node("Resize", 10, {"x", "scales"}, {{"mode", string_attr(mode)}},
-                                {{"scales", scales}});
+    const auto model = one_node("Resize", 10, {"x", "scales"},
+                                {{"mode", Attribute::of_string(mode)}}, {{"scales", scales}});
     for (int64_t target : {11, 13}) {
       const Model up = upgrade_and_compare(*model, target, {ramp({1, 2, 3, 4})});
       const Node& resize = only_node(up, "Resize");
@@ -201,9 +206,7 @@ TEST_CASE("opset upgrade: Resize-10 gets an roi and Resize-10's sampling", "[ops
 TEST_CASE("opset upgrade: Upsample becomes Resize", "[opset]") {
   const Tensor x = ramp({1, 1, 2, 3});
   // Upsample has no kernel in qsim: the Resize it becomes is checked against nearest sampling.
-  Attribute scales;
-  scales.kind = Attribute::Kind::kFloats;
-  scales.floats = {1.0f, 1.0f, 2.0f, 2.0f};
+  const Attribute scales = Attribute::of_floats({1.0f, 1.0f, 2.0f, 2.0f});
   const auto seven = one_node("Upsample", 7, {"x"}, {{"scales", scales}});
   Model up = *seven;
   upgrade_opset(up, 13);
@@ -215,7 +218,7 @@ TEST_CASE("opset upgrade: Upsample becomes Resize", "[opset]") {
   for (int64_t r = 0; r < 4; ++r)
     for (int64_t c = 0; c < 6; ++c)
       CHECK(y.data<float>()[r * 6 + c] == x.data<float>()[(r / 2) * 3 + c / 2]);
-  const auto nine = one_node("Upsample", 9, {"x", "s"}, {{"mode", string_attr("linear")}},
+  const auto nine = one_node("Upsample", 9, {"x", "s"}, {{"mode", Attribute::of_string("linear")}},
                              {{"s", make_tensor<float>({4}, {1.0f, 1.0f, 2.0f, 2.0f})}});
   Model up9 = *nine;
   upgrade_opset(up9, 11);
@@ -227,16 +230,17 @@ TEST_CASE("opset upgrade: Upsample becomes Resize", "[opset]") {
 }
 
 TEST_CASE("opset upgrade: BatchNormalization at opset 7 loses spatial=1", "[opset]") {
-  const auto model = one_node("BatchNormalization", 7, {"x", "s", "b", "m", "v"},
-                              {{"spatial", int_attr(1)}, {"epsilon", float_attr(1e-3f)}},
-                              {{"s", make_tensor<float>({2}, {1.5f, 0.5f})},
-                               {"b", make_tensor<float>({2}, {0.1f, -0.2f})},
-                               {"m", make_tensor<float>({2}, {0.3f, -0.4f})},
-                               {"v", make_tensor<float>({2}, {2.0f, 0.7f})}});
+  const auto model =
+      one_node("BatchNormalization", 7, {"x", "s", "b", "m", "v"},
+               {{"spatial", Attribute::of_int(1)}, {"epsilon", Attribute::of_float(1e-3f)}},
+               {{"s", make_tensor<float>({2}, {1.5f, 0.5f})},
+                {"b", make_tensor<float>({2}, {0.1f, -0.2f})},
+                {"m", make_tensor<float>({2}, {0.3f, -0.4f})},
+                {"v", make_tensor<float>({2}, {2.0f, 0.7f})}});
   const Model up = upgrade_and_compare(*model, 13, {ramp({2, 2, 3})});
   CHECK_FALSE(only_node(up, "BatchNormalization").has("spatial"));
-  auto per_activation =
-      one_node("BatchNormalization", 8, {"x", "s", "b", "m", "v"}, {{"spatial", int_attr(0)}});
+  auto per_activation = one_node("BatchNormalization", 8, {"x", "s", "b", "m", "v"},
+                                 {{"spatial", Attribute::of_int(0)}});
   Model copy = *per_activation;
   std::string message;
   try {
@@ -249,19 +253,20 @@ TEST_CASE("opset upgrade: BatchNormalization at opset 7 loses spatial=1", "[opse
 }
 
 TEST_CASE("opset upgrade: Dropout, TopK and Scatter are rewritten in the graph", "[opset]") {
-  Model dropout = *one_node("Dropout", 10, {"x"}, {{"ratio", float_attr(0.25f)}});
+  Model dropout = *one_node("Dropout", 10, {"x"}, {{"ratio", Attribute::of_float(0.25f)}});
   upgrade_opset(dropout, 13);
   CHECK(float_input(dropout, only_node(dropout, "Dropout"), 1) == 0.25f);
-  Model topk = *one_node("TopK", 9, {"x"}, {{"k", int_attr(3)}}, {}, {"v", "i"});
+  Model topk = *one_node("TopK", 9, {"x"}, {{"k", Attribute::of_int(3)}}, {}, {"v", "i"});
   upgrade_opset(topk, 13);
   CHECK(ints_input(topk, only_node(topk, "TopK"), 1) == std::vector<int64_t>{3});
-  Model scatter = *one_node("Scatter", 10, {"x", "i", "u"}, {{"axis", int_attr(1)}});
+  Model scatter = *one_node("Scatter", 10, {"x", "i", "u"}, {{"axis", Attribute::of_int(1)}});
   upgrade_opset(scatter, 13);
   CHECK(only_node(scatter, "ScatterElements").get_int("axis", 0) == 1);
 }
 
 TEST_CASE("opset upgrade: an op qsim cannot rewrite is named with the reason", "[opset]") {
-  Model group = *one_node("GroupNormalization", 18, {"x", "s", "b"}, {{"num_groups", int_attr(2)}});
+  Model group =
+      *one_node("GroupNormalization", 18, {"x", "s", "b"}, {{"num_groups", Attribute::of_int(2)}});
   std::string message;
   try {
     upgrade_opset(group, 21);

@@ -117,7 +117,7 @@ TEST_CASE("a Conv's K is tap-major and channel-minor, so with 3 channels a pair 
 TEST_CASE("padded taps read the input zero point, and can saturate negatively") {
   // x [1, 2, 1, 1], kernel 1x3 with one column of padding each side: taps t0 and t2 are padding.
   // The grid: u8 = x / 0.5 + 200, so padding reads 200 and x = -100 reads 0.
-  const Node node = conv_node({{"pads", ints_attr({0, 1, 0, 1})}});
+  const Node node = conv_node({{"pads", Attribute::of_ints({0, 1, 0, 1})}});
   const U8Grid grid{0.5f, 200};
   const Tensor x = make_tensor<float>({1, 2, 1, 1}, {-100.0f, -100.0f});
   // Pair (t0 c0, t0 c1): 200 * -100 * 2 = -40000 -> -32768, a correction of +7232; pair
@@ -155,8 +155,9 @@ TEST_CASE("a strided, grouped, padded Conv with odd channels matches the pairwis
   // inputs large enough that many pairs saturate either way.
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> byte(0, 255), weight(-128, 127);
-  const Node node = conv_node(
-      {{"group", int_attr(2)}, {"strides", ints_attr({2, 2})}, {"pads", ints_attr({1, 1, 1, 1})}});
+  const Node node = conv_node({{"group", Attribute::of_int(2)},
+                               {"strides", Attribute::of_ints({2, 2})},
+                               {"pads", Attribute::of_ints({1, 1, 1, 1})}});
   const U8Grid grid{1.0f, 17};
   Tensor x(DType::kFloat32, {2, 6, 5, 5});
   for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = static_cast<float>(byte(rng) - 17);

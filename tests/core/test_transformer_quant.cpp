@@ -83,10 +83,11 @@ TEST_CASE("LayerNormalization normalizes the trailing dimensions from axis") {
     for (int64_t i = 0; i < bias.size(); ++i) bias.data<float>()[i] *= -0.5f;
     const Tensor x = pattern(shape);
     for (int threads : {1, 2}) {
-      const Tensor y = run_one(one_node("LayerNormalization", 17, {"x", "scale", "bias"},
-                                        {{"axis", int_attr(axis)}, {"epsilon", float_attr(1e-3f)}},
-                                        {{"scale", scale}, {"bias", bias}}),
-                               {x}, threads);
+      const Tensor y = run_one(
+          one_node("LayerNormalization", 17, {"x", "scale", "bias"},
+                   {{"axis", Attribute::of_int(axis)}, {"epsilon", Attribute::of_float(1e-3f)}},
+                   {{"scale", scale}, {"bias", bias}}),
+          {x}, threads);
       REQUIRE(y.shape() == shape);
       const std::vector<double> want = reference_layer_norm(x, row, scale, bias, 1e-3);
       for (int64_t i = 0; i < y.size(); ++i)
@@ -115,8 +116,8 @@ TEST_CASE("LayerNormalization without B, and what it refuses") {
         }) == ErrorCode::kShape);
   // Statistics in another type are not implemented.
   CHECK(failure_of([&] {
-          run_one(one_node("LayerNormalization", 17, {"x", "scale"}, {{"stash_type", int_attr(0)}},
-                           {{"scale", scale}}),
+          run_one(one_node("LayerNormalization", 17, {"x", "scale"},
+                           {{"stash_type", Attribute::of_int(0)}}, {{"scale", scale}}),
                   {x});
         }) == ErrorCode::kUnsupported);
 }
@@ -124,7 +125,7 @@ TEST_CASE("LayerNormalization without B, and what it refuses") {
 TEST_CASE("LayerNormalization's Mean and InvStdDev outputs hold each row's statistics") {
   const Tensor x = pattern({2, 3, 4});
   const Tensor scale = make_tensor<float>({3, 4}, std::vector<float>(12, 1.0f));
-  Engine engine(one_node("LayerNormalization", 17, {"x", "scale"}, {{"axis", int_attr(1)}},
+  Engine engine(one_node("LayerNormalization", 17, {"x", "scale"}, {{"axis", Attribute::of_int(1)}},
                          {{"scale", scale}}, {"y", "mean", "inv_std"}),
                 EngineOptions{1});
   const std::vector<Tensor> out = engine.run({x});
@@ -339,7 +340,7 @@ TEST_CASE("Gather of an embedding table quantizes the table as a weight") {
   CHECK(p.find_activation("y") != nullptr);
 
   // A Gather of an activation has no parameter; its output shares the input's grid.
-  auto of_activation = one_node("Gather", 13, {"x", "ids"}, {{"axis", int_attr(1)}},
+  auto of_activation = one_node("Gather", 13, {"x", "ids"}, {{"axis", Attribute::of_int(1)}},
                                 {{"ids", make_tensor<int64_t>({2}, {0, 2})}});
   const QuantizerPlacement q = place_quantizers(*of_activation, default_quantsim_config(true), {});
   CHECK(q.params.empty());

@@ -32,16 +32,11 @@ Activation parse_activation(const Node& node) {
 }
 
 void set_activation_attributes(const Activation& activation, Node& node) {
-  Attribute name;
-  name.kind = Attribute::Kind::kString;
-  name.s = kActivationNames[static_cast<int>(activation.kind)];
-  node.attributes["activation"] = name;
+  node.attributes["activation"] =
+      Attribute::of_string(kActivationNames[static_cast<int>(activation.kind)]);
   if (activation.kind != Activation::Kind::kClip && activation.kind != Activation::Kind::kHardSwish)
     return;
-  Attribute params;
-  params.kind = Attribute::Kind::kFloats;
-  params.floats = {activation.a, activation.b};
-  node.attributes["activation_params"] = params;
+  node.attributes["activation_params"] = Attribute::of_floats({activation.a, activation.b});
 }
 
 void apply_epilogue(const Activation& activation, const float* z, float* y, int64_t n) {
