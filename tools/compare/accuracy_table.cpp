@@ -14,7 +14,7 @@
 // IoU of its masks (dense_metrics.h) on the first N test images (all by default): float, W8A8
 // per tensor and per channel, W8A16, W4A8 nearest and W4A8 AdaRound (--iterations, 10000 by
 // default, on 1024 training images), activations TF-enhanced. Its Markdown is the section
-// "Segmentation" of FILE.md: written between kSegmentationBegin and kSegmentationEnd, the rest
+// "Segmentation" of FILE.md: written between the markers of tools::kSegmentationSection, the rest
 // of FILE.md kept (and a top1 run keeps that section). Exit status 0 when W8A8 per channel is
 // within 0.01 and W8A16 within 0.002 IoU of float, 1 when not.
 #include <algorithm>
@@ -23,7 +23,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -33,6 +32,7 @@
 #include "dense_metrics.h"
 #include "fmnist_data.h"
 #include "io/atomic_file.h"
+#include "marked_section.h"
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
 #include "techniques/adaround.h"
@@ -304,9 +304,6 @@ std::string page(const Args& args, const std::vector<QuantConfig>& configs,
 
 // ----- --metric iou: the segmentation model -----
 
-constexpr const char* kSegmentationBegin =
-    "<!-- segmentation: made by qsim_accuracy_table --metric iou -->";
-constexpr const char* kSegmentationEnd = "<!-- /segmentation -->";
 constexpr double kAllowedIouLossW8A8 = 0.01;
 constexpr double kAllowedIouLossW8A16 = 0.002;
 constexpr int64_t kAdaRoundSamples = 1024;
@@ -371,7 +368,7 @@ std::string seg_section(const Args& args, const std::vector<SegConfig>& configs,
                         const std::vector<double>& ious, const std::vector<double>& same,
                         double float_iou, double seconds, bool& pass) {
   std::ostringstream md;
-  md << kSegmentationBegin << "\n## Segmentation (mean IoU)\n\n"
+  md << tools::kSegmentationSection.begin << "\n## Segmentation (mean IoU)\n\n"
      << "`models/seg_fmnist.onnx` (models/README.md): mean over the first " << seg_images(args)
      << " Fashion-MNIST test images\nof IoU(mask > 0.5, target), target = pixel byte > 25. "
         "Made by\n`build/tools/compare/qsim_accuracy_table --metric iou --out docs/ACCURACY.md` on "
@@ -397,36 +394,13 @@ std::string seg_section(const Args& args, const std::vector<SegConfig>& configs,
   }
   md << "\nW8A8 per channel must stay within " << kAllowedIouLossW8A8 << " IoU of float, W8A16 "
      << "within " << kAllowedIouLossW8A16 << ": " << (pass ? "both hold" : "NOT met") << ".\n"
-     << kSegmentationEnd << "\n";
+     << tools::kSegmentationSection.end << "\n";
   return md.str();
 }
 
-std::string read_text_or_empty(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// The segmentation section of `page` (markers included), or "".
-std::string segmentation_section(const std::string& page) {
-  const size_t begin = page.find(kSegmentationBegin), end = page.find(kSegmentationEnd);
-  if (begin == std::string::npos || end == std::string::npos || end < begin) return "";
-  return page.substr(begin, end + std::strlen(kSegmentationEnd) + 1 - begin);
-}
-
-// `page` with its segmentation section replaced by `section` (appended when it has none).
-std::string with_segmentation_section(const std::string& page, const std::string& section) {
-  const std::string old = segmentation_section(page);
-  if (old.empty()) return page + (page.empty() ? "" : "\n") + section;
-  std::string result = page;
-  result.replace(page.find(kSegmentationBegin), old.size(), section);
-  return result;
-}
-
-// What a top-1 page appends to keep the segmentation section of `old_page` ("" if none).
-std::string segmentation_prefix(const std::string& old_page) {
-  const std::string section = segmentation_section(old_page);
+// What a top-1 page appends to keep the section `markers` of `old_page` ("" if it has none).
+std::string kept_section(const std::string& old_page, const tools::SectionMarkers& markers) {
+  const std::string section = tools::section_of(old_page, markers);
   return section.empty() ? "" : "\n" + section;
 }
 
@@ -454,22 +428,9 @@ int run_iou(const Args& args) {
   const std::string section = seg_section(args, configs, ious, same, float_iou, seconds, pass);
   std::fputs(section.c_str(), stdout);
   if (!args.out.empty())
-    write_file_atomically(args.out,
-                          with_segmentation_section(read_text_or_empty(args.out), section));
+    write_file_atomically(args.out, tools::with_section(tools::read_page(args.out),
+                                                        tools::kSegmentationSection, section));
   return pass ? 0 : 1;
-}
-
-// The Vision Transformer section qsim_transformer_table keeps in the same page (between its
-// markers), so that regenerating one table keeps the other.
-std::string kept_transformer_section(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
-  const size_t begin = text.find("<!-- qsim_transformer_table begin -->");
-  const size_t end = text.find("<!-- qsim_transformer_table end -->");
-  if (begin == std::string::npos || end == std::string::npos || end < begin) return "";
-  return "\n" + text.substr(begin, text.find('\n', end) + 1 - begin);
 }
 
 int run(const Args& args) {
@@ -485,9 +446,11 @@ int run(const Args& args) {
   std::fputs(markdown.c_str(), stdout);
   // The segmentation section comes from a --metric iou run and the transformer section from
   // qsim_transformer_table; a top-1 run keeps both.
-  if (!args.out.empty())
-    write_file_atomically(args.out, markdown + kept_transformer_section(args.out) +
-                                        segmentation_prefix(read_text_or_empty(args.out)));
+  if (!args.out.empty()) {
+    const std::string old_page = tools::read_page(args.out);
+    write_file_atomically(args.out, markdown + kept_section(old_page, tools::kTransformerSection) +
+                                        kept_section(old_page, tools::kSegmentationSection));
+  }
   return all_within ? 0 : 1;
 }
 

@@ -10,11 +10,11 @@
 // MinMax weight encodings from the first N (1000) training images, qsim's built-in placement
 // (docs/TRANSFORMERS.md), AdaRound on the first `samples` training images with the encodings
 // frozen. Prints the Markdown section; with --out, replaces the section between the markers
-// kBegin and kEnd of FILE.md (appending it when they are absent). Exit status 0 when, on both
-// models, W8A8 is within 1 point of float and W8A16 within 0.2; 1 when not; 2 on error.
+// of tools::kTransformerSection in FILE.md (appending it when they are absent). Exit status 0
+// when, on both models, W8A8 is within 1 point of float and W8A16 within 0.2; 1 when not; 2 on
+// error.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -23,6 +23,7 @@
 
 #include "fmnist_data.h"
 #include "io/atomic_file.h"
+#include "marked_section.h"
 #include "quant/quantsim.h"
 #include "runtime/engine.h"
 #include "techniques/adaround.h"
@@ -33,8 +34,6 @@ using namespace qsim;
 namespace {
 
 constexpr const char* kModels[] = {"vit_fmnist_opset13", "vit_fmnist_opset17"};
-constexpr const char* kBegin = "<!-- qsim_transformer_table begin -->";
-constexpr const char* kEnd = "<!-- qsim_transformer_table end -->";
 constexpr int64_t kBatch = 100;
 constexpr double kW8A8Loss = 1.0;   // points of top-1 against float
 constexpr double kW8A16Loss = 0.2;  // likewise
@@ -102,19 +101,6 @@ std::string cell(double value, double reference) {
   return text;
 }
 
-// FILE.md with its marked section replaced by `section` (or `section` appended).
-std::string spliced(const std::string& path, const std::string& section) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
-  const size_t begin = text.find(kBegin);
-  const size_t end = text.find(kEnd);
-  if (begin == std::string::npos || end == std::string::npos || end < begin)
-    return text + (text.empty() || text.back() == '\n' ? "\n" : "\n\n") + section;
-  return text.substr(0, begin) + section + text.substr(text.find('\n', end) + 1);
-}
-
 int run(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   std::map<std::string, double> float_top1;
@@ -138,7 +124,7 @@ int run(const Args& args) {
   const double total =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::ostringstream md;
-  md << kBegin << "\n## Vision Transformer (issue #24)\n\n"
+  md << tools::kTransformerSection.begin << "\n## Vision Transformer (issue #24)\n\n"
      << "Top-1 (%) of the Fashion-MNIST ViT on all " << tools::fmnist_test_count()
      << " test images; in brackets, points against float. Made by\n"
         "`build/tools/compare/qsim_transformer_table --out docs/ACCURACY.md` (source\n"
@@ -169,9 +155,11 @@ int run(const Args& args) {
   }
   md << "\nW8A8 within " << kW8A8Loss << " point and W8A16 within " << kW8A16Loss
      << " of float on both: " << (pass ? "yes" : "NO") << "\n"
-     << kEnd << "\n";
+     << tools::kTransformerSection.end << "\n";
   std::fputs(md.str().c_str(), stdout);
-  if (!args.out.empty()) write_file_atomically(args.out, spliced(args.out, md.str()));
+  if (!args.out.empty())
+    write_file_atomically(args.out, tools::with_section(tools::read_page(args.out),
+                                                        tools::kTransformerSection, md.str()));
   return pass ? 0 : 1;
 }
 
